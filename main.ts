@@ -1,0 +1,40 @@
+/**
+ * `autoresearch`: the command-line entry. Builds the command tree from src/cli/ and runs it;
+ * nothing else lives here.
+ */
+import { Command, type CommanderError } from "@commander-js/extra-typings";
+import { register as registerKnowledge } from "./src/cli/knowledge.ts";
+import { register as registerDirector } from "./src/cli/director.ts";
+import { register as registerTrain } from "./src/cli/train.ts";
+import { register as registerPlatform } from "./src/cli/platform.ts";
+import { fail } from "./src/cli/common.ts";
+import { VERSION } from "./src/version.ts";
+
+/** Build the full `autoresearch` command tree. */
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("autoresearch")
+    .description("Autonomous LLM research: a WebGPU GPT trainer and a shared knowledge base.")
+    .version(VERSION)
+    .showHelpAfterError("(add --help for usage)")
+    .exitOverride((error: CommanderError) => {
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
+        Deno.exit(0);
+      }
+      if (error.code === "commander.help") Deno.exit(0);
+      Deno.exit(2);
+    });
+  registerKnowledge(program);
+  registerDirector(program);
+  registerTrain(program);
+  registerPlatform(program);
+  return program;
+}
+
+if (import.meta.main) {
+  try {
+    await buildProgram().parseAsync(Deno.args, { from: "user" });
+  } catch (error) {
+    fail(error);
+  }
+}

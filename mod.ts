@@ -1,0 +1,14 @@
+/**
+ * autoresearch as a library: the knowledge base (experiment cards, synthesis, brief), the
+ * director (experiment queue with claims), the tensor engine (WebGPU and CPU backends with
+ * autograd) and the trainer (tokenizer, data, GPT recipe, val_bpb).
+ *
+ * @module
+ */
+export * from "./src/util/mod.ts";
+export * from "./src/knowledge/mod.ts";
+export * from "./src/director/mod.ts";
+export * from "./src/platform/mod.ts";
+export * from "./src/engine/mod.ts";
+export * from "./src/train/mod.ts";
+export { VERSION } from "./src/version.ts";
