@@ -7,6 +7,7 @@ import { register as registerKnowledge } from "./src/cli/knowledge.ts";
 import { register as registerDirector } from "./src/cli/director.ts";
 import { register as registerTrain } from "./src/cli/train.ts";
 import { register as registerPlatform } from "./src/cli/platform.ts";
+import { register as registerExperiment } from "./src/cli/experiment.ts";
 import { fail } from "./src/cli/common.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerDirector(program);
   registerTrain(program);
   registerPlatform(program);
+  registerExperiment(program);
   return program;
 }
 
