@@ -1,0 +1,157 @@
+/**
+ * Checks every sgemm implementation that loads here against a float64 reference: all transpose
+ * combinations, alpha/beta, batches with strides, offsets and broadcast, and odd sizes.
+ */
+import assert from "node:assert/strict";
+import { createGemm, type Gemm, type SgemmParams } from "../../src/engine/cpu/gemm/mod.ts";
+
+/** Deterministic pseudo-random floats in [-1, 1) (xorshift32) so failures are reproducible. */
+export function randomArray(len: number, seed: number): Float32Array {
+  const out = new Float32Array(len);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < len; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** Float64 reference of the same contract, written independently of the implementations. */
+export function referenceSgemm(p: SgemmParams): Float64Array {
+  const { m, n, k } = p;
+  const batch = p.batch ?? 1;
+  const alpha = p.alpha ?? 1, beta = p.beta ?? 0;
+  const sA = p.strideA ?? m * k, sB = p.strideB ?? k * n, sC = p.strideC ?? m * n;
+  const out = Float64Array.from(p.c);
+  for (let t = 0; t < batch; t++) {
+    const oa = (p.offsetA ?? 0) + t * sA;
+    const ob = (p.offsetB ?? 0) + t * sB;
+    const oc = (p.offsetC ?? 0) + t * sC;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let q = 0; q < k; q++) {
+          const av = p.transA ? p.a[oa + q * m + i] : p.a[oa + i * k + q];
+          const bv = p.transB ? p.b[ob + j * k + q] : p.b[ob + q * n + j];
+          s += av * bv;
+        }
+        const old = beta === 0 ? 0 : beta * p.c[oc + i * n + j];
+        out[oc + i * n + j] = alpha * s + old;
+      }
+    }
+  }
+  return out;
+}
+
+/** Asserts |got - want| <= tol * (sqrt(k) + |want|) elementwise (float32 accumulation error). */
+export function assertClose(got: Float32Array, want: Float64Array, k: number, what: string): void {
+  assert.equal(got.length, want.length);
+  const tol = 1e-5 * Math.sqrt(Math.max(k, 1)) * 4;
+  for (let i = 0; i < got.length; i++) {
+    if (Object.is(got[i], want[i])) continue; // also untouched NaN padding
+    const err = Math.abs(got[i] - want[i]);
+    if (!(err <= tol * (1 + Math.abs(want[i])))) {
+      assert.fail(`${what}: element ${i}: got ${got[i]}, want ${want[i]} (err ${err})`);
+    }
+  }
+}
+
+/** Runs one case through `gemm` and the reference. */
+export function checkCase(gemm: Gemm, p: SgemmParams, what: string): void {
+  const want = referenceSgemm(p);
+  gemm.sgemm(p);
+  assertClose(p.c, want, p.k, `${gemm.kind} ${what}`);
+}
+
+/** Operands sized for a (possibly batched, offset, strided) case. */
+export function makeCase(
+  m: number,
+  n: number,
+  k: number,
+  extra: Partial<SgemmParams> = {},
+  seed = 1,
+): SgemmParams {
+  const batch = extra.batch ?? 1;
+  const sA = extra.strideA ?? m * k, sB = extra.strideB ?? k * n, sC = extra.strideC ?? m * n;
+  const len = (off: number, stride: number, size: number) => off + (batch - 1) * stride + size + 3; // +3: trailing elements that must stay untouched
+  return {
+    m,
+    n,
+    k,
+    ...extra,
+    a: randomArray(len(extra.offsetA ?? 0, sA, m * k), seed),
+    b: randomArray(len(extra.offsetB ?? 0, sB, k * n), seed + 7),
+    c: randomArray(len(extra.offsetC ?? 0, sC, m * n), seed + 13),
+  };
+}
+
+const IMPLEMENTATIONS = ["js"] as const;
+
+for (const prefer of IMPLEMENTATIONS) {
+  Deno.test(`gemm ${prefer}: all transpose combinations, odd sizes`, async () => {
+    const gemm = await createGemm({ prefer });
+    try {
+      const sizes: [number, number, number][] = [
+        [1, 1, 1],
+        [3, 1, 5],
+        [1, 17, 3],
+        [17, 3, 65],
+        [65, 17, 33],
+        [33, 65, 17],
+      ];
+      for (const [m, n, k] of sizes) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            checkCase(
+              gemm,
+              makeCase(m, n, k, { transA, transB }),
+              `${m}x${n}x${k} tA=${transA} tB=${transB}`,
+            );
+          }
+        }
+      }
+    } finally {
+      gemm.close();
+    }
+  });
+
+  Deno.test(`gemm ${prefer}: alpha, beta, batch, strides, offsets, broadcast`, async () => {
+    const gemm = await createGemm({ prefer });
+    try {
+      checkCase(gemm, makeCase(7, 9, 11, { alpha: 0.5, beta: 2 }), "alpha/beta");
+      checkCase(gemm, makeCase(7, 9, 11, { beta: 1, transB: true }), "beta=1");
+      const nan = makeCase(5, 6, 7);
+      nan.c.fill(NaN, 0, 30);
+      checkCase(gemm, nan, "beta=0 ignores NaN in C");
+      checkCase(
+        gemm,
+        makeCase(5, 6, 7, { batch: 3, offsetA: 2, offsetB: 5, offsetC: 1 }),
+        "batch+offsets",
+      );
+      checkCase(
+        gemm,
+        makeCase(5, 6, 7, { batch: 4, strideA: 40, strideB: 0, strideC: 31, transA: true }),
+        "strides+broadcast B",
+      );
+      checkCase(gemm, makeCase(4, 4, 0, { beta: 0.5 }), "k=0 only scales C");
+    } finally {
+      gemm.close();
+    }
+  });
+}
+
+Deno.test("gemm: out-of-bounds operands are rejected before anything is written", async () => {
+  const gemm = await createGemm({ prefer: "js" });
+  const c = new Float32Array(4).fill(9);
+  assert.throws(
+    () => gemm.sgemm({ a: new Float32Array(4), b: new Float32Array(3), c, m: 2, n: 2, k: 2 }),
+    RangeError,
+  );
+  assert.deepEqual(Array.from(c), [9, 9, 9, 9]);
+  assert.throws(() => gemm.sgemm({ a: c, b: c, c, m: 1.5, n: 1, k: 1 }), RangeError);
+  gemm.close();
+});
