@@ -1,5 +1,96 @@
-/** CLI commands of the platform layer. */
-import type { Command } from "@commander-js/extra-typings";
+/**
+ * `autoresearch platform`: prints where the engine runs (backend, WebGPU adapter, features,
+ * limits, CPU model and cores, memory) and the peak FLOP/s MFU is computed against.
+ */
+import { type Command, Option } from "@commander-js/extra-typings";
+import {
+  BACKEND_CHOICES,
+  detectPlatform,
+  parseBackendChoice,
+  type PlatformInfo,
+} from "../platform/mod.ts";
+import { createGemm } from "../engine/cpu/gemm/mod.ts";
+import { action, jsonOption, printJson } from "./common.ts";
+
+function formatFlops(flops: number): string {
+  if (flops >= 1e12) return `${(flops / 1e12).toFixed(1)} TFLOP/s`;
+  return `${(flops / 1e9).toFixed(1)} GFLOP/s`;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+/** Human-readable text of a platform report. */
+export function formatPlatform(info: PlatformInfo): string {
+  const lines = [
+    `backend:     ${info.backend} (requested ${info.requested})`,
+    `cpu:         ${info.cpu.model}`,
+    `cores:       ${info.cpu.cores}`,
+    `memory:      ${
+      info.cpu.totalMemoryBytes ? formatBytes(info.cpu.totalMemoryBytes) : "unknown"
+    }`,
+    `os:          ${info.cpu.os}/${info.cpu.arch}`,
+  ];
+  const gpu = info.gpu;
+  if (!gpu) {
+    lines.push("webgpu:      no adapter");
+  } else {
+    lines.push(
+      `adapter:     ${gpu.description || "(no description)"}${
+        gpu.isFallbackAdapter ? " [fallback/software]" : ""
+      }`,
+      `vendor:      ${gpu.vendor || "-"}  architecture: ${gpu.architecture || "-"}  device: ${
+        gpu.device || "-"
+      }`,
+      `features:    shader-f16=${gpu.features.shaderF16} subgroups=${gpu.features.subgroups} ` +
+        `timestamp-query=${gpu.features.timestampQuery}`,
+    );
+    for (const [name, value] of Object.entries(gpu.limits)) {
+      lines.push(`limit:       ${name} = ${value}`);
+    }
+  }
+  if (info.peak) {
+    lines.push(
+      `peak fp32:   ${formatFlops(info.peak.fp32)} (${info.peak.source})`,
+      `peak 16-bit: ${formatFlops(info.peak.fp16)}`,
+    );
+  } else {
+    lines.push("peak:        unknown (GPU not in the table; set AUTORESEARCH_PEAK_FLOPS)");
+  }
+  return lines.join("\n");
+}
 
 /** Add this group's commands to `program`. */
-export function register(_program: Command): void {}
+export function register(program: Command): void {
+  program
+    .command("platform")
+    .description("show the backend, WebGPU adapter, CPU, memory and peak FLOP/s used for MFU")
+    .addOption(jsonOption())
+    .addOption(
+      new Option("--backend <kind>", `backend to resolve: ${BACKEND_CHOICES.join("|")}`).default(
+        "auto",
+      ),
+    )
+    .option("--refresh", "measure the CPU FLOP/s again instead of using the cached figure")
+    .action(action(async (options) => {
+      const backend = parseBackendChoice(options.backend);
+      // The CPU peak is measured with the engine's own fastest matmul, so MFU on the CPU backend
+      // is against what this machine really sustains, not a portable loop's figure.
+      const gemm = await createGemm();
+      let info: PlatformInfo;
+      try {
+        info = await detectPlatform({
+          backend,
+          refresh: Boolean(options.refresh),
+          method: `gemm:${gemm.kind}:${gemm.threads}`,
+          matmul: (a, b, c, n) => gemm.sgemm({ a, b, c, m: n, n, k: n }),
+        });
+      } finally {
+        gemm.close();
+      }
+      if (options.json) printJson(info);
+      else console.log(formatPlatform(info));
+    }));
+}

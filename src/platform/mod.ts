@@ -1,2 +1,28 @@
-/** Public API of the platform layer (re-exported by the top-level mod.ts). */
-export {};
+/**
+ * Public API of the platform layer (re-exported by the top-level mod.ts): what hardware the
+ * engine runs on, which backend `auto` picks, and the peak FLOP/s MFU is measured against.
+ */
+export { type CpuInfo, detectCpu } from "./cpu.ts";
+export { describeAdapter, detectGpu, type GpuInfo, type GpuLimits, requestAdapter } from "./gpu.ts";
+export {
+  cpuPeakFlops,
+  type CpuPeakOptions,
+  gpuPeakFlops,
+  KNOWN_GPUS,
+  type KnownGpu,
+  lookupGpu,
+  type MatmulFn,
+  measureMatmulFlops,
+  type PeakFlops,
+  platformCachePath,
+} from "./peak.ts";
+export {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  type BackendKind,
+  type DetectOptions,
+  detectPlatform,
+  parseBackendChoice,
+  type PlatformInfo,
+  resolveBackend,
+} from "./detect.ts";
