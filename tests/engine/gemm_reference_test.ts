@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createGemm, type Gemm, type SgemmParams } from "../../src/engine/cpu/gemm/mod.ts";
+import { createWasmGemm } from "../../src/engine/cpu/gemm/wasm.ts";
 
 /** Deterministic pseudo-random floats in [-1, 1) (xorshift32) so failures are reproducible. */
 export function randomArray(len: number, seed: number): Float32Array {
@@ -89,11 +90,31 @@ export function makeCase(
   };
 }
 
-const IMPLEMENTATIONS = ["js"] as const;
+/** Whether an implementation loads here; BLAS is optional (needs libopenblas and --allow-ffi). */
+async function loads(prefer: "blas" | "wasm" | "js"): Promise<boolean> {
+  try {
+    (await createGemm({ prefer })).close();
+    return true;
+  } catch (err) {
+    console.warn(`gemm ${prefer} skipped: ${(err as Error).message}`);
+    return false;
+  }
+}
+
+/** Implementation under test: what createGemm picks, plus WebAssembly with every size forced
+ * through the kernels and the workers (the default thresholds send tiny calls to plain loops). */
+const IMPLEMENTATIONS = ["js", "wasm", "wasm-forced", "blas"] as const;
+
+/** Creates the implementation named in IMPLEMENTATIONS. */
+function open(which: typeof IMPLEMENTATIONS[number]): Promise<Gemm> {
+  if (which === "wasm-forced") return createWasmGemm(2, { jsMaxFlops: 0, singleThreadMaxFlops: 0 });
+  return createGemm({ prefer: which });
+}
 
 for (const prefer of IMPLEMENTATIONS) {
-  Deno.test(`gemm ${prefer}: all transpose combinations, odd sizes`, async () => {
-    const gemm = await createGemm({ prefer });
+  const ignore = !(await loads(prefer === "wasm-forced" ? "wasm" : prefer));
+  Deno.test({ name: `gemm ${prefer}: all transpose combinations, odd sizes`, ignore }, async () => {
+    const gemm = await open(prefer);
     try {
       const sizes: [number, number, number][] = [
         [1, 1, 1],
@@ -102,6 +123,9 @@ for (const prefer of IMPLEMENTATIONS) {
         [17, 3, 65],
         [65, 17, 33],
         [33, 65, 17],
+        [257, 3, 17],
+        [66, 129, 300], // several k blocks, ragged tiles, split across workers
+        [257, 257, 65],
       ];
       for (const [m, n, k] of sizes) {
         for (const transA of [false, true]) {
@@ -119,8 +143,8 @@ for (const prefer of IMPLEMENTATIONS) {
     }
   });
 
-  Deno.test(`gemm ${prefer}: alpha, beta, batch, strides, offsets, broadcast`, async () => {
-    const gemm = await createGemm({ prefer });
+  Deno.test({ name: `gemm ${prefer}: alpha, beta, batch, strides, offsets`, ignore }, async () => {
+    const gemm = await open(prefer);
     try {
       checkCase(gemm, makeCase(7, 9, 11, { alpha: 0.5, beta: 2 }), "alpha/beta");
       checkCase(gemm, makeCase(7, 9, 11, { beta: 1, transB: true }), "beta=1");
@@ -138,6 +162,17 @@ for (const prefer of IMPLEMENTATIONS) {
         "strides+broadcast B",
       );
       checkCase(gemm, makeCase(4, 4, 0, { beta: 0.5 }), "k=0 only scales C");
+      // Big enough for the threaded path: batched, broadcast A, beta, transposes, odd sizes.
+      checkCase(
+        gemm,
+        makeCase(65, 130, 257, { batch: 3, strideA: 0, beta: -1, alpha: 2, transB: true }),
+        "threaded batch broadcast A",
+      );
+      checkCase(
+        gemm,
+        makeCase(127, 33, 513, { batch: 5, transA: true, offsetC: 3, strideC: 127 * 33 + 5 }),
+        "threaded batch transA",
+      );
     } finally {
       gemm.close();
     }
@@ -154,4 +189,25 @@ Deno.test("gemm: out-of-bounds operands are rejected before anything is written"
   assert.deepEqual(Array.from(c), [9, 9, 9, 9]);
   assert.throws(() => gemm.sgemm({ a: c, b: c, c, m: 1.5, n: 1, k: 1 }), RangeError);
   gemm.close();
+});
+
+Deno.test({
+  name: "gemm wasm: thread counts 1 and 3 agree with the reference",
+  ignore: !(await loads("wasm")),
+}, async () => {
+  for (const threads of [1, 3]) {
+    const gemm = await createGemm({ prefer: "wasm", threads });
+    try {
+      assert.equal(gemm.threads, threads);
+      checkCase(
+        gemm,
+        makeCase(190, 200, 150, { transA: true, transB: true }),
+        `threads=${threads}`,
+      );
+      // Repeated calls reuse the workers (generation counter) and grow memory for a bigger call.
+      checkCase(gemm, makeCase(300, 17, 400, { beta: 1 }), `threads=${threads} again`);
+    } finally {
+      gemm.close();
+    }
+  }
 });

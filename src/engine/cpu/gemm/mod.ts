@@ -5,19 +5,40 @@
  *
  * @module
  */
+import { createBlasGemm } from "./blas.ts";
 import { createJsGemm } from "./js.ts";
 import type { Gemm, GemmOptions } from "./types.ts";
+import { createWasmGemm, wasmGemmSupported } from "./wasm.ts";
 
 export type { Gemm, GemmOptions, SgemmParams } from "./types.ts";
 
 /**
  * Creates a GEMM engine. With `prefer: "auto"` (the default) the fastest implementation that
- * loads is used; forcing one that cannot load throws.
+ * loads is used: "blas" (needs the ffi permission and a system OpenBLAS/Accelerate), else "wasm",
+ * else "js". Forcing one that cannot load rejects. Call `close()` when done: it stops the worker
+ * threads, which otherwise keep the process alive.
  */
-export function createGemm(options: GemmOptions = {}): Promise<Gemm> {
+export async function createGemm(options: GemmOptions = {}): Promise<Gemm> {
   const prefer = options.prefer ?? "auto";
-  if (prefer !== "auto" && prefer !== "js") {
-    return Promise.reject(new Error(`gemm: implementation "${prefer}" is not available yet`));
+  const threads = options.threads ?? navigator.hardwareConcurrency ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+    throw new RangeError(`gemm: threads must be an integer in 1..256, got ${threads}`);
   }
-  return Promise.resolve(createJsGemm());
+  if (prefer === "blas" || prefer === "auto") {
+    const blas = createBlasGemm(threads);
+    if (blas) return blas;
+    if (prefer === "blas") {
+      throw new Error("gemm: no system BLAS loaded (needs --allow-ffi and libopenblas)");
+    }
+  }
+  if (prefer === "wasm" || prefer === "auto") {
+    if (wasmGemmSupported()) return await createWasmGemm(threads);
+    if (prefer === "wasm") {
+      throw new Error("gemm: WebAssembly SIMD with shared memory and workers is unavailable");
+    }
+  }
+  if (prefer !== "js" && prefer !== "auto") {
+    throw new RangeError(`gemm: prefer must be auto, blas, wasm or js, got ${prefer}`);
+  }
+  return createJsGemm();
 }

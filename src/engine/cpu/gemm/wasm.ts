@@ -1,0 +1,227 @@
+/**
+ * The WebAssembly SIMD sgemm: kernels emitted at run time (kernels.ts), operands copied into one
+ * shared WebAssembly.Memory, the work split over the calling thread plus `threads - 1` workers
+ * that share that memory. `sgemm` stays synchronous: the caller computes its share, then blocks
+ * in Atomics.wait until the workers are done (Deno allows that on the main thread).
+ *
+ * @module
+ */
+import { CTL, type KernelExports, runUnits, workerMain } from "./driver.ts";
+import { scaleC, sgemmJs } from "./js.ts";
+import { buildGemmWasm, MR, NR } from "./kernels.ts";
+import type { Gemm, ResolvedSgemm, SgemmParams } from "./types.ts";
+import { resolveSgemm } from "./types.ts";
+
+const PAGE = 65536;
+/** 2 GiB: keeps every byte address a positive i32 in the kernels. */
+const MAX_PAGES = 32768;
+/** Cache blocking: A block MC x KC stays in L2, a B micro-panel KC x NR in L1. */
+const MC = 120, KC = 256, NC = 1024;
+/** Below this many flops the plain loops win (no copies); below the next, no worker wake-ups. */
+const JS_MAX_FLOPS = 32 * 1024;
+const SINGLE_THREAD_MAX_FLOPS = 2 * 1024 * 1024;
+
+const align64 = (x: number) => Math.ceil(x / 64) * 64;
+
+/** Whether this engine validates relaxed-simd (then f32x4.relaxed_madd is used). */
+function relaxedSimdSupported(): boolean {
+  try {
+    return WebAssembly.validate(buildGemmWasm(true, MAX_PAGES));
+  } catch {
+    return false;
+  }
+}
+
+/** Source of the worker script: the driver and the worker loop, as self-contained text. */
+function workerSource(): string {
+  return `const runUnits = ${runUnits.toString()};\n(${workerMain.toString()})(runUnits);\n`;
+}
+
+/** Whether WebAssembly SIMD, shared memory and workers are all available here. */
+export function wasmGemmSupported(): boolean {
+  try {
+    if (typeof Worker === "undefined" || typeof SharedArrayBuffer === "undefined") return false;
+    return WebAssembly.validate(buildGemmWasm(false, MAX_PAGES));
+  } catch {
+    return false;
+  }
+}
+
+/** Size thresholds of the WebAssembly implementation (tests set them to 0 to force each path). */
+export interface WasmGemmTuning {
+  /** Calls with at most this many flops run the plain loops (no copies). */
+  jsMaxFlops?: number;
+  /** Calls with at most this many flops stay on the calling thread (no worker wake-ups). */
+  singleThreadMaxFlops?: number;
+}
+
+/** Creates the WebAssembly SIMD implementation with `threads` threads (the caller included). */
+export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {}): Promise<Gemm> {
+  const jsMaxFlops = tuning.jsMaxFlops ?? JS_MAX_FLOPS;
+  const singleThreadMaxFlops = tuning.singleThreadMaxFlops ?? SINGLE_THREAD_MAX_FLOPS;
+  const fma = relaxedSimdSupported();
+  const module = new WebAssembly.Module(buildGemmWasm(fma, MAX_PAGES));
+  const scratchBytes = align64(MC * KC * 4 + KC * NC * 4 + MR * NR * 4);
+  const scratchBase = 256;
+  const operandBase = align64(scratchBase + threads * scratchBytes);
+  const memory = new WebAssembly.Memory({
+    initial: Math.ceil(operandBase / PAGE) + 1,
+    maximum: MAX_PAGES,
+    shared: true,
+  });
+  const kx = new WebAssembly.Instance(module, { env: { memory } })
+    .exports as unknown as KernelExports;
+  const ctl = new Int32Array(memory.buffer, 0, 64);
+  const ctlF = new Float32Array(memory.buffer, 0, 64);
+  ctl[CTL.MC] = MC;
+  ctl[CTL.KC] = KC;
+  ctl[CTL.NC] = NC;
+  ctl[CTL.SCRATCH_BASE] = scratchBase;
+  ctl[CTL.SCRATCH_BYTES] = scratchBytes;
+
+  const workers: Worker[] = [];
+  if (threads > 1) {
+    const url = URL.createObjectURL(
+      new Blob([workerSource()], { type: "application/javascript" }),
+    );
+    try {
+      const ready: Promise<void>[] = [];
+      for (let i = 1; i < threads; i++) {
+        const worker = new Worker(url, { type: "module", name: `gemm-${i}` });
+        workers.push(worker);
+        ready.push(
+          new Promise((resolve, reject) => {
+            worker.onmessage = () => resolve();
+            worker.onerror = (e) => {
+              e.preventDefault();
+              reject(new Error(`gemm worker failed: ${e.message}`));
+            };
+          }),
+        );
+        worker.postMessage({ module, memory, thread: i });
+      }
+      await Promise.all(ready);
+    } catch (err) {
+      for (const w of workers) w.terminate();
+      throw err;
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+  }
+
+  let heap = new Float32Array(memory.buffer);
+  let closed = false;
+
+  /** Grows the shared memory to at least `bytes`; false when that exceeds the 2 GiB cap. */
+  const ensure = (bytes: number): boolean => {
+    if (bytes > MAX_PAGES * PAGE) return false;
+    const have = memory.buffer.byteLength;
+    if (bytes > have) memory.grow(Math.ceil((bytes - have) / PAGE));
+    if (heap.buffer.byteLength !== memory.buffer.byteLength) heap = new Float32Array(memory.buffer);
+    return true;
+  };
+
+  /** Runs batch items [t0, t1) of a resolved call through shared memory. */
+  const runChunk = (r: ResolvedSgemm, t0: number, t1: number, useWorkers: boolean) => {
+    const { m, n, k } = r;
+    const count = t1 - t0;
+    const spanA = (count - 1) * r.strideA + m * k;
+    const spanB = (count - 1) * r.strideB + k * n;
+    const aBase = operandBase, bBase = align64(aBase + spanA * 4);
+    const cBase = align64(bBase + spanB * 4);
+    const aStart = r.offsetA + t0 * r.strideA, bStart = r.offsetB + t0 * r.strideB;
+    heap.set(r.a.subarray(aStart, aStart + spanA), aBase / 4);
+    heap.set(r.b.subarray(bStart, bStart + spanB), bBase / 4);
+    const accumulate = r.beta !== 0;
+    if (accumulate) {
+      for (let t = 0; t < count; t++) {
+        const from = r.offsetC + (t0 + t) * r.strideC, to = cBase / 4 + t * m * n;
+        heap.set(r.c.subarray(from, from + m * n), to);
+        scaleC(heap, to, m * n, r.beta);
+      }
+    }
+    // Work units: whole batch items when there are enough, else blocks of each item's C.
+    const wantUnits = useWorkers ? 2 * threads : 1;
+    let mParts = 1, nParts = 1, chunkM = m, chunkN = n;
+    if (count < wantUnits) {
+      const parts = Math.ceil(wantUnits / count);
+      if (n >= m) {
+        chunkN = Math.max(NR, Math.ceil(n / parts / NR) * NR);
+        nParts = Math.ceil(n / chunkN);
+      } else {
+        chunkM = Math.max(MR, Math.ceil(m / parts / MR) * MR);
+        mParts = Math.ceil(m / chunkM);
+      }
+    }
+    ctl[CTL.UNITS] = count * mParts * nParts;
+    ctl[CTL.M] = m;
+    ctl[CTL.N] = n;
+    ctl[CTL.K] = k;
+    ctl[CTL.TRANS_A] = r.transA ? 1 : 0;
+    ctl[CTL.TRANS_B] = r.transB ? 1 : 0;
+    ctl[CTL.A_BASE] = aBase;
+    ctl[CTL.B_BASE] = bBase;
+    ctl[CTL.C_BASE] = cBase;
+    ctl[CTL.STRIDE_A] = r.strideA * 4;
+    ctl[CTL.STRIDE_B] = r.strideB * 4;
+    ctl[CTL.M_PARTS] = mParts;
+    ctl[CTL.N_PARTS] = nParts;
+    ctl[CTL.CHUNK_M] = chunkM;
+    ctl[CTL.CHUNK_N] = chunkN;
+    ctlF[CTL.ALPHA] = r.alpha;
+    ctl[CTL.ACCUMULATE] = accumulate ? 1 : 0;
+    Atomics.store(ctl, CTL.NEXT, 0);
+    Atomics.store(ctl, CTL.DONE, 0);
+    if (useWorkers) {
+      Atomics.add(ctl, CTL.GEN, 1);
+      Atomics.notify(ctl, CTL.GEN);
+    }
+    runUnits(kx, ctl, ctlF, 0);
+    if (useWorkers) {
+      for (
+        let d = Atomics.load(ctl, CTL.DONE);
+        d < workers.length;
+        d = Atomics.load(ctl, CTL.DONE)
+      ) {
+        Atomics.wait(ctl, CTL.DONE, d);
+      }
+    }
+    for (let t = 0; t < count; t++) {
+      const to = r.offsetC + (t0 + t) * r.strideC, from = cBase / 4 + t * m * n;
+      r.c.set(heap.subarray(from, from + m * n), to);
+    }
+  };
+
+  return {
+    kind: fma ? "wasm:relaxed-simd" : "wasm:simd",
+    threads,
+    sgemm(p: SgemmParams): void {
+      if (closed) throw new Error("gemm: used after close()");
+      const r = resolveSgemm(p);
+      const { m, n, k, batch } = r;
+      if (m === 0 || n === 0 || batch === 0) return;
+      const flops = 2 * m * n * k * batch;
+      if (k === 0 || r.alpha === 0 || flops <= jsMaxFlops) return sgemmJs(r);
+      const useWorkers = workers.length > 0 && flops > singleThreadMaxFlops;
+      // Bytes one more batch item adds, and what the first one needs.
+      const perItem = (r.strideA + r.strideB + m * n) * 4 + 192;
+      const first = operandBase + (m * k + k * n + m * n) * 4 + 192;
+      if (!ensure(first)) return sgemmJs(r); // a single item over 2 GiB: slow but correct
+      const room = Math.floor((MAX_PAGES * PAGE - first) / Math.max(perItem, 1)) + 1;
+      for (let t0 = 0; t0 < batch; t0 += room) {
+        const t1 = Math.min(batch, t0 + room);
+        const count = t1 - t0;
+        ensure(first + (count - 1) * perItem);
+        runChunk(r, t0, t1, useWorkers);
+      }
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      Atomics.store(ctl, CTL.STOP, 1);
+      Atomics.add(ctl, CTL.GEN, 1);
+      Atomics.notify(ctl, CTL.GEN);
+      for (const w of workers) w.terminate();
+    },
+  };
+}
