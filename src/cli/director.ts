@@ -1,5 +1,356 @@
-/** CLI commands of the director layer. */
-import type { Command } from "@commander-js/extra-typings";
+/**
+ * CLI commands of the director layer, grouped under `autoresearch director` (alias `queue`):
+ * plan, add, status, claim, heartbeat, complete, release, drop. Every command takes `--kb` and
+ * prints `--json` for scripts; bad input exits 2 with one line naming the field.
+ */
+import { type Command, Option } from "@commander-js/extra-typings";
+import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { UsageError } from "../util/errors.ts";
+import { isValidId } from "../util/ids.ts";
+import { oneLine, truncate } from "../util/text.ts";
+import {
+  addItem,
+  claimNext,
+  complete,
+  countQueue,
+  DEFAULT_STALE_MINUTES,
+  drop,
+  duplicateMessage,
+  heartbeat,
+  type ItemState,
+  parseConfig,
+  pickOrder,
+  type Problem,
+  type QueueOptions,
+  readQueue,
+  release,
+  releaseStale,
+  validateAgent,
+  validateReason,
+} from "../director/mod.ts";
+import { loadTriedCards, requireCard } from "../director/cards.ts";
+import { planExperiments, type Suggestion } from "../director/plan.ts";
+
+/** The clock: `$AUTORESEARCH_NOW` (ISO time or epoch ms) when set, for tests; else real time. */
+function clockFromEnv(): () => Date {
+  const raw = Deno.env.get("AUTORESEARCH_NOW");
+  if (!raw) return () => new Date();
+  const fixed = /^\d+$/.test(raw) ? new Date(Number(raw)) : new Date(raw);
+  if (Number.isNaN(fixed.getTime())) {
+    throw new UsageError("AUTORESEARCH_NOW", "must be an ISO time or epoch milliseconds");
+  }
+  return () => fixed;
+}
+
+function staleOption() {
+  return new Option(
+    "--stale-minutes <minutes>",
+    `release claims with no heartbeat for this long (env AUTORESEARCH_STALE_MINUTES)`,
+  ).default(Deno.env.get("AUTORESEARCH_STALE_MINUTES") ?? String(DEFAULT_STALE_MINUTES));
+}
+
+function queueOptions(kb: string, staleRaw?: string): QueueOptions {
+  let staleMinutes = DEFAULT_STALE_MINUTES;
+  if (staleRaw !== undefined) {
+    staleMinutes = parseNumber("stale-minutes", staleRaw);
+    if (staleMinutes <= 0) throw new UsageError("stale-minutes", "must be greater than 0");
+  }
+  return { kb, now: clockFromEnv(), staleMinutes };
+}
+
+function itemId(raw: string): string {
+  if (!isValidId(raw, "item")) {
+    throw new UsageError("id", `must be a queue item id like item_01J..., got ${oneLine(raw)}`);
+  }
+  return raw;
+}
+
+function reportProblems(problems: readonly Problem[]): void {
+  for (const problem of problems) {
+    console.error(`warning: ${problem.path}: ${oneLine(problem.reason)} (skipped)`);
+  }
+}
+
+/** The JSON shape of an item with its state. */
+function itemJson(state: ItemState) {
+  return {
+    ...state.item,
+    status: state.status,
+    claim: state.claim,
+    card: state.card,
+    closedAt: state.closedAt,
+    dropReason: state.dropReason,
+    releases: state.releases,
+  };
+}
+
+function ago(from: string, now: Date): string {
+  const minutes = Math.round((now.getTime() - Date.parse(from)) / 60_000);
+  if (minutes < 1) return "just now";
+  if (minutes < 120) return `${minutes} min ago`;
+  return `${Math.round(minutes / 60)} h ago`;
+}
+
+function line(state: ItemState): string {
+  const { item } = state;
+  return `${item.id} p${item.priority} [${item.category}] ${
+    truncate(oneLine(item.hypothesis), 100)
+  }`;
+}
+
+function printSuggestion(suggestion: Suggestion, index: number): void {
+  const enqueued = suggestion.enqueued ? ` -> ${suggestion.enqueued}` : "";
+  const config = suggestion.config ? ` config ${JSON.stringify(suggestion.config)}` : "";
+  console.log(
+    `${index + 1}. p${suggestion.priority} [${suggestion.category}] ` +
+      `${oneLine(suggestion.hypothesis)}${config}${enqueued}`,
+  );
+  console.log(`   why: ${oneLine(suggestion.rationale)}`);
+  if (suggestion.priorCards.length > 0) {
+    console.log(`   cards: ${suggestion.priorCards.join(", ")}`);
+  }
+  if (suggestion.skipped) console.log(`   not enqueued: ${oneLine(suggestion.skipped)}`);
+}
 
 /** Add this group's commands to `program`. */
-export function register(_program: Command): void {}
+export function register(program: Command): void {
+  const director = program
+    .command("director")
+    .alias("queue")
+    .description("experiment queue with exclusive claims, and a planner over the knowledge base");
+
+  director
+    .command("plan")
+    .description("suggest concrete next experiments from the knowledge base (--enqueue adds them)")
+    .option("--enqueue", "add the suggestions to the queue (duplicates are skipped)")
+    .option("--limit <n>", "at most this many suggestions", "8")
+    .option("--agent <name>", "who enqueues (recorded on the items)", "director")
+    .addOption(kbOption())
+    .addOption(jsonOption())
+    .action(action(async (opts) => {
+      const limit = parseNumber("limit", opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+        throw new UsageError("limit", "must be an integer from 1 to 100");
+      }
+      const agent = validateAgent(opts.agent);
+      const result = await planExperiments({
+        ...queueOptions(opts.kb),
+        limit,
+        enqueue: opts.enqueue === true,
+        agent,
+      });
+      reportProblems(result.problems);
+      if (opts.json) return printJson(result);
+      if (result.suggestions.length === 0) {
+        console.log("no suggestions: the knowledge base has nothing new to propose");
+        return;
+      }
+      result.suggestions.forEach(printSuggestion);
+      if (opts.enqueue) {
+        const added = result.suggestions.filter((s) => s.enqueued).length;
+        console.log(`enqueued ${added} of ${result.suggestions.length}`);
+      }
+    }));
+
+  director
+    .command("add")
+    .description("add an experiment to the queue (refused when it duplicates an item or a card)")
+    .requiredOption("--hypothesis <text>", "what to try and what you expect")
+    .requiredOption("--category <name>", "taxonomy category (learning_rate, architecture, ...)")
+    .option("--priority <n>", "1 (most urgent) to 5", "3")
+    .option("--config <json>", "the config change, e.g. '{\"lr\": 0.02}'")
+    .option("--prior-cards <ids>", "comma-separated cards this idea comes from")
+    .option("--agent <name>", "who adds it")
+    .option("--force", "add even when it duplicates a queue item or a tried card")
+    .addOption(kbOption())
+    .addOption(jsonOption())
+    .action(action(async (opts) => {
+      const priority = parseNumber("priority", opts.priority);
+      const config = opts.config === undefined ? null : parseConfig(opts.config);
+      const priorCards = opts.priorCards === undefined ? [] : opts.priorCards.split(",")
+        .map((id) => id.trim()).filter((id) => id !== "");
+      const fields = {
+        hypothesis: opts.hypothesis,
+        category: opts.category,
+        priority,
+        config,
+        priorCards,
+        createdBy: opts.agent ?? null,
+        source: "add" as const,
+      };
+      const tried = await loadTriedCards(opts.kb);
+      reportProblems(tried.problems);
+      for (const id of priorCards) requireCard(tried, id, "prior-cards");
+      const result = await addItem(
+        { ...queueOptions(opts.kb), force: opts.force === true, triedCards: tried.comparables },
+        fields,
+      );
+      if (!result.item) throw new UsageError("hypothesis", duplicateMessage(result.duplicate!));
+      if (opts.json) return printJson({ item: result.item, duplicate: result.duplicate });
+      if (result.duplicate) {
+        console.error(`note: forced past ${duplicateMessage(result.duplicate)}`);
+      }
+      console.log(`added ${result.item.id}`);
+    }));
+
+  director
+    .command("status")
+    .description("the queue: counts, pending items (best first), in progress by whom, done")
+    .option("--all", "list completed and dropped items too (default: the last 10)")
+    .addOption(staleOption())
+    .addOption(kbOption())
+    .addOption(jsonOption())
+    .action(action(async (opts) => {
+      const options = queueOptions(opts.kb, opts.staleMinutes);
+      const state = await readQueue(opts.kb);
+      reportProblems(state.problems);
+      const now = options.now!();
+      const counts = countQueue(state, now, options.staleMinutes!);
+      if (opts.json) {
+        return printJson({
+          counts,
+          items: state.items.map(itemJson),
+          problems: state.problems,
+        });
+      }
+      console.log(
+        `queue: ${counts.total} items: ${counts.pending} pending, ${counts.in_progress} in ` +
+          `progress${counts.stale ? ` (${counts.stale} stale)` : ""}, ${counts.completed} ` +
+          `completed, ${counts.dropped} dropped`,
+      );
+      const pending = state.items.filter((s) => s.status === "pending").sort(pickOrder);
+      if (pending.length) console.log("pending (best first):");
+      for (const s of pending) console.log(`  ${line(s)}`);
+      const running = state.items.filter((s) => s.status === "in_progress");
+      if (running.length) console.log("in progress:");
+      for (const s of running) {
+        const stale = now.getTime() - Date.parse(s.claim!.heartbeatAt) >
+            options.staleMinutes! * 60_000
+          ? " STALE"
+          : "";
+        console.log(
+          `  ${line(s)} | ${oneLine(s.claim!.agent)}, claimed ${ago(s.claim!.claimedAt, now)}, ` +
+            `heartbeat ${ago(s.claim!.heartbeatAt, now)}${stale}`,
+        );
+      }
+      const closed = state.items.filter((s) => s.status === "completed" || s.status === "dropped")
+        .sort((a, b) => (a.closedAt! < b.closedAt! ? -1 : 1));
+      const shown = opts.all ? closed : closed.slice(-10);
+      if (shown.length) console.log(opts.all ? "done:" : "done (latest 10):");
+      for (const s of shown) {
+        const how = s.status === "completed"
+          ? `completed -> ${s.card}`
+          : `dropped: ${truncate(oneLine(s.dropReason ?? ""), 60)}`;
+        console.log(`  ${line(s)} | ${how}`);
+      }
+    }));
+
+  director
+    .command("claim")
+    .description("atomically take the best pending item (stale claims are released first)")
+    .requiredOption("--agent <name>", "who claims it")
+    .addOption(staleOption())
+    .addOption(kbOption())
+    .addOption(jsonOption())
+    .action(action(async (opts) => {
+      const agent = validateAgent(opts.agent);
+      const result = await claimNext(queueOptions(opts.kb, opts.staleMinutes), agent);
+      reportProblems(result.problems);
+      for (const released of result.released) {
+        console.error(
+          `note: released stale claim ${released.item.id} of ${oneLine(released.claim!.agent)}`,
+        );
+      }
+      if (opts.json) {
+        return printJson({
+          claimed: result.claimed ? itemJson(result.claimed) : null,
+          released: result.released.map((s) => s.item.id),
+        });
+      }
+      if (!result.claimed) {
+        console.log("nothing pending");
+        return;
+      }
+      const { item } = result.claimed;
+      console.log(`claimed ${item.id} for ${agent}`);
+      console.log(`hypothesis: ${oneLine(item.hypothesis)}`);
+      console.log(`category: ${item.category}  priority: ${item.priority}`);
+      if (item.config) console.log(`config: ${JSON.stringify(item.config)}`);
+      if (item.priorCards.length) console.log(`prior cards: ${item.priorCards.join(", ")}`);
+      if (item.rationale) console.log(`why: ${oneLine(item.rationale)}`);
+      console.log(
+        `heartbeat at least every ${queueOptions(opts.kb, opts.staleMinutes).staleMinutes} min: ` +
+          `autoresearch director heartbeat ${item.id}`,
+      );
+    }));
+
+  director
+    .command("heartbeat")
+    .description("record that the claim on ID is still being worked on")
+    .argument("<id>", "queue item id")
+    .addOption(kbOption())
+    .addOption(jsonOption())
+    .action(action(async (id, opts) => {
+      const state = await heartbeat(queueOptions(opts.kb), itemId(id));
+      if (opts.json) return printJson(itemJson(state));
+      console.log(`heartbeat ${state.item.id} (${oneLine(state.claim!.agent)})`);
+    }));
+
+  director
+    .command("complete")
+    .description("mark the claimed item ID done, linking the card with its result")
+    .argument("<id>", "queue item id")
+    .requiredOption("--card <card-id>", "the experiment card that records the result")
+    .addOption(kbOption())
+    .addOption(jsonOption())
+    .action(action(async (id, opts) => {
+      const valid = itemId(id);
+      const tried = await loadTriedCards(opts.kb);
+      requireCard(tried, opts.card, "card");
+      const state = await complete(queueOptions(opts.kb), valid, opts.card);
+      if (opts.json) return printJson(itemJson(state));
+      console.log(`completed ${state.item.id} -> ${opts.card}`);
+    }));
+
+  director
+    .command("release")
+    .description("give the claimed item ID back to the queue (--stale: every stale claim)")
+    .argument("[id]", "queue item id")
+    .option("--reason <text>", "why it is given back")
+    .option("--stale", "release every claim with no heartbeat within the stale timeout")
+    .addOption(staleOption())
+    .addOption(kbOption())
+    .addOption(jsonOption())
+    .action(action(async (id, opts) => {
+      const options = queueOptions(opts.kb, opts.staleMinutes);
+      if (opts.stale) {
+        if (id !== undefined) throw new UsageError("id", "give an id or --stale, not both");
+        const released = await releaseStale(options);
+        if (opts.json) return printJson({ released: released.map((s) => s.item.id) });
+        for (const s of released) console.log(`released ${s.item.id} (${s.claim!.agent}, stale)`);
+        if (released.length === 0) console.log("no stale claims");
+        return;
+      }
+      if (id === undefined) throw new UsageError("id", "required (or --stale)");
+      const valid = itemId(id);
+      const reason = opts.reason === undefined ? undefined : validateReason(opts.reason);
+      const state = await release(options, valid, reason);
+      if (opts.json) return printJson(itemJson(state));
+      console.log(`released ${state.item.id}`);
+    }));
+
+  director
+    .command("drop")
+    .description("take ID off the work list for good, with a reason")
+    .argument("<id>", "queue item id")
+    .requiredOption("--reason <text>", "why it is dropped")
+    .addOption(kbOption())
+    .addOption(jsonOption())
+    .action(action(async (id, opts) => {
+      const valid = itemId(id);
+      const reason = validateReason(opts.reason);
+      const state = await drop(queueOptions(opts.kb), valid, reason);
+      if (opts.json) return printJson(itemJson(state));
+      console.log(`dropped ${state.item.id}`);
+    }));
+}

@@ -1,7 +1,30 @@
-/** The queue section of read-brief, built from the director's queue (stub until it exists). */
-import { EMPTY_QUEUE_SECTION, type QueueSection } from "../knowledge/queue_section.ts";
+/**
+ * The queue section of read-brief: what is waiting (best first) and what is in progress by
+ * whom. The knowledge layer renders it; it is filled here so the knowledge layer never imports
+ * the director.
+ */
+import type { QueueSection } from "../knowledge/queue_section.ts";
+import { pickOrder, readQueue } from "./queue.ts";
 
 /** Pending and in-progress queue items of the base at `kb`, for read-brief. */
-export function queueSection(_kb: string): Promise<QueueSection> {
-  return Promise.resolve(EMPTY_QUEUE_SECTION);
+export async function queueSection(kb: string): Promise<QueueSection> {
+  const state = await readQueue(kb);
+  const pending = state.items.filter((item) => item.status === "pending").sort(pickOrder);
+  const inProgress = state.items.filter((item) => item.status === "in_progress" && item.claim);
+  return {
+    pending: pending.map(({ item }) => ({
+      id: item.id,
+      hypothesis: item.hypothesis,
+      category: item.category,
+      priority: item.priority,
+    })),
+    inProgress: inProgress.map(({ item, claim }) => ({
+      id: item.id,
+      hypothesis: item.hypothesis,
+      category: item.category,
+      agent: claim!.agent,
+      claimedAt: claim!.claimedAt,
+      heartbeatAt: claim!.heartbeatAt,
+    })),
+  };
 }

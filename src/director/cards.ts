@@ -1,0 +1,78 @@
+/**
+ * What the director needs from the knowledge layer's card store: the tried cards (for dedup
+ * and planning) and a check that a card named on the command line exists and is not retracted.
+ */
+import { UsageError } from "../util/errors.ts";
+import { isValidId } from "../util/ids.ts";
+import { type KnowledgeBase, openKnowledgeBase } from "../knowledge/store.ts";
+import type { CardSummary } from "../knowledge/index.ts";
+import type { Comparable } from "./dedup.ts";
+import type { Problem } from "./store.ts";
+
+/** The cards of a base, loaded once per command. */
+export interface TriedCards {
+  /** The open base (full cards are read lazily through it). */
+  base: KnowledgeBase;
+  /** Every readable card, retracted ones flagged, oldest first. */
+  summaries: CardSummary[];
+  /** Cards by id. */
+  byId: Map<string, CardSummary>;
+  /** Non-retracted cards in the form dedup compares (configs loaded on demand). */
+  comparables: Comparable[];
+  /** Card files that could not be used. */
+  problems: Problem[];
+}
+
+/** The full config snapshot of card `id`, or null when unreadable. */
+export function cardConfig(base: KnowledgeBase, id: string): Record<string, unknown> | null {
+  try {
+    return base.getCard(id).card.config;
+  } catch {
+    return null;
+  }
+}
+
+/** Load the cards of the base at `kb` through the knowledge layer's index. */
+export async function loadTriedCards(kb: string): Promise<TriedCards> {
+  const base = openKnowledgeBase(kb);
+  try {
+    const summaries = await base.listCards();
+    const problems = (await base.skipped()).map((s) => ({ path: s.path, reason: s.reason }));
+    const comparables: Comparable[] = summaries
+      .filter((card) => !card.retracted)
+      .map((card) => ({
+        kind: "card" as const,
+        id: card.id,
+        hypothesis: card.hypothesis,
+        categories: card.categories,
+        config: null,
+        loadConfig: () => cardConfig(base, card.id),
+      }));
+    return {
+      base,
+      summaries,
+      byId: new Map(summaries.map((card) => [card.id, card])),
+      comparables,
+      problems,
+    };
+  } catch (error) {
+    base.close();
+    throw error;
+  }
+}
+
+/** Throw a UsageError naming `field` unless `id` is an existing, non-retracted card. */
+export function requireCard(cards: TriedCards, id: string, field: string): CardSummary {
+  if (!isValidId(id, "card")) {
+    throw new UsageError(field, `must be a card id like card_01J..., got ${JSON.stringify(id)}`);
+  }
+  const card = cards.byId.get(id);
+  if (!card) throw new UsageError(field, `no card ${id} in ${cards.base.dir}`);
+  if (card.retracted) {
+    throw new UsageError(
+      field,
+      `card ${id} is retracted (${card.retraction_reason ?? "no reason"})`,
+    );
+  }
+  return card;
+}

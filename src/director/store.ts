@@ -1,0 +1,319 @@
+/**
+ * The queue on disk. Every record is one immutable file, so two machines never edit the same
+ * file and `git pull --rebase` never conflicts:
+ *
+ * ```
+ * <kb>/queue/items/<item-id>.json                           one per queue item
+ * <kb>/queue/events/<item-id>.<gen>.claim.<host>.json       claim of generation <gen> (exclusive)
+ * <kb>/queue/events/<item-id>.<gen>.<kind>.<event-id>.json  heartbeat | release | complete | drop
+ * <kb>/queue/.lock                                          local pick lock (git-ignored)
+ * ```
+ *
+ * The current state of an item is a fold of its events (see `foldItem`). A claim file is
+ * created exclusively, so one machine never hands the same generation of an item to two agents;
+ * the generation grows by one each time a claim is released. Files are parsed once per process
+ * and cached by path, which is safe because a record never changes after it is created.
+ */
+import * as v from "valibot";
+import { join } from "node:path";
+import { createExclusive } from "../util/atomic.ts";
+import { isValidId, newId } from "../util/ids.ts";
+
+/** Record kinds of the event log. */
+export type EventKind = "claim" | "heartbeat" | "release" | "complete" | "drop";
+
+const EVENT_KINDS: readonly EventKind[] = ["claim", "heartbeat", "release", "complete", "drop"];
+
+const IdString = v.pipe(v.string(), v.check((id) => isValidId(id), "must be an id"));
+const IsoTime = v.pipe(v.string(), v.isoTimestamp("must be an ISO timestamp"));
+
+/** Schema of a queue item file. */
+const ItemSchema = v.strictObject({
+  id: IdString,
+  hypothesis: v.pipe(v.string(), v.nonEmpty("must not be empty")),
+  category: v.pipe(v.string(), v.nonEmpty("must not be empty")),
+  priority: v.pipe(v.number(), v.integer("must be an integer")),
+  config: v.nullable(v.record(v.string(), v.unknown())),
+  priorCards: v.array(v.string()),
+  createdAt: IsoTime,
+  createdBy: v.nullable(v.string()),
+  source: v.picklist(["add", "plan"]),
+  rationale: v.nullable(v.string()),
+});
+
+/** Schema of an event file. */
+const EventSchema = v.strictObject({
+  id: v.string(),
+  kind: v.picklist(EVENT_KINDS),
+  item: IdString,
+  generation: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  at: IsoTime,
+  agent: v.nullable(v.string()),
+  card: v.optional(v.string()),
+  reason: v.optional(v.string()),
+  stale: v.optional(v.boolean()),
+});
+
+/** One experiment waiting in (or gone through) the queue. Immutable once written. */
+export type QueueItem = v.InferOutput<typeof ItemSchema>;
+
+/** One state change of a queue item. Immutable once written. */
+export type QueueEvent = v.InferOutput<typeof EventSchema>;
+
+/** A record on disk that could not be used: reported and skipped, never rewritten. */
+export interface Problem {
+  /** Path of the unusable file. */
+  path: string;
+  /** Why it was skipped. */
+  reason: string;
+}
+
+/** Where the queue of the knowledge base `kb` lives. */
+export interface QueuePaths {
+  root: string;
+  items: string;
+  events: string;
+  lock: string;
+}
+
+/** The directories and lock file of the queue in `kb`. */
+export function queuePaths(kb: string): QueuePaths {
+  const root = join(kb, "queue");
+  return {
+    root,
+    items: join(root, "items"),
+    events: join(root, "events"),
+    lock: join(root, ".lock"),
+  };
+}
+
+const GITIGNORE = "# local lock of the queue: never shared\n.lock\n.tmp-*\n";
+
+/** Create the queue directories (and its .gitignore for the local lock) when missing. */
+export async function ensureQueueDirs(kb: string): Promise<QueuePaths> {
+  const paths = queuePaths(kb);
+  await Deno.mkdir(paths.items, { recursive: true });
+  await Deno.mkdir(paths.events, { recursive: true });
+  try {
+    await Deno.lstat(join(paths.root, ".gitignore"));
+  } catch {
+    await createExclusive(join(paths.root, ".gitignore"), GITIGNORE);
+  }
+  return paths;
+}
+
+// Parsed records by path. Records are immutable, so a cached parse never goes stale.
+const itemCache = new Map<string, QueueItem>();
+const eventCache = new Map<string, QueueEvent>();
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function describeIssues(issues: v.BaseIssue<unknown>[]): string {
+  const issue = issues[0];
+  const path = issue.path?.map((step) => String(step.key)).join(".") ?? "";
+  return `${path ? `field ${path}: ` : ""}${issue.message}`;
+}
+
+async function readJson(path: string): Promise<{ value?: unknown; reason?: string }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { reason: "vanished while reading" };
+    return { reason: `unreadable: ${(error as Error).message}` };
+  }
+  if (bytes.length === 0) return { reason: "empty file" };
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    return { reason: "not valid UTF-8" };
+  }
+  try {
+    return { value: JSON.parse(text) };
+  } catch (error) {
+    return { reason: `invalid JSON (${(error as Error).message.split("\n")[0]})` };
+  }
+}
+
+/** Parse an item file (cached). Returns a reason instead when the file is unusable. */
+async function loadItem(path: string, name: string): Promise<QueueItem | Problem> {
+  const cached = itemCache.get(path);
+  if (cached) return cached;
+  const { value, reason } = await readJson(path);
+  if (reason) return { path, reason };
+  const parsed = v.safeParse(ItemSchema, value);
+  if (!parsed.success) return { path, reason: describeIssues(parsed.issues) };
+  if (`${parsed.output.id}.json` !== name) {
+    return { path, reason: `id ${parsed.output.id} does not match the file name` };
+  }
+  itemCache.set(path, parsed.output);
+  return parsed.output;
+}
+
+interface EventName {
+  item: string;
+  generation: number;
+  kind: EventKind;
+}
+
+const EVENT_NAME = /^([a-z]+_[0-9A-Z]{26})\.(\d{4,})\.([a-z]+)\.([A-Za-z0-9_-]+)\.json$/;
+
+function parseEventName(name: string): EventName | null {
+  const match = EVENT_NAME.exec(name);
+  if (!match || !(EVENT_KINDS as readonly string[]).includes(match[3])) return null;
+  return { item: match[1], generation: Number(match[2]), kind: match[3] as EventKind };
+}
+
+/** Parse an event file (cached), checking that its content agrees with its name. */
+async function loadEvent(path: string, name: EventName): Promise<QueueEvent | Problem> {
+  const cached = eventCache.get(path);
+  if (cached) return cached;
+  const { value, reason } = await readJson(path);
+  if (reason) return { path, reason };
+  const parsed = v.safeParse(EventSchema, value);
+  if (!parsed.success) return { path, reason: describeIssues(parsed.issues) };
+  const event = parsed.output;
+  if (
+    event.item !== name.item || event.generation !== name.generation || event.kind !== name.kind
+  ) {
+    return { path, reason: "content does not match the file name (item, generation, kind)" };
+  }
+  eventCache.set(path, event);
+  return event;
+}
+
+function isProblem(value: unknown): value is Problem {
+  return typeof value === "object" && value !== null && "reason" in value && "path" in value;
+}
+
+async function listNames(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isFile && entry.name.endsWith(".json") && !entry.name.startsWith(".")) {
+        names.push(entry.name);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return names;
+}
+
+/** Everything on disk, parsed: items, their events, and the files that had to be skipped. */
+export interface Snapshot {
+  items: QueueItem[];
+  events: Map<string, QueueEvent[]>;
+  /** Claim files present per item and generation (even when unreadable), `item.gen` keys. */
+  claimSlots: Set<string>;
+  problems: Problem[];
+}
+
+/** Run `work` over `inputs` with at most `limit` in flight (file reads overlap this way). */
+async function mapLimited<T, R>(inputs: T[], limit: number, work: (x: T) => Promise<R>) {
+  const results = new Array<R>(inputs.length);
+  let next = 0;
+  const runners = Array.from({ length: Math.min(limit, inputs.length) }, async () => {
+    while (next < inputs.length) {
+      const index = next++;
+      results[index] = await work(inputs[index]);
+    }
+  });
+  await Promise.all(runners);
+  return results;
+}
+
+/**
+ * Read the whole queue. Events are listed before items, so an event always belongs to an item
+ * the reader also sees, and the result is a state the queue really was in (files are only ever
+ * added, each one whole).
+ */
+export async function readSnapshot(kb: string): Promise<Snapshot> {
+  const paths = queuePaths(kb);
+  const problems: Problem[] = [];
+  const eventNames = await listNames(paths.events);
+  const itemNames = await listNames(paths.items);
+
+  const items: QueueItem[] = [];
+  const loadedItems = await mapLimited(
+    itemNames,
+    32,
+    (name) => loadItem(join(paths.items, name), name),
+  );
+  for (const loaded of loadedItems) {
+    if (isProblem(loaded)) problems.push(loaded);
+    else items.push(loaded);
+  }
+
+  const events = new Map<string, QueueEvent[]>();
+  const claimSlots = new Set<string>();
+  const parsedNames: { name: string; parsed: EventName }[] = [];
+  for (const name of eventNames) {
+    const parsed = parseEventName(name);
+    if (!parsed) {
+      problems.push({ path: join(paths.events, name), reason: "not a queue event file name" });
+      continue;
+    }
+    if (parsed.kind === "claim") claimSlots.add(`${parsed.item}.${parsed.generation}`);
+    parsedNames.push({ name, parsed });
+  }
+  const loadedEvents = await mapLimited(
+    parsedNames,
+    32,
+    ({ name, parsed }) => loadEvent(join(paths.events, name), parsed),
+  );
+  for (const loaded of loadedEvents) {
+    if (isProblem(loaded)) {
+      problems.push(loaded);
+      continue;
+    }
+    const list = events.get(loaded.item);
+    if (list) list.push(loaded);
+    else events.set(loaded.item, [loaded]);
+  }
+  items.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { items, events, claimSlots, problems };
+}
+
+/** Write a new item file. Item ids are unique, so this never replaces anything. */
+export async function writeItem(kb: string, item: QueueItem): Promise<void> {
+  const paths = await ensureQueueDirs(kb);
+  const path = join(paths.items, `${item.id}.json`);
+  if (!await createExclusive(path, JSON.stringify(item, null, 2) + "\n")) {
+    throw new Error(`${path}: already exists`);
+  }
+  itemCache.set(path, item);
+}
+
+/** Sanitised host name: claim files of different machines never share a name. */
+export function hostTag(): string {
+  let host = "local";
+  try {
+    host = Deno.hostname();
+  } catch { /* no --allow-sys: one machine is all we can tell apart */ }
+  return host.toLowerCase().replace(/[^a-z0-9-]+/g, "-").slice(0, 40) || "local";
+}
+
+function eventFileName(event: QueueEvent, suffix: string): string {
+  return `${event.item}.${String(event.generation).padStart(4, "0")}.${event.kind}.${suffix}.json`;
+}
+
+/**
+ * Write an event. A claim is created exclusively under the name `<item>.<gen>.claim.<host>`:
+ * returns false when that generation of the item is already claimed on this machine.
+ */
+export async function writeEvent(
+  kb: string,
+  fields: Omit<QueueEvent, "id">,
+  host: string,
+): Promise<QueueEvent | null> {
+  const paths = await ensureQueueDirs(kb);
+  const id = fields.kind === "claim" ? `claim_${host}` : newId("ev");
+  const event: QueueEvent = { id, ...fields };
+  const suffix = fields.kind === "claim" ? host : id;
+  const path = join(paths.events, eventFileName(event, suffix));
+  if (!await createExclusive(path, JSON.stringify(event, null, 2) + "\n")) return null;
+  eventCache.set(path, event);
+  return event;
+}
