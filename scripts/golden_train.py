@@ -21,6 +21,10 @@ Choices stated once (the TypeScript side implements exactly the same):
 - Attention window w: query i sees keys j with i - w <= j <= i (flash-attention convention);
   S = seq/2, L = seq; the last layer is always L.
 - RMSNorm parameter-free, eps = torch F.rms_norm default for f32 (finfo(f32).eps).
+- Init as upstream, except that the zero-initialised matrices (output projections, gates) get a
+  small random init here (uniform +-0.1*bound): with exact zeros the gradients of the lambdas are
+  pure rounding noise, and Adam turns noise into full-size steps of random sign, so no two
+  implementations could agree. The trainer itself keeps upstream's zeros.
 Weights are stored in torch's Linear layout (out, in), row-major f32 little-endian.
 """
 
@@ -118,17 +122,20 @@ def init_params(cfg, gen):
     def uniform(*shape):
         return (torch.rand(*shape, generator=gen) * 2 - 1) * s
 
+    def small(*shape):  # see the module docstring: zeros would make the golden ill-conditioned
+        return uniform(*shape) * 0.1
+
     p = {}
     p["wte"] = torch.randn(V, C, generator=gen)
     for i in range(L):
         p[f"h.{i}.attn.c_q"] = uniform(C, C)
         p[f"h.{i}.attn.c_k"] = uniform(kv, C)
         p[f"h.{i}.attn.c_v"] = uniform(kv, C)
-        p[f"h.{i}.attn.c_proj"] = torch.zeros(C, C)
+        p[f"h.{i}.attn.c_proj"] = small(C, C)
         if has_value_embedding(i, L):
-            p[f"h.{i}.attn.ve_gate"] = torch.zeros(H, cfg["ve_gate_channels"])
+            p[f"h.{i}.attn.ve_gate"] = small(H, cfg["ve_gate_channels"])
         p[f"h.{i}.mlp.c_fc"] = uniform(4 * C, C)
-        p[f"h.{i}.mlp.c_proj"] = torch.zeros(C, 4 * C)
+        p[f"h.{i}.mlp.c_proj"] = small(C, 4 * C)
         if has_value_embedding(i, L):
             p[f"ve.{i}"] = uniform(V, kv)
     p["lm_head"] = torch.randn(V, C, generator=gen) * 0.001
