@@ -114,31 +114,45 @@ export function runUnits(
   }
 }
 
+/** The worker side of a node:worker_threads message port. */
+export interface WorkerPort {
+  /** Subscribes to messages from the creating thread. */
+  on(event: "message", listener: (data: WorkerInit) => void): void;
+  /** Sends a message to the creating thread. */
+  postMessage(value: unknown): void;
+}
+
+/** The one message a worker receives: the compiled kernels, the memory and its thread index. */
+export interface WorkerInit {
+  /** The kernel module (compiled once by the creating thread). */
+  module: WebAssembly.Module;
+  /** The shared memory holding control block, scratch and operands. */
+  memory: WebAssembly.Memory;
+  /** This worker's thread index (scratch area); the creating thread is 0. */
+  thread: number;
+}
+
 /**
- * Worker entry: receives `{ module, memory, thread }`, then serves jobs forever (blocking in
+ * Worker entry: on its one message, instantiates the kernels and serves jobs forever (blocking in
  * Atomics.wait between them) until STOP. `run` is {@linkcode runUnits}, passed in as source.
  */
-export function workerMain(run: typeof runUnits): void {
-  // deno-lint-ignore no-explicit-any
-  const scope = self as any;
-  scope.onmessage = (e: MessageEvent) => {
-    const { module, memory, thread } = e.data;
+export function workerMain(run: typeof runUnits, port: WorkerPort): void {
+  port.on("message", ({ module, memory, thread }) => {
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const kx = instance.exports as unknown as KernelExports;
     const ctl = new Int32Array(memory.buffer, 0, 64);
     const ctlF = new Float32Array(memory.buffer, 0, 64);
     let seen = Atomics.load(ctl, 0);
-    scope.postMessage("ready");
+    port.postMessage("ready");
     for (;;) {
       Atomics.wait(ctl, 0, seen);
       const gen = Atomics.load(ctl, 0);
       if (gen === seen) continue;
       seen = gen;
-      if (Atomics.load(ctl, 20) !== 0) break;
+      if (Atomics.load(ctl, 20) !== 0) return;
       run(kx, ctl, ctlF, thread);
       Atomics.add(ctl, 2, 1);
       Atomics.notify(ctl, 2);
     }
-    scope.close();
-  };
+  });
 }

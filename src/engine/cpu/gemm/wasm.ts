@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { Worker } from "node:worker_threads";
 import { CTL, type KernelExports, runUnits, workerMain } from "./driver.ts";
 import { scaleC, sgemmJs } from "./js.ts";
 import { buildGemmWasm, MR, NR } from "./kernels.ts";
@@ -32,15 +33,22 @@ function relaxedSimdSupported(): boolean {
   }
 }
 
-/** Source of the worker script: the driver and the worker loop, as self-contained text. */
+/**
+ * Source of the worker script: the driver and the worker loop as self-contained text, so no file
+ * is read at run time (compile-safe) and no module URL must be reachable (JSR-safe).
+ */
 function workerSource(): string {
-  return `const runUnits = ${runUnits.toString()};\n(${workerMain.toString()})(runUnits);\n`;
+  return [
+    `const runUnits = ${runUnits.toString()};`,
+    `const { parentPort } = require("node:worker_threads");`,
+    `(${workerMain.toString()})(runUnits, parentPort);`,
+  ].join("\n");
 }
 
 /** Whether WebAssembly SIMD, shared memory and workers are all available here. */
 export function wasmGemmSupported(): boolean {
   try {
-    if (typeof Worker === "undefined" || typeof SharedArrayBuffer === "undefined") return false;
+    if (typeof SharedArrayBuffer === "undefined") return false;
     return WebAssembly.validate(buildGemmWasm(false, MAX_PAGES));
   } catch {
     return false;
@@ -80,32 +88,28 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
   ctl[CTL.SCRATCH_BYTES] = scratchBytes;
 
   const workers: Worker[] = [];
+  // node:worker_threads rather than Web Workers: unref() lets the process exit even when the
+  // caller never calls close() (an idle worker waits in Atomics.wait forever).
   if (threads > 1) {
-    const url = URL.createObjectURL(
-      new Blob([workerSource()], { type: "application/javascript" }),
-    );
+    const source = workerSource();
     try {
       const ready: Promise<void>[] = [];
       for (let i = 1; i < threads; i++) {
-        const worker = new Worker(url, { type: "module", name: `gemm-${i}` });
+        const worker = new Worker(source, { eval: true, name: `gemm-${i}` });
         workers.push(worker);
         ready.push(
           new Promise((resolve, reject) => {
-            worker.onmessage = () => resolve();
-            worker.onerror = (e) => {
-              e.preventDefault();
-              reject(new Error(`gemm worker failed: ${e.message}`));
-            };
+            worker.once("message", () => resolve());
+            worker.once("error", (e) => reject(new Error(`gemm worker failed: ${e.message}`)));
           }),
         );
         worker.postMessage({ module, memory, thread: i });
       }
       await Promise.all(ready);
+      for (const w of workers) w.unref();
     } catch (err) {
-      for (const w of workers) w.terminate();
+      for (const w of workers) void w.terminate();
       throw err;
-    } finally {
-      URL.revokeObjectURL(url);
     }
   }
 
@@ -221,7 +225,7 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
       Atomics.store(ctl, CTL.STOP, 1);
       Atomics.add(ctl, CTL.GEN, 1);
       Atomics.notify(ctl, CTL.GEN);
-      for (const w of workers) w.terminate();
+      for (const w of workers) void w.terminate();
     },
   };
 }
