@@ -1,2 +1,67 @@
-/** Public API of the knowledge layer (re-exported by the top-level mod.ts). */
-export {};
+/**
+ * Public API of the knowledge layer (re-exported by the top-level mod.ts): experiment cards,
+ * their judgements and retractions, the derived index, synthesis, the bounded brief, coverage,
+ * reports and the progress plot.
+ *
+ * ```ts
+ * const kb = openKnowledgeBase("knowledge");
+ * const card = await kb.writeCard({ ...input, status: "pending" });
+ * await kb.completeCard(card.id, { status: "keep", agent: "a1", lesson: "..." });
+ * console.log((await readBrief(kb)).text);
+ * ```
+ */
+export {
+  type CardDetail,
+  type CardFilter,
+  checkCardId,
+  KnowledgeBase,
+  type Lineage,
+  openKnowledgeBase,
+} from "./store.ts";
+export type { CardSummary, RefreshReport, Skipped } from "./index.ts";
+export { classKeyOf } from "./index.ts";
+export {
+  type Card,
+  type CardInput,
+  type Completion,
+  JUDGED_STATUSES,
+  type JudgedStatus,
+  type Judgement,
+  LIMITS,
+  type Platform,
+  type Results,
+  type Retraction,
+  type Status,
+  STATUSES,
+  validateCardInput,
+  type ValidCardInput,
+} from "./schema.ts";
+export { CATEGORIES, categoriesOf, type Category, normalizeTag } from "./taxonomy.ts";
+export {
+  type ClassStats,
+  type CoverageRow,
+  type DeadEnd,
+  type Finding,
+  type NoiseFloor,
+  type Synthesis,
+  synthesize,
+} from "./synthesis.ts";
+export { type Brief, BRIEF_MAX_BYTES, makeBrief, renderBrief } from "./brief.ts";
+export { type PlotData, plotData, renderPlotSvg } from "./plot.ts";
+export { renderCoverage, renderReport } from "./report.ts";
+export {
+  type BriefResult,
+  coverage,
+  readBrief,
+  readMeta,
+  synthesizeBase,
+  updateMeta,
+  writePlot,
+  writeSessionReport,
+} from "./views.ts";
+export {
+  EMPTY_QUEUE_SECTION,
+  type InProgressItem,
+  type PendingItem,
+  type QueueSection,
+} from "./queue_section.ts";

@@ -1,0 +1,515 @@
+/**
+ * The derived, rebuildable index over the record files (node:sqlite, `index.sqlite`, git-ignored).
+ * Reads never re-parse every card: a refresh lists the record directories (cheap), parses only
+ * files not indexed yet, and drops rows whose file vanished. Concurrent refreshes are safe:
+ * writes happen in `BEGIN IMMEDIATE` transactions behind sqlite's own lock with a busy timeout.
+ * A corrupt, foreign or outdated index file is deleted and rebuilt from the records.
+ */
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { withLock } from "../util/lock.ts";
+import { categoriesOf, type Category } from "./taxonomy.ts";
+import {
+  isTempName,
+  parseFileName,
+  readCardFile,
+  readCompletionFile,
+  readRetractionFile,
+  RECORD_DIRS,
+  type RecordKind,
+} from "./records.ts";
+import type { Card, JudgedStatus, Status } from "./schema.ts";
+
+/** Bump when the index layout changes: an older index is rebuilt. */
+const INDEX_VERSION = 3;
+
+/** A record file that could not be used, and why. */
+export interface Skipped {
+  /** path of the file */
+  path: string;
+  /** why it was skipped */
+  reason: string;
+}
+
+/** What a refresh did. */
+export interface RefreshReport {
+  /** records newly indexed */
+  added: number;
+  /** rows dropped because their file disappeared */
+  removed: number;
+  /** files that are not usable records (reported on every refresh until fixed) */
+  skipped: Skipped[];
+}
+
+/** One card as the index knows it, with its judged status and retraction applied. */
+export interface CardSummary {
+  /** card id */
+  id: string;
+  /** creation time, ISO 8601 */
+  timestamp: string;
+  /** who ran it */
+  agent: string;
+  /** session tag */
+  session: string;
+  /** what was tried */
+  hypothesis: string;
+  /** lesson: the judgement's lesson if judged, else the card's */
+  lesson: string | null;
+  /** normalised tags */
+  tags: string[];
+  /** taxonomy categories of the tags (`other` when none maps) */
+  categories: Category[];
+  /** cards that inspired this one */
+  prior_cards: string[];
+  /** compute backend */
+  backend: "webgpu" | "cpu";
+  /** adapter or CPU description */
+  device: string;
+  /** harness hash */
+  harness_hash: string;
+  /** time budget, seconds */
+  budget_s: number;
+  /** recipe hash (same hash = a replicate) */
+  recipe_hash: string;
+  /** seed */
+  seed: number;
+  /** comparability class: backend + device + harness + budget */
+  class_key: string;
+  /** validation bits per byte; null for a crash (or a run judged crash) */
+  val_bpb: number | null;
+  /** claimed delta (the judgement's if it gave one) */
+  delta: number | null;
+  /** status the card was written with */
+  written_status: Status;
+  /** effective status: the judgement of a pending card, else the written status */
+  status: Status;
+  /** id of the completion record that judged it, if any */
+  completion_id: string | null;
+  /** true when a retraction record names this card */
+  retracted: boolean;
+  /** the first retraction's reason */
+  retraction_reason: string | null;
+}
+
+/** The comparability class of a card: results are compared only within one class. */
+export function classKeyOf(card: Pick<Card, "platform" | "harness_hash" | "budget_s">): string {
+  const p = card.platform;
+  return `${p.backend}|${p.device}|${card.harness_hash}|${card.budget_s}`;
+}
+
+const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS files (
+  kind TEXT NOT NULL, name TEXT NOT NULL, ok INTEGER NOT NULL, reason TEXT,
+  size INTEGER, mtime REAL, PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cards (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, timestamp TEXT NOT NULL, agent TEXT NOT NULL,
+  session TEXT NOT NULL, hypothesis TEXT NOT NULL, lesson TEXT, tags TEXT NOT NULL,
+  prior_cards TEXT NOT NULL, backend TEXT NOT NULL, device TEXT NOT NULL,
+  harness_hash TEXT NOT NULL, budget_s REAL NOT NULL, recipe_hash TEXT NOT NULL,
+  seed INTEGER NOT NULL, val_bpb REAL, delta REAL, status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cards_session ON cards (session);
+CREATE TABLE IF NOT EXISTS completions (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, card_id TEXT NOT NULL, status TEXT NOT NULL,
+  lesson TEXT, delta REAL, agent TEXT NOT NULL, timestamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS completions_card ON completions (card_id);
+CREATE TABLE IF NOT EXISTS retractions (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, card_id TEXT NOT NULL, reason TEXT NOT NULL,
+  agent TEXT NOT NULL, timestamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS retractions_card ON retractions (card_id);
+CREATE TABLE IF NOT EXISTS priors (card_id TEXT NOT NULL, prior_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS priors_card ON priors (card_id);
+CREATE INDEX IF NOT EXISTS priors_prior ON priors (prior_id);
+`;
+
+const KINDS: RecordKind[] = ["card", "completion", "retraction"];
+
+/** The sqlite index of one knowledge base directory. */
+export class CardIndex {
+  #db: DatabaseSync;
+  readonly #dir: string;
+  readonly #path: string;
+
+  /** Open (creating or rebuilding as needed) the index of the base at `dir`. */
+  static async open(dir: string): Promise<CardIndex> {
+    const path = join(dir, "index.sqlite");
+    try {
+      return new CardIndex(dir, path, openDb(path));
+    } catch (error) {
+      if (!isDamaged(error)) throw error;
+    }
+    // Corrupt, foreign or outdated: it is derived, so delete it and start over (one process).
+    return await withLock(join(dir, ".lock"), () => {
+      try {
+        return new CardIndex(dir, path, openDb(path));
+      } catch (error) {
+        if (!isDamaged(error)) throw error;
+      }
+      for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+        try {
+          Deno.removeSync(path + suffix);
+        } catch { /* not there */ }
+      }
+      return new CardIndex(dir, path, openDb(path));
+    });
+  }
+
+  /** An empty in-memory index, for a base directory that does not exist yet. */
+  static empty(dir: string): CardIndex {
+    return new CardIndex(dir, ":memory:", openDb(":memory:"));
+  }
+
+  private constructor(dir: string, path: string, db: DatabaseSync) {
+    this.#dir = dir;
+    this.#path = path;
+    this.#db = db;
+  }
+
+  /** Close the database handle. */
+  close(): void {
+    this.#db.close();
+  }
+
+  /** Bring the index up to date with the record files; parses only new or changed files. */
+  refresh(): RefreshReport {
+    if (this.#path === ":memory:") return { added: 0, removed: 0, skipped: [] };
+    const listed = new Map<RecordKind, Set<string>>();
+    for (const kind of KINDS) listed.set(kind, listNames(join(this.#dir, RECORD_DIRS[kind])));
+    let added = 0;
+    let removed = 0;
+    if (this.#pendingWork(listed)) {
+      this.#db.exec("BEGIN IMMEDIATE");
+      try {
+        // Re-read inside the write lock: another process may have indexed them meanwhile.
+        const known = this.#knownFiles();
+        for (const kind of KINDS) {
+          const names = listed.get(kind)!;
+          const knownOfKind = known.get(kind)!;
+          for (const name of names) {
+            const entry = knownOfKind.get(name);
+            if (entry && (entry.ok || !this.#changed(kind, name, entry))) continue;
+            if (entry) this.#forget(kind, name);
+            this.#index(kind, name);
+            added++;
+          }
+          for (const name of knownOfKind.keys()) {
+            if (names.has(name)) continue;
+            this.#forget(kind, name);
+            removed++;
+          }
+        }
+        this.#db.exec("COMMIT");
+      } catch (error) {
+        this.#db.exec("ROLLBACK");
+        throw error;
+      }
+    }
+    return { added, removed, skipped: this.skipped() };
+  }
+
+  /** Drop every row and index all record files again. */
+  rebuild(): RefreshReport {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const table of ["files", "cards", "completions", "retractions", "priors"]) {
+        this.#db.exec(`DELETE FROM ${table}`);
+      }
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+    return this.refresh();
+  }
+
+  /** Files currently skipped as unusable, with their reasons. */
+  skipped(): Skipped[] {
+    const rows = this.#db.prepare("SELECT kind, name, reason FROM files WHERE ok = 0 ORDER BY name")
+      .all() as { kind: RecordKind; name: string; reason: string }[];
+    return rows.map((row) => ({
+      path: join(this.#dir, RECORD_DIRS[row.kind], row.name),
+      reason: row.reason,
+    }));
+  }
+
+  /** Every indexed card with judgement and retraction applied, oldest first. */
+  summaries(filter: { session?: string } = {}): CardSummary[] {
+    const where = filter.session === undefined ? "" : "WHERE session = ?";
+    const args = filter.session === undefined ? [] : [filter.session];
+    const cards = this.#db.prepare(`SELECT * FROM cards ${where} ORDER BY id`).all(
+      ...args,
+    ) as unknown as CardRow[];
+    // Earliest completion wins when two machines judged the same card.
+    const completions = new Map<string, CompletionRow>();
+    for (
+      const row of this.#db.prepare("SELECT * FROM completions ORDER BY id")
+        .all() as unknown as CompletionRow[]
+    ) {
+      if (!completions.has(row.card_id)) completions.set(row.card_id, row);
+    }
+    const retractions = new Map<string, string>();
+    for (
+      const row of this.#db.prepare("SELECT card_id, reason FROM retractions ORDER BY id")
+        .all() as { card_id: string; reason: string }[]
+    ) {
+      if (!retractions.has(row.card_id)) retractions.set(row.card_id, row.reason);
+    }
+    return cards.map((row) => summarize(row, completions.get(row.id), retractions.get(row.id)));
+  }
+
+  /** Ids of the cards that list `id` among their prior cards. */
+  childrenOf(id: string): string[] {
+    return (this.#db.prepare("SELECT card_id FROM priors WHERE prior_id = ? ORDER BY card_id")
+      .all(id) as { card_id: string }[]).map((row) => row.card_id);
+  }
+
+  /** Number of indexed cards. */
+  count(): number {
+    return (this.#db.prepare("SELECT count(*) AS n FROM cards").get() as { n: number }).n;
+  }
+
+  #pendingWork(listed: Map<RecordKind, Set<string>>): boolean {
+    const known = this.#knownFiles();
+    for (const kind of KINDS) {
+      const names = listed.get(kind)!;
+      const knownOfKind = known.get(kind)!;
+      if (names.size !== knownOfKind.size) return true;
+      for (const name of names) {
+        const entry = knownOfKind.get(name);
+        if (!entry) return true;
+        if (!entry.ok && this.#changed(kind, name, entry)) return true;
+      }
+    }
+    return false;
+  }
+
+  #knownFiles(): Map<RecordKind, Map<string, FileRow>> {
+    const known = new Map<RecordKind, Map<string, FileRow>>();
+    for (const kind of KINDS) known.set(kind, new Map());
+    const rows = this.#db.prepare("SELECT kind, name, ok, size, mtime FROM files")
+      .all() as unknown as (FileRow & { kind: RecordKind; name: string })[];
+    for (const row of rows) known.get(row.kind)?.set(row.name, row);
+    return known;
+  }
+
+  /** A skipped file is re-checked when its size or mtime changed (someone repaired it). */
+  #changed(kind: RecordKind, name: string, entry: FileRow): boolean {
+    const stat = statOrNull(join(this.#dir, RECORD_DIRS[kind], name));
+    return stat === null || stat.size !== entry.size || stat.mtime !== entry.mtime;
+  }
+
+  #forget(kind: RecordKind, name: string): void {
+    this.#db.prepare("DELETE FROM files WHERE kind = ? AND name = ?").run(kind, name);
+    const parsed = parseFileName(kind, name);
+    if (!parsed) return;
+    if (kind === "card") {
+      this.#db.prepare("DELETE FROM cards WHERE id = ?").run(parsed.id);
+      this.#db.prepare("DELETE FROM priors WHERE card_id = ?").run(parsed.id);
+    } else {
+      const table = kind === "completion" ? "completions" : "retractions";
+      this.#db.prepare(`DELETE FROM ${table} WHERE id = ?`).run(parsed.id);
+    }
+  }
+
+  #index(kind: RecordKind, name: string): void {
+    const path = join(this.#dir, RECORD_DIRS[kind], name);
+    const parsed = parseFileName(kind, name);
+    const markBad = (reason: string) => {
+      const stat = statOrNull(path);
+      this.#db.prepare("INSERT OR REPLACE INTO files VALUES (?, ?, 0, ?, ?, ?)").run(
+        kind,
+        name,
+        reason,
+        stat?.size ?? null,
+        stat?.mtime ?? null,
+      );
+    };
+    if (!parsed) return markBad(`file name is not a ${kind} record name`);
+    if (kind === "card") {
+      const result = readCardFile(path, parsed.id);
+      if (!result.ok) return markBad(result.reason);
+      const c = result.value;
+      this.#db.prepare(
+        "INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(
+        c.id,
+        name,
+        c.timestamp,
+        c.agent,
+        c.session,
+        c.hypothesis,
+        c.lesson ?? null,
+        JSON.stringify(c.tags),
+        JSON.stringify(c.prior_cards),
+        c.platform.backend,
+        c.platform.device,
+        c.harness_hash,
+        c.budget_s,
+        c.recipe_hash,
+        c.seed,
+        c.results.val_bpb,
+        c.results.delta ?? null,
+        c.status,
+      );
+      const insertPrior = this.#db.prepare("INSERT INTO priors VALUES (?, ?)");
+      for (const prior of c.prior_cards) insertPrior.run(c.id, prior);
+    } else if (kind === "completion") {
+      const result = readCompletionFile(path, parsed.id, parsed.cardId);
+      if (!result.ok) return markBad(result.reason);
+      const r = result.value;
+      this.#db.prepare("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
+        r.id,
+        name,
+        r.card_id,
+        r.status,
+        r.lesson ?? null,
+        r.delta ?? null,
+        r.agent,
+        r.timestamp,
+      );
+    } else {
+      const result = readRetractionFile(path, parsed.id, parsed.cardId);
+      if (!result.ok) return markBad(result.reason);
+      const r = result.value;
+      this.#db.prepare("INSERT OR REPLACE INTO retractions VALUES (?, ?, ?, ?, ?, ?)").run(
+        r.id,
+        name,
+        r.card_id,
+        r.reason,
+        r.agent,
+        r.timestamp,
+      );
+    }
+    this.#db.prepare("INSERT OR REPLACE INTO files VALUES (?, ?, 1, NULL, NULL, NULL)").run(
+      kind,
+      name,
+    );
+  }
+}
+
+interface FileRow {
+  ok: number;
+  size: number | null;
+  mtime: number | null;
+}
+
+interface CardRow {
+  id: string;
+  timestamp: string;
+  agent: string;
+  session: string;
+  hypothesis: string;
+  lesson: string | null;
+  tags: string;
+  prior_cards: string;
+  backend: "webgpu" | "cpu";
+  device: string;
+  harness_hash: string;
+  budget_s: number;
+  recipe_hash: string;
+  seed: number;
+  val_bpb: number | null;
+  delta: number | null;
+  status: Status;
+}
+
+interface CompletionRow {
+  id: string;
+  card_id: string;
+  status: JudgedStatus;
+  lesson: string | null;
+  delta: number | null;
+}
+
+function summarize(
+  row: CardRow,
+  completion: CompletionRow | undefined,
+  retraction: string | undefined,
+): CardSummary {
+  const tags = JSON.parse(row.tags) as string[];
+  const judged = row.status === "pending" && completion !== undefined;
+  const status: Status = judged ? completion.status : row.status;
+  return {
+    id: row.id,
+    timestamp: row.timestamp,
+    agent: row.agent,
+    session: row.session,
+    hypothesis: row.hypothesis,
+    lesson: (judged ? completion.lesson : null) ?? row.lesson,
+    tags,
+    categories: categoriesOf(tags),
+    prior_cards: JSON.parse(row.prior_cards) as string[],
+    backend: row.backend,
+    device: row.device,
+    harness_hash: row.harness_hash,
+    budget_s: row.budget_s,
+    recipe_hash: row.recipe_hash,
+    seed: row.seed,
+    class_key: `${row.backend}|${row.device}|${row.harness_hash}|${row.budget_s}`,
+    // A run judged a crash never counts as a result.
+    val_bpb: status === "crash" ? null : row.val_bpb,
+    delta: (judged && completion.delta !== null ? completion.delta : null) ?? row.delta,
+    written_status: row.status,
+    status,
+    completion_id: judged ? completion.id : null,
+    retracted: retraction !== undefined,
+    retraction_reason: retraction ?? null,
+  };
+}
+
+function openDb(path: string): DatabaseSync {
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA busy_timeout = 60000");
+    const version = (db.prepare("PRAGMA user_version").get() as { user_version: number })
+      .user_version;
+    if (version !== 0 && version !== INDEX_VERSION) throw new Error("outdated index");
+    if (version === 0) {
+      if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
+      db.exec("BEGIN IMMEDIATE");
+      db.exec(SCHEMA_SQL);
+      db.exec(`PRAGMA user_version = ${INDEX_VERSION}`);
+      db.exec("COMMIT");
+    }
+    // Touch every table once so a damaged file fails here, not halfway through a command.
+    db.prepare("SELECT count(*) FROM files").get();
+    db.prepare("SELECT count(*) FROM cards").get();
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/** True for errors that mean the index file itself is unusable (not a busy or I/O error). */
+function isDamaged(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /not a database|malformed|outdated index|encrypted|disk image|no such table/i.test(
+    message,
+  );
+}
+
+function listNames(dir: string): Set<string> {
+  const names = new Set<string>();
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (!entry.isFile || isTempName(entry.name) || entry.name.startsWith(".")) continue;
+      names.add(entry.name);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return names;
+}
+
+function statOrNull(path: string): { size: number; mtime: number | null } | null {
+  try {
+    const stat = Deno.statSync(path);
+    return { size: stat.size, mtime: stat.mtime?.getTime() ?? null };
+  } catch {
+    return null;
+  }
+}

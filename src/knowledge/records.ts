@@ -1,0 +1,124 @@
+/**
+ * Reading one record file from disk: strict UTF-8, JSON, then the schema, and the file name
+ * must agree with the id inside. Anything else is a reported skip (path + reason), never a
+ * crash, never silently treated as empty.
+ */
+import { basename } from "node:path";
+import { isValidId } from "../util/ids.ts";
+import {
+  type Card,
+  checkCard,
+  checkCompletion,
+  type Checked,
+  checkRetraction,
+  type Completion,
+  type Retraction,
+} from "./schema.ts";
+
+/** The three kinds of record a knowledge base stores, each in its own directory. */
+export type RecordKind = "card" | "completion" | "retraction";
+
+/** Directory of each record kind under the base directory. */
+export const RECORD_DIRS: Record<RecordKind, string> = {
+  card: "cards",
+  completion: "completions",
+  retraction: "retractions",
+};
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** File name of a card. */
+export function cardFileName(id: string): string {
+  return `${id}.json`;
+}
+
+/** File name of a completion or retraction: `<card id>.<record id>.json`. */
+export function linkedFileName(cardId: string, recordId: string): string {
+  return `${cardId}.${recordId}.json`;
+}
+
+/** The ids a record's file name encodes, or null when the name is not a record name. */
+export function parseFileName(
+  kind: RecordKind,
+  name: string,
+): { id: string; cardId: string } | null {
+  if (!name.endsWith(".json")) return null;
+  const parts = name.slice(0, -5).split(".");
+  if (kind === "card") {
+    return parts.length === 1 && isValidId(parts[0], "card")
+      ? { id: parts[0], cardId: parts[0] }
+      : null;
+  }
+  const prefix = kind === "completion" ? "done" : "retr";
+  return parts.length === 2 && isValidId(parts[0], "card") && isValidId(parts[1], prefix)
+    ? { id: parts[1], cardId: parts[0] }
+    : null;
+}
+
+/** True for names a writer leaves behind mid-write (temp files), which are never records. */
+export function isTempName(name: string): boolean {
+  return name.startsWith(".tmp-") || name.endsWith(".tmp");
+}
+
+function parseJson(path: string): Checked<unknown> {
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (error) {
+    return { ok: false, reason: `cannot read: ${(error as Error).message}` };
+  }
+  if (bytes.length === 0) return { ok: false, reason: "empty file" };
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    return { ok: false, reason: "not valid UTF-8" };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (error) {
+    return { ok: false, reason: `invalid JSON (${(error as Error).message.split("\n")[0]})` };
+  }
+}
+
+function readChecked<T extends { id: string }>(
+  path: string,
+  check: (value: unknown) => Checked<T>,
+  expectedId: string,
+  expectedCardId?: string,
+): Checked<T> {
+  const parsed = parseJson(path);
+  if (!parsed.ok) return parsed;
+  if (typeof parsed.value !== "object" || parsed.value === null || Array.isArray(parsed.value)) {
+    const what = Array.isArray(parsed.value) ? "a JSON list" : `JSON ${typeof parsed.value}`;
+    return { ok: false, reason: `expected a JSON object, found ${what}` };
+  }
+  const checked = check(parsed.value);
+  if (!checked.ok) return checked;
+  if (checked.value.id !== expectedId) {
+    return {
+      ok: false,
+      reason: `id ${checked.value.id} does not match file name ${basename(path)}`,
+    };
+  }
+  const linked = checked.value as unknown as { card_id?: string };
+  if (expectedCardId !== undefined && linked.card_id !== expectedCardId) {
+    return { ok: false, reason: `card_id does not match file name ${basename(path)}` };
+  }
+  return checked;
+}
+
+/** Read and check a card file. */
+export function readCardFile(path: string, id: string): Checked<Card> {
+  return readChecked(path, checkCard, id);
+}
+
+/** Read and check a completion file. */
+export function readCompletionFile(path: string, id: string, cardId: string): Checked<Completion> {
+  return readChecked(path, checkCompletion, id, cardId);
+}
+
+/** Read and check a retraction file. */
+export function readRetractionFile(path: string, id: string, cardId: string): Checked<Retraction> {
+  return readChecked(path, checkRetraction, id, cardId);
+}

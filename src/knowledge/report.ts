@@ -1,0 +1,92 @@
+/**
+ * Longer text views of a synthesis: the coverage table, a session report (`synthesize
+ * --session`) and the rolling meta-synthesis (`update-meta` / `read-meta`). These are derived
+ * views written under `views/` (git-ignored) and rebuilt from the cards at any time.
+ */
+import { oneLine, truncate } from "../util/text.ts";
+import type { CoverageRow, Synthesis } from "./synthesis.ts";
+
+function clip(text: string, width = 140): string {
+  return truncate(oneLine(text), width);
+}
+
+/** Coverage table: one line per taxonomy category, then the free tags. */
+export function renderCoverage(synthesis: Synthesis): string {
+  const lines = [
+    "category        experiments  keep  discard  inconcl.  crash  pending  confirmed  state",
+  ];
+  for (const row of synthesis.coverage) lines.push(coverageLine(row));
+  const free = synthesis.freeTags.slice(0, 30);
+  lines.push(
+    free.length === 0
+      ? "free tags: none"
+      : `free tags: ${free.map((t) => `${clip(t.tag, 64)} ${t.experiments}`).join(", ")}` +
+        (synthesis.freeTags.length > free.length
+          ? ` (+${synthesis.freeTags.length - free.length} more)`
+          : ""),
+  );
+  return lines.join("\n");
+}
+
+function coverageLine(row: CoverageRow): string {
+  const cells = [row.experiments, row.keep, row.discard, row.inconclusive, row.crash, row.pending];
+  const widths = [11, 5, 8, 9, 6, 8];
+  const numbers = cells.map((n, i) => String(n).padStart(widths[i])).join(" ");
+  return `${row.category.padEnd(15)} ${numbers} ${
+    String(row.confirmed).padStart(10)
+  }  ${row.state}`;
+}
+
+/** A markdown report of a synthesis; `title` names the session or the whole base. */
+export function renderReport(title: string, synthesis: Synthesis, maxItems = 20): string {
+  const out: string[] = [`# ${oneLine(title)}`, ""];
+  out.push(
+    `${synthesis.total} cards, ${synthesis.retracted} retracted, ${synthesis.pending} pending, ` +
+      `${synthesis.classes.length} comparability classes.`,
+    "",
+  );
+  out.push("## Best per comparability class", "");
+  if (synthesis.classes.length === 0) out.push("none");
+  for (const stats of synthesis.classes) {
+    const best = stats.best
+      ? `${stats.best.val_bpb.toFixed(4)} (${stats.best.id}: ${clip(stats.best.hypothesis)})`
+      : "nothing kept yet";
+    const noise = stats.noise
+      ? `noise sigma ${stats.noise.sigma.toFixed(4)} from ${stats.noise.groups} replicate groups`
+      : "noise unknown (no replicates)";
+    out.push(
+      `- ${clip(stats.label)}: ${best}; ${stats.runs} runs, ${stats.crashes} crashes; ${noise}`,
+    );
+  }
+  const confirmed = synthesis.findings.filter((f) => f.confirmed);
+  out.push("", "## Confirmed findings", "");
+  if (confirmed.length === 0) out.push("none");
+  for (const f of confirmed.slice(0, maxItems)) {
+    out.push(
+      `- ${f.id}: -${f.gain.toFixed(4)} val_bpb (${f.basis}) ${clip(f.hypothesis)}` +
+        (f.lesson ? ` -- ${clip(f.lesson)}` : ""),
+    );
+  }
+  out.push("", "## Dead ends", "");
+  if (synthesis.deadEnds.length === 0) out.push("none");
+  for (const d of synthesis.deadEnds.slice(0, maxItems)) {
+    out.push(`- ${clip(d.tag, 64)}: tried ${d.tried}, kept 0`);
+  }
+  out.push("", "## Lessons", "");
+  if (synthesis.lessons.length === 0) out.push("none");
+  for (const l of synthesis.lessons.slice(0, maxItems)) {
+    out.push(`- ${l.id} [${l.status}]: ${clip(l.lesson, 300)}`);
+  }
+  out.push("", "## Coverage", "", "```", renderCoverage(synthesis), "```");
+  out.push("", "## Open questions", "");
+  if (synthesis.openQuestions.length === 0) out.push("none");
+  for (const q of synthesis.openQuestions.slice(0, maxItems)) out.push(`- ${clip(q, 200)}`);
+  out.push("", "## Results", "");
+  if (synthesis.recent.length === 0) out.push("none");
+  for (const card of synthesis.recent.slice(0, maxItems * 5)) {
+    const value = card.val_bpb === null ? "-" : card.val_bpb.toFixed(4);
+    const flag = card.retracted ? " RETRACTED" : "";
+    out.push(`- ${card.id} ${card.status}${flag} ${value} ${clip(card.hypothesis)}`);
+  }
+  return `${out.join("\n")}\n`;
+}

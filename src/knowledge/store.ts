@@ -1,0 +1,362 @@
+/**
+ * The knowledge base on disk: one immutable JSON file per card (`cards/<id>.json`), judgements
+ * of pending cards and retractions as their own append-only records, and derived views (index,
+ * synthesis, plots) that are rebuilt locally and git-ignored. A write creates exactly one new
+ * file and touches nothing else, so its cost does not grow with the base and two machines
+ * never conflict on `git pull --rebase`.
+ */
+import { join } from "node:path";
+import { createExclusive } from "../util/atomic.ts";
+import { DataError, UsageError } from "../util/errors.ts";
+import { isValidId, newId } from "../util/ids.ts";
+import { withLock } from "../util/lock.ts";
+import { CardIndex, type CardSummary, type RefreshReport, type Skipped } from "./index.ts";
+import {
+  cardFileName,
+  linkedFileName,
+  parseFileName,
+  readCardFile,
+  readCompletionFile,
+  readRetractionFile,
+} from "./records.ts";
+import {
+  type Card,
+  CARD_SCHEMA_VERSION,
+  type Completion,
+  type Judgement,
+  LIMITS,
+  type Retraction,
+  validateCardInput,
+  validateJudgement,
+} from "./schema.ts";
+
+/** The `.gitignore` a new base gets: derived views stay local. */
+const BASE_GITIGNORE = `# derived views of this knowledge base are rebuilt locally
+index.sqlite*
+views/
+.lock
+.tmp-*
+`;
+
+/** A card with everything later records say about it. */
+export interface CardDetail {
+  /** the card as written */
+  card: Card;
+  /** the judgement of a pending card, if any (the earliest wins) */
+  completion: Completion | null;
+  /** retractions naming this card */
+  retractions: Retraction[];
+  /** effective status (judgement applied) */
+  status: Card["status"];
+  /** true when retracted */
+  retracted: boolean;
+}
+
+/** Which cards `listCards` returns. */
+export interface CardFilter {
+  /** only this session */
+  session?: string;
+  /** include retracted cards (default true; they are flagged) */
+  includeRetracted?: boolean;
+}
+
+/** Ancestors and descendants of a card through `prior_cards`. */
+export interface Lineage {
+  /** the card itself */
+  card: CardSummary;
+  /** cards it built on, transitively, with their distance (1 = direct prior) */
+  ancestors: { depth: number; card: CardSummary | null; id: string }[];
+  /** cards that built on it, transitively, with their distance */
+  descendants: { depth: number; card: CardSummary }[];
+}
+
+/** An open knowledge base directory. Create one with `openKnowledgeBase(dir)`. */
+export class KnowledgeBase {
+  /** the base directory */
+  readonly dir: string;
+  #index: CardIndex | null = null;
+  #lastRefresh: RefreshReport | null = null;
+
+  /** Use `openKnowledgeBase(dir)`. */
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Path of a card's file. */
+  cardPath(id: string): string {
+    return join(this.dir, "cards", cardFileName(id));
+  }
+
+  /** Directory of derived views (reports, plots); git-ignored. */
+  get viewsDir(): string {
+    return join(this.dir, "views");
+  }
+
+  /**
+   * Validate `input` and write it as a new immutable card. Throws a UsageError naming the field
+   * and the rule on bad input (nothing written). Prior cards must exist in this base.
+   */
+  async writeCard(input: unknown): Promise<Card> {
+    const valid = validateCardInput(input);
+    for (const prior of valid.prior_cards) {
+      if (!exists(this.cardPath(prior))) {
+        throw new UsageError("prior_cards", `card ${prior} does not exist in ${this.dir}`);
+      }
+    }
+    await this.#ensureLayout();
+    // Key order of the file: identity first, then the input as given.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const card: Card = {
+        schema: CARD_SCHEMA_VERSION,
+        id: newId("card"),
+        timestamp: new Date().toISOString(),
+        ...valid,
+      };
+      if (await createExclusive(this.cardPath(card.id), `${JSON.stringify(card, null, 2)}\n`)) {
+        return card;
+      }
+    }
+    throw new Error("could not allocate a unique card id");
+  }
+
+  /**
+   * Judge a pending card (keep / discard / inconclusive / crash) by writing a completion record;
+   * the card itself is never rewritten. A card can be judged once.
+   */
+  async completeCard(id: string, judgement: Judgement): Promise<Completion> {
+    const valid = validateJudgement(judgement);
+    const card = this.#readCardOrThrow(id);
+    if (card.status !== "pending") {
+      throw new UsageError(
+        "card",
+        `${id} has status ${card.status}; only a pending card is judged`,
+      );
+    }
+    if (valid.status !== "crash" && card.results.val_bpb === null) {
+      throw new UsageError("status", `${id} has no val_bpb (the run failed); judge it crash`);
+    }
+    await this.#ensureLayout();
+    return await withLock(join(this.dir, ".lock"), async () => {
+      const previous = this.#linkedRecords("completions", id);
+      if (previous.length > 0) {
+        throw new UsageError("card", `${id} was already judged (${previous[0]})`);
+      }
+      const completion: Completion = {
+        schema: CARD_SCHEMA_VERSION,
+        id: newId("done"),
+        card_id: id,
+        timestamp: new Date().toISOString(),
+        agent: valid.agent,
+        status: valid.status,
+        ...(valid.lesson === undefined ? {} : { lesson: valid.lesson }),
+        ...(valid.delta === undefined ? {} : { delta: valid.delta }),
+      };
+      const path = join(this.dir, "completions", linkedFileName(id, completion.id));
+      await createExclusive(path, `${JSON.stringify(completion, null, 2)}\n`);
+      return completion;
+    });
+  }
+
+  /** Retract a card: an append-only record; the card stays, flagged, and never counts as best. */
+  async retract(id: string, reason: string, agent: string): Promise<Retraction> {
+    const trimmed = typeof reason === "string" ? reason.trim() : "";
+    if (trimmed === "") throw new UsageError("reason", "must not be empty or whitespace");
+    if (reason.length > LIMITS.text) {
+      throw new UsageError("reason", `must be at most ${LIMITS.text} characters`);
+    }
+    if (typeof agent !== "string" || agent.trim() === "") {
+      throw new UsageError("agent", "must not be empty or whitespace");
+    }
+    this.#readCardOrThrow(id);
+    await this.#ensureLayout();
+    return await withLock(join(this.dir, ".lock"), async () => {
+      const previous = this.#linkedRecords("retractions", id);
+      if (previous.length > 0) {
+        throw new UsageError("id", `${id} is already retracted (${previous[0]})`);
+      }
+      const retraction: Retraction = {
+        schema: CARD_SCHEMA_VERSION,
+        id: newId("retr"),
+        card_id: id,
+        timestamp: new Date().toISOString(),
+        agent,
+        reason,
+      };
+      const path = join(this.dir, "retractions", linkedFileName(id, retraction.id));
+      await createExclusive(path, `${JSON.stringify(retraction, null, 2)}\n`);
+      return retraction;
+    });
+  }
+
+  /** A card with its judgement and retractions. UsageError for a bad or unknown id. */
+  getCard(id: string): CardDetail {
+    const card = this.#readCardOrThrow(id);
+    const completion = this.#linkedRecords("completions", id)
+      .map((name) => this.#readLinked<Completion>("completions", name))
+      .find((record) => record !== null) ?? null;
+    const retractions = this.#linkedRecords("retractions", id)
+      .map((name) => this.#readLinked<Retraction>("retractions", name))
+      .filter((record): record is Retraction => record !== null);
+    const judged = card.status === "pending" && completion !== null;
+    return {
+      card,
+      completion,
+      retractions,
+      status: judged ? completion.status : card.status,
+      retracted: retractions.length > 0,
+    };
+  }
+
+  /** Summaries of every readable card (judgements and retractions applied), oldest first. */
+  async listCards(filter: CardFilter = {}): Promise<CardSummary[]> {
+    const index = await this.#refreshed();
+    const rows = index.summaries({ session: filter.session });
+    return filter.includeRetracted === false ? rows.filter((row) => !row.retracted) : rows;
+  }
+
+  /** Record files that could not be used (path + reason), as of the last refresh. */
+  async skipped(): Promise<Skipped[]> {
+    await this.#refreshed();
+    return this.#lastRefresh?.skipped ?? [];
+  }
+
+  /** Bring the derived index up to date (parses only new files) and report what changed. */
+  async refreshIndex(): Promise<RefreshReport> {
+    const index = await this.#openIndex();
+    this.#lastRefresh = index.refresh();
+    return this.#lastRefresh;
+  }
+
+  /** Rebuild the derived index from the record files, from scratch. */
+  async rebuildIndex(): Promise<RefreshReport> {
+    const index = await this.#openIndex();
+    this.#lastRefresh = index.rebuild();
+    return this.#lastRefresh;
+  }
+
+  /** Ancestors (through prior_cards) and descendants of a card. */
+  async lineage(id: string): Promise<Lineage> {
+    checkCardId(id);
+    const index = await this.#refreshed();
+    const byId = new Map(index.summaries().map((row) => [row.id, row]));
+    const card = byId.get(id);
+    if (!card) this.#readCardOrThrow(id); // throws the precise reason
+    const ancestors: Lineage["ancestors"] = [];
+    const seen = new Set([id]);
+    let frontier = [id];
+    for (let depth = 1; frontier.length > 0; depth++) {
+      const next: string[] = [];
+      for (const current of frontier) {
+        for (const prior of byId.get(current)?.prior_cards ?? []) {
+          if (seen.has(prior)) continue;
+          seen.add(prior);
+          ancestors.push({ depth, id: prior, card: byId.get(prior) ?? null });
+          next.push(prior);
+        }
+      }
+      frontier = next;
+    }
+    const descendants: Lineage["descendants"] = [];
+    const seenDown = new Set([id]);
+    frontier = [id];
+    for (let depth = 1; frontier.length > 0; depth++) {
+      const next: string[] = [];
+      for (const current of frontier) {
+        for (const child of index.childrenOf(current)) {
+          if (seenDown.has(child) || !byId.has(child)) continue;
+          seenDown.add(child);
+          descendants.push({ depth, card: byId.get(child)! });
+          next.push(child);
+        }
+      }
+      frontier = next;
+    }
+    return { card: card!, ancestors, descendants };
+  }
+
+  /** Release the index handle. */
+  close(): void {
+    this.#index?.close();
+    this.#index = null;
+  }
+
+  async #openIndex(): Promise<CardIndex> {
+    if (this.#index) return this.#index;
+    this.#index = exists(this.dir) ? await CardIndex.open(this.dir) : CardIndex.empty(this.dir);
+    return this.#index;
+  }
+
+  async #refreshed(): Promise<CardIndex> {
+    const index = await this.#openIndex();
+    this.#lastRefresh = index.refresh();
+    return index;
+  }
+
+  #readCardOrThrow(id: string): Card {
+    checkCardId(id);
+    const path = this.cardPath(id);
+    if (!exists(path)) throw new UsageError("id", `no card ${id} in ${this.dir}`);
+    const result = readCardFile(path, id);
+    if (!result.ok) throw new DataError(path, result.reason);
+    return result.value;
+  }
+
+  /** Names of completion/retraction files for a card, oldest first. */
+  #linkedRecords(dir: "completions" | "retractions", cardId: string): string[] {
+    const names: string[] = [];
+    try {
+      for (const entry of Deno.readDirSync(join(this.dir, dir))) {
+        if (entry.name.startsWith(`${cardId}.`)) {
+          const parsed = parseFileName(
+            dir === "completions" ? "completion" : "retraction",
+            entry.name,
+          );
+          if (parsed) names.push(entry.name);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return names.sort();
+  }
+
+  #readLinked<T>(dir: "completions" | "retractions", name: string): T | null {
+    const kind = dir === "completions" ? "completion" : "retraction";
+    const parsed = parseFileName(kind, name)!;
+    const path = join(this.dir, dir, name);
+    const result = kind === "completion"
+      ? readCompletionFile(path, parsed.id, parsed.cardId)
+      : readRetractionFile(path, parsed.id, parsed.cardId);
+    return result.ok ? result.value as T : null;
+  }
+
+  async #ensureLayout(): Promise<void> {
+    for (const sub of ["cards", "completions", "retractions"]) {
+      await Deno.mkdir(join(this.dir, sub), { recursive: true });
+    }
+    if (!exists(join(this.dir, ".gitignore"))) {
+      await createExclusive(join(this.dir, ".gitignore"), BASE_GITIGNORE);
+    }
+  }
+}
+
+/** Open the knowledge base at `dir` (created on first write). */
+export function openKnowledgeBase(dir: string): KnowledgeBase {
+  return new KnowledgeBase(dir);
+}
+
+/** Throw a UsageError unless `id` is a well-formed card id (rejects `../x` and friends). */
+export function checkCardId(id: string, field = "id"): void {
+  if (typeof id !== "string" || !isValidId(id, "card")) {
+    throw new UsageError(field, `must be a card id like card_01J..., got ${JSON.stringify(id)}`);
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The read side of the knowledge base as whole operations: brief, coverage, session report,
+ * meta-synthesis and plot. Each refreshes the derived index (parsing only new files), then
+ * synthesizes; files it writes live under `views/` (git-ignored, rebuildable).
+ */
+import { join } from "node:path";
+import { atomicWrite } from "../util/atomic.ts";
+import { UsageError } from "../util/errors.ts";
+import { type Brief, makeBrief } from "./brief.ts";
+import type { CardSummary, Skipped } from "./index.ts";
+import { plotData, renderPlotSvg } from "./plot.ts";
+import { EMPTY_QUEUE_SECTION, type QueueSection } from "./queue_section.ts";
+import { renderCoverage, renderReport } from "./report.ts";
+import type { KnowledgeBase } from "./store.ts";
+import { type Synthesis, synthesize } from "./synthesis.ts";
+
+/** The brief plus the unusable files found on the way. */
+export interface BriefResult {
+  /** structured brief */
+  brief: Brief;
+  /** rendered text, at most BRIEF_MAX_BYTES */
+  text: string;
+  /** record files skipped as unusable */
+  skipped: Skipped[];
+}
+
+/** Build the bounded brief an agent reads before planning. */
+export async function readBrief(
+  kb: KnowledgeBase,
+  queue: QueueSection = EMPTY_QUEUE_SECTION,
+): Promise<BriefResult> {
+  const cards = await kb.listCards();
+  const skipped = await kb.skipped();
+  const { brief, text } = makeBrief(synthesize(cards), queue, skipped.length);
+  return { brief, text, skipped };
+}
+
+/** Synthesis of the whole base (or one session). */
+export async function synthesizeBase(
+  kb: KnowledgeBase,
+  session?: string,
+): Promise<{ synthesis: Synthesis; cards: CardSummary[]; skipped: Skipped[] }> {
+  const cards = await kb.listCards({ session });
+  return { synthesis: synthesize(cards), cards, skipped: await kb.skipped() };
+}
+
+/** Coverage of the taxonomy as text and data. */
+export async function coverage(
+  kb: KnowledgeBase,
+): Promise<{ text: string; synthesis: Synthesis; skipped: Skipped[] }> {
+  const { synthesis, skipped } = await synthesizeBase(kb);
+  return { text: renderCoverage(synthesis), synthesis, skipped };
+}
+
+/** File-name-safe form of a session tag. */
+function sessionFileName(session: string): string {
+  return session.replace(/[^A-Za-z0-9_-]/g, "_");
+}
+
+/** Write the session report to `views/sessions/<session>.md`; returns its path and text. */
+export async function writeSessionReport(
+  kb: KnowledgeBase,
+  session: string,
+): Promise<{ path: string; text: string; synthesis: Synthesis; skipped: Skipped[] }> {
+  if (typeof session !== "string" || session.trim() === "") {
+    throw new UsageError("--session", "must not be empty or whitespace");
+  }
+  const { synthesis, skipped } = await synthesizeBase(kb, session);
+  if (synthesis.total === 0) {
+    throw new UsageError("--session", `no cards with session ${JSON.stringify(session)}`);
+  }
+  const text = renderReport(`Session ${session}`, synthesis);
+  const path = join(kb.viewsDir, "sessions", `${sessionFileName(session)}.md`);
+  await atomicWrite(path, text);
+  return { path, text, synthesis, skipped };
+}
+
+function fingerprint(cards: CardSummary[]): string {
+  const judged = cards.filter((card) => card.completion_id !== null).length;
+  const retracted = cards.filter((card) => card.retracted).length;
+  return `${cards.length}:${cards.at(-1)?.id ?? ""}:${judged}:${retracted}`;
+}
+
+/** Rebuild the meta-synthesis: `views/meta.md` and `views/meta.json`. */
+export async function updateMeta(
+  kb: KnowledgeBase,
+): Promise<{ path: string; text: string; synthesis: Synthesis; skipped: Skipped[] }> {
+  const { synthesis, cards, skipped } = await synthesizeBase(kb);
+  const text = renderReport("Meta-synthesis", synthesis);
+  const path = join(kb.viewsDir, "meta.md");
+  await atomicWrite(path, text);
+  await atomicWrite(
+    join(kb.viewsDir, "meta.json"),
+    JSON.stringify({ fingerprint: fingerprint(cards), generated: new Date().toISOString() }),
+  );
+  return { path, text, synthesis, skipped };
+}
+
+/**
+ * The meta-synthesis text; regenerated when missing or older than the cards it summarizes
+ * (it is a derived view, so a stale or absent one is never shown as current).
+ */
+export async function readMeta(
+  kb: KnowledgeBase,
+): Promise<{ path: string; text: string; regenerated: boolean; skipped: Skipped[] }> {
+  const cards = await kb.listCards();
+  const path = join(kb.viewsDir, "meta.md");
+  try {
+    const stamp = JSON.parse(await Deno.readTextFile(join(kb.viewsDir, "meta.json")));
+    if (stamp?.fingerprint === fingerprint(cards)) {
+      return {
+        path,
+        text: await Deno.readTextFile(path),
+        regenerated: false,
+        skipped: await kb.skipped(),
+      };
+    }
+  } catch { /* missing or unreadable: regenerate */ }
+  const updated = await updateMeta(kb);
+  return { path, text: updated.text, regenerated: true, skipped: updated.skipped };
+}
+
+/** Render the progress plot to `out` (default `views/progress.svg`). */
+export async function writePlot(
+  kb: KnowledgeBase,
+  out?: string,
+): Promise<{ path: string; points: number; best: number; skipped: Skipped[] }> {
+  const cards = await kb.listCards();
+  const data = plotData(cards);
+  const svg = await renderPlotSvg(data);
+  const path = out ?? join(kb.viewsDir, "progress.svg");
+  await atomicWrite(path, svg);
+  return { path, points: data.points.length, best: data.best.length, skipped: await kb.skipped() };
+}
