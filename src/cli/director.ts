@@ -26,6 +26,7 @@ import {
   release,
   releaseStale,
   validateAgent,
+  validateNewItem,
   validateReason,
 } from "../director/mod.ts";
 import { loadTriedCards, requireCard } from "../director/cards.ts";
@@ -178,13 +179,19 @@ export function register(program: Command): void {
         createdBy: opts.agent ?? null,
         source: "add" as const,
       };
+      validateNewItem(fields); // bad input fails before anything is opened or written
       const tried = await loadTriedCards(opts.kb);
-      reportProblems(tried.problems);
-      for (const id of priorCards) requireCard(tried, id, "prior-cards");
-      const result = await addItem(
-        { ...queueOptions(opts.kb), force: opts.force === true, triedCards: tried.comparables },
-        fields,
-      );
+      let result;
+      try {
+        reportProblems(tried.problems);
+        for (const id of priorCards) requireCard(tried, id, "prior-cards");
+        result = await addItem(
+          { ...queueOptions(opts.kb), force: opts.force === true, triedCards: tried.comparables },
+          fields,
+        );
+      } finally {
+        tried.base.close();
+      }
       if (!result.item) throw new UsageError("hypothesis", duplicateMessage(result.duplicate!));
       if (opts.json) return printJson({ item: result.item, duplicate: result.duplicate });
       if (result.duplicate) {
@@ -280,7 +287,7 @@ export function register(program: Command): void {
       if (item.rationale) console.log(`why: ${oneLine(item.rationale)}`);
       console.log(
         `heartbeat at least every ${queueOptions(opts.kb, opts.staleMinutes).staleMinutes} min: ` +
-          `autoresearch director heartbeat ${item.id}`,
+          `autoresearch director heartbeat ${item.id} --agent ${agent}`,
       );
     }));
 
@@ -288,10 +295,12 @@ export function register(program: Command): void {
     .command("heartbeat")
     .description("record that the claim on ID is still being worked on")
     .argument("<id>", "queue item id")
+    .option("--agent <name>", "refuse unless the claim is this agent's (recommended)")
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
-      const state = await heartbeat(queueOptions(opts.kb), itemId(id));
+      const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
+      const state = await heartbeat(queueOptions(opts.kb), itemId(id), agent);
       if (opts.json) return printJson(itemJson(state));
       console.log(`heartbeat ${state.item.id} (${oneLine(state.claim!.agent)})`);
     }));
@@ -301,13 +310,19 @@ export function register(program: Command): void {
     .description("mark the claimed item ID done, linking the card with its result")
     .argument("<id>", "queue item id")
     .requiredOption("--card <card-id>", "the experiment card that records the result")
+    .option("--agent <name>", "refuse unless the claim is this agent's")
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
       const valid = itemId(id);
+      const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
       const tried = await loadTriedCards(opts.kb);
-      requireCard(tried, opts.card, "card");
-      const state = await complete(queueOptions(opts.kb), valid, opts.card);
+      try {
+        requireCard(tried, opts.card, "card");
+      } finally {
+        tried.base.close();
+      }
+      const state = await complete(queueOptions(opts.kb), valid, opts.card, agent);
       if (opts.json) return printJson(itemJson(state));
       console.log(`completed ${state.item.id} -> ${opts.card}`);
     }));
@@ -317,6 +332,7 @@ export function register(program: Command): void {
     .description("give the claimed item ID back to the queue (--stale: every stale claim)")
     .argument("[id]", "queue item id")
     .option("--reason <text>", "why it is given back")
+    .option("--agent <name>", "refuse unless the claim is this agent's")
     .option("--stale", "release every claim with no heartbeat within the stale timeout")
     .addOption(staleOption())
     .addOption(kbOption())
@@ -334,7 +350,8 @@ export function register(program: Command): void {
       if (id === undefined) throw new UsageError("id", "required (or --stale)");
       const valid = itemId(id);
       const reason = opts.reason === undefined ? undefined : validateReason(opts.reason);
-      const state = await release(options, valid, reason);
+      const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
+      const state = await release(options, valid, reason, agent);
       if (opts.json) return printJson(itemJson(state));
       console.log(`released ${state.item.id}`);
     }));

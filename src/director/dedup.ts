@@ -89,11 +89,11 @@ export function normalizeHypothesis(text: string): Normalized {
 
 /**
  * Similarity of two normalised hypotheses in [0, 1]: the Dice coefficient of their words, or 1
- * when one has at least three words and they are all in the other. 0 when both mention numbers
- * and the numbers differ.
+ * when one has at least three words and they are all in the other. 0 when the numbers conflict
+ * (neither hypothesis's numbers are all among the other's: "lr 0.02" vs "lr 0.03").
  */
 export function similarity(a: Normalized, b: Normalized): number {
-  if (a.numbers.size > 0 && b.numbers.size > 0 && !sameSet(a.numbers, b.numbers)) return 0;
+  if (!subset(a.numbers, b.numbers) && !subset(b.numbers, a.numbers)) return 0;
   if (a.words.size === 0 || b.words.size === 0) return 0;
   let shared = 0;
   for (const word of a.words) if (b.words.has(word)) shared++;
@@ -102,8 +102,7 @@ export function similarity(a: Normalized, b: Normalized): number {
   return (2 * shared) / (a.words.size + b.words.size);
 }
 
-function sameSet(a: Set<string>, b: Set<string>): boolean {
-  if (a.size !== b.size) return false;
+function subset(a: Set<string>, b: Set<string>): boolean {
   for (const value of a) if (!b.has(value)) return false;
   return true;
 }

@@ -10,7 +10,7 @@
  * never proposed; saturated categories (>= 5 tries, <= 1 keep) get no new ideas.
  */
 import type { CardSummary } from "../knowledge/index.ts";
-import { CATEGORIES } from "../knowledge/taxonomy.ts";
+import { type Synthesis, synthesize } from "../knowledge/synthesis.ts";
 import { oneLine, truncate } from "../util/text.ts";
 import { addItem, openItemsForDedup } from "./add.ts";
 import { cardConfig, loadTriedCards, type TriedCards } from "./cards.ts";
@@ -78,31 +78,21 @@ function fmt(value: number): string {
   return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(4)));
 }
 
-const GOOD_STATUSES = new Set(["keep"]);
-
 function live(cards: CardSummary[]): CardSummary[] {
   return cards.filter((card) => !card.retracted);
 }
 
-/** The best card of each comparability class (lowest val_bpb of a kept run), best first. */
-export function bestPerClass(cards: CardSummary[]): CardSummary[] {
-  const best = new Map<string, CardSummary>();
-  for (const card of live(cards)) {
-    if (card.val_bpb === null || !GOOD_STATUSES.has(card.status)) continue;
-    const current = best.get(card.class_key);
-    if (!current || card.val_bpb < current.val_bpb!) best.set(card.class_key, card);
-  }
-  const count = new Map<string, number>();
-  for (const card of cards) count.set(card.class_key, (count.get(card.class_key) ?? 0) + 1);
-  return [...best.values()].sort((a, b) =>
-    (count.get(b.class_key) ?? 0) - (count.get(a.class_key) ?? 0)
-  );
+/** The best (kept) card of each comparability class, most recently active class first. */
+function bestCards(cards: TriedCards, synthesis: Synthesis): CardSummary[] {
+  return synthesis.classes
+    .map((stats) => (stats.best ? cards.byId.get(stats.best.id) : undefined))
+    .filter((card): card is CardSummary => card !== undefined);
 }
 
 /** Next step along the change from `parent` to `best` on numeric knobs that differ. */
-function neighbourhood(cards: TriedCards): Suggestion[] {
+function neighbourhood(cards: TriedCards, synthesis: Synthesis): Suggestion[] {
   const out: Suggestion[] = [];
-  for (const best of bestPerClass(cards.summaries)) {
+  for (const best of bestCards(cards, synthesis)) {
     const parent = best.prior_cards.map((id) => cards.byId.get(id)).find((card) =>
       card && card.class_key === best.class_key && card.val_bpb !== null && !card.retracted
     );
@@ -112,6 +102,12 @@ function neighbourhood(cards: TriedCards): Suggestion[] {
     if (!bestConfig || !parentConfig) continue;
     const now = flattenConfig(bestConfig);
     const before = flattenConfig(parentConfig);
+    // What was already built on the best card: a step tried there is not proposed again.
+    const tried = cards.summaries
+      .filter((card) => card.prior_cards.includes(best.id) && !card.retracted)
+      .map((card) => ({ card, config: cardConfig(cards.base, card.id) }))
+      .filter((child) => child.config !== null)
+      .map((child) => ({ card: child.card, flat: flattenConfig(child.config!) }));
     for (const [key, value] of Object.entries(now)) {
       const old = before[key];
       if (typeof value !== "number" || typeof old !== "number" || value === old) continue;
@@ -121,6 +117,13 @@ function neighbourhood(cards: TriedCards): Suggestion[] {
         if (next === value) next = value + Math.sign(value - old);
       }
       next = Number(next.toPrecision(6));
+      const already = tried.find((child) => {
+        const at = child.flat[key];
+        return typeof at === "number" && (next > value ? at > value : at < value);
+      });
+      // A card built on the best already moved further this way: its result (a dead end
+      // or not) is recorded, so the step is not proposed again.
+      if (already) continue;
       const verb = next > value ? "Raise" : "Lower";
       out.push({
         hypothesis: `${verb} ${key} from ${fmt(value)} to ${fmt(next)}: one more step in the ` +
@@ -138,35 +141,46 @@ function neighbourhood(cards: TriedCards): Suggestion[] {
   return out;
 }
 
-/** Improvements seen once (no other card with the same recipe in the same class). */
-function replications(cards: TriedCards): Suggestion[] {
-  const runs = new Map<string, number>();
-  for (const card of live(cards.summaries)) {
-    const key = `${card.class_key}|${card.recipe_hash}`;
-    runs.set(key, (runs.get(key) ?? 0) + 1);
-  }
-  return live(cards.summaries)
-    .filter((card) =>
-      card.status === "keep" && card.delta !== null && card.delta < -0.01 &&
-      runs.get(`${card.class_key}|${card.recipe_hash}`) === 1
-    )
-    .sort((a, b) => a.delta! - b.delta!)
-    .map((card) => ({
+/** Improvements over the class best that are not confirmed (beyond noise or replicated). */
+function replications(cards: TriedCards, synthesis: Synthesis): Suggestion[] {
+  const out: Suggestion[] = [];
+  for (const finding of synthesis.findings) {
+    const card = cards.byId.get(finding.id);
+    if (finding.confirmed || !card) continue;
+    const noise = finding.sigmas === null ? "class noise unknown" : `${fmt(finding.sigmas)} sigma`;
+    out.push({
       hypothesis: `Replicate ${card.id} ("${truncate(oneLine(card.hypothesis), 80)}") with seed ` +
-        `${card.seed + 1}: confirm its delta ${fmt(card.delta!)} is not noise`,
+        `${card.seed + 1}: confirm its gain of ${fmt(finding.gain)} val_bpb is not noise`,
       category: card.categories[0] ?? "other",
       priority: 2,
       config: null,
-      source: "replicate" as const,
-      rationale: `${card.id} improved val_bpb by ${fmt(-card.delta!)} in a single run ` +
-        `(recipe ${card.recipe_hash} never repeated)`,
+      source: "replicate",
+      rationale: `${card.id} beat its class best by ${fmt(finding.gain)} in a single run ` +
+        `(${noise}; recipe ${card.recipe_hash} not replicated)`,
       priorCards: [card.id],
-    }));
+    });
+  }
+  return out;
 }
 
 /** Inconclusive results and lessons that ask a question, one suggestion each. */
-function openQuestions(cards: TriedCards): Suggestion[] {
+function openQuestions(cards: TriedCards, synthesis: Synthesis): Suggestion[] {
   const out: Suggestion[] = [];
+  for (const stats of synthesis.classes) {
+    const best = stats.best ? cards.byId.get(stats.best.id) : undefined;
+    if (stats.noise !== null || !best) continue;
+    out.push({
+      hypothesis:
+        `Rerun the best recipe of ${stats.label} (${best.id}) with seed ${best.seed + 1} ` +
+        `to measure the noise floor of its class`,
+      category: best.categories[0] ?? "other",
+      priority: 3,
+      config: null,
+      source: "open_question",
+      rationale: `${stats.label} has no replicate runs, so no gain in it can be confirmed`,
+      priorCards: [best.id],
+    });
+  }
   for (const card of live(cards.summaries)) {
     const category = card.categories[0] ?? "other";
     const question = card.lesson?.split(/(?<=[.!?])\s+/).find((s) => s.trim().endsWith("?"));
@@ -282,25 +296,8 @@ const IDEAS: Idea[] = [
   },
 ];
 
-/** Categories with no card (unexplored) and those that are saturated (>= 5 tries, <= 1 keep). */
-export function coverage(cards: CardSummary[]): { unexplored: string[]; saturated: Set<string> } {
-  const tries = new Map<string, number>();
-  const keeps = new Map<string, number>();
-  for (const card of live(cards)) {
-    for (const category of card.categories) {
-      tries.set(category, (tries.get(category) ?? 0) + 1);
-      if (card.status === "keep") keeps.set(category, (keeps.get(category) ?? 0) + 1);
-    }
-  }
-  const unexplored = CATEGORIES.filter((c) => c !== "other" && !tries.has(c));
-  const saturated = new Set(
-    [...tries].filter(([c, n]) => n >= 5 && (keeps.get(c) ?? 0) <= 1).map(([c]) => c),
-  );
-  return { unexplored, saturated };
-}
-
-function unexplored(cards: TriedCards, categories: string[]): Suggestion[] {
-  const best = bestPerClass(cards.summaries)[0];
+function unexplored(cards: TriedCards, synthesis: Synthesis, categories: string[]): Suggestion[] {
+  const best = bestCards(cards, synthesis)[0];
   const config = best ? cardConfig(cards.base, best.id) : null;
   const flat = config ? flattenConfig(config) : {};
   const out: Suggestion[] = [];
@@ -351,7 +348,15 @@ export async function planExperiments(options: PlanOptions): Promise<PlanResult>
   try {
     const open = await openItemsForDedup(options.kb);
     const problems: Problem[] = [...cards.problems];
-    const { unexplored: empty, saturated } = coverage(cards.summaries);
+    const synthesis = synthesize(cards.summaries);
+    const empty = synthesis.coverage
+      .filter((row) => row.state === "unexplored" && row.category !== "other")
+      .map((row) => row.category as string);
+    const saturated = new Set<string>(
+      synthesis.coverage.filter((row) => row.state === "saturated").map((row) => row.category),
+    );
+    // Dead ends: tags tried at least three times and never kept. No new idea goes there.
+    const deadEnds = new Set(synthesis.deadEnds.map((dead) => dead.tag));
     const candidates: Suggestion[] = [];
     if (live(cards.summaries).length === 0) {
       candidates.push({
@@ -364,17 +369,22 @@ export async function planExperiments(options: PlanOptions): Promise<PlanResult>
         priorCards: [],
       });
     }
-    candidates.push(...neighbourhood(cards), ...replications(cards), ...openQuestions(cards));
-    candidates.push(...unexplored(cards, empty).filter((s) => !saturated.has(s.category)));
+    candidates.push(
+      ...neighbourhood(cards, synthesis),
+      ...replications(cards, synthesis),
+      ...openQuestions(cards, synthesis),
+      ...unexplored(cards, synthesis, empty),
+    );
 
     const limit = options.limit ?? 8;
     const taken: Comparable[] = [];
     const suggestions: Suggestion[] = [];
     for (const candidate of candidates) {
       if (suggestions.length >= limit) break;
-      if (candidate.source !== "replicate" && candidate.source !== "open_question") {
-        if (saturated.has(candidate.category) && candidate.source !== "neighbourhood") continue;
+      if (candidate.source === "unexplored" || candidate.source === "neighbourhood") {
+        if (deadEnds.has(candidate.category)) continue;
       }
+      if (candidate.source === "unexplored" && saturated.has(candidate.category)) continue;
       // Replicates repeat a card on purpose, so only the queue and this plan count for them.
       const against = candidate.source === "replicate" || candidate.source === "open_question"
         ? [...open, ...taken]

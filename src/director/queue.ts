@@ -331,21 +331,41 @@ async function findItem(options: QueueOptions, id: string): Promise<ItemState> {
   return found;
 }
 
-function requireInProgress(state: ItemState, action: string): ClaimInfo {
+/**
+ * The active claim of `state`, or a UsageError. With `agent`, the claim must be that agent's:
+ * an agent whose stale claim was released (and maybe taken by another) is told so.
+ */
+function requireInProgress(state: ItemState, action: string, agent?: string): ClaimInfo {
+  const lastRelease = state.releases[state.releases.length - 1];
+  const released = lastRelease
+    ? ` (a claim was released at ${lastRelease.at}${lastRelease.stale ? ", stale" : ""})`
+    : "";
   if (state.status !== "in_progress" || !state.claim) {
-    const detail = state.status === "pending" && state.releases.length > 0
-      ? ` (its claim was released at ${state.releases[state.releases.length - 1].at})`
-      : "";
+    const detail = state.status === "pending" ? released : "";
     throw new UsageError("id", `cannot ${action} ${state.item.id}: it is ${state.status}${detail}`);
+  }
+  if (agent !== undefined && state.claim.agent !== agent) {
+    throw new UsageError(
+      "agent",
+      `cannot ${action} ${state.item.id}: it is claimed by ${state.claim.agent}, not ${agent}` +
+        released,
+    );
   }
   return state.claim;
 }
 
-/** Record that the agent holding `id` is still working on it. */
-export async function heartbeat(options: QueueOptions, id: string): Promise<ItemState> {
+/**
+ * Record that the agent holding `id` is still working on it. With `agent`, refused unless the
+ * claim is that agent's.
+ */
+export async function heartbeat(
+  options: QueueOptions,
+  id: string,
+  agent?: string,
+): Promise<ItemState> {
   return await locked(options, async () => {
     const state = await findItem(options, id);
-    const claim = requireInProgress(state, "heartbeat");
+    const claim = requireInProgress(state, "heartbeat", agent);
     const event = await writeEvent(options.kb, {
       kind: "heartbeat",
       item: id,
@@ -359,16 +379,18 @@ export async function heartbeat(options: QueueOptions, id: string): Promise<Item
 
 /**
  * Mark the claimed item `id` done, linking the card with its result. The caller checks that
- * the card exists (the CLI does, through the knowledge layer).
+ * the card exists (the CLI does, through the knowledge layer). With `agent`, the claim must be
+ * that agent's.
  */
 export async function complete(
   options: QueueOptions,
   id: string,
   card: string,
+  agent?: string,
 ): Promise<ItemState> {
   return await locked(options, async () => {
     const state = await findItem(options, id);
-    const claim = requireInProgress(state, "complete");
+    const claim = requireInProgress(state, "complete", agent);
     const event = await writeEvent(options.kb, {
       kind: "complete",
       item: id,
@@ -381,15 +403,16 @@ export async function complete(
   });
 }
 
-/** Give the claimed item `id` back to the queue (recorded as a release). */
+/** Give the claimed item `id` back to the queue (recorded as a release; `agent`: must hold it). */
 export async function release(
   options: QueueOptions,
   id: string,
   reason?: string,
+  agent?: string,
 ): Promise<ItemState> {
   return await locked(options, async () => {
     const state = await findItem(options, id);
-    const claim = requireInProgress(state, "release");
+    const claim = requireInProgress(state, "release", agent);
     const at = clock(options).toISOString();
     await writeEvent(options.kb, {
       kind: "release",

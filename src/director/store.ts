@@ -129,11 +129,19 @@ async function readJson(path: string): Promise<{ value?: unknown; reason?: strin
   } catch {
     return { reason: "not valid UTF-8" };
   }
+  let value: unknown;
   try {
-    return { value: JSON.parse(text) };
+    value = JSON.parse(text);
   } catch (error) {
     return { reason: `invalid JSON (${(error as Error).message.split("\n")[0]})` };
   }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    const what = Array.isArray(value)
+      ? "a JSON list"
+      : `JSON ${value === null ? "null" : typeof value}`;
+    return { reason: `expected a JSON object, found ${what}` };
+  }
+  return { value };
 }
 
 /** Parse an item file (cached). Returns a reason instead when the file is unusable. */
@@ -283,7 +291,6 @@ export async function writeItem(kb: string, item: QueueItem): Promise<void> {
   if (!await createExclusive(path, JSON.stringify(item, null, 2) + "\n")) {
     throw new Error(`${path}: already exists`);
   }
-  itemCache.set(path, item);
 }
 
 /** Sanitised host name: claim files of different machines never share a name. */
@@ -314,6 +321,5 @@ export async function writeEvent(
   const suffix = fields.kind === "claim" ? host : id;
   const path = join(paths.events, eventFileName(event, suffix));
   if (!await createExclusive(path, JSON.stringify(event, null, 2) + "\n")) return null;
-  eventCache.set(path, event);
   return event;
 }
