@@ -1,0 +1,120 @@
+/**
+ * Shared by the engine tests: the backends to run on (CPU always; WebGPU when an adapter and the
+ * backend module exist, skipped with a printed reason otherwise, and a hard failure instead of a
+ * skip when AUTORESEARCH_REQUIRE_WEBGPU=1), seeded random data and closeness checks.
+ */
+import type { Backend } from "../../src/engine/backend.ts";
+import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
+
+/** One backend a test suite runs on. */
+export interface BackendCase {
+  /** "cpu" or "webgpu". */
+  name: string;
+  /** A fresh backend. */
+  create: () => Promise<Backend>;
+  /** Why the suite is skipped, or undefined when it runs. */
+  skip?: string;
+}
+
+const requireWebGpu = Deno.env.get("AUTORESEARCH_REQUIRE_WEBGPU") === "1";
+
+async function webgpuCase(): Promise<BackendCase> {
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await navigator.gpu?.requestAdapter() ?? null;
+  } catch {
+    adapter = null;
+  }
+  // Computed specifier: the WebGPU backend is written in parallel and may not exist yet.
+  const specifier = "../../src/engine/webgpu/mod.ts";
+  const mod = await import(specifier).catch(() => null) as
+    | { createWebGpuBackend?: () => Promise<Backend> }
+    | null;
+  let skip: string | undefined;
+  if (!adapter) skip = "no WebGPU adapter on this machine";
+  else if (!mod?.createWebGpuBackend) skip = "src/engine/webgpu/mod.ts is not available yet";
+  if (requireWebGpu) skip = undefined; // CI: fail loudly instead of skipping
+  return {
+    name: "webgpu",
+    skip,
+    create: () => {
+      if (!mod?.createWebGpuBackend) {
+        throw new Error("src/engine/webgpu/mod.ts does not export createWebGpuBackend");
+      }
+      return mod.createWebGpuBackend();
+    },
+  };
+}
+
+const webgpu = await webgpuCase();
+if (webgpu.skip) console.log(`skipping WebGPU engine tests: ${webgpu.skip}`);
+
+/** CPU, then WebGPU (possibly skipped). */
+export const BACKENDS: readonly BackendCase[] = [
+  { name: "cpu", create: () => createCpuBackend() },
+  webgpu,
+];
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+export class Rng {
+  #s: number;
+  /** Seeded generator. */
+  constructor(seed: number) {
+    this.#s = seed >>> 0;
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Uniform in [lo, hi). */
+  uniform(n: number, lo = -1, hi = 1): Float32Array {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * this.next();
+    return out;
+  }
+  /** Integers in [0, hi). */
+  ints(n: number, hi: number): Int32Array {
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) out[i] = Math.floor(this.next() * hi);
+    return out;
+  }
+}
+
+/** Largest |a - b| / (atol + rtol * |b|) over the arrays (<= 1 means close). */
+export function closeness(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+): { worst: number; index: number } {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let worst = 0, index = -1;
+  for (let i = 0; i < a.length; i++) {
+    const r = Math.abs(a[i] - b[i]) / (atol + rtol * Math.abs(b[i]));
+    if (!(r <= worst)) {
+      worst = r;
+      index = i;
+    }
+  }
+  return { worst, index };
+}
+
+/** Throws with a readable message when `actual` is not close to `expected`. */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+  what: string,
+): void {
+  const { worst, index } = closeness(actual, expected, atol, rtol);
+  if (!(worst <= 1)) {
+    throw new Error(
+      `${what}: not close at [${index}]: got ${actual[index]}, want ${expected[index]} ` +
+        `(atol ${atol}, rtol ${rtol}, ratio ${worst.toFixed(2)})`,
+    );
+  }
+}
