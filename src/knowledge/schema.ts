@@ -124,6 +124,11 @@ const cardId = v.pipe(
 );
 
 const config = v.pipe(
+  v.unknown(),
+  v.check(
+    (c: unknown) => typeof c === "object" && c !== null && !Array.isArray(c),
+    "must be a JSON object",
+  ),
   v.record(v.string(), v.unknown(), "must be a JSON object"),
   v.check(
     (c: Record<string, unknown>) => JSON.stringify(c).length <= LIMITS.configJson,
@@ -383,6 +388,7 @@ export type ValidCardInput = Omit<Card, "schema" | "id" | "timestamp">;
 
 /** Validate writer input; throws a UsageError naming the field and the rule. */
 export function validateCardInput(input: unknown): ValidCardInput {
+  requireObject(input);
   return parseOrThrow(CardInputSchema, input) as ValidCardInput;
 }
 
@@ -390,7 +396,14 @@ export function validateCardInput(input: unknown): ValidCardInput {
 export function validateJudgement(input: unknown): Omit<Judgement, "status"> & {
   status: JudgedStatus;
 } {
+  requireObject(input);
   return parseOrThrow(JudgementSchema, input);
+}
+
+function requireObject(input: unknown): void {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new UsageError("card", "must be a JSON object");
+  }
 }
 
 /** A record read from disk, or why it cannot be used. */
@@ -430,9 +443,10 @@ export function describeIssue(issues: readonly v.BaseIssue<unknown>[]): [string,
   const issue = issues[0];
   const path = v.getDotPath(issue) ?? "";
   let rule = issue.message;
-  // Unknown keys of a strict object: name them instead of valibot's "Invalid type".
-  if (issue.kind === "schema" && issue.type === "strict_object" && issue.path?.length) {
-    rule = "is not a known field";
+  // Missing and unknown keys of an object: say so instead of valibot's type message.
+  if (issue.kind === "schema" && /object$/.test(issue.type) && issue.path?.length) {
+    if (issue.expected === "never") rule = "is not a known field";
+    else if (issue.input === undefined) rule = "is required";
   }
   return [path || "card", rule];
 }

@@ -1,0 +1,84 @@
+/**
+ * Shared helpers for the knowledge tests: a valid card input to vary, scratch base directories,
+ * and a runner for the real `autoresearch` CLI as a child process.
+ */
+import { fileURLToPath } from "node:url";
+import type { CardInput } from "../../src/knowledge/mod.ts";
+
+/** Absolute path of main.ts (the CLI entry). */
+export const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+
+/** A valid card input; override any field. */
+export function sampleInput(overrides: Partial<CardInput> = {}): CardInput {
+  return {
+    agent: "agent-a",
+    session: "s1",
+    hypothesis: "halve the batch size",
+    lesson: "more steps in the same budget",
+    tags: ["batch_size"],
+    platform: { backend: "cpu", device: "Test CPU", vendor: "TestVendor", cores: 2, memory_gb: 8 },
+    harness_hash: "h1",
+    recipe_hash: "r1",
+    budget_s: 300,
+    seed: 0,
+    config: { depth: 4, lr: 0.04 },
+    results: { val_bpb: 1.0, delta: 0 },
+    status: "keep",
+    ...overrides,
+  };
+}
+
+/** A fresh empty directory for a knowledge base. */
+export async function tempKb(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "kb-test-" });
+}
+
+/** Output of one CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `autoresearch <args>` as a real process; `stdin` is piped in when given. */
+export async function runCli(
+  args: string[],
+  options: { stdin?: string | Uint8Array; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", AUTORESEARCH_AGENT: "tester", ...options.env },
+  });
+  const child = command.spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(
+      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
+    );
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** CLI flags that make a complete card apart from hypothesis/result/status. */
+export function baseFlags(kb: string): string[] {
+  return ["--kb", kb, "--harness-hash", "h1", "--recipe-hash", "r1", "--budget", "300"];
+}
+
+/** Names of the files in `dir` (empty when it does not exist). */
+export function listDir(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((entry) => entry.name).sort();
+  } catch {
+    return [];
+  }
+}
