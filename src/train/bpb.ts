@@ -99,12 +99,11 @@ export async function evaluateBpb(
   const steps = Math.max(1, Math.floor(evalTokens / (batchSize * seqLen)));
   const loader = new BestFitLoader(val, { batchSize, seqLen, shuffle: false });
   const totals: BpbTotals = { nats: 0, bytes: 0, tokens: 0 };
-  let wrapped = false;
   for (let step = 0; step < steps; step++) {
     const batch = loader.next().value;
-    if (batch.epoch > 1) wrapped = true;
     const losses = await lossFn(batch.inputs, batch.targets, { batchSize, seqLen });
     accumulateBpb(losses, batch.targets, tokenBytes, totals);
   }
+  const wrapped = steps * batchSize * (seqLen + 1) > val.tokens.length;
   return { ...totals, bpb: bitsPerByte(totals), steps, wrapped };
 }

@@ -45,6 +45,8 @@ export interface LoaderStats {
   droppedTokens: number;
   /** Tokens placed into rows. */
   placedTokens: number;
+  /** Documents drawn from the (epoch-ordered) split into the buffer. */
+  drawn: number;
 }
 
 /** A small, fast, seedable PRNG (mulberry32): deterministic shuffles across platforms. */
@@ -62,7 +64,13 @@ export function seededRandom(seed: number): () => number {
 /** Best-fit packing loader over a tokenized split; endless (it starts a new epoch as needed). */
 export class BestFitLoader implements Iterator<Batch> {
   /** Totals so far. */
-  readonly stats: LoaderStats = { documents: 0, cropped: 0, droppedTokens: 0, placedTokens: 0 };
+  readonly stats: LoaderStats = {
+    documents: 0,
+    cropped: 0,
+    droppedTokens: 0,
+    placedTokens: 0,
+    drawn: 0,
+  };
   private readonly batchSize: number;
   private readonly seqLen: number;
   private readonly bufferSize: number;
@@ -107,7 +115,13 @@ export class BestFitLoader implements Iterator<Batch> {
       }
       this.nextInOrder = 0;
     }
+    this.stats.drawn++;
     return this.order[this.nextInOrder++];
+  }
+
+  /** Documents drawn but not placed yet (they wait in the best-fit buffer). */
+  pending(): readonly number[] {
+    return [...this.buffer];
   }
 
   /** The next batch (never done: the loader cycles through epochs). */
