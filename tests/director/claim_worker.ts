@@ -1,0 +1,23 @@
+/**
+ * Test worker: waits for a go-file, then claims queue items until none is pending and prints
+ * the claimed ids as JSON. Run as one of several concurrent processes by concurrency_test.ts.
+ * Usage: deno run -A claim_worker.ts KB AGENT GO_FILE
+ */
+import { claimNext } from "../../src/director/mod.ts";
+
+const [kb, agent, goFile] = Deno.args;
+while (true) {
+  try {
+    await Deno.stat(goFile);
+    break;
+  } catch {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+const claimed: string[] = [];
+while (true) {
+  const result = await claimNext({ kb }, agent);
+  if (!result.claimed) break;
+  claimed.push(result.claimed.item.id);
+}
+console.log(JSON.stringify(claimed));
