@@ -1,0 +1,725 @@
+/**
+ * The WebGPU implementation of the raw `Backend` contract: pooled device buffers, one WGSL kernel
+ * family per op (kernels/*.wgsl), every op recorded into the dispatcher's open command encoder,
+ * and only `read`/`sync` waiting on the device. Scratch buffers an op needs (embedding sort,
+ * attention delta, norm partials) come from the same pool and go back right after recording:
+ * the queue runs in order, so the next op that reuses them runs after this one.
+ */
+import type {
+  AdamWParams,
+  AttentionBackwardParams,
+  AttentionParams,
+  Backend,
+  BackendInfo,
+  BinaryParams,
+  BroadcastToParams,
+  Copy2dParams,
+  CrossEntropyBackwardParams,
+  CrossEntropyParams,
+  DeviceBuffer,
+  DType,
+  EmbeddingBackwardParams,
+  EmbeddingParams,
+  FillParams,
+  HostArrayOf,
+  MatmulParams,
+  MemoryStats,
+  MuonMomentumParams,
+  MuonUpdateParams,
+  NormalizeFrobeniusParams,
+  ReduceToParams,
+  RmsNormBackwardParams,
+  RmsNormParams,
+  RotaryParams,
+  ScaleParams,
+  UnaryBackwardParams,
+  UnaryParams,
+} from "../backend.ts";
+import { createGpuDevice, type GpuDevice, type GpuDeviceOptions } from "./device.ts";
+import { type BufferBinding, Dispatcher, type KernelSpec } from "./dispatch.ts";
+import {
+  attentionCapacity,
+  attentionKernels,
+  CROSS_ENTROPY,
+  ELEMENTWISE,
+  EMBEDDING,
+  matmulKernel,
+  NORM,
+  OPTIM,
+  REDUCE_TO,
+  ROTARY,
+} from "./kernels.ts";
+import { BufferPool } from "./pool.ts";
+
+/** A device buffer of the WebGPU backend. */
+export class WebGpuBuffer<D extends DType = DType> implements DeviceBuffer<D> {
+  /** Element type. */
+  readonly dtype: D;
+  /** Elements requested. */
+  readonly length: number;
+  /** The pooled GPU buffer (bucket-sized, at least length * 4 bytes). */
+  readonly gpu: GPUBuffer;
+  /** The backend it belongs to. */
+  readonly owner: WebGpuBackend;
+  /** Set by `free`; any later use throws. */
+  freed = false;
+
+  /** Wrap a pooled buffer (use `WebGpuBackend.alloc`). */
+  constructor(owner: WebGpuBackend, dtype: D, length: number, gpu: GPUBuffer) {
+    this.owner = owner;
+    this.dtype = dtype;
+    this.length = length;
+    this.gpu = gpu;
+  }
+}
+
+/** Uniform block builder: 32-bit words, set as u32 or f32 by index. */
+class Uniforms {
+  readonly u32: Uint32Array;
+  readonly f32: Float32Array;
+  constructor(words: number) {
+    this.u32 = new Uint32Array(words);
+    this.f32 = new Float32Array(this.u32.buffer);
+  }
+  /** Set consecutive u32 words from `at`. */
+  u(at: number, ...values: number[]): this {
+    values.forEach((v, i) => this.u32[at + i] = v >>> 0);
+    return this;
+  }
+  /** Set consecutive f32 words from `at`. */
+  f(at: number, ...values: number[]): this {
+    values.forEach((v, i) => this.f32[at + i] = v);
+    return this;
+  }
+}
+
+const WG = 256;
+
+/** Row-major element strides of `shape` (rank 4), 0 where the operand broadcasts. */
+function broadcastStrides(operand: readonly number[], out: readonly number[]): number[] {
+  const strides = [0, 0, 0, 0];
+  let stride = 1;
+  for (let d = 3; d >= 0; d--) {
+    strides[d] = operand[d] === 1 && out[d] !== 1 ? 0 : stride;
+    stride *= operand[d];
+  }
+  return strides;
+}
+
+/** Pad a shape of rank 1..4 to rank 4 with leading 1s, checking it against `out`. */
+function rank4(shape: readonly number[]): number[] {
+  if (shape.length < 1 || shape.length > 4) {
+    throw new RangeError(`webgpu: shapes must have rank 1..4, got [${shape}]`);
+  }
+  return [...Array(4 - shape.length).fill(1), ...shape];
+}
+
+function checkBroadcast(name: string, operand: readonly number[], out: readonly number[]) {
+  for (let d = 0; d < 4; d++) {
+    if (operand[d] !== out[d] && operand[d] !== 1) {
+      throw new RangeError(`webgpu: ${name} shape [${operand}] does not broadcast to [${out}]`);
+    }
+  }
+}
+
+const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Options for `createWebGpuBackend`. */
+export interface WebGpuBackendOptions extends GpuDeviceOptions {
+  /** Use this device (the caller keeps ownership of the adapter; destroy() still destroys it). */
+  gpuDevice?: GpuDevice;
+}
+
+/** The WebGPU backend. Create it with `createWebGpuBackend`. */
+export class WebGpuBackend implements Backend {
+  /** Identity and device description. */
+  readonly info: BackendInfo;
+  /** The device and its granted limits. */
+  readonly gpu: GpuDevice;
+  /** The dispatcher (exposed for tests and benchmarks: dispatch and submit counts). */
+  readonly dispatcher: Dispatcher;
+  readonly #pool: BufferPool;
+  #destroyed = false;
+  #lost: string | null = null;
+
+  /** Use `createWebGpuBackend`. */
+  constructor(gpu: GpuDevice) {
+    this.gpu = gpu;
+    this.info = { name: "webgpu", device: gpu.description, isFallback: gpu.isFallback };
+    this.dispatcher = new Dispatcher(gpu.device);
+    this.#pool = new BufferPool(gpu.device);
+    gpu.device.lost.then((info) => {
+      if (!this.#destroyed) this.#lost = `webgpu: device lost (${info.reason}): ${info.message}`;
+    });
+  }
+
+  #live(): void {
+    if (this.#lost) throw new Error(this.#lost);
+    if (this.#destroyed) throw new Error("webgpu: backend used after destroy()");
+  }
+
+  /** Unwrap a handle of this backend, checking it is alive and fits one storage binding. */
+  #buf(handle: DeviceBuffer, name = "buffer"): GPUBuffer {
+    const b = handle as WebGpuBuffer;
+    if (!(b instanceof WebGpuBuffer) || b.owner !== this) {
+      throw new TypeError(`webgpu: ${name} is not a buffer of this backend`);
+    }
+    if (b.freed) throw new Error(`webgpu: ${name} used after free`);
+    if (b.length * 4 > this.dispatcher.maxStorageBindingBytes) {
+      throw new RangeError(
+        `webgpu: ${name} has ${b.length * 4} bytes, over this adapter's storage binding limit ` +
+          `${this.dispatcher.maxStorageBindingBytes}; split the tensor`,
+      );
+    }
+    return b.gpu;
+  }
+
+  #need(handle: DeviceBuffer, elements: number, name: string): GPUBuffer {
+    const gpu = this.#buf(handle, name);
+    if (elements > handle.length) {
+      throw new RangeError(`webgpu: ${name} needs ${elements} elements, has ${handle.length}`);
+    }
+    return gpu;
+  }
+
+  #run(spec: KernelSpec, u: Uniforms, buffers: (GPUBuffer | BufferBinding)[], grid: number[]) {
+    this.#live();
+    this.dispatcher.dispatch(spec, u.u32, buffers, grid as [number, number?, number?]);
+  }
+
+  /** A 1-D launch of `n` invocations in workgroups of `wg`, folded to 2-D when needed. */
+  #grid(n: number, wg = WG): number[] {
+    return this.dispatcher.grid1d(Math.ceil(n / wg));
+  }
+
+  #scratch(elements: number): WebGpuBuffer<"f32"> {
+    return this.alloc("f32", Math.max(elements, 1));
+  }
+
+  // ---- buffers -------------------------------------------------------------------------------
+
+  /** A pooled buffer of `length` elements (contents undefined). */
+  alloc<D extends DType>(dtype: D, length: number): WebGpuBuffer<D> {
+    this.#live();
+    if (!Number.isInteger(length) || length < 0) {
+      throw new RangeError(`webgpu: alloc length must be a non-negative integer, got ${length}`);
+    }
+    const bytes = length * 4;
+    if (bytes > this.gpu.limits.maxBufferSize) {
+      throw new RangeError(
+        `webgpu: ${bytes} bytes exceed this adapter's maxBufferSize ${this.gpu.limits.maxBufferSize}`,
+      );
+    }
+    return new WebGpuBuffer(this, dtype, length, this.#pool.acquire(bytes));
+  }
+
+  /** Return a buffer to the pool. */
+  free(buffer: DeviceBuffer): void {
+    const b = buffer as WebGpuBuffer;
+    if (!(b instanceof WebGpuBuffer) || b.owner !== this) {
+      throw new TypeError("webgpu: free of a buffer from another backend");
+    }
+    if (b.freed) throw new Error("webgpu: double free");
+    b.freed = true;
+    if (!this.#destroyed) this.#pool.release(b.gpu);
+  }
+
+  /** Copy host data in at element `offset` (pending ops are submitted first to keep order). */
+  write<D extends DType>(buffer: DeviceBuffer<D>, data: HostArrayOf<D>, offset = 0): void {
+    this.#live();
+    const gpu = this.#buf(buffer);
+    if (offset < 0 || offset + data.length > buffer.length) {
+      throw new RangeError(
+        `webgpu: write of ${data.length} at ${offset} exceeds ${buffer.length} elements`,
+      );
+    }
+    if (data.length === 0) return;
+    // queue.writeBuffer runs before any not-yet-submitted commands: submit them first.
+    this.dispatcher.flush();
+    // A SharedArrayBuffer-backed view is valid here too; the types only name ArrayBuffer.
+    this.gpu.device.queue.writeBuffer(
+      gpu,
+      offset * 4,
+      data as unknown as Float32Array<ArrayBuffer>,
+    );
+  }
+
+  /** A host copy of [offset, offset + length) once all enqueued work is done. */
+  async read<D extends DType>(
+    buffer: DeviceBuffer<D>,
+    offset = 0,
+    length?: number,
+  ): Promise<HostArrayOf<D>> {
+    this.#live();
+    const gpu = this.#buf(buffer);
+    const count = length ?? buffer.length - offset;
+    if (offset < 0 || count < 0 || offset + count > buffer.length) {
+      throw new RangeError(`webgpu: read [${offset}, +${count}) outside ${buffer.length} elements`);
+    }
+    const make = (bytes: ArrayBuffer) =>
+      (buffer.dtype === "i32" ? new Int32Array(bytes) : new Float32Array(bytes)) as HostArrayOf<D>;
+    if (count === 0) return make(new ArrayBuffer(0));
+    const staging = this.gpu.device.createBuffer({
+      size: count * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    try {
+      this.dispatcher.copy(gpu, offset * 4, staging, 0, count * 4);
+      this.dispatcher.flush();
+      await staging.mapAsync(GPUMapMode.READ);
+      if (this.#lost) throw new Error(this.#lost);
+      return make(staging.getMappedRange().slice(0));
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** Wait for all enqueued work. */
+  async sync(): Promise<void> {
+    this.#live();
+    await this.dispatcher.sync();
+    if (this.#lost) throw new Error(this.#lost);
+  }
+
+  /** Byte counters of the pool. */
+  memory(): MemoryStats {
+    return this.#pool.stats();
+  }
+
+  /** Restart the peaks. */
+  resetPeak(): void {
+    this.#pool.resetPeak();
+  }
+
+  /** Destroy pooled free buffers. Submits first so no recorded command uses a destroyed one. */
+  trim(): void {
+    if (this.#destroyed) return;
+    this.dispatcher.flush();
+    this.#pool.trim();
+  }
+
+  /** Destroy the device and everything on it. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.dispatcher.destroy();
+    this.gpu.device.destroy();
+  }
+
+  // ---- elementwise ---------------------------------------------------------------------------
+
+  /** out[offset..offset+length) = value (f32 or i32 bits). */
+  fill(p: FillParams): void {
+    const offset = p.offset ?? 0;
+    const length = p.length ?? p.out.length - offset;
+    const out = this.#need(p.out, offset + length, "out");
+    const bits = p.out.dtype === "i32"
+      ? new Uint32Array(new Int32Array([p.value]).buffer)[0]
+      : new Uint32Array(new Float32Array([p.value]).buffer)[0];
+    const u = new Uniforms(28).u(0, length, 0, 0, offset).u(6, bits);
+    this.#run(ELEMENTWISE.fill, u, [out], this.#grid(length));
+  }
+
+  /** dst (+)= src over a strided 2-D block. */
+  copy2d(p: Copy2dParams): void {
+    const srcOffset = p.srcOffset ?? 0;
+    const dstOffset = p.dstOffset ?? 0;
+    const n = p.rows * p.cols;
+    if (n === 0) return;
+    if (p.src === p.dst) throw new RangeError("webgpu: copy2d src and dst must differ");
+    const src = this.#need(p.src, srcOffset + (p.rows - 1) * p.srcStride + p.cols, "src");
+    const dst = this.#need(p.dst, dstOffset + (p.rows - 1) * p.dstStride + p.cols, "dst");
+    const u = new Uniforms(28).u(0, n, 0, p.accumulate ? 1 : 0, 0)
+      .u(8, p.rows, p.cols, p.srcStride, p.dstStride, srcOffset, dstOffset);
+    this.#run(ELEMENTWISE.copy2d, u, [src, dst], this.#grid(n));
+  }
+
+  /** out (+)= alpha * x. */
+  scale(p: ScaleParams): void {
+    if (p.n === 0) return;
+    const x = this.#need(p.x, p.n, "x");
+    const out = this.#need(p.out, p.n, "out");
+    const u = new Uniforms(28).u(0, p.n, 0, p.accumulate ? 1 : 0).f(4, p.alpha);
+    this.#run(ELEMENTWISE.scale, u, [x, out], this.#grid(p.n));
+  }
+
+  #unaryCode(op: string): number {
+    const code = { relu2: 0, sigmoid: 1, softcap: 2 }[op];
+    if (code === undefined) throw new RangeError(`webgpu: unknown unary op ${op}`);
+    return code;
+  }
+
+  /** out (+)= f(x). */
+  unary(p: UnaryParams): void {
+    if (p.n === 0) return;
+    const x = this.#need(p.x, p.n, "x");
+    const out = this.#need(p.out, p.n, "out");
+    const u = new Uniforms(28).u(0, p.n, this.#unaryCode(p.op), p.accumulate ? 1 : 0)
+      .f(5, p.cap ?? 0);
+    this.#run(ELEMENTWISE.unary, u, [x, out], this.#grid(p.n));
+  }
+
+  /** gradIn (+)= gradOut * f'(x). */
+  unaryBackward(p: UnaryBackwardParams): void {
+    if (p.n === 0) return;
+    const bufs = [
+      this.#need(p.x, p.n, "x"),
+      this.#need(p.y, p.n, "y"),
+      this.#need(p.gradOut, p.n, "gradOut"),
+      this.#need(p.gradIn, p.n, "gradIn"),
+    ];
+    const u = new Uniforms(28).u(0, p.n, this.#unaryCode(p.op), p.accumulate ? 1 : 0)
+      .f(5, p.cap ?? 0);
+    this.#run(ELEMENTWISE.unaryBackward, u, bufs, this.#grid(p.n));
+  }
+
+  /** out (+)= a op b with broadcasting (rank 1..4). */
+  binary(p: BinaryParams): void {
+    const shape = rank4(p.shape);
+    const aShape = rank4(p.aShape);
+    const bShape = rank4(p.bShape);
+    checkBroadcast("a", aShape, shape);
+    checkBroadcast("b", bShape, shape);
+    const n = product(shape);
+    if (n === 0) return;
+    const a = this.#need(p.a, product(aShape), "a");
+    const b = this.#need(p.b, product(bShape), "b");
+    const out = this.#need(p.out, n, "out");
+    const op = p.op === "add" ? 0 : p.op === "mul" ? 1 : -1;
+    if (op < 0) throw new RangeError(`webgpu: unknown binary op ${p.op}`);
+    const u = new Uniforms(28).u(0, n, op, p.accumulate ? 1 : 0)
+      .u(16, ...shape, ...broadcastStrides(aShape, shape), ...broadcastStrides(bShape, shape));
+    this.#run(ELEMENTWISE.binary, u, [a, b, out], this.#grid(n));
+  }
+
+  /** out (+)= alpha * x broadcast from xShape. */
+  broadcastTo(p: BroadcastToParams): void {
+    const shape = rank4(p.shape);
+    const xShape = rank4(p.xShape);
+    checkBroadcast("x", xShape, shape);
+    const n = product(shape);
+    if (n === 0) return;
+    const x = this.#need(p.x, product(xShape), "x");
+    const out = this.#need(p.out, n, "out");
+    const u = new Uniforms(28).u(0, n, 0, p.accumulate ? 1 : 0).f(4, p.alpha ?? 1)
+      .u(16, ...shape, ...broadcastStrides(xShape, shape));
+    this.#run(ELEMENTWISE.broadcastTo, u, [x, out], this.#grid(n));
+  }
+
+  /** out (+)= alpha * sum of x over the dims where outShape is 1. */
+  reduceTo(p: ReduceToParams): void {
+    const shape = rank4(p.shape);
+    const outShape = rank4(p.outShape);
+    checkBroadcast("out", outShape, shape);
+    const outCount = product(outShape);
+    if (outCount === 0) return;
+    const x = this.#need(p.x, product(shape), "x");
+    const out = this.#need(p.out, outCount, "out");
+    const redCount = product(shape) / outCount;
+    const u = new Uniforms(16).u(0, ...shape, ...outShape, outCount, redCount, p.accumulate ? 1 : 0)
+      .f(12, p.alpha ?? 1);
+    this.#run(REDUCE_TO, u, [x, out], this.dispatcher.grid1d(outCount));
+  }
+
+  // ---- matmul --------------------------------------------------------------------------------
+
+  /** C = alpha * op(A) @ op(B) + beta * C, batched. */
+  matmul(p: MatmulParams): void {
+    const { m, n, k } = p;
+    const batch = p.batch ?? 1;
+    if (m === 0 || n === 0 || batch === 0) return;
+    const strideA = p.strideA ?? m * k;
+    const strideB = p.strideB ?? k * n;
+    const strideC = p.strideC ?? m * n;
+    const offsetA = p.offsetA ?? 0;
+    const offsetB = p.offsetB ?? 0;
+    const offsetC = p.offsetC ?? 0;
+    if (batch > 1 && strideC < m * n) throw new RangeError("webgpu: matmul outputs overlap");
+    const a = this.#need(p.a, offsetA + (batch - 1) * strideA + m * k, "a");
+    const b = this.#need(p.b, offsetB + (batch - 1) * strideB + k * n, "b");
+    const c = this.#need(p.c, offsetC + (batch - 1) * strideC + m * n, "c");
+    if (p.c === p.a || p.c === p.b) throw new RangeError("webgpu: matmul c must not alias a or b");
+    const kernel = matmulKernel(p.transA ?? false, p.transB ?? false);
+    const maxZ = Math.min(this.dispatcher.maxWorkgroupsPerDimension, 65535);
+    // Batches beyond the z limit run as several dispatches with shifted offsets.
+    for (let b0 = 0; b0 < batch; b0 += maxZ) {
+      const count = Math.min(maxZ, batch - b0);
+      const u = new Uniforms(16)
+        .u(0, m, n, k, count, strideA, strideB, strideC, 0)
+        .u(8, offsetA + b0 * strideA, offsetB + b0 * strideB, offsetC + b0 * strideC, 0)
+        .f(12, p.alpha ?? 1, p.beta ?? 0);
+      this.#run(kernel, u, [a, b, c], [Math.ceil(n / 64), Math.ceil(m / 64), count]);
+    }
+  }
+
+  // ---- embedding -----------------------------------------------------------------------------
+
+  /** out[t, :] = table[ids[t], :]. */
+  embedding(p: EmbeddingParams): void {
+    const n = p.tokens * p.dim;
+    if (n === 0) return;
+    const bufs = [
+      this.#need(p.ids, p.tokens, "ids"),
+      this.#need(p.table, p.vocab * p.dim, "table"),
+      this.#need(p.out, n, "out"),
+    ];
+    const u = new Uniforms(4).u(0, p.tokens, p.vocab, p.dim, 0);
+    this.#run(EMBEDDING.forward, u, bufs, this.#grid(n));
+  }
+
+  /** gradTable (+)= scatter-add of gradOut by ids, via a counting sort (no float atomics). */
+  embeddingBackward(p: EmbeddingBackwardParams): void {
+    if (p.vocab === 0 || p.dim === 0) return;
+    const ids = this.#need(p.ids, p.tokens, "ids");
+    const gradOut = this.#need(p.gradOut, p.tokens * p.dim, "gradOut");
+    const gradTable = this.#need(p.gradTable, p.vocab * p.dim, "gradTable");
+    const counts = this.alloc("i32", p.vocab);
+    const offsets = this.alloc("i32", p.vocab + 1);
+    const order = this.alloc("i32", Math.max(p.tokens, 1));
+    try {
+      this.fill({ out: counts, value: 0 });
+      const u = new Uniforms(4).u(0, p.tokens, p.vocab, p.dim, p.accumulate ? 1 : 0);
+      const [c, o, ord] = [counts, offsets, order].map((b) => (b as WebGpuBuffer).gpu);
+      this.#run(EMBEDDING.count, u, [ids, c], this.#grid(p.tokens));
+      this.#run(EMBEDDING.scan, u, [c, o], [1]);
+      this.#run(EMBEDDING.scatter, u, [ids, c, o, ord], this.#grid(p.tokens));
+      this.#run(
+        EMBEDDING.segmentSum,
+        u,
+        [gradOut, gradTable, o, ord],
+        this.dispatcher.grid1d(p.vocab),
+      );
+    } finally {
+      this.free(counts);
+      this.free(offsets);
+      this.free(order);
+    }
+  }
+
+  // ---- norms, rotary -------------------------------------------------------------------------
+
+  /** RMSNorm forward, saving rstd. */
+  rmsnorm(p: RmsNormParams): void {
+    if (p.rows === 0) return;
+    const n = p.rows * p.dim;
+    const bufs = [
+      this.#need(p.x, n, "x"),
+      this.#need(p.rstd, p.rows, "rstd"),
+      this.#need(p.out, n, "out"),
+    ];
+    const u = new Uniforms(8).u(0, p.rows, p.dim, 0).f(4, p.eps ?? 1.1920929e-7);
+    this.#run(NORM.forward, u, bufs, this.dispatcher.grid1d(p.rows));
+  }
+
+  /** RMSNorm backward. */
+  rmsnormBackward(p: RmsNormBackwardParams): void {
+    if (p.rows === 0) return;
+    const n = p.rows * p.dim;
+    const bufs = [
+      this.#need(p.x, n, "x"),
+      this.#need(p.gradOut, n, "gradOut"),
+      this.#need(p.gradIn, n, "gradIn"),
+      this.#need(p.rstd, p.rows, "rstd"),
+    ];
+    const u = new Uniforms(8).u(0, p.rows, p.dim, p.accumulate ? 1 : 0);
+    this.#run(NORM.backward, u, bufs, this.dispatcher.grid1d(p.rows));
+  }
+
+  /** Rotary embedding (inverse = backward). */
+  rotary(p: RotaryParams): void {
+    const n = p.batch * p.seq * p.heads * p.headDim;
+    if (n === 0) return;
+    if (p.headDim % 2 !== 0) throw new RangeError("webgpu: rotary needs an even headDim");
+    const half = p.headDim / 2;
+    const bufs = [
+      this.#need(p.x, n, "x"),
+      this.#need(p.cos, p.seq * half, "cos"),
+      this.#need(p.sin, p.seq * half, "sin"),
+      this.#need(p.out, n, "out"),
+    ];
+    const pairs = n / 2;
+    const u = new Uniforms(8).u(
+      0,
+      p.batch,
+      p.seq,
+      p.heads,
+      p.headDim,
+      pairs,
+      p.inverse ? 1 : 0,
+      p.accumulate ? 1 : 0,
+    );
+    this.#run(ROTARY, u, bufs, this.#grid(pairs));
+  }
+
+  // ---- attention -----------------------------------------------------------------------------
+
+  #attentionSetup(p: AttentionParams | AttentionBackwardParams) {
+    if (p.batch * p.heads > this.dispatcher.maxWorkgroupsPerDimension) {
+      throw new RangeError("webgpu: attention batch*heads exceeds the workgroup grid limit");
+    }
+    const capacity = attentionCapacity(p.headDim);
+    // Two staged tiles of 16 rows must fit workgroup memory.
+    if (2 * 16 * capacity * 4 > this.gpu.limits.maxComputeWorkgroupStorageSize) {
+      throw new RangeError(`webgpu: attention headDim ${p.headDim} too large for this adapter`);
+    }
+    const window = Math.max(0, Math.min(p.window, p.seq));
+    const u = new Uniforms(12).u(0, p.batch, p.seq, p.heads, p.headDim, window, 0)
+      .f(8, p.scale ?? 1 / Math.sqrt(p.headDim));
+    return { kernels: attentionKernels(capacity), u };
+  }
+
+  /** Flash-style causal sliding-window attention forward. */
+  attention(p: AttentionParams): void {
+    const n = p.batch * p.seq * p.heads * p.headDim;
+    if (n === 0) return;
+    const { kernels, u } = this.#attentionSetup(p);
+    const bufs = [
+      this.#need(p.q, n, "q"),
+      this.#need(p.k, n, "k"),
+      this.#need(p.v, n, "v"),
+      this.#need(p.lse, p.batch * p.heads * p.seq, "lse"),
+      this.#need(p.out, n, "out"),
+    ];
+    this.#run(kernels.forward, u, bufs, [Math.ceil(p.seq / 64), p.batch * p.heads]);
+  }
+
+  /** Attention backward: delta, then dK/dV per key block, then dQ per query block. */
+  attentionBackward(p: AttentionBackwardParams): void {
+    const n = p.batch * p.seq * p.heads * p.headDim;
+    if (n === 0) return;
+    const rows = p.batch * p.heads * p.seq;
+    const { kernels, u } = this.#attentionSetup(p);
+    u.u(5, p.accumulate ? 1 : 0);
+    const q = this.#need(p.q, n, "q");
+    const k = this.#need(p.k, n, "k");
+    const v = this.#need(p.v, n, "v");
+    const o = this.#need(p.out, n, "out");
+    const lse = this.#need(p.lse, rows, "lse");
+    const dO = this.#need(p.gradOut, n, "gradOut");
+    const dQ = this.#need(p.gradQ, n, "gradQ");
+    const dK = this.#need(p.gradK, n, "gradK");
+    const dV = this.#need(p.gradV, n, "gradV");
+    const delta = this.#scratch(rows);
+    try {
+      const d = delta.gpu;
+      this.#run(kernels.delta, u, [o, dO, d], this.#grid(rows, 64));
+      const grid = [Math.ceil(p.seq / 64), p.batch * p.heads];
+      this.#run(kernels.dkdv, u, [q, k, v, dO, lse, d, dK, dV], grid);
+      this.#run(kernels.dq, u, [q, k, v, dO, lse, d, dQ], grid);
+    } finally {
+      this.free(delta);
+    }
+  }
+
+  // ---- loss ----------------------------------------------------------------------------------
+
+  /** Fused softcap + cross-entropy forward. */
+  crossEntropy(p: CrossEntropyParams): void {
+    if (p.rows === 0) return;
+    const bufs = [
+      this.#need(p.logits, p.rows * p.vocab, "logits"),
+      this.#need(p.targets, p.rows, "targets"),
+      this.#need(p.losses, p.rows, "losses"),
+      this.#need(p.lse, p.rows, "lse"),
+    ];
+    const u = new Uniforms(8).u(0, p.rows, p.vocab, 0).f(4, p.softcap);
+    this.#run(CROSS_ENTROPY.forward, u, bufs, this.dispatcher.grid1d(p.rows));
+  }
+
+  /** Fused softcap + cross-entropy backward. */
+  crossEntropyBackward(p: CrossEntropyBackwardParams): void {
+    const n = p.rows * p.vocab;
+    if (n === 0) return;
+    const bufs = [
+      this.#need(p.logits, n, "logits"),
+      this.#need(p.targets, p.rows, "targets"),
+      this.#need(p.lse, p.rows, "lse"),
+      this.#need(p.gradLosses, p.rows, "gradLosses"),
+      this.#need(p.gradLogits, n, "gradLogits"),
+    ];
+    const u = new Uniforms(8).u(0, p.rows, p.vocab, p.accumulate ? 1 : 0).f(4, p.softcap);
+    this.#run(CROSS_ENTROPY.backward, u, bufs, this.#grid(n));
+  }
+
+  // ---- optimizers ----------------------------------------------------------------------------
+
+  /** One AdamW step (bias corrections computed here in f64). */
+  adamw(p: AdamWParams): void {
+    if (p.n === 0) return;
+    const bufs = [
+      this.#need(p.param, p.n, "param"),
+      this.#need(p.grad, p.n, "grad"),
+      this.#need(p.m, p.n, "m"),
+      this.#need(p.v, p.n, "v"),
+    ];
+    const stepSize = p.lr / (1 - p.beta1 ** p.step);
+    const bias2 = 1 - p.beta2 ** p.step;
+    const u = new Uniforms(16).u(0, p.n)
+      .f(8, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, stepSize, bias2);
+    this.#run(OPTIM.adamw, u, bufs, this.#grid(p.n));
+  }
+
+  /** Muon's Nesterov momentum. */
+  muonMomentum(p: MuonMomentumParams): void {
+    if (p.n === 0) return;
+    const bufs = [
+      this.#need(p.grad, p.n, "grad"),
+      this.#need(p.momentum, p.n, "momentum"),
+      this.#need(p.out, p.n, "out"),
+    ];
+    const u = new Uniforms(16).u(0, p.n).f(9, p.beta);
+    this.#run(OPTIM.muonMomentum, u, bufs, this.#grid(p.n));
+  }
+
+  /** out = x / (||x||_F * factor + eps), two-stage reduction on the device. */
+  normalizeFrobenius(p: NormalizeFrobeniusParams): void {
+    if (p.n === 0) return;
+    const x = this.#need(p.x, p.n, "x");
+    const out = this.#need(p.out, p.n, "out");
+    const partials = Math.min(256, Math.ceil(p.n / WG));
+    const scratch = this.#scratch(partials);
+    try {
+      const u = new Uniforms(16).u(0, p.n).u(6, partials).f(11, p.eps ?? 1e-6).f(
+        15,
+        p.factor ?? 1.02,
+      );
+      this.#run(OPTIM.sumsqPartials, u, [x, scratch.gpu], [partials]);
+      this.#run(OPTIM.normalize, u, [x, out, scratch.gpu], this.#grid(p.n));
+    } finally {
+      this.free(scratch);
+    }
+  }
+
+  /** Muon's second-moment normalisation and cautious decoupled update. */
+  muonUpdate(p: MuonUpdateParams): void {
+    const n = p.rows * p.cols;
+    if (n === 0) return;
+    const alongRows = p.rows >= p.cols;
+    const entries = alongRows ? p.rows : p.cols;
+    const red = alongRows ? p.cols : p.rows;
+    const param = this.#need(p.param, n, "param");
+    const update = this.#need(p.update, n, "update");
+    const secondMoment = this.#need(p.secondMoment, entries, "secondMoment");
+    const perEntry = this.#scratch(entries);
+    const stats = this.#scratch(1);
+    try {
+      const u = new Uniforms(16).u(0, n, p.rows, p.cols, alongRows ? 1 : 0, entries, red)
+        .f(8, p.lr, 0, p.beta2, 0, p.weightDecay);
+      this.#run(OPTIM.muonVmean, u, [update, perEntry.gpu], this.dispatcher.grid1d(entries));
+      this.#run(OPTIM.muonStats, u, [secondMoment, perEntry.gpu, stats.gpu], [1]);
+      this.#run(OPTIM.muonApply, u, [param, update, perEntry.gpu, stats.gpu], this.#grid(n));
+    } finally {
+      this.free(perEntry);
+      this.free(stats);
+    }
+  }
+}
+
+/**
+ * Create the WebGPU backend on the default (high-performance) adapter with its real limits.
+ * Throws a clear error when the machine has no WebGPU adapter.
+ */
+export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): Promise<Backend> {
+  const gpu = options.gpuDevice ?? await createGpuDevice(options);
+  return new WebGpuBackend(gpu);
+}

@@ -1,0 +1,15 @@
+/**
+ * The WebGPU backend of the engine: WGSL kernels (kernels/*.wgsl) behind the raw `Backend`
+ * contract, with pooled buffers, batched submits and the adapter's real limits.
+ *
+ * @module
+ */
+export {
+  createWebGpuBackend,
+  WebGpuBackend,
+  type WebGpuBackendOptions,
+  WebGpuBuffer,
+} from "./backend.ts";
+export { createGpuDevice, type GpuDevice, type GpuDeviceOptions } from "./device.ts";
+export { bucketBytes, BufferPool, type PoolStats } from "./pool.ts";
+export { type BindingKind, type BufferBinding, Dispatcher, type KernelSpec } from "./dispatch.ts";

@@ -1,0 +1,80 @@
+/**
+ * Shared helpers of the WebGPU tests: a test wrapper that skips (saying why) when the machine has
+ * no WebGPU adapter, but FAILS when AUTORESEARCH_REQUIRE_WEBGPU=1 (CI), a seeded generator, and
+ * a tolerance check that names the worst element.
+ */
+import { createWebGpuBackend, type WebGpuBackend } from "../../src/engine/webgpu/mod.ts";
+
+const adapter = await (globalThis.navigator as { gpu?: GPU }).gpu?.requestAdapter().catch(
+  () => null,
+);
+/** True when a WebGPU adapter exists on this machine. */
+export const HAS_WEBGPU: boolean = Boolean(adapter);
+const REQUIRED = Deno.env.get("AUTORESEARCH_REQUIRE_WEBGPU") === "1";
+let warned = false;
+
+/** Register a test that gets a fresh WebGPU backend, destroyed afterwards. */
+export function gpuTest(name: string, body: (backend: WebGpuBackend) => Promise<void>): void {
+  if (!HAS_WEBGPU && !REQUIRED) {
+    if (!warned) {
+      console.warn(
+        "skipping WebGPU tests: no WebGPU adapter (set AUTORESEARCH_REQUIRE_WEBGPU=1 to fail)",
+      );
+      warned = true;
+    }
+    Deno.test({ name, ignore: true, fn() {} });
+    return;
+  }
+  Deno.test(name, async () => {
+    if (!HAS_WEBGPU) throw new Error("no WebGPU adapter, and AUTORESEARCH_REQUIRE_WEBGPU=1");
+    const backend = await createWebGpuBackend() as WebGpuBackend;
+    try {
+      await body(backend);
+    } finally {
+      backend.destroy();
+    }
+  });
+}
+
+/** A seeded uniform generator in [-1, 1) (mulberry32). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+/** n seeded values in [-scale, scale). */
+export function randomArray(n: number, seed: number, scale = 1): Float32Array {
+  const next = rng(seed);
+  return Float32Array.from({ length: n }, () => next() * scale);
+}
+
+/** Assert |got - want| <= atol + rtol * |want| everywhere, naming the worst element. */
+export function assertClose(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  what: string,
+  atol = 1e-4,
+  rtol = 1e-4,
+): void {
+  if (got.length !== want.length) {
+    throw new Error(`${what}: length ${got.length} != ${want.length}`);
+  }
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < got.length; i++) {
+    const excess = Math.abs(got[i] - want[i]) - (atol + rtol * Math.abs(want[i]));
+    if (!(excess <= worstExcess)) {
+      worst = i;
+      worstExcess = Number.isNaN(excess) ? Infinity : excess;
+    }
+  }
+  if (worst >= 0) {
+    throw new Error(`${what}: element ${worst}: got ${got[worst]}, want ${want[worst]}`);
+  }
+}
