@@ -1,0 +1,295 @@
+/**
+ * Synthesis, brief, coverage, reports and plot: best per comparability class only, crashes /
+ * pending / retracted never best, noise floor from replicates, confirmed findings (2 sigma or
+ * replicated), dead ends, aliases, bounded brief at 10k cards, views written under views/.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  BRIEF_MAX_BYTES,
+  type CardInput,
+  type CardSummary,
+  categoriesOf,
+  makeBrief,
+  openKnowledgeBase,
+  plotData,
+  readBrief,
+  readMeta,
+  renderPlotSvg,
+  synthesize,
+  updateMeta,
+  writePlot,
+  writeSessionReport,
+} from "../../src/knowledge/mod.ts";
+import { listDir, sampleInput, tempKb } from "./helpers.ts";
+
+async function baseWith(inputs: Partial<CardInput>[]) {
+  const kb = openKnowledgeBase(await tempKb());
+  const cards = [];
+  for (const input of inputs) cards.push(await kb.writeCard(sampleInput(input)));
+  return { kb, cards };
+}
+
+const GPU = {
+  backend: "webgpu" as const,
+  device: "llvmpipe",
+  vendor: "mesa",
+  cores: 2,
+  memory_gb: 8,
+};
+
+Deno.test("best is per comparability class and never mixes hardware, harness or budget", async () => {
+  const { kb, cards } = await baseWith([
+    { results: { val_bpb: 1.0 } },
+    { results: { val_bpb: 0.5 }, platform: GPU },
+    { results: { val_bpb: 0.4 }, harness_hash: "h2" },
+    { results: { val_bpb: 0.3 }, budget_s: 60 },
+  ]);
+  const synthesis = synthesize(await kb.listCards());
+  assert.equal(synthesis.classes.length, 4);
+  const cpuH1 = synthesis.classes.find((c) => c.key === "cpu|Test CPU|h1|300")!;
+  assert.equal(cpuH1.best?.id, cards[0].id);
+  assert.equal(cpuH1.best?.val_bpb, 1.0);
+  assert.equal(synthesis.classes.find((c) => c.key.startsWith("webgpu"))!.best?.val_bpb, 0.5);
+});
+
+Deno.test("crashes, pending, discarded and retracted cards never become a best", async () => {
+  const { kb, cards } = await baseWith([
+    { results: { val_bpb: 1.0 }, recipe_hash: "base" },
+    { status: "crash", results: { val_bpb: null } },
+    { status: "pending", results: { val_bpb: 0.2 } },
+    { status: "discard", results: { val_bpb: 0.3 } },
+    { status: "keep", results: { val_bpb: 0.1 }, recipe_hash: "bad" },
+  ]);
+  await kb.retract(cards[4].id, "eval was broken", "lead");
+  const synthesis = synthesize(await kb.listCards());
+  assert.equal(synthesis.classes[0].best?.id, cards[0].id);
+  assert.equal(synthesis.classes[0].crashes, 1);
+  const { text } = await readBrief(kb);
+  assert.match(text, new RegExp(`1\\.0000 ${cards[0].id}`));
+  assert.equal(synthesis.retracted, 1);
+  assert.equal(synthesis.pending, 1);
+});
+
+Deno.test("noise floor from replicates; findings confirmed only beyond 2 sigma or replicated", async () => {
+  const { kb, cards } = await baseWith([
+    { recipe_hash: "base", results: { val_bpb: 1.00 } },
+    { recipe_hash: "base", results: { val_bpb: 1.02 }, seed: 1 },
+    // gain 0.1 over the best kept (1.00): 7 sigma -> confirmed
+    { recipe_hash: "big", results: { val_bpb: 0.90 }, hypothesis: "big gain" },
+    // gain 0.005: within noise, single run -> open question
+    { recipe_hash: "small", results: { val_bpb: 0.895 }, hypothesis: "small gain" },
+    // gain 0.005 again but replicated below the previous best -> confirmed
+    { recipe_hash: "rep", results: { val_bpb: 0.890 }, hypothesis: "replicated gain" },
+    { recipe_hash: "rep", results: { val_bpb: 0.8905 }, status: "discard", seed: 1 },
+  ]);
+  const synthesis = synthesize(await kb.listCards());
+  const noise = synthesis.classes[0].noise!;
+  assert.ok(noise.groups === 2 && noise.runs === 4);
+  const expected = Math.sqrt((0.01 ** 2 * 2 + 0.00025 ** 2 * 2) / 2);
+  assert.ok(Math.abs(noise.sigma - expected) < 1e-9, `${noise.sigma} vs ${expected}`);
+  const byId = new Map(synthesis.findings.map((f) => [f.id, f]));
+  assert.equal(byId.get(cards[2].id)?.basis, "2sigma");
+  assert.equal(byId.get(cards[3].id)?.confirmed, false);
+  assert.equal(byId.get(cards[4].id)?.basis, "replicated");
+  assert.ok(synthesis.openQuestions.some((q) => q.startsWith(`replicate ${cards[3].id}`)));
+  const { brief } = await readBrief(kb);
+  assert.deepEqual(brief.confirmed.map((c) => c.card).sort(), [cards[2].id, cards[4].id].sort());
+  assert.ok(brief.best[0].noise_sigma !== null);
+});
+
+Deno.test("without replicates the noise is unknown and nothing is confirmed by sigma", async () => {
+  const { kb } = await baseWith([
+    { recipe_hash: "a", results: { val_bpb: 1.0 } },
+    { recipe_hash: "b", results: { val_bpb: 0.5 } },
+  ]);
+  const synthesis = synthesize(await kb.listCards());
+  assert.equal(synthesis.classes[0].noise, null);
+  assert.equal(synthesis.findings[0].confirmed, false);
+  assert.ok(synthesis.openQuestions.some((q) => /no replicate runs/.test(q)));
+});
+
+Deno.test("dead ends: a tag tried three times and never kept", async () => {
+  const { kb } = await baseWith([
+    { tags: ["swiglu"], status: "discard" },
+    { tags: ["swiglu"], status: "discard" },
+    { tags: ["swiglu"], status: "revert" },
+    { tags: ["rope"], status: "discard" },
+    { tags: ["rope"], status: "discard" },
+    { tags: ["rope"], status: "keep" },
+  ]);
+  const synthesis = synthesize(await kb.listCards());
+  assert.deepEqual(synthesis.deadEnds.map((d) => d.tag), ["swiglu"]);
+  assert.match((await readBrief(kb)).text, /swiglu \(3\)/);
+});
+
+Deno.test("coverage: aliases fold together, untouched categories show as unexplored", async () => {
+  assert.deepEqual(categoriesOf(["LR"]), ["learning_rate"]);
+  assert.deepEqual(categoriesOf(["mystery"]), ["other"]);
+  const { kb } = await baseWith([
+    { tags: ["lr"] },
+    { tags: ["learning_rate"] },
+    { tags: ["Learning-Rate"] },
+    { tags: ["muon", "warmup"] },
+  ]);
+  const synthesis = synthesize(await kb.listCards());
+  const row = (name: string) => synthesis.coverage.find((r) => r.category === name)!;
+  assert.equal(row("learning_rate").experiments, 3);
+  assert.equal(row("optimizer").experiments, 1);
+  assert.equal(row("schedule").experiments, 1);
+  assert.equal(row("tokenizer").state, "unexplored");
+  assert.equal(row("tokenizer").experiments, 0);
+  assert.deepEqual(synthesis.freeTags, [{ tag: "muon", experiments: 1 }]);
+  const { brief } = await readBrief(kb);
+  assert.ok(brief.under_explored.some((u) => u.category === "tokenizer" && u.experiments === 0));
+});
+
+Deno.test("the brief shows lessons, every section, the queue, and stays one line per item", async () => {
+  const { kb, cards } = await baseWith([
+    { lesson: "lesson one", hypothesis: "evil\nhypothesis\x1b[2J" },
+    { lesson: "lesson two", status: "discard" },
+    { status: "inconclusive", results: { val_bpb: 1.1 }, hypothesis: "unclear", lesson: undefined },
+  ]);
+  const queue = {
+    pending: [{ id: "q_1", hypothesis: "try swiglu\nnow", category: "architecture", priority: 1 }],
+    inProgress: [{
+      id: "q_2",
+      hypothesis: "warmup",
+      category: "schedule",
+      agent: "a2",
+      claimedAt: "t",
+      heartbeatAt: "t",
+    }],
+  };
+  const { text, brief } = await readBrief(kb, queue);
+  for (
+    const heading of [
+      "best per comparability class",
+      "confirmed findings",
+      "recent results",
+      "dead ends",
+      "lessons:",
+      "under-explored categories",
+      "open questions:",
+      "queue:",
+    ]
+  ) assert.ok(text.includes(heading), heading);
+  assert.match(text, /lesson one/);
+  assert.match(text, /lesson two/);
+  assert.match(text, /pending q_1 p1 \[architecture\] try swiglu\\nnow/);
+  assert.match(text, /claimed q_2 by a2/);
+  assert.match(text, /inconclusive card_/);
+  assert.ok(!text.includes("\x1b"));
+  assert.ok(
+    text.split("\n").some((l) =>
+      l.includes(`${cards[0].id} keep 1.0000 evil\\nhypothesis\\x1b[2J`)
+    ),
+  );
+  assert.equal(brief.lessons.length, 2);
+});
+
+function synthetic(count: number): CardSummary[] {
+  const cards: CardSummary[] = [];
+  for (let i = 0; i < count; i++) {
+    const device = `device-${i % 12}`;
+    cards.push({
+      id: `card_${String(i).padStart(26, "0")}`,
+      timestamp: new Date(1_700_000_000_000 + i * 1000).toISOString(),
+      agent: `agent-${i % 8}`,
+      session: `s${i % 30}`,
+      hypothesis: `hypothesis ${i} `.repeat(40),
+      lesson: i % 3 === 0 ? `lesson ${i} `.repeat(60) : null,
+      tags: [`tag${i % 50}`],
+      categories: ["other"],
+      prior_cards: [],
+      backend: "cpu",
+      device,
+      harness_hash: "h",
+      budget_s: 300,
+      recipe_hash: `r${i % 2000}`,
+      seed: i,
+      class_key: `cpu|${device}|h|300`,
+      val_bpb: i % 17 === 0 ? null : 1 - i / 20000 + (i % 7) / 1000,
+      delta: null,
+      written_status: i % 17 === 0 ? "crash" : i % 4 === 0 ? "keep" : "discard",
+      status: i % 17 === 0
+        ? "crash"
+        : i % 11 === 0
+        ? "inconclusive"
+        : i % 4 === 0
+        ? "keep"
+        : "discard",
+      completion_id: null,
+      retracted: i % 97 === 0,
+      retraction_reason: null,
+    });
+  }
+  return cards;
+}
+
+Deno.test("the brief stays within its byte budget at 10,000 cards", () => {
+  const queue = {
+    pending: Array.from({ length: 50 }, (_, i) => ({
+      id: `q_${i}`,
+      hypothesis: "x".repeat(300),
+      category: "architecture",
+      priority: i,
+    })),
+    inProgress: [],
+  };
+  const { text, brief } = makeBrief(synthesize(synthetic(10_000)), queue, 3);
+  const bytes = new TextEncoder().encode(text).length;
+  assert.ok(bytes <= BRIEF_MAX_BYTES, `${bytes} bytes`);
+  assert.ok(bytes > 1500, "the brief still says something");
+  assert.equal(brief.cards, 10_000);
+  assert.ok(brief.best.length >= 1 && brief.lessons.length >= 1 && brief.recent.length >= 1);
+  assert.ok(brief.omitted.classes > 0, "the cut is reported");
+  assert.match(text, /\(\+\d+ more\)/);
+});
+
+Deno.test("session report, meta-synthesis and plot are written under views/", async () => {
+  const { kb } = await baseWith([
+    { session: "mar8", lesson: "session lesson" },
+    { session: "mar9", results: { val_bpb: 0.9 } },
+  ]);
+  const report = await writeSessionReport(kb, "mar8");
+  assert.equal(report.path, join(kb.dir, "views", "sessions", "mar8.md"));
+  assert.match(await Deno.readTextFile(report.path), /session lesson/);
+  assert.equal(report.synthesis.total, 1);
+  await assert.rejects(() => writeSessionReport(kb, "nope"), /no cards with session/);
+
+  const first = await readMeta(kb);
+  assert.equal(first.regenerated, true);
+  assert.equal((await readMeta(kb)).regenerated, false);
+  await kb.writeCard(sampleInput({ hypothesis: "newer" }));
+  const stale = await readMeta(kb);
+  assert.equal(stale.regenerated, true);
+  assert.match(stale.text, /newer/);
+  assert.match((await updateMeta(kb)).text, /# Meta-synthesis/);
+
+  const plot = await writePlot(kb);
+  assert.equal(plot.path, join(kb.dir, "views", "progress.svg"));
+  const svg = await Deno.readTextFile(plot.path);
+  assert.match(svg, /^<\?xml/);
+  assert.match(svg, /<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.equal(plot.points, 3);
+  assert.ok(listDir(join(kb.dir, "views")).includes("meta.md"));
+});
+
+Deno.test("plot data: running best per class from kept cards only", () => {
+  const cards = synthetic(200);
+  const data = plotData(cards);
+  assert.ok(data.points.every((p) => p.val_bpb > 0));
+  const perClass = new Map<string, number>();
+  for (const step of data.best) {
+    const previous = perClass.get(step.class);
+    assert.ok(previous === undefined || step.val_bpb < previous);
+    perClass.set(step.class, step.val_bpb);
+  }
+  assert.ok(!data.points.some((p) => cards.find((c) => c.id === p.id)!.retracted));
+});
+
+Deno.test("plot svg renders dots for each point", async () => {
+  const svg = await renderPlotSvg(plotData(synthetic(30)));
+  assert.ok((svg.match(/<circle/g) ?? []).length >= 20);
+});
