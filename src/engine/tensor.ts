@@ -253,6 +253,15 @@ export class Tape {
     return t;
   }
 
+  /**
+   * A view of a persistent tensor (a Parameter) on this tape, for ops whose inputs would all be
+   * Parameters (e.g. `mul(tape.use(a), b)`): same buffer, gradients go to the Parameter.
+   */
+  use<D extends DType>(t: Tensor<D>): Tensor<D> {
+    this.#check();
+    return new Tensor(t.backend, t.shape, t.buffer, this, t.requiresGrad, t.base ?? t);
+  }
+
   /** A tensor filled with one value. */
   full(shape: readonly number[], value: number): Tensor<"f32"> {
     const t = this.empty(shape, "f32");
