@@ -166,9 +166,11 @@ function replications(cards: TriedCards, synthesis: Synthesis): Suggestion[] {
 /** Inconclusive results and lessons that ask a question, one suggestion each. */
 function openQuestions(cards: TriedCards, synthesis: Synthesis): Suggestion[] {
   const out: Suggestion[] = [];
+  // A best that already gets a replicate (an unconfirmed finding) needs no second rerun.
+  const replicated = new Set(synthesis.findings.filter((f) => !f.confirmed).map((f) => f.id));
   for (const stats of synthesis.classes) {
     const best = stats.best ? cards.byId.get(stats.best.id) : undefined;
-    if (stats.noise !== null || !best) continue;
+    if (stats.noise !== null || !best || replicated.has(best.id)) continue;
     out.push({
       hypothesis:
         `Rerun the best recipe of ${stats.label} (${best.id}) with seed ${best.seed + 1} ` +
