@@ -1,0 +1,218 @@
+/**
+ * The WebGPU runtime under the ops: size buckets and buffer reuse in the pool, the memory
+ * counters, use-after-free detection, dispatch batching (few submits for many ops), grids past
+ * 65535 workgroups folded into 2-D, the adapter's real limits requested, the storage-binding
+ * limit enforced, and flat device and heap memory over 100 training-like steps.
+ */
+import assert from "node:assert/strict";
+import { bucketBytes, createGpuDevice } from "../../src/engine/webgpu/mod.ts";
+import { attentionKernels, WGSL_SOURCES } from "../../src/engine/webgpu/kernels.ts";
+import { assertClose, gpuTest, HAS_WEBGPU, randomArray } from "./webgpu_helpers.ts";
+
+Deno.test("bucketBytes rounds to 256 bytes, then to 1/8 steps of a power of two", () => {
+  assert.equal(bucketBytes(0), 256);
+  assert.equal(bucketBytes(1), 256);
+  assert.equal(bucketBytes(257), 512);
+  assert.equal(bucketBytes(4096), 4096);
+  assert.equal(bucketBytes(4097), 4608); // 4096 + 512
+  assert.equal(bucketBytes(1_000_000), 1_048_576 - 0); // 2^19 * 2: step 65536 -> 1048576
+  for (const bytes of [5000, 123_457, 9_999_999, 2 ** 28 + 1]) {
+    const bucket = bucketBytes(bytes);
+    assert.ok(bucket >= bytes && bucket <= bytes * 1.126 + 256, `${bytes} -> ${bucket}`);
+  }
+});
+
+gpuTest("pool: a freed buffer is reused, counters track in-use and reserved peaks", async (g) => {
+  const start = g.memory();
+  assert.equal(start.liveBuffers, 0);
+  const a = g.alloc("f32", 1000); // 4000 bytes -> 4096 bucket
+  const b = g.alloc("f32", 1000);
+  let mem = g.memory();
+  assert.equal(mem.inUseBytes, 8192);
+  assert.equal(mem.reservedBytes, 8192);
+  assert.equal(mem.liveBuffers, 2);
+  g.free(a);
+  mem = g.memory();
+  assert.equal(mem.inUseBytes, 4096);
+  assert.equal(mem.reservedBytes, 8192, "freed buffer stays pooled");
+  const c = g.alloc("f32", 1010); // same bucket: reused, nothing new reserved
+  assert.equal(g.memory().reservedBytes, 8192);
+  assert.equal(g.memory().peakInUseBytes, 8192);
+  g.free(b);
+  g.free(c);
+  g.resetPeak();
+  assert.equal(g.memory().peakInUseBytes, 0);
+  g.trim();
+  assert.equal(g.memory().reservedBytes, 0);
+  assert.throws(() => g.free(c), /double free/);
+  assert.throws(() => g.scale({ x: c, out: c, n: 1, alpha: 1 }), /used after free/);
+  await g.sync();
+});
+
+gpuTest("dispatcher: many ops go out in few submits; read and write keep call order", async (g) => {
+  const n = 1000;
+  const x = g.alloc("f32", n);
+  g.write(x, new Float32Array(n).fill(1));
+  const submits = g.dispatcher.submitCount;
+  const y = g.alloc("f32", n);
+  for (let i = 0; i < 100; i++) {
+    g.scale({ x, out: y, n, alpha: 1 });
+    g.scale({ x: y, out: x, n, alpha: 1.01 });
+  }
+  assert.equal(g.dispatcher.submitCount, submits, "nothing submitted before a read");
+  const got = await g.read(x);
+  assert.equal(g.dispatcher.submitCount, submits + 1, "one submit for 200 dispatches");
+  assertClose(got, new Float32Array(n).fill(1.01 ** 100), "chain", 1e-4, 1e-4);
+  // A write after enqueued ops lands after them, and before ops enqueued later.
+  g.scale({ x, out: y, n, alpha: 0 });
+  g.write(y, new Float32Array(n).fill(5));
+  g.scale({ x: y, out: x, n, alpha: 2 });
+  assertClose(await g.read(x), new Float32Array(n).fill(10), "write ordering");
+  assert.ok(g.dispatcher.pipelineCount >= 1);
+});
+
+gpuTest(
+  "grids past 65535 workgroups fold into 2-D (elementwise and per-row kernels)",
+  async (g) => {
+    assert.deepEqual(g.dispatcher.grid1d(10), [10, 1]);
+    const [gx, gy] = g.dispatcher.grid1d(65536 * 3 + 7);
+    assert.ok(gx <= 65535 && gy > 1 && gx * gy >= 65536 * 3 + 7);
+    // 65535 * 256 + 1000 elements need 65539 workgroups of 256.
+    const n = 65535 * 256 + 1000;
+    const x = g.alloc("f32", n);
+    g.fill({ out: x, value: 1.5 });
+    const y = g.alloc("f32", n);
+    g.scale({ x, out: y, n, alpha: 2 });
+    const tail = await g.read(y, n - 300, 300);
+    assertClose(tail, new Float32Array(300).fill(3), "tail of a folded grid");
+    const head = await g.read(y, 0, 300);
+    assertClose(head, new Float32Array(300).fill(3), "head of a folded grid");
+    // RMSNorm over 70000 rows (one workgroup per row).
+    const rows = 70000;
+    const dim = 4;
+    const xs = randomArray(rows * dim, 3);
+    const bx = g.alloc("f32", rows * dim);
+    g.write(bx, xs);
+    const out = g.alloc("f32", rows * dim);
+    const rstd = g.alloc("f32", rows);
+    g.rmsnorm({ x: bx, out, rstd, rows, dim });
+    const last = await g.read(rstd, rows - 1, 1);
+    const lastRow = xs.subarray((rows - 1) * dim);
+    const want = 1 / Math.sqrt(lastRow.reduce((s, v) => s + v * v, 0) / dim + 1.1920929e-7);
+    assertClose(last, [want], "last row's rstd", 1e-5, 1e-4);
+  },
+);
+
+gpuTest("device gets the adapter's real limits; the binding limit is enforced", async (g) => {
+  const adapter = g.gpu.adapter;
+  assert.equal(
+    g.gpu.limits.maxStorageBufferBindingSize,
+    adapter.limits.maxStorageBufferBindingSize,
+  );
+  assert.equal(
+    g.gpu.limits.maxComputeWorkgroupStorageSize,
+    adapter.limits.maxComputeWorkgroupStorageSize,
+  );
+  assert.equal(g.gpu.limits.maxBufferSize, adapter.limits.maxBufferSize);
+  const limit = g.dispatcher.maxStorageBindingBytes;
+  if (limit / 4 + 64 <= g.gpu.limits.maxBufferSize / 4 && limit <= 2 ** 30) {
+    const big = g.alloc("f32", limit / 4 + 64);
+    assert.throws(
+      () => g.scale({ x: big, out: big, n: 1, alpha: 1 }),
+      /storage binding limit/,
+    );
+    g.free(big);
+  }
+  await g.sync();
+});
+
+Deno.test({
+  name: "createGpuDevice without an adapter explains what to do",
+  ignore: HAS_WEBGPU,
+  async fn() {
+    await assert.rejects(() => createGpuDevice(), /no WebGPU adapter/);
+  },
+});
+
+gpuTest("100 training-like steps leave device and heap memory flat", async (g) => {
+  const [rows, dim, vocab] = [64, 32, 50];
+  const w = g.alloc("f32", dim * vocab);
+  g.write(w, randomArray(dim * vocab, 1, 0.1));
+  const m = g.alloc("f32", dim * vocab);
+  const v = g.alloc("f32", dim * vocab);
+  g.fill({ out: m, value: 0 });
+  g.fill({ out: v, value: 0 });
+  const targets = g.alloc("i32", rows);
+  g.write(targets, Int32Array.from({ length: rows }, (_, i) => i % vocab));
+  let afterWarmup = g.memory();
+  let heapAfterWarmup = 0;
+  for (let step = 1; step <= 100; step++) {
+    const x = g.alloc("f32", rows * dim);
+    g.write(x, randomArray(rows * dim, step));
+    const h = g.alloc("f32", rows * dim);
+    const rstd = g.alloc("f32", rows);
+    g.rmsnorm({ x, out: h, rstd, rows, dim });
+    const logits = g.alloc("f32", rows * vocab);
+    g.matmul({ a: h, b: w, c: logits, m: rows, n: vocab, k: dim });
+    const losses = g.alloc("f32", rows);
+    const lse = g.alloc("f32", rows);
+    g.crossEntropy({ logits, targets, losses, lse, rows, vocab, softcap: 15 });
+    const gl = g.alloc("f32", rows);
+    g.fill({ out: gl, value: 1 / rows });
+    const dlogits = g.alloc("f32", rows * vocab);
+    g.crossEntropyBackward({
+      logits,
+      targets,
+      lse,
+      gradLosses: gl,
+      gradLogits: dlogits,
+      rows,
+      vocab,
+      softcap: 15,
+    });
+    const dw = g.alloc("f32", dim * vocab);
+    g.matmul({ a: h, b: dlogits, c: dw, m: dim, n: vocab, k: rows, transA: true });
+    g.adamw({
+      param: w,
+      grad: dw,
+      m,
+      v,
+      n: dim * vocab,
+      lr: 0.01,
+      beta1: 0.8,
+      beta2: 0.95,
+      eps: 1e-10,
+      weightDecay: 0,
+      step,
+    });
+    for (const b of [x, h, rstd, logits, losses, lse, gl, dlogits, dw]) g.free(b);
+    if (step === 10) {
+      await g.sync();
+      afterWarmup = g.memory();
+      heapAfterWarmup = Deno.memoryUsage().heapUsed;
+    }
+  }
+  await g.sync();
+  const end = g.memory();
+  assert.equal(end.liveBuffers, 4); // w, m, v, targets
+  assert.equal(end.reservedBytes, afterWarmup.reservedBytes, "no new device memory after warm-up");
+  assert.equal(end.peakReservedBytes, afterWarmup.peakReservedBytes);
+  assert.equal(end.inUseBytes, afterWarmup.inUseBytes);
+  const heapGrowth = Deno.memoryUsage().heapUsed - heapAfterWarmup;
+  assert.ok(heapGrowth < 8 * 2 ** 20, `heap grew by ${heapGrowth} bytes over 90 steps`);
+});
+
+gpuTest(
+  "every WGSL file compiles without errors or warnings (all attention capacities)",
+  async (g) => {
+    const sources: [string, string][] = Object.entries(WGSL_SOURCES);
+    for (const capacity of [16, 32, 64, 128]) {
+      sources.push([`attention${capacity}`, attentionKernels(capacity).forward.code]);
+    }
+    for (const [name, code] of sources) {
+      const module = g.gpu.device.createShaderModule({ code });
+      const messages = (await module.getCompilationInfo()).messages;
+      assert.deepEqual(messages.map((m) => `${m.type} ${m.lineNum}: ${m.message}`), [], name);
+    }
+  },
+);
