@@ -10,7 +10,7 @@
 const STOPWORDS = new Set(
   ("a an and are as at be by for from in into is it its of on or the this that to with " +
     "try trying test testing use using see whether if does do we our vs versus than then " +
-    "should would could can may might will again more less instead").split(" "),
+    "should would could can may might will again more less instead get take make so").split(" "),
 );
 
 /** Words that mean the same thing (abbreviations and change verbs). */
@@ -108,7 +108,7 @@ function subset(a: Set<string>, b: Set<string>): boolean {
 }
 
 /** Similarity at or above which two hypotheses are the same idea. */
-export const SIMILARITY_THRESHOLD = 0.7;
+export const SIMILARITY_THRESHOLD = 0.65;
 
 /** Canonical JSON of a config change: keys sorted, so key order never matters. */
 export function canonicalConfig(config: Record<string, unknown> | null | undefined): string | null {
