@@ -32,8 +32,12 @@ Deno.test("similarity: same idea in other words is close; other knobs or numbers
 });
 
 Deno.test("findDuplicate: category, config change and text rules", () => {
-  const item = (id: string, hypothesis: string, category: string, config = null as null | {}) =>
-    ({ kind: "item", id, hypothesis, categories: [category], config }) as Comparable;
+  const item = (
+    id: string,
+    hypothesis: string,
+    category: string,
+    config: Record<string, unknown> | null = null,
+  ) => ({ kind: "item", id, hypothesis, categories: [category], config }) as Comparable;
   const existing = [
     item("a", "Raise matrix LR", "learning_rate", { "optim.matrixLr": 0.06 }),
     item("b", "Deeper network with 6 layers", "architecture"),
