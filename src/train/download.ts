@@ -147,7 +147,8 @@ async function fetchOnce(
     try {
       response = await fetch(url, { signal: controller.signal });
     } catch (error) {
-      throw new DownloadError(url, `no connection (${(error as Error).message})`, true);
+      const message = String((error as Error).message).split("\n")[0];
+      throw new DownloadError(url, `no connection (${message})`, true);
     }
     if (!response.ok) {
       await response.body?.cancel();
@@ -180,7 +181,8 @@ async function fetchOnce(
     return { sha256: hash.digest("hex"), bytes };
   } catch (error) {
     if (error instanceof DownloadError) throw error;
-    throw new DownloadError(url, `transfer failed (${(error as Error).message})`);
+    const message = String((error as Error).message).split("\n")[0];
+    throw new DownloadError(url, `transfer failed (${message})`);
   } finally {
     clearTimeout(timer);
   }

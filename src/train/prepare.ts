@@ -148,8 +148,9 @@ function validate(options: PrepareOptions): Plan {
   if (!/^https?:\/\/[^\s]+$/.test(url)) {
     throw new UsageError("--base-url", `must be an http(s) URL, got ${JSON.stringify(url)}`);
   }
-  const explicitShards = numShards !== undefined || baseUrl !== undefined ||
-    Deno.env.get("AUTORESEARCH_DATA_URL") !== undefined;
+  // `--num-shards` / `--base-url` ask for the shards explicitly (no fallback); the env var only
+  // configures a mirror.
+  const explicitShards = numShards !== undefined || baseUrl !== undefined;
   const resolved = kind === "auto" && explicitShards ? "climbmix" : kind;
   const size = vocabSize ??
     (resolved === "climbmix" || resolved === "auto" ? VOCAB_SIZE : SMALL_VOCAB_SIZE);
