@@ -47,6 +47,20 @@ export function binaryKernel(
   const [a0, a1, a2, a3] = broadcastStrides(aShape, shape);
   const [b0, b1, b2, b3] = broadcastStrides(bShape, shape);
   const mul = op === "mul";
+  const n = n0 * n1 * n2 * n3;
+  const aFull = a.length >= n && a3 === 1 && a2 === n3 && a1 === n2 * n3 && a0 === n1 * n2 * n3;
+  const bFull = b3 === 1 && b2 === n3 && b1 === n2 * n3 && b0 === n1 * n2 * n3;
+  const bScalar = b0 === 0 && b1 === 0 && b2 === 0 && b3 === 0;
+  if (aFull && (bFull || bScalar) && !accumulate) {
+    // Common cases (same shape, or times a scalar) in one flat loop.
+    if (bScalar) {
+      const s = b[0];
+      if (mul) { for (let i = 0; i < n; i++) out[i] = a[i] * s; }
+      else for (let i = 0; i < n; i++) out[i] = a[i] + s;
+    } else if (mul) { for (let i = 0; i < n; i++) out[i] = a[i] * b[i]; }
+    else for (let i = 0; i < n; i++) out[i] = a[i] + b[i];
+    return;
+  }
   let o = 0;
   for (let i0 = 0; i0 < n0; i0++) {
     for (let i1 = 0; i1 < n1; i1++) {
@@ -117,7 +131,7 @@ export function broadcastToKernel(
   }
 }
 
-/** out (+)= f(x) for relu2 / sigmoid / softcap. */
+/** out (+)= f(x) for relu2 / sigmoid / softcap (one loop per op keeps the JIT's loop tight). */
 export function unaryKernel(
   op: "relu2" | "sigmoid" | "softcap",
   x: Float32Array,
@@ -126,13 +140,25 @@ export function unaryKernel(
   cap: number,
   accumulate: boolean,
 ): void {
-  for (let i = 0; i < n; i++) {
-    const v = x[i];
-    let y: number;
-    if (op === "relu2") y = v > 0 ? v * v : 0;
-    else if (op === "sigmoid") y = 1 / (1 + Math.exp(-v));
-    else y = cap > 0 ? cap * Math.tanh(v / cap) : v;
-    out[i] = accumulate ? out[i] + y : y;
+  const acc = accumulate ? 1 : 0;
+  if (op === "relu2") {
+    for (let i = 0; i < n; i++) {
+      const v = x[i] > 0 ? x[i] * x[i] : 0;
+      out[i] = acc ? out[i] + v : v;
+    }
+  } else if (op === "sigmoid") {
+    for (let i = 0; i < n; i++) {
+      const v = 1 / (1 + Math.exp(-x[i]));
+      out[i] = acc ? out[i] + v : v;
+    }
+  } else if (cap > 0) {
+    const k = 2 / cap;
+    for (let i = 0; i < n; i++) {
+      const v = capTanh(x[i], k, cap);
+      out[i] = acc ? out[i] + v : v;
+    }
+  } else {
+    for (let i = 0; i < n; i++) out[i] = acc ? out[i] + x[i] : x[i];
   }
 }
 
@@ -238,6 +264,14 @@ export function rotaryKernel(
   }
 }
 
+/**
+ * cap * tanh(x / cap) through one exp (Math.tanh is several times slower in V8):
+ * tanh(u) = 1 - 2 / (exp(2u) + 1), exact at both infinities.
+ */
+function capTanh(x: number, twoOverCap: number, cap: number): number {
+  return cap - (2 * cap) / (Math.exp(twoOverCap * x) + 1);
+}
+
 /** Fused softcap + cross-entropy forward; per-row losses and lse. */
 export function crossEntropyKernel(
   logits: Float32Array,
@@ -248,21 +282,24 @@ export function crossEntropyKernel(
   vocab: number,
   cap: number,
 ): void {
-  const z = new Float64Array(vocab);
+  const k = 2 / cap;
   for (let r = 0, o = 0; r < rows; r++, o += vocab) {
-    let max = -Infinity;
-    for (let j = 0; j < vocab; j++) {
-      const v = cap > 0 ? cap * Math.tanh(logits[o + j] / cap) : logits[o + j];
-      z[j] = v;
-      if (v > max) max = v;
+    let max: number, sum = 0;
+    if (cap > 0) {
+      // Capped logits lie in (-cap, cap): cap is a safe shift, no max pass needed.
+      max = cap;
+      for (let j = 0; j < vocab; j++) sum += Math.exp(capTanh(logits[o + j], k, cap) - cap);
+    } else {
+      max = -Infinity;
+      for (let j = 0; j < vocab; j++) if (logits[o + j] > max) max = logits[o + j];
+      for (let j = 0; j < vocab; j++) sum += Math.exp(logits[o + j] - max);
     }
-    let sum = 0;
-    for (let j = 0; j < vocab; j++) sum += Math.exp(z[j] - max);
     const l = max + Math.log(sum);
     lse[r] = l;
     const t = targets[r];
     if (t >= vocab) throw new RangeError(`crossEntropy: target ${t} >= vocab ${vocab}`);
-    losses[r] = t < 0 ? 0 : l - z[t];
+    const zt = t < 0 ? 0 : cap > 0 ? capTanh(logits[o + t], k, cap) : logits[o + t];
+    losses[r] = t < 0 ? 0 : l - zt;
   }
 }
 
@@ -278,18 +315,26 @@ export function crossEntropyBackwardKernel(
   cap: number,
   accumulate: boolean,
 ): void {
+  const k = 2 / cap;
   for (let r = 0, o = 0; r < rows; r++, o += vocab) {
     const t = targets[r];
     const g = t < 0 ? 0 : gradLosses[r];
     const l = lse[r];
-    for (let j = 0; j < vocab; j++) {
-      let d: number;
-      if (g === 0) d = 0;
-      else if (cap > 0) {
-        const th = Math.tanh(logits[o + j] / cap);
-        d = g * (Math.exp(cap * th - l) - (j === t ? 1 : 0)) * (1 - th * th);
-      } else d = g * (Math.exp(logits[o + j] - l) - (j === t ? 1 : 0));
-      gradLogits[o + j] = accumulate ? gradLogits[o + j] + d : d;
+    if (g === 0) {
+      if (!accumulate) gradLogits.fill(0, o, o + vocab);
+      continue;
+    }
+    if (cap > 0) {
+      for (let j = 0; j < vocab; j++) {
+        const z = capTanh(logits[o + j], k, cap), th = z / cap;
+        const d = g * (Math.exp(z - l) - (j === t ? 1 : 0)) * (1 - th * th);
+        gradLogits[o + j] = accumulate ? gradLogits[o + j] + d : d;
+      }
+    } else {
+      for (let j = 0; j < vocab; j++) {
+        const d = g * (Math.exp(logits[o + j] - l) - (j === t ? 1 : 0));
+        gradLogits[o + j] = accumulate ? gradLogits[o + j] + d : d;
+      }
     }
   }
 }
