@@ -1,5 +1,195 @@
-/** CLI commands that run experiments: `train` (one run of the recipe) and `start`. */
+/**
+ * CLI commands that run experiments: `train` (one run of the recipe, upstream's
+ * `uv run train.py`: progress on stderr, the summary block on stdout, a pending card recorded)
+ * and `start` (the first thing on a fresh machine: prepare the embedded corpus, a short run,
+ * the summary, the card, then the brief an agent reads next).
+ */
 import type { Command } from "@commander-js/extra-typings";
+import { join } from "node:path";
+import { queueSection } from "../director/brief.ts";
+import { openKnowledgeBase, readBrief } from "../knowledge/mod.ts";
+import { type BackendChoice, parseBackendChoice } from "../platform/mod.ts";
+import { cachePaths } from "../train/paths.ts";
+import { loadPrepared, prepare } from "../train/prepare.ts";
+import {
+  newRunId,
+  runExperiment,
+  type RunReport,
+  summaryText,
+  trainingDataFrom,
+  writeResults,
+} from "../train/run.ts";
+import { TIME_BUDGET_SECONDS } from "../train/harness.ts";
+import { UsageError } from "../util/errors.ts";
+import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+
+/** Default agent name: `$AUTORESEARCH_AGENT`, else `$USER`, else `agent`. */
+function defaultAgent(): string {
+  return Deno.env.get("AUTORESEARCH_AGENT") || Deno.env.get("USER") || "agent";
+}
+
+/** Default session tag: `$AUTORESEARCH_SESSION`, else today's date (e.g. `2026-11-26`). */
+function defaultSession(): string {
+  return Deno.env.get("AUTORESEARCH_SESSION") || new Date().toISOString().slice(0, 10);
+}
+
+function positive(field: string, raw: string): number {
+  const value = parseNumber(field, raw);
+  if (value <= 0) throw new UsageError(field, `must be positive, got ${raw}`);
+  return value;
+}
+
+function nonNegativeInteger(field: string, raw: string): number {
+  const value = parseNumber(field, raw);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new UsageError(field, `must be a non-negative integer, got ${raw}`);
+  }
+  return value;
+}
+
+function checkName(field: string, value: string): string {
+  // deno-lint-ignore no-control-regex
+  if (value.trim() === "" || value.length > 64 || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new UsageError(field, "must be 1-64 printable characters");
+  }
+  return value;
+}
+
+/** The commit of HEAD in the working directory, when it is a git checkout. */
+async function headCommit(): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "HEAD"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    return out.success && /^[0-9a-f]{40}$/.test(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface CommonRun {
+  backend: BackendChoice;
+  budget: number;
+  seed: number;
+  kb: string | null;
+  agent: string;
+  session: string;
+  hypothesis: string;
+  cache?: string;
+  evalTokens?: number;
+  commit?: string;
+}
+
+async function trainOnce(run: CommonRun): Promise<RunReport> {
+  const prepared = await loadPrepared({ cacheRoot: run.cache });
+  const data = await trainingDataFrom(prepared);
+  const runId = newRunId();
+  return await runExperiment({
+    data,
+    backend: run.backend,
+    budgetSeconds: run.budget,
+    seed: run.seed,
+    evalTokens: run.evalTokens,
+    kb: run.kb,
+    agent: run.agent,
+    session: run.session,
+    hypothesis: run.hypothesis,
+    commit: run.commit,
+    checkpointDir: join(cachePaths(run.cache).root, "checkpoints", runId),
+  });
+}
+
+/** Print the report the upstream way (or as JSON), and FAIL + exit 1 for a failed run. */
+async function finish(report: RunReport, json: boolean, results?: string): Promise<void> {
+  if (results) await writeResults(results, report);
+  if (report.card_id) console.error(`card recorded: ${report.card_id} (status pending)`);
+  if (json) printJson(report);
+  if (report.status === "fail") {
+    if (!json) console.log("FAIL");
+    console.error(`error: training failed: ${report.failure}`);
+    Deno.exit(1);
+  }
+  if (!json) console.log(summaryText(report));
+}
 
 /** Add this group's commands to `program`. */
-export function register(_program: Command): void {}
+export function register(program: Command): void {
+  program
+    .command("train")
+    .description(
+      "Train the recipe (src/train/recipe.ts) for the time budget, evaluate val_bpb, print " +
+        "upstream's summary block and record a pending card. Needs `autoresearch prepare` first.",
+    )
+    .option("--budget <seconds>", `seconds of counted training (default ${TIME_BUDGET_SECONDS})`)
+    .option("--backend <kind>", "auto | cpu | webgpu", "auto")
+    .option("--seed <n>", "seed of the init and data order", "42")
+    .option("--results <file>", "also write the results as JSON to this file")
+    .option("--agent <name>", "agent name on the card (env AUTORESEARCH_AGENT)")
+    .option("--session <tag>", "session tag on the card (env AUTORESEARCH_SESSION)")
+    .option("--hypothesis <text>", "what this run tests, for the card", "run of the current recipe")
+    .option("--eval-tokens <n>", "validation tokens scored (default: by device)")
+    .option("--cache <dir>", "cache root (env AUTORESEARCH_CACHE; default ~/.cache/autoresearch)")
+    .option("--no-card", "do not record a card")
+    .addOption(kbOption())
+    .addOption(jsonOption())
+    .action(action(async (opts) => {
+      const run: CommonRun = {
+        backend: parseBackendChoice(opts.backend),
+        budget: opts.budget === undefined ? TIME_BUDGET_SECONDS : positive("--budget", opts.budget),
+        seed: nonNegativeInteger("--seed", opts.seed),
+        kb: opts.card ? opts.kb : null,
+        agent: checkName("--agent", opts.agent ?? defaultAgent()),
+        session: checkName("--session", opts.session ?? defaultSession()),
+        hypothesis: opts.hypothesis,
+        cache: opts.cache,
+        evalTokens: opts.evalTokens === undefined
+          ? undefined
+          : positive("--eval-tokens", opts.evalTokens),
+        commit: await headCommit(),
+      };
+      if (run.hypothesis.trim() === "") throw new UsageError("--hypothesis", "must not be empty");
+      await finish(await trainOnce(run), opts.json === true, opts.results);
+    }));
+
+  program
+    .command("start")
+    .description(
+      "First run on a fresh machine: prepare the embedded default corpus, train the default " +
+        "recipe for a short budget, print the summary block, record the card, print the brief.",
+    )
+    .option("--budget <seconds>", "seconds of counted training", "60")
+    .option("--backend <kind>", "auto | cpu | webgpu", "auto")
+    .option("--seed <n>", "seed", "42")
+    .option("--cache <dir>", "cache root (env AUTORESEARCH_CACHE; default ~/.cache/autoresearch)")
+    .addOption(kbOption())
+    .addOption(jsonOption())
+    .action(action(async (opts) => {
+      const run: CommonRun = {
+        backend: parseBackendChoice(opts.backend),
+        budget: positive("--budget", opts.budget),
+        seed: nonNegativeInteger("--seed", opts.seed),
+        kb: opts.kb,
+        agent: checkName("--agent", defaultAgent()),
+        session: checkName("--session", defaultSession()),
+        hypothesis: "baseline: the default recipe on the embedded corpus (autoresearch start)",
+        cache: opts.cache,
+        commit: await headCommit(),
+      };
+      console.error("preparing the embedded default corpus ...");
+      await prepare({ cacheRoot: opts.cache, source: "embedded", log: (l) => console.error(l) });
+      const report = await trainOnce(run);
+      await finish(report, opts.json === true);
+      if (opts.json) return;
+      const kb = openKnowledgeBase(opts.kb);
+      try {
+        const brief = await readBrief(kb, await queueSection(opts.kb));
+        console.log("");
+        console.log(brief.text);
+      } finally {
+        kb.close();
+      }
+    }));
+}
