@@ -14,7 +14,7 @@
  */
 
 /** The upstream split pattern, verbatim (Rust/Python syntax), for reference and the saved file. */
-export const SPLIT_PATTERN = String
+export const SPLIT_PATTERN: string = String
   .raw`'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+`;
 
 // Unicode White_Space, as the Rust regex engine's `\s` (Unicode mode) defines it.

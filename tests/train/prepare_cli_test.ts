@@ -196,3 +196,21 @@ Deno.test("cli prepare: bad input exits 2 with one line naming the field, writes
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("cli prepare: two processes preparing one cache at once both succeed", async () => {
+  const cache = await tempDir();
+  try {
+    const args = ["prepare", "--embedded", "--vocab-size", "300", "--cache", cache, "--json"];
+    const [a, b] = await Promise.all([runCli(args), runCli(args)]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const metas = [JSON.parse(a.stdout), JSON.parse(b.stdout)];
+    // The lock serialises them: one builds, the other finds it done.
+    assert.deepEqual(metas.map((m) => m.reused === true).sort(), [false, true]);
+    assert.equal(metas[0].tokenizer.sha256, metas[1].tokenizer.sha256);
+    const data = await loadPrepared({ cacheRoot: cache });
+    assert.equal(data.train.tokens.length, metas[0].train.tokens);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
