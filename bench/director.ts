@@ -114,7 +114,7 @@ const KNOBS: [string, string, number[]][] = [
 ];
 
 /** Write `count` valid cards straight to disk (one file each, as the store does, no fsync). */
-async function seedCards(kb: string, count: number): Promise<void> {
+export async function seedCards(kb: string, count: number): Promise<void> {
   const base = openKnowledgeBase(kb);
   const random = rng(42);
   const template = await base.writeCard({

@@ -152,6 +152,19 @@ export interface Duplicate {
   why: string;
 }
 
+// Normalised form of each compared record, computed once (the planner compares many
+// candidates with the same thousands of cards).
+const normalizedCache = new WeakMap<Comparable, Normalized>();
+
+function normalizedOf(other: Comparable): Normalized {
+  let normalized = normalizedCache.get(other);
+  if (!normalized) {
+    normalized = normalizeHypothesis(other.hypothesis);
+    normalizedCache.set(other, normalized);
+  }
+  return normalized;
+}
+
 /** True when every key of `change` has the same value in `snapshot`. */
 function configAgrees(change: Record<string, unknown>, snapshot: Record<string, unknown>) {
   for (const [key, value] of Object.entries(change)) {
@@ -183,7 +196,7 @@ export function findDuplicate(
         continue;
       }
     }
-    const score = similarity(normalized, normalizeHypothesis(other.hypothesis));
+    const score = similarity(normalized, normalizedOf(other));
     if (score < threshold) continue;
     if (other.kind === "card" && candidate.config && config !== null) {
       const snapshot = other.config ?? other.loadConfig?.() ?? null;
