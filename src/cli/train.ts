@@ -4,7 +4,7 @@
  * commands can be added next to it.
  */
 import type { Command } from "@commander-js/extra-typings";
-import { action, parseNumber, printJson } from "./common.ts";
+import { action, jsonOption, parseNumber, printJson } from "./common.ts";
 import { prepare, type PreparedMeta } from "../train/prepare.ts";
 import { UsageError } from "../util/errors.ts";
 import { DEFAULT_NUM_SHARDS, SMALL_VOCAB_SIZE, VOCAB_SIZE } from "../train/harness.ts";
@@ -54,7 +54,7 @@ export function registerPrepare(program: Command): void {
     )
     .option("--cache <dir>", "cache root (env AUTORESEARCH_CACHE; default ~/.cache/autoresearch)")
     .option("--force", "rebuild even if this dataset is already prepared")
-    .option("--json", "print machine-readable JSON instead of text")
+    .addOption(jsonOption())
     .action(action(async (options) => {
       const numShards = options.numShards === undefined
         ? undefined
