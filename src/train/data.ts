@@ -146,19 +146,31 @@ export class TokenFileWriter {
     return new TokenFileWriter(path, file);
   }
 
+  // Tokens are gathered into a 1 MiB buffer so millions of small documents cost few writes.
+  private readonly pending = new DataView(new ArrayBuffer(1 << 20));
+  private pendingBytes = 0;
+
+  private async flush(): Promise<void> {
+    const bytes = new Uint8Array(this.pending.buffer, 0, this.pendingBytes);
+    let written = 0;
+    while (written < bytes.length) written += await this.file.write(bytes.subarray(written));
+    this.pendingBytes = 0;
+  }
+
   /** Append one document's tokens (BOS first). */
   async write(ids: readonly number[]): Promise<void> {
-    const buffer = new Uint8Array(ids.length * 2);
-    const view = new DataView(buffer.buffer);
-    for (let i = 0; i < ids.length; i++) view.setUint16(2 * i, ids[i], true);
-    let written = 0;
-    while (written < buffer.length) written += await this.file.write(buffer.subarray(written));
+    for (let i = 0; i < ids.length; i++) {
+      if (this.pendingBytes === this.pending.byteLength) await this.flush();
+      this.pending.setUint16(this.pendingBytes, ids[i], true);
+      this.pendingBytes += 2;
+    }
     this.tokens += ids.length;
     this.documents++;
   }
 
   /** Flush, close and move the file into place. */
   async close(): Promise<void> {
+    await this.flush();
     await this.file.sync();
     this.file.close();
     await Deno.rename(this.temp, this.path);
