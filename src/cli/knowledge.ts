@@ -519,7 +519,7 @@ export function register(program: Command): void {
     .action(action(async (opts) => {
       const kb = openKnowledgeBase(opts.kb);
       const cards = await kb.listCards({ session: opts.session });
-      reportSkipped(await kb.skipped());
+      reportSkipped(kb.lastSkipped);
       if (opts.json) printJson(cards);
       else for (const card of cards) console.log(cardLine(card));
     }));
@@ -528,6 +528,6 @@ export function register(program: Command): void {
 async function lineageOf(kb: KnowledgeBase, id: string) {
   checkCardId(id);
   const lineage = await kb.lineage(id);
-  reportSkipped(await kb.skipped());
+  reportSkipped(kb.lastSkipped);
   return lineage;
 }

@@ -21,7 +21,13 @@ import {
 import type { Card, JudgedStatus, Status } from "./schema.ts";
 
 /** Bump when the index layout changes: an older index is rebuilt. */
-const INDEX_VERSION = 3;
+const INDEX_VERSION = 4;
+
+/**
+ * A record directory whose mtime is at least this much older than the scan that saw it is
+ * trusted to be unchanged while its mtime stays the same, so warm reads skip listing it.
+ */
+const SETTLE_MS = 2000;
 
 /** A record file that could not be used, and why. */
 export interface Skipped {
@@ -121,6 +127,7 @@ CREATE TABLE IF NOT EXISTS retractions (
 );
 CREATE INDEX IF NOT EXISTS retractions_card ON retractions (card_id);
 CREATE TABLE IF NOT EXISTS priors (card_id TEXT NOT NULL, prior_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS priors_card ON priors (card_id);
 CREATE INDEX IF NOT EXISTS priors_prior ON priors (prior_id);
 `;
@@ -173,14 +180,35 @@ export class CardIndex {
     this.#db.close();
   }
 
-  /** Bring the index up to date with the record files; parses only new or changed files. */
+  /**
+   * Bring the index up to date with the record files; parses only new or changed files. A
+   * directory whose mtime has not moved since a settled scan is not listed again.
+   */
   refresh(): RefreshReport {
     if (this.#path === ":memory:") return { added: 0, removed: 0, skipped: [] };
+    const scanStart = Date.now();
+    const dirStates = this.#dirStates();
+    const knownBefore = this.#knownFiles();
     const listed = new Map<RecordKind, Set<string>>();
-    for (const kind of KINDS) listed.set(kind, listNames(join(this.#dir, RECORD_DIRS[kind])));
+    const observed = new Map<RecordKind, number>();
+    for (const kind of KINDS) {
+      const path = join(this.#dir, RECORD_DIRS[kind]);
+      const mtime = statOrNull(path)?.mtime ?? null;
+      const stored = dirStates.get(kind);
+      if (
+        mtime !== null && stored !== undefined && stored.mtime === mtime &&
+        stored.mtime < stored.scanned - SETTLE_MS
+      ) {
+        listed.set(kind, new Set(knownBefore.get(kind)!.keys()));
+        continue;
+      }
+      if (mtime !== null) observed.set(kind, mtime);
+      listed.set(kind, listNames(path));
+    }
     let added = 0;
     let removed = 0;
-    if (this.#pendingWork(listed)) {
+    const settled = [...observed].filter(([, mtime]) => mtime < scanStart - SETTLE_MS);
+    if (this.#pendingWork(listed, knownBefore) || settled.length > 0) {
       this.#db.exec("BEGIN IMMEDIATE");
       try {
         // Re-read inside the write lock: another process may have indexed them meanwhile.
@@ -201,6 +229,11 @@ export class CardIndex {
             removed++;
           }
         }
+        const setMeta = this.#db.prepare("INSERT OR REPLACE INTO meta VALUES (?, ?)");
+        for (const [kind, mtime] of settled) {
+          setMeta.run(`dir:${kind}`, JSON.stringify({ mtime, scanned: scanStart }));
+        }
+        if (added + removed > 0) setMeta.run("generation", String(this.generation() + 1));
         this.#db.exec("COMMIT");
       } catch (error) {
         this.#db.exec("ROLLBACK");
@@ -210,6 +243,55 @@ export class CardIndex {
     return { added, removed, skipped: this.skipped() };
   }
 
+  /** A number that changes whenever indexed content changes (keys derived caches). */
+  generation(): number {
+    const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'generation'").get() as
+      | { value: string }
+      | undefined;
+    return row ? Number(row.value) : 0;
+  }
+
+  /** Identifies this index file and its generation: changes on any content change or rebuild. */
+  stamp(): string {
+    const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'instance'").get() as
+      | { value: string }
+      | undefined;
+    return `${row?.value ?? "memory"}:${this.generation()}`;
+  }
+
+  /** A cached derived value stored under `key`, if it was computed at the current generation. */
+  cached(key: string): string | null {
+    const row = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(`cache:${key}`) as
+      | { value: string }
+      | undefined;
+    if (!row) return null;
+    const split = row.value.indexOf(":");
+    return Number(row.value.slice(0, split)) === this.generation()
+      ? row.value.slice(split + 1)
+      : null;
+  }
+
+  /** Store a derived value for the current generation (best effort: skipped when busy). */
+  cache(key: string, value: string): void {
+    if (this.#path === ":memory:") return;
+    try {
+      this.#db.prepare("INSERT OR REPLACE INTO meta VALUES (?, ?)").run(
+        `cache:${key}`,
+        `${this.generation()}:${value}`,
+      );
+    } catch { /* another process holds the write lock; the next reader caches it */ }
+  }
+
+  #dirStates(): Map<RecordKind, { mtime: number; scanned: number }> {
+    const states = new Map<RecordKind, { mtime: number; scanned: number }>();
+    const rows = this.#db.prepare("SELECT key, value FROM meta WHERE key LIKE 'dir:%'").all() as {
+      key: string;
+      value: string;
+    }[];
+    for (const row of rows) states.set(row.key.slice(4) as RecordKind, JSON.parse(row.value));
+    return states;
+  }
+
   /** Drop every row and index all record files again. */
   rebuild(): RefreshReport {
     this.#db.exec("BEGIN IMMEDIATE");
@@ -217,6 +299,7 @@ export class CardIndex {
       for (const table of ["files", "cards", "completions", "retractions", "priors"]) {
         this.#db.exec(`DELETE FROM ${table}`);
       }
+      this.#db.exec("DELETE FROM meta WHERE key LIKE 'dir:%'");
       this.#db.exec("COMMIT");
     } catch (error) {
       this.#db.exec("ROLLBACK");
@@ -271,8 +354,10 @@ export class CardIndex {
     return (this.#db.prepare("SELECT count(*) AS n FROM cards").get() as { n: number }).n;
   }
 
-  #pendingWork(listed: Map<RecordKind, Set<string>>): boolean {
-    const known = this.#knownFiles();
+  #pendingWork(
+    listed: Map<RecordKind, Set<string>>,
+    known: Map<RecordKind, Map<string, FileRow>>,
+  ): boolean {
     for (const kind of KINDS) {
       const names = listed.get(kind)!;
       const knownOfKind = known.get(kind)!;
@@ -289,9 +374,18 @@ export class CardIndex {
   #knownFiles(): Map<RecordKind, Map<string, FileRow>> {
     const known = new Map<RecordKind, Map<string, FileRow>>();
     for (const kind of KINDS) known.set(kind, new Map());
-    const rows = this.#db.prepare("SELECT kind, name, ok, size, mtime FROM files")
+    // Good files are immutable: fetch their names as one string (10k row objects are slow).
+    const good = this.#db.prepare(
+      "SELECT kind, group_concat(name, '/') AS names FROM files WHERE ok = 1 GROUP BY kind",
+    ).all() as { kind: RecordKind; names: string }[];
+    const okRow: FileRow = { ok: 1, size: null, mtime: null };
+    for (const row of good) {
+      const map = known.get(row.kind);
+      if (map) { for (const name of row.names.split("/")) map.set(name, okRow); }
+    }
+    const bad = this.#db.prepare("SELECT kind, name, ok, size, mtime FROM files WHERE ok = 0")
       .all() as unknown as (FileRow & { kind: RecordKind; name: string })[];
-    for (const row of rows) known.get(row.kind)?.set(row.name, row);
+    for (const row of bad) known.get(row.kind)?.set(row.name, row);
     return known;
   }
 
@@ -471,6 +565,7 @@ function openDb(path: string): DatabaseSync {
       if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
       db.exec("BEGIN IMMEDIATE");
       db.exec(SCHEMA_SQL);
+      db.prepare("INSERT OR IGNORE INTO meta VALUES ('instance', ?)").run(crypto.randomUUID());
       db.exec(`PRAGMA user_version = ${INDEX_VERSION}`);
       db.exec("COMMIT");
     }

@@ -11,6 +11,7 @@ import { DataError, UsageError } from "../util/errors.ts";
 import { isValidId, newId } from "../util/ids.ts";
 import { withLock } from "../util/lock.ts";
 import { CardIndex, type CardSummary, type RefreshReport, type Skipped } from "./index.ts";
+import { compactSynthesis, type Synthesis, synthesize } from "./synthesis.ts";
 import {
   cardFileName,
   linkedFileName,
@@ -214,9 +215,32 @@ export class KnowledgeBase {
     return filter.includeRetracted === false ? rows.filter((row) => !row.retracted) : rows;
   }
 
-  /** Record files that could not be used (path + reason), as of the last refresh. */
+  /**
+   * Synthesis of the whole base with long lists cut to 100 items (see `compactSynthesis`).
+   * Cached in the derived index and recomputed only when a record was added or removed.
+   */
+  async synthesis(): Promise<Synthesis> {
+    const index = await this.#refreshed();
+    const hit = index.cached("synthesis-v1");
+    if (hit !== null) return JSON.parse(hit) as Synthesis;
+    const result = compactSynthesis(synthesize(index.summaries()));
+    index.cache("synthesis-v1", JSON.stringify(result));
+    return result;
+  }
+
+  /** A stamp that changes whenever a record is added to or removed from the index. */
+  async stamp(): Promise<string> {
+    return (await this.#refreshed()).stamp();
+  }
+
+  /** Record files that could not be used (path + reason), after refreshing the index. */
   async skipped(): Promise<Skipped[]> {
     await this.#refreshed();
+    return this.lastSkipped;
+  }
+
+  /** Unusable record files as of the last refresh (no new scan; empty before any read). */
+  get lastSkipped(): Skipped[] {
     return this.#lastRefresh?.skipped ?? [];
   }
 

@@ -305,3 +305,24 @@ export function synthesize(cards: CardSummary[]): Synthesis {
     recent: [...ordered].reverse(),
   };
 }
+
+/** How many items of each list a compact synthesis keeps (more than any view shows). */
+const COMPACT_KEEP = 100;
+
+/**
+ * `synthesis` with its long lists cut to what the brief, coverage and reports show, so it can
+ * be cached and re-read cheaply. Counts (total, coverage, classes) are unaffected.
+ */
+export function compactSynthesis(synthesis: Synthesis): Synthesis {
+  return {
+    ...synthesis,
+    findings: synthesis.findings.filter((f) => f.confirmed).slice(0, COMPACT_KEEP).concat(
+      synthesis.findings.filter((f) => !f.confirmed).slice(0, COMPACT_KEEP),
+    ).sort((a, b) => a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+    deadEnds: synthesis.deadEnds.slice(0, COMPACT_KEEP),
+    freeTags: synthesis.freeTags.slice(0, COMPACT_KEEP),
+    lessons: synthesis.lessons.slice(0, COMPACT_KEEP),
+    openQuestions: synthesis.openQuestions.slice(0, COMPACT_KEEP),
+    recent: synthesis.recent.slice(0, COMPACT_KEEP),
+  };
+}

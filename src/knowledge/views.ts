@@ -29,9 +29,9 @@ export async function readBrief(
   kb: KnowledgeBase,
   queue: QueueSection = EMPTY_QUEUE_SECTION,
 ): Promise<BriefResult> {
-  const cards = await kb.listCards();
-  const skipped = await kb.skipped();
-  const { brief, text } = makeBrief(synthesize(cards), queue, skipped.length);
+  const synthesis = await kb.synthesis();
+  const skipped = kb.lastSkipped;
+  const { brief, text } = makeBrief(synthesis, queue, skipped.length);
   return { brief, text, skipped };
 }
 
@@ -41,15 +41,15 @@ export async function synthesizeBase(
   session?: string,
 ): Promise<{ synthesis: Synthesis; cards: CardSummary[]; skipped: Skipped[] }> {
   const cards = await kb.listCards({ session });
-  return { synthesis: synthesize(cards), cards, skipped: await kb.skipped() };
+  return { synthesis: synthesize(cards), cards, skipped: kb.lastSkipped };
 }
 
 /** Coverage of the taxonomy as text and data. */
 export async function coverage(
   kb: KnowledgeBase,
 ): Promise<{ text: string; synthesis: Synthesis; skipped: Skipped[] }> {
-  const { synthesis, skipped } = await synthesizeBase(kb);
-  return { text: renderCoverage(synthesis), synthesis, skipped };
+  const synthesis = await kb.synthesis();
+  return { text: renderCoverage(synthesis), synthesis, skipped: kb.lastSkipped };
 }
 
 /** File-name-safe form of a session tag. */
@@ -75,23 +75,19 @@ export async function writeSessionReport(
   return { path, text, synthesis, skipped };
 }
 
-function fingerprint(cards: CardSummary[]): string {
-  const judged = cards.filter((card) => card.completion_id !== null).length;
-  const retracted = cards.filter((card) => card.retracted).length;
-  return `${cards.length}:${cards.at(-1)?.id ?? ""}:${judged}:${retracted}`;
-}
-
 /** Rebuild the meta-synthesis: `views/meta.md` and `views/meta.json`. */
 export async function updateMeta(
   kb: KnowledgeBase,
 ): Promise<{ path: string; text: string; synthesis: Synthesis; skipped: Skipped[] }> {
-  const { synthesis, cards, skipped } = await synthesizeBase(kb);
+  const synthesis = await kb.synthesis();
+  const stamp = await kb.stamp();
+  const skipped = kb.lastSkipped;
   const text = renderReport("Meta-synthesis", synthesis);
   const path = join(kb.viewsDir, "meta.md");
   await atomicWrite(path, text);
   await atomicWrite(
     join(kb.viewsDir, "meta.json"),
-    JSON.stringify({ fingerprint: fingerprint(cards), generated: new Date().toISOString() }),
+    JSON.stringify({ stamp, generated: new Date().toISOString() }),
   );
   return { path, text, synthesis, skipped };
 }
@@ -103,16 +99,16 @@ export async function updateMeta(
 export async function readMeta(
   kb: KnowledgeBase,
 ): Promise<{ path: string; text: string; regenerated: boolean; skipped: Skipped[] }> {
-  const cards = await kb.listCards();
+  const stamp = await kb.stamp();
   const path = join(kb.viewsDir, "meta.md");
   try {
-    const stamp = JSON.parse(await Deno.readTextFile(join(kb.viewsDir, "meta.json")));
-    if (stamp?.fingerprint === fingerprint(cards)) {
+    const saved = JSON.parse(await Deno.readTextFile(join(kb.viewsDir, "meta.json")));
+    if (saved?.stamp === stamp) {
       return {
         path,
         text: await Deno.readTextFile(path),
         regenerated: false,
-        skipped: await kb.skipped(),
+        skipped: kb.lastSkipped,
       };
     }
   } catch { /* missing or unreadable: regenerate */ }
@@ -130,5 +126,5 @@ export async function writePlot(
   const svg = await renderPlotSvg(data);
   const path = out ?? join(kb.viewsDir, "progress.svg");
   await atomicWrite(path, svg);
-  return { path, points: data.points.length, best: data.best.length, skipped: await kb.skipped() };
+  return { path, points: data.points.length, best: data.best.length, skipped: kb.lastSkipped };
 }

@@ -223,3 +223,42 @@ Deno.test("lineage follows prior_cards both ways, transitively", async () => {
   assert.deepEqual(ofA.ancestors, []);
   assert.deepEqual(ofA.descendants.map((x) => x.card.id).sort(), [b.id, c.id, d.id].sort());
 });
+
+Deno.test("warm reads skip listing a settled directory, yet see every new record", async () => {
+  const dir = await tempKb();
+  const kb = openKnowledgeBase(dir);
+  for (let i = 0; i < 3; i++) await kb.writeCard(sampleInput({ seed: i }));
+  const old = new Date(Date.now() - 3_600_000);
+  for (const sub of ["cards", "completions", "retractions"]) {
+    Deno.utimeSync(join(dir, sub), old, old);
+  }
+  assert.equal((await kb.listCards()).length, 3); // full scan, records the settled mtimes
+  assert.equal((await kb.listCards()).length, 3); // skips listing
+  // Proof that listing was skipped: a card slipped in with the old mtime restored is unseen
+  // until update-index rebuilds (cards are only ever added through a new directory entry).
+  const hidden = await openKnowledgeBase(dir).writeCard(sampleInput({ seed: 7 }));
+  Deno.utimeSync(join(dir, "cards"), old, old);
+  assert.equal((await kb.listCards()).length, 3);
+  await kb.rebuildIndex();
+  assert.ok((await kb.listCards()).some((c) => c.id === hidden.id));
+  const card = await kb.writeCard(sampleInput({ seed: 9, status: "pending" }));
+  assert.equal((await kb.listCards()).length, 5);
+  await kb.completeCard(card.id, { status: "keep", agent: "a" });
+  await kb.retract(card.id, "oops", "a");
+  const [latest] = (await kb.listCards()).slice(-1);
+  assert.equal(latest.status, "keep");
+  assert.equal(latest.retracted, true);
+});
+
+Deno.test("the cached synthesis is recomputed after any new record", async () => {
+  const kb = openKnowledgeBase(await tempKb());
+  await kb.writeCard(sampleInput({ results: { val_bpb: 1.0 } }));
+  assert.equal((await kb.synthesis()).classes[0].best?.val_bpb, 1.0);
+  assert.equal((await kb.synthesis()).total, 1);
+  const better = await kb.writeCard(sampleInput({ results: { val_bpb: 0.9 } }));
+  assert.equal((await kb.synthesis()).classes[0].best?.val_bpb, 0.9);
+  await kb.retract(better.id, "bad eval", "a");
+  const synthesis = await kb.synthesis();
+  assert.equal(synthesis.classes[0].best?.val_bpb, 1.0);
+  assert.equal(synthesis.retracted, 1);
+});
