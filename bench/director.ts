@@ -5,7 +5,7 @@
  * Run alone with `deno task bench director`.
  */
 import { join } from "node:path";
-import { claimNext, complete } from "../src/director/mod.ts";
+import { claimNext, completeItem } from "../src/director/mod.ts";
 import { createItem } from "../src/director/queue.ts";
 import { openKnowledgeBase } from "../src/knowledge/store.ts";
 import { newId } from "../src/util/ids.ts";
@@ -191,7 +191,7 @@ async function statusAndPlan(items: number, cards: number): Promise<void> {
   for (const id of ids) {
     if (completed >= items / 10) break;
     try {
-      await complete({ kb }, id, card);
+      await completeItem({ kb }, id, card);
       completed++;
     } catch { /* not claimed */ }
   }

@@ -11,19 +11,19 @@ import { oneLine, truncate } from "../util/text.ts";
 import {
   addItem,
   claimNext,
-  complete,
+  completeItem,
   countQueue,
   DEFAULT_STALE_MINUTES,
-  drop,
+  dropItem,
   duplicateMessage,
-  heartbeat,
+  heartbeatItem,
   type ItemState,
   parseConfig,
   pickOrder,
-  type Problem,
   type QueueOptions,
+  type QueueProblem,
   readQueue,
-  release,
+  releaseItem,
   releaseStale,
   validateAgent,
   validateNewItem,
@@ -66,7 +66,7 @@ function itemId(raw: string): string {
   return raw;
 }
 
-function reportProblems(problems: readonly Problem[]): void {
+function reportProblems(problems: readonly QueueProblem[]): void {
   for (const problem of problems) {
     console.error(`warning: ${problem.path}: ${oneLine(problem.reason)} (skipped)`);
   }
@@ -300,7 +300,7 @@ export function register(program: Command): void {
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
       const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
-      const state = await heartbeat(queueOptions(opts.kb), itemId(id), agent);
+      const state = await heartbeatItem(queueOptions(opts.kb), itemId(id), agent);
       if (opts.json) return printJson(itemJson(state));
       console.log(`heartbeat ${state.item.id} (${oneLine(state.claim!.agent)})`);
     }));
@@ -322,7 +322,7 @@ export function register(program: Command): void {
       } finally {
         tried.base.close();
       }
-      const state = await complete(queueOptions(opts.kb), valid, opts.card, agent);
+      const state = await completeItem(queueOptions(opts.kb), valid, opts.card, agent);
       if (opts.json) return printJson(itemJson(state));
       console.log(`completed ${state.item.id} -> ${opts.card}`);
     }));
@@ -351,7 +351,7 @@ export function register(program: Command): void {
       const valid = itemId(id);
       const reason = opts.reason === undefined ? undefined : validateReason(opts.reason);
       const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
-      const state = await release(options, valid, reason, agent);
+      const state = await releaseItem(options, valid, reason, agent);
       if (opts.json) return printJson(itemJson(state));
       console.log(`released ${state.item.id}`);
     }));
@@ -366,7 +366,7 @@ export function register(program: Command): void {
     .action(action(async (id, opts) => {
       const valid = itemId(id);
       const reason = validateReason(opts.reason);
-      const state = await drop(queueOptions(opts.kb), valid, reason);
+      const state = await dropItem(queueOptions(opts.kb), valid, reason);
       if (opts.json) return printJson(itemJson(state));
       console.log(`dropped ${state.item.id}`);
     }));

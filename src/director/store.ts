@@ -55,10 +55,50 @@ const EventSchema = v.strictObject({
 });
 
 /** One experiment waiting in (or gone through) the queue. Immutable once written. */
-export type QueueItem = v.InferOutput<typeof ItemSchema>;
+export interface QueueItem {
+  /** `item_<ULID>`: unique without coordination, sortable by creation time. */
+  id: string;
+  /** What to try and what is expected. */
+  hypothesis: string;
+  /** Taxonomy category. */
+  category: string;
+  /** 1 (most urgent) to 5. */
+  priority: number;
+  /** The config change to try (dotted keys into the recipe config), or null. */
+  config: Record<string, unknown> | null;
+  /** Cards this idea comes from. */
+  priorCards: string[];
+  /** Creation time, ISO 8601. */
+  createdAt: string;
+  /** Who added it. */
+  createdBy: string | null;
+  /** `add` (a person or agent) or `plan` (the planner). */
+  source: "add" | "plan";
+  /** Why it was proposed (the planner's explanation). */
+  rationale: string | null;
+}
 
 /** One state change of a queue item. Immutable once written. */
-export type QueueEvent = v.InferOutput<typeof EventSchema>;
+export interface QueueEvent {
+  /** Event id (`ev_<ULID>`; `claim_<host>` for claims). */
+  id: string;
+  /** What happened. */
+  kind: EventKind;
+  /** The item it happened to. */
+  item: string;
+  /** Claim generation it belongs to (0 for the first claim, +1 after each release). */
+  generation: number;
+  /** When, ISO 8601. */
+  at: string;
+  /** The agent concerned (the claim holder), if any. */
+  agent: string | null;
+  /** The result card (complete). */
+  card?: string;
+  /** Why (release, drop). */
+  reason?: string;
+  /** True for a release because of a missed heartbeat. */
+  stale?: boolean;
+}
 
 /** A record on disk that could not be used: reported and skipped, never rewritten. */
 export interface Problem {
@@ -160,8 +200,8 @@ async function loadItem(path: string, name: string): Promise<QueueItem | Problem
   if (`${parsed.output.id}.json` !== name) {
     return { path, reason: `id ${parsed.output.id} does not match the file name` };
   }
-  itemCache.set(path, parsed.output);
-  return parsed.output;
+  itemCache.set(path, parsed.output as QueueItem);
+  return parsed.output as QueueItem;
 }
 
 interface EventName {
@@ -186,7 +226,7 @@ async function loadEvent(path: string, name: EventName): Promise<QueueEvent | Pr
   if (reason) return { path, reason };
   const parsed = v.safeParse(EventSchema, value);
   if (!parsed.success) return { path, reason: describeIssues(parsed.issues) };
-  const event = parsed.output;
+  const event = parsed.output as QueueEvent;
   if (
     event.item !== name.item || event.generation !== name.generation || event.kind !== name.kind
   ) {

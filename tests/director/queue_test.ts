@@ -7,14 +7,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   claimNext,
-  complete,
-  drop,
+  completeItem as complete,
+  dropItem as drop,
   foldItem,
-  heartbeat,
+  heartbeatItem as heartbeat,
   type QueueEvent,
   type QueueOptions,
   readQueue,
-  release,
+  releaseItem as release,
   releaseStale,
 } from "../../src/director/mod.ts";
 import { createItem } from "../../src/director/queue.ts";
