@@ -268,3 +268,20 @@ Deno.test("bad input: one line naming the field, exit 2, nothing written", async
   assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), "no file added");
   for (const [path, bytes] of before) assert.equal(after.get(path), bytes, path);
 });
+
+Deno.test("stored text with newlines and escape codes prints on one line, escaped", async () => {
+  const kb = await tempKb();
+  const evil = "two\nlines \x1b[31mred\x1b[0m and \u2028 more";
+  const added = await cliJson<{ item: { id: string; hypothesis: string } }>(
+    ["director", "add", "--kb", kb, "--hypothesis", evil, "--category", "other"],
+  );
+  assert.equal(added.item.hypothesis, evil, "stored as given");
+  const status = await cli(["director", "status", "--kb", kb]);
+  const claim = await cli(["director", "claim", "--kb", kb, "--agent", "a"]);
+  for (const output of [status.stdout, claim.stdout]) {
+    assert.ok(!output.includes("\x1b"), "no raw escape reaches the terminal");
+    assert.ok(output.includes("two\\nlines \\x1b[31mred"), output);
+  }
+  const line = status.stdout.split("\n").find((l) => l.includes(added.item.id));
+  assert.match(line ?? "", /two\\nlines .* more$/);
+});
