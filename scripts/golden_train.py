@@ -338,5 +338,48 @@ def main():
         f.write("\n")
 
 
+def bench(steps=3, threads=2):
+    """Tokens/s of full training steps (fwd+bwd+optim) on the reference CPU config of
+    ARCHITECTURE.md (depth 4, width 256, head_dim 64, seq 256, vocab 4096, 16384 tokens/step as
+    4 micro-batches of 16 rows), fp32, `threads` CPU threads. Prints one JSON line."""
+    import time
+    torch.set_num_threads(threads)
+    cfg = dict(CONFIG, vocab_size=4096, depth=4, n_embd=256, head_dim=64, seq_len=256,
+               window_pattern="L", batch_size=16)
+    gen = torch.Generator().manual_seed(0)
+    p = init_params(cfg, gen)
+    opt = Optimizer(p, cfg)
+    micro = 4
+    times = []
+    for step in range(steps + 1):
+        t0 = time.perf_counter()
+        grads = {n: torch.zeros_like(t) for n, t in p.items()}
+        for _ in range(micro):
+            for t in p.values():
+                t.requires_grad_(True)
+                t.grad = None
+            idx = torch.randint(0, cfg["vocab_size"], (cfg["batch_size"], cfg["seq_len"] + 1),
+                                generator=gen)
+            loss = forward(p, cfg, idx[:, :-1], idx[:, 1:]) / micro
+            loss.backward()
+            for n in p:
+                grads[n] += p[n].grad
+        with torch.no_grad():
+            for n in list(p.keys()):
+                p[n] = p[n].detach().clone()
+            opt.step(p, grads, step, 0.0)
+        if step > 0:  # the first step warms up
+            times.append(time.perf_counter() - t0)
+    tokens = micro * cfg["batch_size"] * cfg["seq_len"]
+    best = min(times)
+    print(json.dumps({"torch": torch.__version__, "threads": threads, "tokens_per_step": tokens,
+                      "steps": len(times), "tokens_per_second": tokens / best,
+                      "median_tokens_per_second": tokens / sorted(times)[len(times) // 2]}))
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if "--bench" in sys.argv:
+        bench()
+    else:
+        main()

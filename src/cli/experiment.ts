@@ -13,6 +13,7 @@ import { cachePaths } from "../train/paths.ts";
 import { loadPrepared, prepare } from "../train/prepare.ts";
 import {
   newRunId,
+  preflightCard,
   runExperiment,
   type RunReport,
   summaryText,
@@ -55,6 +56,10 @@ function checkName(field: string, value: string): string {
   return value;
 }
 
+function splitList(raw: string | undefined): string[] {
+  return raw === undefined ? [] : raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
+
 /** The commit of HEAD in the working directory, when it is a git checkout. */
 async function headCommit(): Promise<string | undefined> {
   try {
@@ -81,9 +86,12 @@ interface CommonRun {
   cache?: string;
   evalTokens?: number;
   commit?: string;
+  tags?: string[];
+  priorCards?: string[];
 }
 
 async function trainOnce(run: CommonRun): Promise<RunReport> {
+  preflightCard({ ...run, budgetSeconds: run.budget });
   const prepared = await loadPrepared({ cacheRoot: run.cache });
   const data = await trainingDataFrom(prepared);
   const runId = newRunId();
@@ -98,6 +106,8 @@ async function trainOnce(run: CommonRun): Promise<RunReport> {
     session: run.session,
     hypothesis: run.hypothesis,
     commit: run.commit,
+    tags: run.tags,
+    priorCards: run.priorCards,
     checkpointDir: join(cachePaths(run.cache).root, "checkpoints", runId),
   });
 }
@@ -130,6 +140,8 @@ export function register(program: Command): void {
     .option("--agent <name>", "agent name on the card (env AUTORESEARCH_AGENT)")
     .option("--session <tag>", "session tag on the card (env AUTORESEARCH_SESSION)")
     .option("--hypothesis <text>", "what this run tests, for the card", "run of the current recipe")
+    .option("--tags <list>", "comma-separated tags for the card (lr, batch_size, ...)")
+    .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this run")
     .option("--eval-tokens <n>", "validation tokens scored (default: by device)")
     .option("--cache <dir>", "cache root (env AUTORESEARCH_CACHE; default ~/.cache/autoresearch)")
     .option("--no-card", "do not record a card")
@@ -149,6 +161,8 @@ export function register(program: Command): void {
           ? undefined
           : positive("--eval-tokens", opts.evalTokens),
         commit: await headCommit(),
+        tags: splitList(opts.tags),
+        priorCards: splitList(opts.priorCards),
       };
       if (run.hypothesis.trim() === "") throw new UsageError("--hypothesis", "must not be empty");
       await finish(await trainOnce(run), opts.json === true, opts.results);

@@ -24,7 +24,13 @@ import type { Backend } from "../engine/backend.ts";
 import { createBackend } from "../engine/create.ts";
 import { createGemm } from "../engine/cpu/gemm/mod.ts";
 import { type BackendChoice, detectPlatform, type PlatformInfo } from "../platform/mod.ts";
-import { openKnowledgeBase } from "../knowledge/mod.ts";
+import {
+  type CardInput,
+  checkCardId,
+  openKnowledgeBase,
+  validateCardInput,
+} from "../knowledge/mod.ts";
+import { UsageError } from "../util/errors.ts";
 import { atomicWrite } from "../util/atomic.ts";
 import { newId } from "../util/ids.ts";
 import { BestFitLoader } from "./dataloader.ts";
@@ -78,6 +84,10 @@ export interface RunOptions {
   hypothesis: string;
   /** Git commit of the recipe, when known. */
   commit?: string;
+  /** Tags for the card (normalised by the knowledge base). */
+  tags?: string[];
+  /** Ids of cards that inspired this run. */
+  priorCards?: string[];
   /** Where the checkpoint goes (a directory). */
   checkpointDir: string;
   /** Wall-clock limit for the whole run, seconds (default 2 * budget + 600). */
@@ -207,6 +217,7 @@ async function detectPlatformWithGemm(choice: BackendChoice): Promise<PlatformIn
 /** Train, checkpoint, evaluate and record one run. Prints nothing on stdout. */
 export async function runExperiment(opts: RunOptions): Promise<RunReport> {
   const started = performance.now();
+  preflightCard(opts);
   const log = opts.log ?? defaultLog;
   const progressLine = opts.onProgressLine ?? defaultProgress();
   const platform = await detectPlatformWithGemm(opts.backend);
@@ -329,6 +340,102 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
   }
 }
 
+/** The card input of a run (status pending; crash runs carry val_bpb null). */
+function cardInput(
+  opts: RunOptions,
+  report: RunReport,
+  recipe: Recipe,
+  config: ModelConfig,
+  platform: PlatformInfo,
+  backend: Backend,
+): CardInput {
+  return {
+    agent: opts.agent,
+    session: opts.session,
+    hypothesis: opts.hypothesis,
+    ...(opts.commit ? { commit: opts.commit } : {}),
+    tags: opts.tags ?? [],
+    prior_cards: opts.priorCards ?? [],
+    platform: {
+      backend: backend.info.name,
+      device: backend.info.name === "webgpu"
+        ? (platform.gpu?.description || backend.info.device)
+        : platform.cpu.model,
+      vendor: backend.info.name === "webgpu"
+        ? (platform.gpu?.vendor || "unknown")
+        : cpuVendor(platform.cpu.model),
+      cores: platform.cpu.cores,
+      memory_gb: Math.round(platform.cpu.totalMemoryBytes / 1e8) / 10,
+    },
+    harness_hash: report.harness_hash,
+    recipe_hash: report.recipe_hash,
+    budget_s: opts.budgetSeconds,
+    seed: opts.seed,
+    config: {
+      recipe: recipe.name,
+      model: config,
+      optim: recipe.optim,
+      total_batch_tokens: recipe.totalBatchTokens,
+      device_batch_rows: recipe.deviceBatchRows,
+      warmup_steps: recipe.warmupSteps,
+      data_source: opts.data.source,
+    },
+    results: {
+      val_bpb: report.val_bpb,
+      peak_memory_mb: report.peak_vram_mb,
+      training_seconds: report.training_seconds,
+      num_steps: report.num_steps,
+      total_tokens: Math.round(report.total_tokens_M * 1e6),
+      num_params: Math.round(report.num_params_M * 1e6),
+      estimated_flops: flopsPerToken(config) * report.total_tokens_M * 1e6,
+      mfu_percent: report.mfu_percent,
+    },
+    status: "pending",
+  };
+}
+
+/**
+ * Check the card fields a user supplies (agent, session, hypothesis, tags, prior cards) BEFORE
+ * training, so bad input fails at once (exit 2) instead of after the budget is spent.
+ */
+export function preflightCard(
+  opts: Pick<
+    RunOptions,
+    "kb" | "agent" | "session" | "hypothesis" | "tags" | "priorCards" | "budgetSeconds" | "seed"
+  >,
+): void {
+  if (opts.kb === null) return;
+  const placeholder = {
+    agent: opts.agent,
+    session: opts.session,
+    hypothesis: opts.hypothesis,
+    tags: opts.tags ?? [],
+    prior_cards: opts.priorCards ?? [],
+    platform: { backend: "cpu", device: "x", vendor: "x", cores: 1, memory_gb: 1 },
+    harness_hash: "0".repeat(64),
+    recipe_hash: "0".repeat(64),
+    budget_s: opts.budgetSeconds,
+    seed: opts.seed,
+    config: {},
+    results: { val_bpb: null },
+    status: "pending",
+  };
+  validateCardInput(placeholder);
+  const kb = openKnowledgeBase(opts.kb);
+  try {
+    for (const prior of opts.priorCards ?? []) {
+      checkCardId(prior, "--prior-cards");
+      try {
+        Deno.statSync(kb.cardPath(prior));
+      } catch {
+        throw new UsageError("--prior-cards", `card ${prior} does not exist in ${opts.kb}`);
+      }
+    }
+  } finally {
+    kb.close();
+  }
+}
+
 async function recordCard(
   opts: RunOptions,
   report: RunReport,
@@ -339,48 +446,7 @@ async function recordCard(
 ): Promise<string> {
   const kb = openKnowledgeBase(opts.kb!);
   try {
-    const card = await kb.writeCard({
-      agent: opts.agent,
-      session: opts.session,
-      hypothesis: opts.hypothesis,
-      ...(opts.commit ? { commit: opts.commit } : {}),
-      tags: [],
-      platform: {
-        backend: backend.info.name,
-        device: backend.info.name === "webgpu"
-          ? (platform.gpu?.description || backend.info.device)
-          : platform.cpu.model,
-        vendor: backend.info.name === "webgpu"
-          ? (platform.gpu?.vendor || "unknown")
-          : cpuVendor(platform.cpu.model),
-        cores: platform.cpu.cores,
-        memory_gb: Math.round(platform.cpu.totalMemoryBytes / 1e8) / 10,
-      },
-      harness_hash: report.harness_hash,
-      recipe_hash: report.recipe_hash,
-      budget_s: opts.budgetSeconds,
-      seed: opts.seed,
-      config: {
-        recipe: recipe.name,
-        model: config,
-        optim: recipe.optim,
-        total_batch_tokens: recipe.totalBatchTokens,
-        device_batch_rows: recipe.deviceBatchRows,
-        warmup_steps: recipe.warmupSteps,
-        data_source: opts.data.source,
-      },
-      results: {
-        val_bpb: report.val_bpb,
-        peak_memory_mb: report.peak_vram_mb,
-        training_seconds: report.training_seconds,
-        num_steps: report.num_steps,
-        total_tokens: Math.round(report.total_tokens_M * 1e6),
-        num_params: Math.round(report.num_params_M * 1e6),
-        estimated_flops: flopsPerToken(config) * report.total_tokens_M * 1e6,
-        mfu_percent: report.mfu_percent,
-      },
-      status: "pending",
-    });
+    const card = await kb.writeCard(cardInput(opts, report, recipe, config, platform, backend));
     return card.id;
   } finally {
     kb.close();

@@ -1,0 +1,138 @@
+/**
+ * Trainer benchmark: tokens/s of a full training step (forward, backward, optimizer) of the
+ * reference CPU config of ARCHITECTURE.md (depth 4, width 256, head_dim 64, seq 256, vocab 4096,
+ * 16384 tokens/step) per backend, beside PyTorch's figure measured in the same run
+ * (scripts/golden_train.py --bench, when .venv has torch), and the val_bpb that the default
+ * 60 s run reaches on the embedded corpus. The WebGPU step runs once (lavapipe is slow).
+ * `AUTORESEARCH_BENCH_QUICK=1` skips the 60 s run.
+ */
+import { createBackend } from "../src/engine/create.ts";
+import type { Backend } from "../src/engine/backend.ts";
+import { requestAdapter } from "../src/platform/mod.ts";
+import { GPT } from "../src/train/model.ts";
+import { Optimizer } from "../src/train/optim.ts";
+import { CPU_RECIPE } from "../src/train/recipe.ts";
+import { microSteps } from "../src/train/loop.ts";
+import { loadPrepared, prepare } from "../src/train/prepare.ts";
+import { runExperiment, trainingDataFrom } from "../src/train/run.ts";
+
+const REFERENCE = { ...CPU_RECIPE, totalBatchTokens: 16384, deviceBatchRows: 16 };
+const PYTORCH_STATED = 1300;
+
+/** Best tokens/s over `steps` timed steps (after one warm-up step). */
+async function stepTokensPerSecond(backend: Backend, steps: number): Promise<number> {
+  const cfg = { ...REFERENCE.model, vocabSize: 4096 };
+  const model = new GPT(backend, cfg);
+  model.init(1);
+  const optimizer = new Optimizer(backend, model.params, cfg.width, REFERENCE.optim);
+  const rows = REFERENCE.deviceBatchRows;
+  const micro = microSteps(REFERENCE);
+  const n = rows * cfg.seqLen;
+  const ids = new Int32Array(n).map((_, i) => (i * 7919) % 4096);
+  const targets = ids.map((x) => (x * 31 + 7) % 4096);
+  const loss = backend.alloc("f32", 1);
+  let best = Infinity;
+  try {
+    for (let step = 0; step <= steps; step++) {
+      const t0 = performance.now();
+      model.zeroGrads();
+      backend.fill({ out: loss, value: 0 });
+      for (let m = 0; m < micro; m++) {
+        model.forward(ids, targets, rows);
+        model.accumulateLoss(loss, 1 / micro);
+        model.backward(1 / micro);
+      }
+      optimizer.step(step, 0);
+      await backend.read(loss);
+      if (step > 0) best = Math.min(best, performance.now() - t0);
+    }
+  } finally {
+    backend.free(loss);
+    optimizer.dispose();
+    model.dispose();
+  }
+  return (micro * n) / (best / 1000);
+}
+
+/** PyTorch's tokens/s on the same config, measured now, or null without .venv torch. */
+async function pytorchTokensPerSecond(): Promise<number | null> {
+  const python = new URL("../.venv/bin/python", import.meta.url).pathname;
+  const script = new URL("../scripts/golden_train.py", import.meta.url).pathname;
+  try {
+    const out = await new Deno.Command(python, {
+      args: [script, "--bench"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) return null;
+    const line = new TextDecoder().decode(out.stdout).trim().split("\n").pop()!;
+    return JSON.parse(line).tokens_per_second;
+  } catch {
+    return null;
+  }
+}
+
+/** Print the trainer's figures. */
+export async function run(): Promise<void> {
+  console.log("full training step, reference CPU config (d4 w256 h64 seq256 vocab4096, 16384 tok)");
+  const cpu = await createBackend("cpu");
+  let cpuTps: number;
+  try {
+    cpuTps = await stepTokensPerSecond(cpu, 3);
+    console.log(`  cpu (${cpu.info.device}): ${cpuTps.toFixed(0)} tokens/s`);
+  } finally {
+    cpu.destroy();
+  }
+  const torchTps = await pytorchTokensPerSecond();
+  if (torchTps !== null) {
+    console.log(`  pytorch (CPU, 2 threads, fp32, same run): ${torchTps.toFixed(0)} tokens/s`);
+    console.log(`  ratio cpu / pytorch: ${(cpuTps / torchTps).toFixed(2)}`);
+  } else {
+    console.log(
+      `  pytorch: not measured (no .venv torch); stated figure ~${PYTORCH_STATED} tokens/s`,
+    );
+    console.log(`  ratio cpu / stated pytorch: ${(cpuTps / PYTORCH_STATED).toFixed(2)}`);
+  }
+  if (await requestAdapter()) {
+    const gpu = await createBackend("webgpu");
+    try {
+      const tps = await stepTokensPerSecond(gpu, 1);
+      console.log(`  webgpu (${gpu.info.device}): ${tps.toFixed(0)} tokens/s (1 timed step)`);
+    } finally {
+      gpu.destroy();
+    }
+  } else {
+    console.log("  webgpu: no adapter");
+  }
+  if (Deno.env.get("AUTORESEARCH_BENCH_QUICK") === "1") return;
+  // The default run: embedded corpus, default CPU recipe, 60 s budget, in a temp cache.
+  const cacheRoot = await Deno.makeTempDir({ prefix: "autoresearch-bench-" });
+  try {
+    await prepare({ cacheRoot, source: "embedded", log: () => {} });
+    const data = await trainingDataFrom(await loadPrepared({ cacheRoot }));
+    const report = await runExperiment({
+      data,
+      backend: "cpu",
+      budgetSeconds: 60,
+      seed: 42,
+      kb: null,
+      agent: "bench",
+      session: "bench",
+      hypothesis: "bench",
+      checkpointDir: `${cacheRoot}/checkpoint`,
+      onProgressLine: () => {},
+      log: () => {},
+    });
+    console.log(
+      `default 60 s run (${report.recipe}, embedded corpus, cpu): val_bpb ` +
+        `${report.val_bpb?.toFixed(4)} after ${report.num_steps} steps, ` +
+        `${report.tokens_per_second.toFixed(0)} tokens/s, total ${
+          report.total_seconds.toFixed(0)
+        } s`,
+    );
+  } finally {
+    await Deno.remove(cacheRoot, { recursive: true });
+  }
+}
+
+if (import.meta.main) await run();
