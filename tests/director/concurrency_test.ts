@@ -1,6 +1,7 @@
 /**
  * Claims under real concurrency: 200 items, 8 processes claiming until the queue is empty while
- * a ninth process reads the status in a loop (and this test runs the `status` CLI meanwhile).
+ * a ninth process reads the status in a loop (and this test runs the `status` and `read-brief`
+ * CLI commands meanwhile).
  * Every item must be claimed exactly once, none lost, and no read may ever see fewer items than
  * exist or a queue going backwards.
  */
@@ -11,6 +12,11 @@ import { readQueue } from "../../src/director/mod.ts";
 import { cliJson, tempKb } from "./helpers.ts";
 
 const ITEMS = 200;
+
+interface BriefJson {
+  queue: { pending: unknown[]; inProgress: unknown[] };
+  omitted: Record<string, number>;
+}
 const CLAIMERS = 8;
 
 function spawn(script: string, args: string[]): Deno.ChildProcess {
@@ -55,9 +61,16 @@ Deno.test("8 processes claim 200 items: each exactly once; a 9th reader never se
   const outputs = claimers.map(finish);
   let running = true;
   const all = Promise.all(outputs).finally(() => running = false);
+  const briefReads: number[] = [];
   while (running) {
     const status = await cliJson<{ counts: { total: number } }>(["director", "status", "--kb", kb]);
     cliReads.push(status.counts.total);
+    // read-brief lists a few items per state and counts the rest as omitted.
+    const brief = await cliJson<BriefJson>(["read-brief", "--kb", kb]);
+    briefReads.push(
+      brief.queue.pending.length + (brief.omitted.queue_pending ?? 0) +
+        brief.queue.inProgress.length + (brief.omitted.queue_in_progress ?? 0),
+    );
   }
   const claimedLists = (await all).map((out) => JSON.parse(out) as string[]);
   await Deno.writeTextFile(stop, "");
@@ -79,6 +92,8 @@ Deno.test("8 processes claim 200 items: each exactly once; a 9th reader never se
   assert.equal(seen.problems, 0);
   assert.ok(cliReads.length >= 1);
   for (const total of cliReads) assert.equal(total, ITEMS, "status CLI saw a partial queue");
+  assert.ok(briefReads.length >= 1);
+  for (const total of briefReads) assert.equal(total, ITEMS, "read-brief saw a partial queue");
 
   const state = await readQueue(kb);
   assert.equal(state.items.length, ITEMS);
