@@ -213,6 +213,11 @@ export class CardIndex {
       try {
         // Re-read inside the write lock: another process may have indexed them meanwhile.
         const known = this.#knownFiles();
+        const maxCard = (this.#db.prepare("SELECT max(id) AS id FROM cards").get() as {
+          id: string | null;
+        }).id ?? "";
+        // Only new cards newer than every indexed card can be folded into a cached synthesis.
+        let appendOnly = true;
         for (const kind of KINDS) {
           const names = listed.get(kind)!;
           const knownOfKind = known.get(kind)!;
@@ -220,12 +225,15 @@ export class CardIndex {
             const entry = knownOfKind.get(name);
             if (entry && (entry.ok || !this.#changed(kind, name, entry))) continue;
             if (entry) this.#forget(kind, name);
-            this.#index(kind, name);
+            if (this.#index(kind, name) && (kind !== "card" || name.slice(0, -5) <= maxCard)) {
+              appendOnly = false;
+            }
             added++;
           }
           for (const name of knownOfKind.keys()) {
             if (names.has(name)) continue;
             this.#forget(kind, name);
+            appendOnly = false;
             removed++;
           }
         }
@@ -233,7 +241,11 @@ export class CardIndex {
         for (const [kind, mtime] of settled) {
           setMeta.run(`dir:${kind}`, JSON.stringify({ mtime, scanned: scanStart }));
         }
-        if (added + removed > 0) setMeta.run("generation", String(this.generation() + 1));
+        if (added + removed > 0) {
+          const generation = this.generation() + 1;
+          setMeta.run("generation", String(generation));
+          if (!appendOnly) setMeta.run("full_epoch", String(generation));
+        }
         this.#db.exec("COMMIT");
       } catch (error) {
         this.#db.exec("ROLLBACK");
@@ -259,27 +271,43 @@ export class CardIndex {
     return `${row?.value ?? "memory"}:${this.generation()}`;
   }
 
-  /** A cached derived value stored under `key`, if it was computed at the current generation. */
-  cached(key: string): string | null {
+  /** A cached derived value stored under `key`, with the generation it was computed at. */
+  cached(key: string): { generation: number; value: string } | null {
     const row = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(`cache:${key}`) as
       | { value: string }
       | undefined;
     if (!row) return null;
     const split = row.value.indexOf(":");
-    return Number(row.value.slice(0, split)) === this.generation()
-      ? row.value.slice(split + 1)
-      : null;
+    return { generation: Number(row.value.slice(0, split)), value: row.value.slice(split + 1) };
   }
 
-  /** Store a derived value for the current generation (best effort: skipped when busy). */
-  cache(key: string, value: string): void {
+  /** The last generation whose changes were not plain appends of newer cards. */
+  fullEpoch(): number {
+    const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'full_epoch'").get() as
+      | { value: string }
+      | undefined;
+    return row ? Number(row.value) : 0;
+  }
+
+  /** Store a derived value computed at `generation` (best effort: a failure only loses it). */
+  cache(key: string, generation: number, value: string): void {
     if (this.#path === ":memory:") return;
     try {
       this.#db.prepare("INSERT OR REPLACE INTO meta VALUES (?, ?)").run(
         `cache:${key}`,
-        `${this.generation()}:${value}`,
+        `${generation}:${value}`,
       );
-    } catch { /* another process holds the write lock; the next reader caches it */ }
+    } catch { /* the next reader caches it */ }
+  }
+
+  /** Run `body` on one consistent snapshot of the index (a read transaction). */
+  snapshot<T>(body: () => T): T {
+    this.#db.exec("BEGIN");
+    try {
+      return body();
+    } finally {
+      this.#db.exec("COMMIT");
+    }
   }
 
   #dirStates(): Map<RecordKind, { mtime: number; scanned: number }> {
@@ -299,7 +327,7 @@ export class CardIndex {
       for (const table of ["files", "cards", "completions", "retractions", "priors"]) {
         this.#db.exec(`DELETE FROM ${table}`);
       }
-      this.#db.exec("DELETE FROM meta WHERE key LIKE 'dir:%'");
+      this.#db.exec("DELETE FROM meta WHERE key LIKE 'dir:%' OR key LIKE 'cache:%'");
       this.#db.exec("COMMIT");
     } catch (error) {
       this.#db.exec("ROLLBACK");
@@ -319,9 +347,18 @@ export class CardIndex {
   }
 
   /** Every indexed card with judgement and retraction applied, oldest first. */
-  summaries(filter: { session?: string } = {}): CardSummary[] {
-    const where = filter.session === undefined ? "" : "WHERE session = ?";
-    const args = filter.session === undefined ? [] : [filter.session];
+  summaries(filter: { session?: string; afterId?: string } = {}): CardSummary[] {
+    const clauses: string[] = [];
+    const args: string[] = [];
+    if (filter.session !== undefined) {
+      clauses.push("session = ?");
+      args.push(filter.session);
+    }
+    if (filter.afterId !== undefined) {
+      clauses.push("id > ?");
+      args.push(filter.afterId);
+    }
+    const where = clauses.length ? `WHERE ${clauses.join(" AND ")}` : "";
     const cards = this.#db.prepare(`SELECT * FROM cards ${where} ORDER BY id`).all(
       ...args,
     ) as unknown as CardRow[];
@@ -408,10 +445,11 @@ export class CardIndex {
     }
   }
 
-  #index(kind: RecordKind, name: string): void {
+  /** Index one file; true when it was a usable record (false: recorded as skipped). */
+  #index(kind: RecordKind, name: string): boolean {
     const path = join(this.#dir, RECORD_DIRS[kind], name);
     const parsed = parseFileName(kind, name);
-    const markBad = (reason: string) => {
+    const markBad = (reason: string): false => {
       const stat = statOrNull(path);
       this.#db.prepare("INSERT OR REPLACE INTO files VALUES (?, ?, 0, ?, ?, ?)").run(
         kind,
@@ -420,6 +458,7 @@ export class CardIndex {
         stat?.size ?? null,
         stat?.mtime ?? null,
       );
+      return false;
     };
     if (!parsed) return markBad(`file name is not a ${kind} record name`);
     if (kind === "card") {
@@ -481,6 +520,7 @@ export class CardIndex {
       kind,
       name,
     );
+    return true;
   }
 }
 

@@ -11,7 +11,13 @@ import { DataError, UsageError } from "../util/errors.ts";
 import { isValidId, newId } from "../util/ids.ts";
 import { withLock } from "../util/lock.ts";
 import { CardIndex, type CardSummary, type RefreshReport, type Skipped } from "./index.ts";
-import { compactSynthesis, type Synthesis, synthesize } from "./synthesis.ts";
+import {
+  finalize,
+  foldCard,
+  type Synthesis,
+  type SynthesisState,
+  synthesisState,
+} from "./synthesis.ts";
 import {
   cardFileName,
   linkedFileName,
@@ -30,6 +36,9 @@ import {
   validateCardInput,
   validateJudgement,
 } from "./schema.ts";
+
+/** Cache key of the synthesis state (bump when SynthesisState changes shape). */
+const SYNTHESIS_CACHE = "synthesis-state-v1";
 
 /** The `.gitignore` a new base gets: derived views stay local. */
 const BASE_GITIGNORE = `# derived views of this knowledge base are rebuilt locally
@@ -216,16 +225,28 @@ export class KnowledgeBase {
   }
 
   /**
-   * Synthesis of the whole base with long lists cut to 100 items (see `compactSynthesis`).
-   * Cached in the derived index and recomputed only when a record was added or removed.
+   * Synthesis of the whole base. Its running state is cached in the derived index: when only
+   * newer cards were added since, just those are folded in; any other change (a judgement, a
+   * retraction, a card older than the newest, a removed file) recomputes it from all cards.
    */
   async synthesis(): Promise<Synthesis> {
     const index = await this.#refreshed();
-    const hit = index.cached("synthesis-v1");
-    if (hit !== null) return JSON.parse(hit) as Synthesis;
-    const result = compactSynthesis(synthesize(index.summaries()));
-    index.cache("synthesis-v1", JSON.stringify(result));
-    return result;
+    const { generation, hit, state } = index.snapshot(() => {
+      const generation = index.generation();
+      const hit = index.cached(SYNTHESIS_CACHE);
+      let state: SynthesisState | null = null;
+      if (hit !== null && hit.generation >= index.fullEpoch() && hit.generation <= generation) {
+        state = JSON.parse(hit.value) as SynthesisState;
+        if (hit.generation !== generation) {
+          for (const card of index.summaries({ afterId: state.maxId })) foldCard(state, card);
+        }
+      }
+      return { generation, hit, state: state ?? synthesisState(index.summaries()) };
+    });
+    if (hit?.generation !== generation) {
+      index.cache(SYNTHESIS_CACHE, generation, JSON.stringify(state));
+    }
+    return finalize(state);
   }
 
   /** A stamp that changes whenever a record is added to or removed from the index. */

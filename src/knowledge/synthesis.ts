@@ -4,6 +4,10 @@
  * coverage over the fixed taxonomy, open questions. Pure functions: no I/O, so the brief, the
  * meta-synthesis and session reports all agree. Crashes, pending and retracted cards never
  * become a best; results are never compared across classes (hardware, harness, budget).
+ *
+ * It is a fold: cards are added one by one, oldest first, to a small JSON-serialisable state
+ * (running sums, bounded newest-first lists), and `finalize` turns the state into the report.
+ * The knowledge base caches the state, so a read after new cards folds in only those cards.
  */
 import type { CardSummary } from "./index.ts";
 import { CATEGORIES, type Category, isCategory } from "./taxonomy.ts";
@@ -108,11 +112,11 @@ export interface Synthesis {
   coverage: CoverageRow[];
   /** free tags (outside the taxonomy) with their experiment counts, most used first */
   freeTags: { tag: string; experiments: number }[];
-  /** non-retracted cards that carry a lesson, newest first */
+  /** non-retracted cards that carry a lesson, newest first (at most 100) */
   lessons: { id: string; status: string; lesson: string }[];
   /** things worth doing next, derived from the cards */
   openQuestions: string[];
-  /** newest cards first (all statuses, retracted ones flagged) */
+  /** newest cards first (all statuses, retracted ones flagged; at most 100) */
   recent: CardSummary[];
 }
 
@@ -122,159 +126,282 @@ export function classLabel(key: string): string {
   return `${backend} "${device}" harness ${harness.slice(0, 8)} ${budget}s`;
 }
 
-function noiseFloor(cards: CardSummary[]): NoiseFloor | null {
-  const groups = new Map<string, number[]>();
-  for (const card of cards) {
-    if (card.val_bpb === null) continue;
-    const list = groups.get(card.recipe_hash) ?? [];
-    list.push(card.val_bpb);
-    groups.set(card.recipe_hash, list);
-  }
-  let squares = 0;
-  let dof = 0;
-  let groupCount = 0;
-  let runs = 0;
-  for (const values of groups.values()) {
-    if (values.length < 2) continue;
-    const mean = values.reduce((a, b) => a + b, 0) / values.length;
-    squares += values.reduce((a, b) => a + (b - mean) ** 2, 0);
-    dof += values.length - 1;
-    groupCount++;
-    runs += values.length;
-  }
-  return dof === 0 ? null : { sigma: Math.sqrt(squares / dof), groups: groupCount, runs };
+/** Newest-first lists in the state keep this many items (more than any view shows). */
+const KEEP = 100;
+/** Stored text in the state is cut to this many characters (views show at most 300). */
+const TEXT = 500;
+
+/** Running mean and sum of squared deviations (Welford) of one replicate group. */
+interface GroupStat {
+  n: number;
+  mean: number;
+  m2: number;
 }
 
-/** Synthesize `cards` (any order). */
-export function synthesize(cards: CardSummary[]): Synthesis {
-  const ordered = [...cards].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-  const live = ordered.filter((card) => !card.retracted);
-  const byClass = new Map<string, CardSummary[]>();
-  for (const card of live) {
-    const list = byClass.get(card.class_key) ?? [];
-    list.push(card);
-    byClass.set(card.class_key, list);
-  }
+interface ClassState {
+  runs: number;
+  crashes: number;
+  best: { id: string; val_bpb: number; hypothesis: string } | null;
+  latest: string;
+  groups: Record<string, GroupStat>;
+}
 
-  const classes: ClassStats[] = [];
-  const findings: Finding[] = [];
-  for (const [key, members] of byClass) {
-    const measured = members.filter((card) => card.val_bpb !== null && card.status !== "crash");
-    const noise = noiseFloor(measured);
-    const replicates = new Map<string, number[]>();
-    for (const card of measured) {
-      const list = replicates.get(card.recipe_hash) ?? [];
-      list.push(card.val_bpb!);
-      replicates.set(card.recipe_hash, list);
-    }
-    let best: ClassStats["best"] = null;
-    for (const card of measured) {
-      if (card.status !== "keep") continue;
-      const value = card.val_bpb!;
-      if (best !== null && value < best.val_bpb) {
-        const gain = best.val_bpb - value;
-        const sigmas = noise && noise.sigma > 0 ? gain / noise.sigma : null;
-        const group = replicates.get(card.recipe_hash) ?? [];
-        const groupMean = group.reduce((a, b) => a + b, 0) / Math.max(1, group.length);
-        const replicated = group.length >= 2 && groupMean < best.val_bpb;
-        const beyondNoise = sigmas !== null && sigmas > 2;
-        findings.push({
-          id: card.id,
-          class_key: key,
-          val_bpb: value,
-          gain,
-          sigmas,
-          confirmed: beyondNoise || replicated,
-          basis: beyondNoise ? "2sigma" : replicated ? "replicated" : null,
-          hypothesis: card.hypothesis,
-          lesson: card.lesson,
-        });
-      }
-      if (best === null || value < best.val_bpb) {
-        best = { id: card.id, val_bpb: value, hypothesis: card.hypothesis };
-      }
-    }
-    classes.push({
-      key,
-      label: classLabel(key),
-      runs: measured.length,
-      crashes: members.filter((card) => card.status === "crash").length,
-      best,
-      noise,
-      latest: members[members.length - 1].timestamp,
-    });
-  }
-  classes.sort((a, b) => a.latest < b.latest ? 1 : a.latest > b.latest ? -1 : 0);
-  findings.reverse();
+interface RawFinding {
+  id: string;
+  class_key: string;
+  val_bpb: number;
+  prev_best: number;
+  recipe_hash: string;
+  categories: Category[];
+  hypothesis: string;
+  lesson: string | null;
+}
 
-  // Dead ends and coverage count judged, non-retracted experiments.
-  const tagStats = new Map<string, { tried: number; kept: number }>();
-  const coverage = new Map<Category, CoverageRow>(
-    CATEGORIES.map((category) => [category, {
-      category,
+type CoverageCounts = Omit<CoverageRow, "category" | "confirmed" | "state">;
+
+/** The running state of a synthesis; JSON-serialisable, grows with classes and tags only. */
+export interface SynthesisState {
+  /** state layout version */
+  version: 1;
+  /** id of the newest card folded in ("" when none) */
+  maxId: string;
+  /** cards folded in, including retracted */
+  total: number;
+  /** retracted cards */
+  retracted: number;
+  /** per comparability class */
+  classes: Record<string, ClassState>;
+  /** kept improvements, oldest first */
+  findings: RawFinding[];
+  /** judged experiments and keeps per tag */
+  tagStats: Record<string, { tried: number; kept: number }>;
+  /** counts per taxonomy category */
+  coverage: Record<string, CoverageCounts>;
+  /** experiments per free tag */
+  freeTags: Record<string, number>;
+  /** newest cards first */
+  recent: CardSummary[];
+  /** newest lessons first */
+  lessons: { id: string; status: string; lesson: string }[];
+  /** newest inconclusive cards first */
+  inconclusive: { id: string; hypothesis: string }[];
+  /** newest pending cards first */
+  pendingCards: { id: string; hypothesis: string }[];
+  /** pending cards (all) */
+  pending: number;
+}
+
+/** A state with no cards. */
+export function emptySynthesisState(): SynthesisState {
+  const coverage: Record<string, CoverageCounts> = {};
+  for (const category of CATEGORIES) {
+    coverage[category] = {
       experiments: 0,
       keep: 0,
       discard: 0,
       inconclusive: 0,
       crash: 0,
       pending: 0,
-      confirmed: 0,
-      state: "unexplored",
-    }]),
-  );
-  const confirmedIds = new Set(findings.filter((f) => f.confirmed).map((f) => f.id));
-  const freeTags = new Map<string, number>();
-  for (const card of live) {
-    for (const category of card.categories) {
-      const row = coverage.get(category)!;
-      row.experiments++;
-      row[card.status]++;
-      if (confirmedIds.has(card.id)) row.confirmed++;
-    }
-    for (const tag of card.tags) {
-      if (!isCategory(tag)) freeTags.set(tag, (freeTags.get(tag) ?? 0) + 1);
-      if (card.status === "pending") continue;
-      const stats = tagStats.get(tag) ?? { tried: 0, kept: 0 };
-      stats.tried++;
-      if (card.status === "keep") stats.kept++;
-      tagStats.set(tag, stats);
+    };
+  }
+  return {
+    version: 1,
+    maxId: "",
+    total: 0,
+    retracted: 0,
+    classes: {},
+    findings: [],
+    tagStats: {},
+    coverage,
+    freeTags: {},
+    recent: [],
+    lessons: [],
+    inconclusive: [],
+    pendingCards: [],
+    pending: 0,
+  };
+}
+
+function cut(text: string): string {
+  return text.length <= TEXT ? text : text.slice(0, TEXT);
+}
+
+function pushNewest<T>(list: T[], item: T): void {
+  list.unshift(item);
+  if (list.length > KEEP) list.pop();
+}
+
+/**
+ * Fold one card into `state`. Cards must arrive oldest first (by id): findings depend on the
+ * best kept result before each card. Mutates and returns `state`.
+ */
+export function foldCard(state: SynthesisState, card: CardSummary): SynthesisState {
+  if (card.id <= state.maxId) throw new Error(`cards must be folded in id order: ${card.id}`);
+  state.maxId = card.id;
+  state.total++;
+  pushNewest(state.recent, {
+    ...card,
+    hypothesis: cut(card.hypothesis),
+    lesson: card.lesson === null ? null : cut(card.lesson),
+  });
+  if (card.retracted) {
+    state.retracted++;
+    return state;
+  }
+  const klass = state.classes[card.class_key] ??= {
+    runs: 0,
+    crashes: 0,
+    best: null,
+    latest: card.timestamp,
+    groups: {},
+  };
+  if (card.timestamp > klass.latest) klass.latest = card.timestamp;
+  if (card.status === "crash") klass.crashes++;
+  if (card.val_bpb !== null && card.status !== "crash") {
+    const value = card.val_bpb;
+    klass.runs++;
+    const group = klass.groups[card.recipe_hash] ??= { n: 0, mean: 0, m2: 0 };
+    group.n++;
+    const delta = value - group.mean;
+    group.mean += delta / group.n;
+    group.m2 += delta * (value - group.mean);
+    if (card.status === "keep") {
+      if (klass.best !== null && value < klass.best.val_bpb) {
+        state.findings.push({
+          id: card.id,
+          class_key: card.class_key,
+          val_bpb: value,
+          prev_best: klass.best.val_bpb,
+          recipe_hash: card.recipe_hash,
+          categories: card.categories,
+          hypothesis: cut(card.hypothesis),
+          lesson: card.lesson === null ? null : cut(card.lesson),
+        });
+      }
+      if (klass.best === null || value < klass.best.val_bpb) {
+        klass.best = { id: card.id, val_bpb: value, hypothesis: cut(card.hypothesis) };
+      }
     }
   }
-  for (const row of coverage.values()) {
-    row.state = row.experiments === 0
+  for (const category of card.categories) {
+    const row = state.coverage[category];
+    row.experiments++;
+    row[card.status]++;
+  }
+  for (const tag of card.tags) {
+    if (!isCategory(tag)) state.freeTags[tag] = (state.freeTags[tag] ?? 0) + 1;
+    if (card.status === "pending") continue;
+    const stats = state.tagStats[tag] ??= { tried: 0, kept: 0 };
+    stats.tried++;
+    if (card.status === "keep") stats.kept++;
+  }
+  if (card.lesson !== null) {
+    pushNewest(state.lessons, { id: card.id, status: card.status, lesson: cut(card.lesson) });
+  }
+  if (card.status === "inconclusive") {
+    pushNewest(state.inconclusive, { id: card.id, hypothesis: cut(card.hypothesis) });
+  }
+  if (card.status === "pending") {
+    state.pending++;
+    pushNewest(state.pendingCards, { id: card.id, hypothesis: cut(card.hypothesis) });
+  }
+  return state;
+}
+
+function noiseOf(klass: ClassState): NoiseFloor | null {
+  let squares = 0;
+  let dof = 0;
+  let groups = 0;
+  let runs = 0;
+  for (const group of Object.values(klass.groups)) {
+    if (group.n < 2) continue;
+    squares += group.m2;
+    dof += group.n - 1;
+    groups++;
+    runs += group.n;
+  }
+  return dof === 0 ? null : { sigma: Math.sqrt(Math.max(0, squares) / dof), groups, runs };
+}
+
+/** Turn a state into the synthesis report (cheap: no per-card work). */
+export function finalize(state: SynthesisState): Synthesis {
+  const noise = new Map<string, NoiseFloor | null>();
+  const classes: ClassStats[] = Object.entries(state.classes).map(([key, klass]) => {
+    noise.set(key, noiseOf(klass));
+    return {
+      key,
+      label: classLabel(key),
+      runs: klass.runs,
+      crashes: klass.crashes,
+      best: klass.best,
+      noise: noise.get(key)!,
+      latest: klass.latest,
+    };
+  });
+  classes.sort((a, b) => a.latest < b.latest ? 1 : a.latest > b.latest ? -1 : 0);
+
+  const findings: Finding[] = state.findings.map((raw): Finding => {
+    const sigma = noise.get(raw.class_key)?.sigma ?? 0;
+    const gain = raw.prev_best - raw.val_bpb;
+    const sigmas = sigma > 0 ? gain / sigma : null;
+    const group = state.classes[raw.class_key].groups[raw.recipe_hash];
+    const replicated = group !== undefined && group.n >= 2 && group.mean < raw.prev_best;
+    const beyondNoise = sigmas !== null && sigmas > 2;
+    return {
+      id: raw.id,
+      class_key: raw.class_key,
+      val_bpb: raw.val_bpb,
+      gain,
+      sigmas,
+      confirmed: beyondNoise || replicated,
+      basis: beyondNoise ? "2sigma" : replicated ? "replicated" : null,
+      hypothesis: raw.hypothesis,
+      lesson: raw.lesson,
+    };
+  }).reverse();
+
+  const confirmedPerCategory = new Map<string, number>();
+  state.findings.forEach((raw, i) => {
+    if (!findings[findings.length - 1 - i].confirmed) return;
+    for (const category of raw.categories) {
+      confirmedPerCategory.set(category, (confirmedPerCategory.get(category) ?? 0) + 1);
+    }
+  });
+  const coverage: CoverageRow[] = CATEGORIES.map((category) => {
+    const counts = state.coverage[category];
+    const confirmed = confirmedPerCategory.get(category) ?? 0;
+    const state_: CoverageRow["state"] = counts.experiments === 0
       ? "unexplored"
-      : row.experiments <= 2
+      : counts.experiments <= 2
       ? "under-explored"
-      : row.confirmed > 0
+      : confirmed > 0
       ? "promising"
-      : row.experiments >= 5 && row.keep <= 1
+      : counts.experiments >= 5 && counts.keep <= 1
       ? "saturated"
       : "active";
-  }
-  const deadEnds = [...tagStats]
+    return { category, ...counts, confirmed, state: state_ };
+  });
+
+  const deadEnds = Object.entries(state.tagStats)
     .filter(([, stats]) => stats.tried >= 3 && stats.kept === 0)
     .map(([tag, stats]) => ({ tag, ...stats }))
     .sort((a, b) => b.tried - a.tried || (a.tag < b.tag ? -1 : 1));
 
-  const newestFirst = [...live].reverse();
-  const lessons = newestFirst
-    .filter((card) => card.lesson !== null)
-    .map((card) => ({ id: card.id, status: card.status, lesson: card.lesson! }));
-
   const openQuestions: string[] = [];
   for (const finding of findings) {
     if (finding.confirmed) continue;
-    const noise = finding.sigmas === null
+    const noiseText = finding.sigmas === null
       ? "class noise unknown"
       : `only ${finding.sigmas.toFixed(1)} sigma`;
     openQuestions.push(
-      `replicate ${finding.id} (gain ${finding.gain.toFixed(4)}, ${noise}): ${finding.hypothesis}`,
+      `replicate ${finding.id} (gain ${
+        finding.gain.toFixed(4)
+      }, ${noiseText}): ${finding.hypothesis}`,
     );
+    if (openQuestions.length >= KEEP) break;
   }
-  for (const card of newestFirst) {
-    if (card.status === "inconclusive") {
-      openQuestions.push(`inconclusive ${card.id}: ${card.hypothesis}`);
-    }
+  for (const card of state.inconclusive) {
+    openQuestions.push(`inconclusive ${card.id}: ${card.hypothesis}`);
   }
   for (const stats of classes) {
     if (stats.noise === null && stats.runs > 0) {
@@ -283,46 +410,36 @@ export function synthesize(cards: CardSummary[]): Synthesis {
       );
     }
   }
-  for (const card of newestFirst) {
-    if (card.status === "pending") {
-      openQuestions.push(`judge pending ${card.id}: ${card.hypothesis}`);
-    }
+  for (const card of state.pendingCards) {
+    openQuestions.push(`judge pending ${card.id}: ${card.hypothesis}`);
   }
 
   return {
-    total: ordered.length,
-    retracted: ordered.length - live.length,
-    pending: live.filter((card) => card.status === "pending").length,
+    total: state.total,
+    retracted: state.retracted,
+    pending: state.pending,
     classes,
     findings,
     deadEnds,
-    coverage: [...coverage.values()],
-    freeTags: [...freeTags]
+    coverage,
+    freeTags: Object.entries(state.freeTags)
       .map(([tag, experiments]) => ({ tag, experiments }))
       .sort((a, b) => b.experiments - a.experiments || (a.tag < b.tag ? -1 : 1)),
-    lessons,
+    lessons: state.lessons,
     openQuestions,
-    recent: [...ordered].reverse(),
+    recent: state.recent,
   };
 }
 
-/** How many items of each list a compact synthesis keeps (more than any view shows). */
-const COMPACT_KEEP = 100;
+/** Fold `cards` (any order) into a new state. */
+export function synthesisState(cards: CardSummary[]): SynthesisState {
+  const ordered = [...cards].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const state = emptySynthesisState();
+  for (const card of ordered) foldCard(state, card);
+  return state;
+}
 
-/**
- * `synthesis` with its long lists cut to what the brief, coverage and reports show, so it can
- * be cached and re-read cheaply. Counts (total, coverage, classes) are unaffected.
- */
-export function compactSynthesis(synthesis: Synthesis): Synthesis {
-  return {
-    ...synthesis,
-    findings: synthesis.findings.filter((f) => f.confirmed).slice(0, COMPACT_KEEP).concat(
-      synthesis.findings.filter((f) => !f.confirmed).slice(0, COMPACT_KEEP),
-    ).sort((a, b) => a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
-    deadEnds: synthesis.deadEnds.slice(0, COMPACT_KEEP),
-    freeTags: synthesis.freeTags.slice(0, COMPACT_KEEP),
-    lessons: synthesis.lessons.slice(0, COMPACT_KEEP),
-    openQuestions: synthesis.openQuestions.slice(0, COMPACT_KEEP),
-    recent: synthesis.recent.slice(0, COMPACT_KEEP),
-  };
+/** Synthesize `cards` (any order). Stored texts are cut to 500 characters. */
+export function synthesize(cards: CardSummary[]): Synthesis {
+  return finalize(synthesisState(cards));
 }

@@ -293,3 +293,43 @@ Deno.test("plot svg renders dots for each point", async () => {
   const svg = await renderPlotSvg(plotData(synthetic(30)));
   assert.ok((svg.match(/<circle/g) ?? []).length >= 20);
 });
+
+Deno.test("the cached, incrementally folded synthesis always equals a full recomputation", async () => {
+  const kb = openKnowledgeBase(await tempKb());
+  const { newId } = await import("../../src/util/ids.ts");
+  const lateId = newId("card"); // a card from "another machine", arriving late with an older id
+  const check = async (label: string) => {
+    const incremental = await kb.synthesis();
+    const full = synthesize(await kb.listCards());
+    assert.deepEqual(incremental, full, label);
+  };
+  const statuses = ["keep", "discard", "keep", "inconclusive", "pending", "keep"] as const;
+  let pending = "";
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 6; i++) {
+      const card = await kb.writeCard(sampleInput({
+        recipe_hash: `r${(round * 6 + i) % 5}`,
+        status: statuses[i],
+        tags: [["lr", "swiglu", "muon"][i % 3]],
+        results: { val_bpb: 1 - round * 0.05 - i * 0.003 },
+        platform: i % 2 ? GPU : sampleInput().platform,
+      }));
+      if (statuses[i] === "pending") pending = card.id;
+    }
+    await check(`round ${round} appended`);
+    await check(`round ${round} cached`);
+  }
+  await kb.completeCard(pending, { status: "keep", agent: "a", lesson: "judged late" });
+  await check("after a judgement");
+  const [first] = await kb.listCards();
+  await kb.retract(first.id, "bad", "a");
+  await check("after a retraction");
+  const template = kb.getCard(first.id).card;
+  await Deno.writeTextFile(
+    join(kb.dir, "cards", `${lateId}.json`),
+    JSON.stringify({ ...template, id: lateId, hypothesis: "late arrival" }),
+  );
+  await check("after an older card arrived");
+  await kb.writeCard(sampleInput({ results: { val_bpb: 0.5 } }));
+  await check("after one more append");
+});
