@@ -72,7 +72,13 @@ export interface ItemState {
   /** Why it was dropped. */
   dropReason: string | null;
   /** Every release so far (manual or stale), oldest first. */
-  releases: { at: string; agent: string | null; stale: boolean; reason: string | null }[];
+  releases: {
+    at: string;
+    agent: string | null;
+    generation: number;
+    stale: boolean;
+    reason: string | null;
+  }[];
 }
 
 function byTimeThenId(a: QueueEvent, b: QueueEvent): number {
@@ -98,6 +104,7 @@ export function foldItem(item: QueueItem, events: readonly QueueEvent[]): ItemSt
     releases.push({
       at: event.at,
       agent: event.agent,
+      generation: event.generation,
       stale: event.stale === true,
       reason: event.reason ?? null,
     });
@@ -380,7 +387,8 @@ export async function heartbeat(
 /**
  * Mark the claimed item `id` done, linking the card with its result. The caller checks that
  * the card exists (the CLI does, through the knowledge layer). With `agent`, the claim must be
- * that agent's.
+ * that agent's. A pending item whose last claim was released as stale can still be completed by
+ * that claim's agent.
  */
 export async function complete(
   options: QueueOptions,
@@ -390,7 +398,14 @@ export async function complete(
 ): Promise<ItemState> {
   return await locked(options, async () => {
     const state = await findItem(options, id);
-    const claim = requireInProgress(state, "complete", agent);
+    // An agent whose claim went stale but who finished anyway still completes it: the result
+    // exists, and repeating the run would waste it.
+    const last = state.releases[state.releases.length - 1];
+    const late = state.status === "pending" && last?.stale && last.agent !== null &&
+      (agent === undefined || agent === last.agent);
+    const claim = late
+      ? { agent: last.agent!, generation: last.generation }
+      : requireInProgress(state, "complete", agent);
     const event = await writeEvent(options.kb, {
       kind: "complete",
       item: id,
@@ -429,7 +444,13 @@ export async function release(
       claim: null,
       releases: [
         ...state.releases,
-        { at, agent: claim.agent, stale: false, reason: reason ?? null },
+        {
+          at,
+          agent: claim.agent,
+          generation: claim.generation,
+          stale: false,
+          reason: reason ?? null,
+        },
       ],
     };
   });

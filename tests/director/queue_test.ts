@@ -143,6 +143,13 @@ Deno.test("stale claims are released after the timeout (fake clock), recorded, n
   const released = await releaseStale({ ...options, staleMinutes: 2 });
   assert.deepEqual(released.map((s) => s.item.id), [item.id]);
   assert.equal((await readQueue(options.kb)).items[0].status, "pending");
+  // Bob finished anyway: his late completion is kept (alice's is not: hers is older).
+  await assert.rejects(() => complete(options, item.id, "card_x", "alice"), /it is pending/);
+  const late = await complete(options, item.id, "card_01JAAAAAAAAAAAAAAAAAAAAAAA", "bob");
+  assert.equal(late.status, "completed");
+  const final = (await readQueue(options.kb)).items[0];
+  assert.equal(final.status, "completed");
+  assert.equal(final.claim?.agent, "bob");
 });
 
 function event(fields: Partial<QueueEvent> & Pick<QueueEvent, "kind" | "at">): QueueEvent {
