@@ -10,7 +10,7 @@
  * never proposed; saturated categories (>= 5 tries, <= 1 keep) get no new ideas.
  */
 import type { CardSummary } from "../knowledge/index.ts";
-import { type Synthesis, synthesize } from "../knowledge/synthesis.ts";
+import type { Synthesis } from "../knowledge/synthesis.ts";
 import { oneLine, truncate } from "../util/text.ts";
 import { addItem, openItemsForDedup } from "./add.ts";
 import { cardConfig, loadTriedCards, type TriedCards } from "./cards.ts";
@@ -350,7 +350,8 @@ export async function planExperiments(options: PlanOptions): Promise<PlanResult>
   try {
     const open = await openItemsForDedup(options.kb);
     const problems: Problem[] = [...cards.problems];
-    const synthesis = synthesize(cards.summaries);
+    // The same (cached) synthesis read-brief shows, so plan and brief never disagree.
+    const synthesis = await cards.base.synthesis();
     const empty = synthesis.coverage
       .filter((row) => row.state === "unexplored" && row.category !== "other")
       .map((row) => row.category as string);
