@@ -8,6 +8,7 @@
  * @module
  */
 import type { Gemm } from "./gemm/mod.ts";
+import type { VecMath } from "./vecmath.ts";
 
 /** Reusable scratch arrays, keyed by purpose, grown on demand (never shrunk until `clear`). */
 export class Scratch {
@@ -100,8 +101,10 @@ export function attentionForward(
   out: Float32Array,
   lse: Float32Array,
   s: AttentionShape,
+  vm: VecMath | null = null,
 ): void {
   const { batch: B, seq: T, heads: H, headDim: D, window, scale } = s;
+  const view = vm ? vm.view(T + 4) : null;
   const n = B * T * H * D, BH = B * H;
   const qh = scratch.get("q", n), kh = scratch.get("k", n), vh = scratch.get("v", n);
   const oh = scratch.get("o", n);
@@ -135,7 +138,14 @@ export function attentionForward(
         let max = -Infinity;
         for (let j = lo; j <= i; j++) if (scores[row + j] > max) max = scores[row + j];
         let sum = 0;
-        for (let j = lo; j <= i; j++) {
+        // SIMD exp over the first multiple of 4 of the visible keys, JS for the rest
+        const n4 = view ? (i - lo + 1) & ~3 : 0;
+        if (n4 > 0) {
+          view!.set(scores.subarray(row + lo, row + lo + n4), 0);
+          sum = vm!.expShift(n4, 0, max);
+          scores.set(view!.subarray(0, n4), row + lo);
+        }
+        for (let j = lo + n4; j <= i; j++) {
           const e = Math.exp(scores[row + j] - max);
           scores[row + j] = e;
           sum += e;
@@ -181,8 +191,10 @@ export function attentionBackward(
   gradV: Float32Array,
   s: AttentionShape,
   accumulate: boolean,
+  vm: VecMath | null = null,
 ): void {
   const { batch: B, seq: T, heads: H, headDim: D, window, scale } = s;
+  const view = vm ? vm.view(T + 4) : null;
   const n = B * T * H * D, BH = B * H;
   const qh = scratch.get("q", n), kh = scratch.get("k", n), vh = scratch.get("v", n);
   const oh = scratch.get("o", n), doh = scratch.get("do", n);
@@ -223,7 +235,13 @@ export function attentionBackward(
       for (let i = 0; i < T; i++) {
         const row = (gi * T + i) * T, lo = Math.max(0, i - window), l = lse[(g0 + gi) * T + i];
         for (let j = 0; j < lo; j++) p[row + j] = 0;
-        for (let j = lo; j <= i; j++) p[row + j] = Math.exp(p[row + j] - l);
+        const n4 = view ? (i - lo + 1) & ~3 : 0;
+        if (n4 > 0) {
+          view!.set(p.subarray(row + lo, row + lo + n4), 0);
+          vm!.gradShift(n4, 0, l, 1);
+          p.set(view!.subarray(0, n4), row + lo);
+        }
+        for (let j = lo + n4; j <= i; j++) p[row + j] = Math.exp(p[row + j] - l);
         for (let j = i + 1; j < T; j++) p[row + j] = 0;
       }
     }

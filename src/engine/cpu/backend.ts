@@ -38,6 +38,7 @@ import type {
 } from "../backend.ts";
 import { createGemm, type Gemm, type GemmOptions } from "./gemm/mod.ts";
 import { attentionBackward, attentionForward, Scratch } from "./attention.ts";
+import { createVecMath, type VecMath } from "./vecmath.ts";
 import {
   adamwKernel,
   binaryKernel,
@@ -70,6 +71,8 @@ class CpuBuffer<D extends DType = DType> implements DeviceBuffer<D> {
 export interface CpuBackendOptions {
   /** Options passed to the sgemm factory (threads, forced implementation). */
   gemm?: GemmOptions;
+  /** Use the WebAssembly SIMD exp kernels where available (default true). */
+  simd?: boolean;
 }
 
 /** Default RMSNorm epsilon: torch's finfo(float32).eps, what F.rms_norm uses when eps=None. */
@@ -78,7 +81,7 @@ const DEFAULT_RMS_EPS = 1.1920928955078125e-7;
 /** Creates a CPU backend (loads the fastest sgemm available). */
 export async function createCpuBackend(options: CpuBackendOptions = {}): Promise<Backend> {
   const gemm = await createGemm(options.gemm);
-  return new CpuBackend(gemm);
+  return new CpuBackend(gemm, options.simd === false ? null : createVecMath());
 }
 
 /** The CPU implementation of `Backend`. */
@@ -93,10 +96,12 @@ class CpuBackend implements Backend {
   #scratch = new Scratch();
   #destroyed = false;
 
-  constructor(readonly gemm: Gemm) {
+  /** `vm`: SIMD exp kernels, or null (plain JS loops; where WebAssembly SIMD is missing). */
+  constructor(readonly gemm: Gemm, readonly vm: VecMath | null) {
+    const threads = `${gemm.threads} thread${gemm.threads === 1 ? "" : "s"}`;
     this.info = {
       name: "cpu",
-      device: `CPU, sgemm ${gemm.kind}, ${gemm.threads} thread${gemm.threads === 1 ? "" : "s"}`,
+      device: `CPU, sgemm ${gemm.kind}, ${threads}${vm ? ", SIMD exp" : ""}`,
       isFallback: false,
     };
   }
@@ -385,6 +390,7 @@ class CpuBackend implements Backend {
       this.#f32(p.out, n, "attention out"),
       this.#f32(p.lse, p.batch * p.heads * p.seq, "attention lse"),
       { ...p, scale: p.scale ?? 1 / Math.sqrt(p.headDim) },
+      this.vm,
     );
   }
 
@@ -404,6 +410,7 @@ class CpuBackend implements Backend {
       this.#f32(p.gradV, n, "attentionBackward gradV"),
       { ...p, scale: p.scale ?? 1 / Math.sqrt(p.headDim) },
       p.accumulate ?? false,
+      this.vm,
     );
   }
 
@@ -416,6 +423,7 @@ class CpuBackend implements Backend {
       p.rows,
       p.vocab,
       p.softcap,
+      this.vm,
     );
   }
 
@@ -430,6 +438,7 @@ class CpuBackend implements Backend {
       p.vocab,
       p.softcap,
       p.accumulate ?? false,
+      this.vm,
     );
   }
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { VecMath } from "./vecmath.ts";
 
 /** Pads a shape of rank 1..4 to rank 4 with leading 1s. */
 export function pad4(shape: readonly number[]): [number, number, number, number] {
@@ -272,7 +273,7 @@ function capTanh(x: number, twoOverCap: number, cap: number): number {
   return cap - (2 * cap) / (Math.exp(twoOverCap * x) + 1);
 }
 
-/** Fused softcap + cross-entropy forward; per-row losses and lse. */
+/** Fused softcap + cross-entropy forward; per-row losses and lse. SIMD exp when `vm` is given. */
 export function crossEntropyKernel(
   logits: Float32Array,
   targets: Int32Array,
@@ -281,18 +282,24 @@ export function crossEntropyKernel(
   rows: number,
   vocab: number,
   cap: number,
+  vm: VecMath | null = null,
 ): void {
   const k = 2 / cap;
+  const n4 = vm ? vocab & ~3 : 0; // floats the SIMD kernel takes; the JS loops do the rest
+  const view = vm ? vm.view(vocab + 4) : null;
   for (let r = 0, o = 0; r < rows; r++, o += vocab) {
     let max: number, sum = 0;
+    if (n4 > 0) view!.set(logits.subarray(o, o + n4), 0);
+    // The max over raw logits (no transcendental) gives the shift; the cap is monotonic.
+    max = -Infinity;
+    for (let j = 0; j < vocab; j++) if (logits[o + j] > max) max = logits[o + j];
     if (cap > 0) {
-      // Capped logits lie in (-cap, cap): cap is a safe shift, no max pass needed.
-      max = cap;
-      for (let j = 0; j < vocab; j++) sum += Math.exp(capTanh(logits[o + j], k, cap) - cap);
+      max = capTanh(max, k, cap);
+      if (n4 > 0) sum = vm!.sumExpSoftcap(n4, cap, max);
+      for (let j = n4; j < vocab; j++) sum += Math.exp(capTanh(logits[o + j], k, cap) - max);
     } else {
-      max = -Infinity;
-      for (let j = 0; j < vocab; j++) if (logits[o + j] > max) max = logits[o + j];
-      for (let j = 0; j < vocab; j++) sum += Math.exp(logits[o + j] - max);
+      if (n4 > 0) sum = vm!.expShift(n4, 0, max);
+      for (let j = n4; j < vocab; j++) sum += Math.exp(logits[o + j] - max);
     }
     const l = max + Math.log(sum);
     lse[r] = l;
@@ -303,7 +310,7 @@ export function crossEntropyKernel(
   }
 }
 
-/** Fused softcap + cross-entropy backward. */
+/** Fused softcap + cross-entropy backward. SIMD exp when `vm` is given. */
 export function crossEntropyBackwardKernel(
   logits: Float32Array,
   targets: Int32Array,
@@ -314,14 +321,38 @@ export function crossEntropyBackwardKernel(
   vocab: number,
   cap: number,
   accumulate: boolean,
+  vm: VecMath | null = null,
 ): void {
   const k = 2 / cap;
+  const n4 = vm ? vocab & ~3 : 0;
+  const dst = (vocab + 3) & ~3; // the kernel writes the row's gradient here in module memory
+  const view = vm ? vm.view(dst + vocab + 4) : null;
   for (let r = 0, o = 0; r < rows; r++, o += vocab) {
     const t = targets[r];
     const g = t < 0 ? 0 : gradLosses[r];
     const l = lse[r];
     if (g === 0) {
       if (!accumulate) gradLogits.fill(0, o, o + vocab);
+      continue;
+    }
+    if (n4 > 0) {
+      const v = view!;
+      v.set(logits.subarray(o, o + n4), 0);
+      if (cap > 0) vm!.gradSoftcap(n4, dst, cap, l, g);
+      else vm!.gradShift(n4, dst, l, g);
+      for (let j = n4; j < vocab; j++) {
+        const x = logits[o + j];
+        v[dst + j] = cap > 0
+          ? g * Math.exp(capTanh(x, k, cap) - l) * (1 - (capTanh(x, k, cap) / cap) ** 2)
+          : g * Math.exp(x - l);
+      }
+      // the one-hot term at the target
+      if (cap > 0) {
+        const th = capTanh(logits[o + t], k, cap) / cap;
+        v[dst + t] -= g * (1 - th * th);
+      } else v[dst + t] -= g;
+      if (accumulate) { for (let j = 0; j < vocab; j++) gradLogits[o + j] += v[dst + j]; }
+      else gradLogits.set(v.subarray(dst, dst + vocab), o);
       continue;
     }
     if (cap > 0) {

@@ -1,0 +1,108 @@
+/**
+ * The CPU backend's WebAssembly SIMD exp kernels: exp accuracy over the whole f32 range, and the
+ * SIMD and plain-JS paths of cross-entropy and attention agreeing (odd sizes exercise the tails).
+ */
+import assert from "node:assert/strict";
+import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
+import { createVecMath } from "../../src/engine/cpu/vecmath.ts";
+import type { Backend, DeviceBuffer } from "../../src/engine/backend.ts";
+import { assertClose, Rng } from "./helpers.ts";
+
+Deno.test("vecmath: SIMD exp within 2 ulp-ish of Math.exp from -87 to 88, saturating beyond", () => {
+  const vm = createVecMath();
+  assert.ok(vm, "WebAssembly SIMD is available in Deno");
+  const n = 8192;
+  const v = vm.view(2 * n);
+  const x = Float32Array.from({ length: n }, (_, i) => -100 + (200 * i) / n);
+  v.set(x, 0);
+  const sum = vm.expShift(n, n, 0);
+  const out = vm.view(2 * n).subarray(n, 2 * n);
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    const want = Math.exp(x[i]);
+    if (x[i] > -87 && x[i] < 88) worst = Math.max(worst, Math.abs(out[i] - want) / want);
+    else if (x[i] < -88) assert.ok(out[i] < 1e-37, `exp(${x[i]}) underflows to ~0`);
+  }
+  assert.ok(worst < 3e-7, `relative error ${worst}`);
+  assert.ok(Number.isFinite(out[n - 1]), "exp(100) saturates instead of becoming NaN");
+  assert.equal(sum, Infinity, "the f32 lane sums overflow past exp(88)");
+  // The returned sum over a moderate range matches.
+  v.set(x.subarray(0, n / 2), 0);
+  const half = vm.expShift(n / 2, n, 0);
+  let want = 0;
+  for (let i = 0; i < n / 2; i++) want += Math.exp(x[i]);
+  assert.ok(Math.abs(half - want) / want < 1e-5, `sum ${half} vs ${want}`);
+});
+
+async function pair(): Promise<[Backend, Backend]> {
+  return [await createCpuBackend(), await createCpuBackend({ simd: false })];
+}
+
+function put(be: Backend, values: Float32Array): DeviceBuffer<"f32"> {
+  const b = be.alloc("f32", values.length);
+  be.write(b, values);
+  return b;
+}
+
+for (const softcap of [0, 15, 200]) {
+  Deno.test(`vecmath: cross-entropy SIMD and JS paths agree (vocab 4099, softcap ${softcap})`, async () => {
+    const [simd, js] = await pair();
+    assert.match(simd.info.device, /SIMD/);
+    assert.doesNotMatch(js.info.device, /SIMD/);
+    const rows = 5, vocab = 4099;
+    const rng = new Rng(17);
+    const logits = rng.uniform(rows * vocab, -20, 20);
+    const targets = Int32Array.of(0, 4098, -1, 17, 2048);
+    const gradLosses = rng.uniform(rows);
+    const start = rng.uniform(rows * vocab);
+    const results = [];
+    for (const be of [simd, js]) {
+      const L = put(be, logits), g = put(be, gradLosses), dl = put(be, start);
+      const t = be.alloc("i32", rows);
+      be.write(t, targets);
+      const losses = be.alloc("f32", rows), lse = be.alloc("f32", rows);
+      be.crossEntropy({ logits: L, targets: t, losses, lse, rows, vocab, softcap });
+      const common = { logits: L, targets: t, lse, gradLosses: g, rows, vocab, softcap };
+      be.crossEntropyBackward({ ...common, gradLogits: dl, accumulate: true });
+      const acc = await be.read(dl);
+      be.crossEntropyBackward({ ...common, gradLogits: dl });
+      results.push({ losses: await be.read(losses), acc, fresh: await be.read(dl) });
+      be.destroy();
+    }
+    const [a, b] = results;
+    assertClose(a.losses, b.losses, 1e-5, 1e-5, "losses");
+    assertClose(a.fresh, b.fresh, 1e-7, 1e-4, "dlogits");
+    assertClose(a.acc, b.acc, 1e-6, 1e-5, "accumulated dlogits");
+    assert.equal(a.losses[2], 0, "ignored target");
+  });
+}
+
+Deno.test("vecmath: attention SIMD and JS paths agree (seq 37, window 10)", async () => {
+  const [simd, js] = await pair();
+  const geo = { batch: 2, seq: 37, heads: 3, headDim: 8, window: 10 };
+  const n = 2 * 37 * 3 * 8;
+  const rng = new Rng(5);
+  const data = [rng.uniform(n, -3, 3), rng.uniform(n, -3, 3), rng.uniform(n), rng.uniform(n)];
+  const results: Float32Array[][] = [];
+  for (const be of [simd, js]) {
+    const [q, k, v, go] = data.map((d) => put(be, d));
+    const out = be.alloc("f32", n), lse = be.alloc("f32", 2 * 3 * 37);
+    const [dq, dk, dv] = [0, 1, 2].map(() => be.alloc("f32", n));
+    be.attention({ q, k, v, out, lse, ...geo });
+    be.attentionBackward({
+      q,
+      k,
+      v,
+      out,
+      lse,
+      gradOut: go,
+      gradQ: dq,
+      gradK: dk,
+      gradV: dv,
+      ...geo,
+    });
+    results.push(await Promise.all([out, lse, dq, dk, dv].map((b) => be.read(b))));
+    be.destroy();
+  }
+  results[0].forEach((a, i) => assertClose(a, results[1][i], 1e-6, 1e-5, `tensor ${i}`));
+});
