@@ -91,7 +91,7 @@ export function makeCase(
 }
 
 /** Whether an implementation loads here; BLAS is optional (needs libopenblas and --allow-ffi). */
-async function loads(prefer: "blas" | "wasm" | "js"): Promise<boolean> {
+async function loads(prefer: "blas"): Promise<boolean> {
   try {
     (await createGemm({ prefer })).close();
     return true;
@@ -101,18 +101,24 @@ async function loads(prefer: "blas" | "wasm" | "js"): Promise<boolean> {
   }
 }
 
-/** Implementation under test: what createGemm picks, plus WebAssembly with every size forced
- * through the kernels and the workers (the default thresholds send tiny calls to plain loops). */
-const IMPLEMENTATIONS = ["js", "wasm", "wasm-forced", "blas"] as const;
+/**
+ * Implementations under test: what createGemm picks, plus WebAssembly with every size forced
+ * through the kernels and the threads (the default thresholds send tiny calls to plain loops),
+ * and WebAssembly where the calling thread only waits, so the workers alone compute every call.
+ */
+const IMPLEMENTATIONS = ["js", "wasm", "wasm-forced", "wasm-workers-only", "blas"] as const;
 
 /** Creates the implementation named in IMPLEMENTATIONS. */
 function open(which: typeof IMPLEMENTATIONS[number]): Promise<Gemm> {
-  if (which === "wasm-forced") return createWasmGemm(2, { jsMaxFlops: 0, singleThreadMaxFlops: 0 });
+  const forced = { jsMaxFlops: 0, singleThreadMaxFlops: 0 };
+  if (which === "wasm-forced") return createWasmGemm(2, forced);
+  if (which === "wasm-workers-only") return createWasmGemm(3, { ...forced, callerWorks: false });
   return createGemm({ prefer: which });
 }
 
 for (const prefer of IMPLEMENTATIONS) {
-  const ignore = !(await loads(prefer === "wasm-forced" ? "wasm" : prefer));
+  // Only BLAS is optional; "js" and "wasm" must load everywhere Deno runs, so they never skip.
+  const ignore = prefer === "blas" && !(await loads("blas"));
   Deno.test({ name: `gemm ${prefer}: all transpose combinations, odd sizes`, ignore }, async () => {
     const gemm = await open(prefer);
     try {
@@ -191,10 +197,7 @@ Deno.test("gemm: out-of-bounds operands are rejected before anything is written"
   gemm.close();
 });
 
-Deno.test({
-  name: "gemm wasm: thread counts 1 and 3 agree with the reference",
-  ignore: !(await loads("wasm")),
-}, async () => {
+Deno.test("gemm wasm: thread counts 1 and 3 agree with the reference", async () => {
   for (const threads of [1, 3]) {
     const gemm = await createGemm({ prefer: "wasm", threads });
     try {

@@ -61,12 +61,15 @@ export interface WasmGemmTuning {
   jsMaxFlops?: number;
   /** Calls with at most this many flops stay on the calling thread (no worker wake-ups). */
   singleThreadMaxFlops?: number;
+  /** false: the calling thread only waits, so workers compute everything (tests the workers). */
+  callerWorks?: boolean;
 }
 
 /** Creates the WebAssembly SIMD implementation with `threads` threads (the caller included). */
 export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {}): Promise<Gemm> {
   const jsMaxFlops = tuning.jsMaxFlops ?? JS_MAX_FLOPS;
   const singleThreadMaxFlops = tuning.singleThreadMaxFlops ?? SINGLE_THREAD_MAX_FLOPS;
+  const callerWorks = tuning.callerWorks ?? true;
   const fma = relaxedSimdSupported();
   const module = new WebAssembly.Module(buildGemmWasm(fma, MAX_PAGES));
   const scratchBytes = align64(MC * KC * 4 + KC * NC * 4 + MR * NR * 4);
@@ -180,7 +183,7 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
       Atomics.add(ctl, CTL.GEN, 1);
       Atomics.notify(ctl, CTL.GEN);
     }
-    runUnits(kx, ctl, ctlF, 0);
+    if (callerWorks || !useWorkers) runUnits(kx, ctl, ctlF, 0);
     if (useWorkers) {
       for (
         let d = Atomics.load(ctl, CTL.DONE);
