@@ -39,18 +39,24 @@ function refMatmul(
 }
 
 for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
-  gpuTest(`webgpu matmul transA=${transA} transB=${transB} (odd sizes, alpha/beta)`, async (g) => {
-    const [m, n, k] = [67, 45, 33];
-    const a = randomArray(m * k, 1);
-    const b = randomArray(k * n, 2);
-    const c0 = randomArray(m * n, 3);
-    const bufA = upload(g, a);
-    const bufB = upload(g, b);
-    const bufC = upload(g, c0);
-    g.matmul({ a: bufA, b: bufB, c: bufC, m, n, k, transA, transB, alpha: 0.5, beta: 1 });
-    const want = refMatmul(a, b, c0, m, n, k, transA, transB, 0.5, 1);
-    assertClose(await g.read(bufC), want, "matmul", 1e-4, 1e-4);
-  });
+  for (const tile of [64, 128]) {
+    gpuTest(
+      `webgpu matmul ${tile}-tile transA=${transA} transB=${transB} (odd sizes, alpha/beta)`,
+      async (g) => {
+        g.largeTileMinTiles = tile === 128 ? 0 : Infinity;
+        const [m, n, k] = [131, 75, 37]; // crosses tile edges in every dimension
+        const a = randomArray(m * k, 1);
+        const b = randomArray(k * n, 2);
+        const c0 = randomArray(m * n, 3);
+        const bufA = upload(g, a);
+        const bufB = upload(g, b);
+        const bufC = upload(g, c0);
+        g.matmul({ a: bufA, b: bufB, c: bufC, m, n, k, transA, transB, alpha: 0.5, beta: 1 });
+        const want = refMatmul(a, b, c0, m, n, k, transA, transB, 0.5, 1);
+        assertClose(await g.read(bufC), want, "matmul", 1e-4, 1e-4);
+      },
+    );
+  }
 }
 
 gpuTest("webgpu matmul: beta=0 ignores NaN in C; batched with broadcast and offsets", async (g) => {

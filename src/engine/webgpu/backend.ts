@@ -141,6 +141,11 @@ export class WebGpuBackend implements Backend {
   readonly #pool: BufferPool;
   #destroyed = false;
   #lost: string | null = null;
+  /**
+   * matmul uses 128x128 output tiles when a product has at least this many of them (enough
+   * workgroups to fill a large GPU), else 64x64 tiles. Tunable for benchmarks and tests.
+   */
+  largeTileMinTiles = 64;
 
   /** Use `createWebGpuBackend`. */
   constructor(gpu: GpuDevice) {
@@ -439,7 +444,11 @@ export class WebGpuBackend implements Backend {
     const b = this.#need(p.b, offsetB + (batch - 1) * strideB + k * n, "b");
     const c = this.#need(p.c, offsetC + (batch - 1) * strideC + m * n, "c");
     if (p.c === p.a || p.c === p.b) throw new RangeError("webgpu: matmul c must not alias a or b");
-    const kernel = matmulKernel(p.transA ?? false, p.transB ?? false);
+    // 128x128 tiles once there are enough of them to keep the device busy; 64x64 below that.
+    const tile = Math.ceil(m / 128) * Math.ceil(n / 128) * batch >= this.largeTileMinTiles
+      ? 128
+      : 64;
+    const kernel = matmulKernel(p.transA ?? false, p.transB ?? false, tile === 128);
     const maxZ = Math.min(this.dispatcher.maxWorkgroupsPerDimension, 65535);
     // Batches beyond the z limit run as several dispatches with shifted offsets.
     for (let b0 = 0; b0 < batch; b0 += maxZ) {
@@ -448,7 +457,7 @@ export class WebGpuBackend implements Backend {
         .u(0, m, n, k, count, strideA, strideB, strideC, 0)
         .u(8, offsetA + b0 * strideA, offsetB + b0 * strideB, offsetC + b0 * strideC, 0)
         .f(12, p.alpha ?? 1, p.beta ?? 0);
-      this.#run(kernel, u, [a, b, c], [Math.ceil(n / 64), Math.ceil(m / 64), count]);
+      this.#run(kernel, u, [a, b, c], [Math.ceil(n / tile), Math.ceil(m / tile), count]);
     }
   }
 

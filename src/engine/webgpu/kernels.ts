@@ -43,9 +43,12 @@ function spec(
   return { module, code, entry, bindings, constants };
 }
 
-/** matmul with the transpose variant baked in as override constants. */
-export function matmulKernel(transA: boolean, transB: boolean): KernelSpec {
-  return spec("matmul", matmulWgsl, "matmul", [U, R, R, W], {
+/**
+ * matmul with the transpose variant baked in as override constants; `large` selects the
+ * 128x128-tile entry point (8x8 outputs per invocation) instead of the 64x64 one.
+ */
+export function matmulKernel(transA: boolean, transB: boolean, large = false): KernelSpec {
+  return spec("matmul", matmulWgsl, large ? "matmul_large" : "matmul", [U, R, R, W], {
     TRANS_A: transA ? 1 : 0,
     TRANS_B: transB ? 1 : 0,
   });
