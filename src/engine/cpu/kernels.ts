@@ -174,16 +174,25 @@ export function unaryBackwardKernel(
   cap: number,
   accumulate: boolean,
 ): void {
-  for (let i = 0; i < n; i++) {
-    let d: number;
-    if (op === "relu2") d = x[i] > 0 ? 2 * x[i] : 0;
-    else if (op === "sigmoid") d = y[i] * (1 - y[i]);
-    else if (cap > 0) {
-      const t = y[i] / cap;
-      d = 1 - t * t;
-    } else d = 1;
-    const g = gradOut[i] * d;
-    gradIn[i] = accumulate ? gradIn[i] + g : g;
+  // One loop per op keeps each loop free of per-element dispatch.
+  const acc = accumulate ? 1 : 0;
+  if (op === "relu2") {
+    for (let i = 0; i < n; i++) {
+      const g = x[i] > 0 ? 2 * x[i] * gradOut[i] : 0;
+      gradIn[i] = acc ? gradIn[i] + g : g;
+    }
+  } else if (op === "sigmoid") {
+    for (let i = 0; i < n; i++) {
+      const g = gradOut[i] * y[i] * (1 - y[i]);
+      gradIn[i] = acc ? gradIn[i] + g : g;
+    }
+  } else {
+    const inv = cap > 0 ? 1 / cap : 0;
+    for (let i = 0; i < n; i++) {
+      const t = y[i] * inv;
+      const g = gradOut[i] * (1 - t * t);
+      gradIn[i] = acc ? gradIn[i] + g : g;
+    }
   }
 }
 
