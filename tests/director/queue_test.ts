@@ -245,3 +245,39 @@ Deno.test("corrupt queue records are reported and skipped, never read as empty o
   for (const [path, bytes] of before) assert.equal(after.get(path), bytes, path);
   assert.equal((await readQueue(options.kb)).items.length, 3);
 });
+
+Deno.test("two machines claim the same item offline: merging their files never collides, one wins", async () => {
+  const { options } = await setup();
+  const item = await createItem(options, { hypothesis: "h", category: "other", priority: 3 });
+  // Machine B is a clone of the base; both claim while offline.
+  const kbB = `${options.kb}-clone`;
+  await new Deno.Command("cp", { args: ["-r", options.kb, kbB] }).output();
+  const a = await claimNext({ ...options, host: "machine-a" }, "alice");
+  const later = {
+    ...options,
+    kb: kbB,
+    host: "machine-b",
+    now: () => new Date("2026-01-01T00:01:00Z"),
+  };
+  const b = await claimNext(later, "bob");
+  assert.equal(a.claimed?.item.id, item.id);
+  assert.equal(b.claimed?.item.id, item.id);
+  // "git pull": copy B's records into A. Every file is new to A: no name collides.
+  const eventsA = join(options.kb, "queue", "events");
+  const eventsB = join(kbB, "queue", "events");
+  for (const entry of Deno.readDirSync(eventsB)) {
+    const target = join(eventsA, entry.name);
+    const exists = await Deno.stat(target).then(() => true, () => false);
+    if (exists) {
+      assert.equal(
+        await Deno.readTextFile(target),
+        await Deno.readTextFile(join(eventsB, entry.name)),
+      );
+    } else await Deno.copyFile(join(eventsB, entry.name), target);
+  }
+  const merged = (await readQueue(options.kb)).items[0];
+  assert.equal(merged.status, "in_progress");
+  assert.equal(merged.claim?.agent, "alice", "the earlier claim wins");
+  await assert.rejects(() => heartbeat(options, item.id, "bob"), /claimed by alice, not bob/);
+  await heartbeat(options, item.id, "alice");
+});
