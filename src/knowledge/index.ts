@@ -225,7 +225,7 @@ export class CardIndex {
             const entry = knownOfKind.get(name);
             if (entry && (entry.ok || !this.#changed(kind, name, entry))) continue;
             if (entry) this.#forget(kind, name);
-            if (this.#index(kind, name) && (kind !== "card" || name.slice(0, -5) <= maxCard)) {
+            if (this.#index(kind, name) && !this.#appendable(kind, name, maxCard)) {
               appendOnly = false;
             }
             added++;
@@ -253,6 +253,29 @@ export class CardIndex {
       }
     }
     return { added, removed, skipped: this.skipped() };
+  }
+
+  /**
+   * Whether a newly indexed record can be folded into a cached synthesis without recomputing:
+   * a card newer than every indexed card, or the judgement of a pending card that no judged
+   * card is newer than. Anything else (retractions, late older cards) forces a recomputation.
+   */
+  #appendable(kind: RecordKind, name: string, maxCard: string): boolean {
+    const parsed = parseFileName(kind, name)!;
+    if (kind === "card") return parsed.id > maxCard;
+    if (kind === "retraction") return false;
+    const card = this.#db.prepare("SELECT status FROM cards WHERE id = ?").get(parsed.cardId) as
+      | { status: string }
+      | undefined;
+    if (card?.status !== "pending") return false;
+    const newerJudged = this.#db.prepare(
+      `SELECT 1 FROM cards c WHERE c.id > ? AND (c.status != 'pending' OR EXISTS
+         (SELECT 1 FROM completions d WHERE d.card_id = c.id AND d.id != ?)) LIMIT 1`,
+    ).get(parsed.cardId, parsed.id);
+    const judgedBefore = this.#db.prepare(
+      "SELECT 1 FROM completions WHERE card_id = ? AND id != ? LIMIT 1",
+    ).get(parsed.cardId, parsed.id);
+    return newerJudged === undefined && judgedBefore === undefined;
   }
 
   /** A number that changes whenever indexed content changes (keys derived caches). */
@@ -347,9 +370,13 @@ export class CardIndex {
   }
 
   /** Every indexed card with judgement and retraction applied, oldest first. */
-  summaries(filter: { session?: string; afterId?: string } = {}): CardSummary[] {
+  summaries(filter: { session?: string; afterId?: string; ids?: string[] } = {}): CardSummary[] {
     const clauses: string[] = [];
     const args: string[] = [];
+    if (filter.ids !== undefined) {
+      clauses.push(`id IN (${filter.ids.map(() => "?").join(",") || "NULL"})`);
+      args.push(...filter.ids);
+    }
     if (filter.session !== undefined) {
       clauses.push("session = ?");
       args.push(filter.session);

@@ -13,7 +13,7 @@ import { withLock } from "../util/lock.ts";
 import { CardIndex, type CardSummary, type RefreshReport, type Skipped } from "./index.ts";
 import {
   finalize,
-  foldCard,
+  foldUpdates,
   type Synthesis,
   type SynthesisState,
   synthesisState,
@@ -238,7 +238,15 @@ export class KnowledgeBase {
       if (hit !== null && hit.generation >= index.fullEpoch() && hit.generation <= generation) {
         state = JSON.parse(hit.value) as SynthesisState;
         if (hit.generation !== generation) {
-          for (const card of index.summaries({ afterId: state.maxId })) foldCard(state, card);
+          const fresh = index.summaries({ afterId: state.seenId });
+          const held = state.deferred.length
+            ? index.summaries({ ids: state.deferred.map((card) => card.id) })
+            : [];
+          try {
+            foldUpdates(state, fresh, held);
+          } catch {
+            state = null; // out of order after all: recompute
+          }
         }
       }
       return { generation, hit, state: state ?? synthesisState(index.summaries()) };

@@ -165,6 +165,10 @@ export interface SynthesisState {
   version: 1;
   /** id of the newest card folded in ("" when none) */
   maxId: string;
+  /** id of the newest card seen, folded or deferred ("" when none) */
+  seenId: string;
+  /** pending cards, held back until judged (their judgement decides whether they are a best) */
+  deferred: CardSummary[];
   /** cards folded in, including retracted */
   total: number;
   /** retracted cards */
@@ -207,6 +211,8 @@ export function emptySynthesisState(): SynthesisState {
   return {
     version: 1,
     maxId: "",
+    seenId: "",
+    deferred: [],
     total: 0,
     retracted: 0,
     classes: {},
@@ -226,24 +232,42 @@ function cut(text: string): string {
   return text.length <= TEXT ? text : text.slice(0, TEXT);
 }
 
-function pushNewest<T>(list: T[], item: T): void {
-  list.unshift(item);
+/** Insert into a newest-first (by id) list, keeping at most KEEP items. */
+function pushNewest<T extends { id: string }>(list: T[], item: T): void {
+  let at = 0;
+  while (at < list.length && list[at].id > item.id) at++;
+  list.splice(at, 0, item);
   if (list.length > KEEP) list.pop();
 }
 
-/**
- * Fold one card into `state`. Cards must arrive oldest first (by id): findings depend on the
- * best kept result before each card. Mutates and returns `state`.
- */
-export function foldCard(state: SynthesisState, card: CardSummary): SynthesisState {
-  if (card.id <= state.maxId) throw new Error(`cards must be folded in id order: ${card.id}`);
-  state.maxId = card.id;
-  state.total++;
-  pushNewest(state.recent, {
+function cutCard(card: CardSummary): CardSummary {
+  return {
     ...card,
     hypothesis: cut(card.hypothesis),
     lesson: card.lesson === null ? null : cut(card.lesson),
-  });
+  };
+}
+
+/**
+ * Fold one card into `state`. Judged cards must arrive oldest first (by id): findings depend on
+ * the best kept result before each card; pending cards are held back until judged. Throws when
+ * the order is broken (the caller then recomputes from all cards). Mutates and returns `state`.
+ */
+export function foldCard(state: SynthesisState, card: CardSummary): SynthesisState {
+  if (card.id <= state.maxId) throw new Error(`cards must be folded in id order: ${card.id}`);
+  if (card.id > state.seenId) state.seenId = card.id;
+  if (card.status === "pending" && !card.retracted) {
+    state.deferred.push(cutCard(card));
+    return state;
+  }
+  state.maxId = card.id;
+  return applyCard(state, card);
+}
+
+/** Add one card's contributions to `state` (order matters only for findings and best). */
+function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
+  state.total++;
+  pushNewest(state.recent, cutCard(card));
   if (card.retracted) {
     state.retracted++;
     return state;
@@ -324,7 +348,10 @@ function noiseOf(klass: ClassState): NoiseFloor | null {
 }
 
 /** Turn a state into the synthesis report (cheap: no per-card work). */
-export function finalize(state: SynthesisState): Synthesis {
+export function finalize(folded: SynthesisState): Synthesis {
+  // Pending cards count as runs, coverage and recent results, never as a best or finding.
+  const state = folded.deferred.length === 0 ? folded : structuredClone(folded);
+  for (const card of state.deferred) applyCard(state, card);
   const noise = new Map<string, NoiseFloor | null>();
   const classes: ClassStats[] = Object.entries(state.classes).map(([key, klass]) => {
     noise.set(key, noiseOf(klass));
@@ -429,6 +456,24 @@ export function finalize(state: SynthesisState): Synthesis {
     openQuestions,
     recent: state.recent,
   };
+}
+
+/**
+ * Fold cards that are new or changed since `state` was saved: cards newer than any seen, and
+ * the current summaries of held-back pending cards (judged meanwhile). Throws when they cannot
+ * be folded in order; recompute from all cards then.
+ */
+export function foldUpdates(
+  state: SynthesisState,
+  fresh: CardSummary[],
+  deferredNow: CardSummary[],
+): SynthesisState {
+  const settled = deferredNow.filter((card) => card.status !== "pending" || card.retracted);
+  const settledIds = new Set(settled.map((card) => card.id));
+  state.deferred = state.deferred.filter((card) => !settledIds.has(card.id));
+  const ordered = [...settled, ...fresh].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  for (const card of ordered) foldCard(state, card);
+  return state;
 }
 
 /** Fold `cards` (any order) into a new state. */

@@ -321,6 +321,14 @@ Deno.test("the cached, incrementally folded synthesis always equals a full recom
   }
   await kb.completeCard(pending, { status: "keep", agent: "a", lesson: "judged late" });
   await check("after a judgement");
+  // The trainer's loop: pending cards at the end, judged one by one.
+  const p1 = await kb.writeCard(sampleInput({ status: "pending", results: { val_bpb: 0.6 } }));
+  const p2 = await kb.writeCard(sampleInput({ status: "pending", results: { val_bpb: 0.55 } }));
+  await check("two pending cards at the end");
+  await kb.completeCard(p1.id, { status: "keep", agent: "a", lesson: "p1 helps" });
+  await check("older pending card judged while a newer one waits");
+  await kb.completeCard(p2.id, { status: "crash", agent: "a" });
+  await check("newest pending card judged crash");
   const [first] = await kb.listCards();
   await kb.retract(first.id, "bad", "a");
   await check("after a retraction");
