@@ -488,3 +488,29 @@ gpuTest("webgpu adamw, muonMomentum, normalizeFrobenius, muonUpdate", async (g) 
     assertClose(await g.read(bw), want, `muonUpdate ${rows}x${cols}`, 1e-5, 1e-4);
   }
 });
+
+gpuTest(
+  "webgpu reduceTo: long reductions split over many workgroups (full and per-column)",
+  async (g) => {
+    const [rows, cols] = [40000, 3];
+    const x = randomArray(rows * cols, 31);
+    const bx = upload(g, x);
+    const total = upload(g, new Float32Array([10]));
+    g.reduceTo({
+      x: bx,
+      out: total,
+      shape: [rows * cols],
+      outShape: [1],
+      alpha: 0.5,
+      accumulate: true,
+    });
+    let sum = 0;
+    for (const v of x) sum += v;
+    assertClose(await g.read(total), [10 + 0.5 * sum], "full sum", 1e-3, 1e-4);
+    const perColumn = g.alloc("f32", cols);
+    g.reduceTo({ x: bx, out: perColumn, shape: [1, rows, cols], outShape: [1, 1, cols] });
+    const want = new Float64Array(cols);
+    x.forEach((v, i) => want[i % cols] += v);
+    assertClose(await g.read(perColumn), want, "per-column sums", 1e-3, 1e-4);
+  },
+);

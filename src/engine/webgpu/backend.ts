@@ -421,9 +421,30 @@ export class WebGpuBackend implements Backend {
     const x = this.#need(p.x, product(shape), "x");
     const out = this.#need(p.out, outCount, "out");
     const redCount = product(shape) / outCount;
-    const u = new Uniforms(16).u(0, ...shape, ...outShape, outCount, redCount, p.accumulate ? 1 : 0)
-      .f(12, p.alpha ?? 1);
-    this.#run(REDUCE_TO, u, [x, out], this.dispatcher.grid1d(outCount));
+    const alpha = p.alpha ?? 1;
+    const accumulate = p.accumulate ? 1 : 0;
+    // Long reductions into few outputs: partial sums over `parts` workgroups per output first.
+    const parts = outCount < 1024 && redCount >= 16384
+      ? Math.min(256, Math.ceil(redCount / 4096))
+      : 1;
+    if (parts === 1) {
+      const u = new Uniforms(16).u(0, ...shape, ...outShape, outCount, redCount, accumulate, 1)
+        .f(12, alpha);
+      this.#run(REDUCE_TO, u, [x, out], this.dispatcher.grid1d(outCount));
+      return;
+    }
+    const partials = this.#scratch(outCount * parts);
+    try {
+      const u1 = new Uniforms(16).u(0, ...shape, ...outShape, outCount, redCount, 0, parts)
+        .f(12, 1);
+      this.#run(REDUCE_TO, u1, [x, partials.gpu], this.dispatcher.grid1d(outCount * parts));
+      const u2 = new Uniforms(16)
+        .u(0, 1, 1, outCount, parts, 1, 1, outCount, 1, outCount, parts, accumulate, 1)
+        .f(12, alpha);
+      this.#run(REDUCE_TO, u2, [partials.gpu, out], this.dispatcher.grid1d(outCount));
+    } finally {
+      this.free(partials);
+    }
   }
 
   // ---- matmul --------------------------------------------------------------------------------
