@@ -89,6 +89,26 @@ function bestCards(cards: TriedCards, synthesis: Synthesis): CardSummary[] {
     .filter((card): card is CardSummary => card !== undefined);
 }
 
+/** Recipe config keys (last part, lower-case) -> the category a change of them belongs to. */
+const KEY_CATEGORY: [RegExp, string][] = [
+  [/^(warmup|warmdown)|finallr/, "schedule"],
+  [/lr$|lrfrac$/, "learning_rate"],
+  [/^(muon|adam|ortho)/, "optimizer"],
+  [/weightdecay|dropout|softcap/, "regularization"],
+  [/^(depth|width|vegate)/, "architecture"],
+  [/^(headdim|windowpattern|heads)/, "attention"],
+  [/^seqlen/, "data"],
+  [/^totalbatch/, "batch_size"],
+  [/^devicebatch/, "efficiency"],
+  [/^vocab/, "tokenizer"],
+];
+
+/** The taxonomy category of a change to config `key`, else `fallback`. */
+function categoryOfKey(key: string, fallback: string): string {
+  const last = key.split(".").pop()!.toLowerCase().replace(/_/g, "");
+  return KEY_CATEGORY.find(([pattern]) => pattern.test(last))?.[1] ?? fallback;
+}
+
 /** Next step along the change from `parent` to `best` on numeric knobs that differ. */
 function neighbourhood(cards: TriedCards, synthesis: Synthesis): Suggestion[] {
   const out: Suggestion[] = [];
@@ -128,7 +148,7 @@ function neighbourhood(cards: TriedCards, synthesis: Synthesis): Suggestion[] {
       out.push({
         hypothesis: `${verb} ${key} from ${fmt(value)} to ${fmt(next)}: one more step in the ` +
           `direction that took val_bpb from ${fmt(parent.val_bpb!)} to ${fmt(best.val_bpb!)}`,
-        category: best.categories[0] ?? "other",
+        category: categoryOfKey(key, best.categories[0] ?? "other"),
         priority: 1,
         config: { [key]: next },
         source: "neighbourhood",

@@ -36,6 +36,7 @@ Deno.test("neighbourhood of the best: the next step along the change that helped
   const suggestions = await plan(kb);
   const steps = suggestions.filter((s) => s.source === "neighbourhood");
   assert.deepEqual(steps.map((s) => s.config), [{ "model.depth": 6 }, { "optim.matrixLr": 0.09 }]);
+  assert.deepEqual(steps.map((s) => s.category), ["architecture", "learning_rate"]);
   for (const step of steps) {
     assert.deepEqual(step.priorCards, [best.id, base.id]);
     assert.match(step.rationale, new RegExp(`${best.id}.*${base.id}`));
