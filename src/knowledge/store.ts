@@ -15,6 +15,7 @@ import {
   finalize,
   foldUpdates,
   type Synthesis,
+  SYNTHESIS_STATE_VERSION,
   type SynthesisState,
   synthesisState,
 } from "./synthesis.ts";
@@ -37,8 +38,8 @@ import {
   validateJudgement,
 } from "./schema.ts";
 
-/** Cache key of the synthesis state (bump when SynthesisState changes shape). */
-const SYNTHESIS_CACHE = "synthesis-state-v1";
+/** Cache key of the synthesis state. */
+const SYNTHESIS_CACHE = "synthesis-state";
 
 /** The `.gitignore` a new base gets: derived views stay local. */
 const BASE_GITIGNORE = `# derived views of this knowledge base are rebuilt locally
@@ -236,17 +237,19 @@ export class KnowledgeBase {
       const hit = index.cached(SYNTHESIS_CACHE);
       let state: SynthesisState | null = null;
       if (hit !== null && hit.generation >= index.fullEpoch() && hit.generation <= generation) {
-        state = JSON.parse(hit.value) as SynthesisState;
-        if (hit.generation !== generation) {
-          const fresh = index.summaries({ afterId: state.seenId });
-          const held = state.deferred.length
-            ? index.summaries({ ids: state.deferred.map((card) => card.id) })
-            : [];
-          try {
-            foldUpdates(state, fresh, held);
-          } catch {
-            state = null; // out of order after all: recompute
+        try {
+          const cached = JSON.parse(hit.value) as SynthesisState;
+          if (cached.version !== SYNTHESIS_STATE_VERSION) throw new Error("old state layout");
+          if (hit.generation !== generation) {
+            const fresh = index.summaries({ afterId: cached.seenId });
+            const held = cached.deferred.length
+              ? index.summaries({ ids: cached.deferred.map((card) => card.id) })
+              : [];
+            foldUpdates(cached, fresh, held);
           }
+          state = cached;
+        } catch {
+          state = null; // an unusable cache or cards out of order after all: recompute
         }
       }
       return { generation, hit, state: state ?? synthesisState(index.summaries()) };

@@ -159,10 +159,13 @@ interface RawFinding {
 
 type CoverageCounts = Omit<CoverageRow, "category" | "confirmed" | "state">;
 
+/** Layout version of `SynthesisState`; a cached state of another version is recomputed. */
+export const SYNTHESIS_STATE_VERSION = 2;
+
 /** The running state of a synthesis; JSON-serialisable, grows with classes and tags only. */
 export interface SynthesisState {
-  /** state layout version */
-  version: 1;
+  /** state layout version (SYNTHESIS_STATE_VERSION) */
+  version: number;
   /** id of the newest card folded in ("" when none) */
   maxId: string;
   /** id of the newest card seen, folded or deferred ("" when none) */
@@ -209,7 +212,7 @@ export function emptySynthesisState(): SynthesisState {
     };
   }
   return {
-    version: 1,
+    version: SYNTHESIS_STATE_VERSION,
     maxId: "",
     seenId: "",
     deferred: [],

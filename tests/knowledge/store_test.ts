@@ -262,3 +262,25 @@ Deno.test("the cached synthesis is recomputed after any new record", async () =>
   assert.equal(synthesis.classes[0].best?.val_bpb, 1.0);
   assert.equal(synthesis.retracted, 1);
 });
+
+Deno.test("an unusable cached synthesis state is recomputed, never trusted", async () => {
+  const { DatabaseSync } = await import("node:sqlite");
+  const dir = await tempKb();
+  const kb = openKnowledgeBase(dir);
+  await kb.writeCard(sampleInput({ results: { val_bpb: 1.0 } }));
+  await kb.synthesis();
+  kb.close();
+  const db = new DatabaseSync(join(dir, "index.sqlite"));
+  for (const value of ["0:{not json", '0:{"version":1}', '0:{"version":2,"deferred":7}']) {
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'cache:synthesis-state'").run(value);
+    db.prepare("INSERT OR REPLACE INTO meta VALUES ('generation', '1')").run();
+    db.prepare("INSERT OR REPLACE INTO meta VALUES ('full_epoch', '0')").run();
+    const reopened = openKnowledgeBase(dir);
+    await reopened.writeCard(sampleInput({ results: { val_bpb: 0.9 } }));
+    const synthesis = await reopened.synthesis();
+    assert.equal(synthesis.total, (await reopened.listCards()).length, value);
+    assert.equal(synthesis.classes[0].best?.val_bpb, 0.9);
+    reopened.close();
+  }
+  db.close();
+});
