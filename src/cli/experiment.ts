@@ -115,7 +115,10 @@ async function trainOnce(run: CommonRun): Promise<RunReport> {
 /** Print the report the upstream way (or as JSON), and FAIL + exit 1 for a failed run. */
 async function finish(report: RunReport, json: boolean, results?: string): Promise<void> {
   if (results) await writeResults(results, report);
-  if (report.card_id) console.error(`card recorded: ${report.card_id} (status pending)`);
+  if (report.card_id) {
+    const status = report.val_bpb === null ? "crash" : "pending";
+    console.error(`card recorded: ${report.card_id} (status ${status})`);
+  }
   if (json) printJson(report);
   if (report.status === "fail") {
     if (!json) console.log("FAIL");

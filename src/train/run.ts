@@ -340,7 +340,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
   }
 }
 
-/** The card input of a run (status pending; crash runs carry val_bpb null). */
+/** The card input of a run (status pending; a failed run is a crash with val_bpb null). */
 function cardInput(
   opts: RunOptions,
   report: RunReport,
@@ -390,7 +390,9 @@ function cardInput(
       estimated_flops: flopsPerToken(config) * report.total_tokens_M * 1e6,
       mfu_percent: report.mfu_percent,
     },
-    status: "pending",
+    // A finished run waits for the agent's judgement; a run that diverged or hung has no
+    // val_bpb and is recorded as what it is, a crash (the schema allows null only there).
+    status: report.val_bpb === null ? "crash" : "pending",
   };
 }
 
@@ -417,7 +419,7 @@ export function preflightCard(
     budget_s: opts.budgetSeconds,
     seed: opts.seed,
     config: {},
-    results: { val_bpb: null },
+    results: { val_bpb: 1 },
     status: "pending",
   };
   validateCardInput(placeholder);
