@@ -144,6 +144,16 @@ const CASES: OpCase[] = [
     run: (t, [q, k, v]) => attention(tapeIn(t, q), k, v, { window: 2 }),
   },
   {
+    name: "attention seq 150 > query block, window 70 (1,150,2,4)",
+    inputs: [{ shape: [1, 150, 2, 4] }, { shape: [1, 150, 2, 4] }, { shape: [1, 150, 2, 4] }],
+    run: (t, [q, k, v]) => attention(tapeIn(t, q), k, v, { window: 70 }),
+  },
+  {
+    name: "attention seq 150, full causal, scale 0.7 (2,150,1,4)",
+    inputs: [{ shape: [2, 150, 1, 4] }, { shape: [2, 150, 1, 4] }, { shape: [2, 150, 1, 4] }],
+    run: (t, [q, k, v]) => attention(tapeIn(t, q), k, v, { scale: 0.7 }),
+  },
+  {
     name: "narrow last dim [2, 5)",
     inputs: [{ shape: [3, 7] }],
     run: (t, [a]) => narrow(tapeIn(t, a), 2, 3),

@@ -77,16 +77,16 @@ for (const softcap of [0, 15, 200]) {
   });
 }
 
-Deno.test("vecmath: attention SIMD and JS paths agree (seq 37, window 10)", async () => {
+Deno.test("vecmath: attention SIMD and JS paths agree (seq 137, window 70)", async () => {
   const [simd, js] = await pair();
-  const geo = { batch: 2, seq: 37, heads: 3, headDim: 8, window: 10 };
-  const n = 2 * 37 * 3 * 8;
+  const geo = { batch: 2, seq: 137, heads: 3, headDim: 8, window: 70 };
+  const n = 2 * 137 * 3 * 8;
   const rng = new Rng(5);
   const data = [rng.uniform(n, -3, 3), rng.uniform(n, -3, 3), rng.uniform(n), rng.uniform(n)];
   const results: Float32Array[][] = [];
   for (const be of [simd, js]) {
     const [q, k, v, go] = data.map((d) => put(be, d));
-    const out = be.alloc("f32", n), lse = be.alloc("f32", 2 * 3 * 37);
+    const out = be.alloc("f32", n), lse = be.alloc("f32", 2 * 3 * 137);
     const [dq, dk, dv] = [0, 1, 2].map(() => be.alloc("f32", n));
     be.attention({ q, k, v, out, lse, ...geo });
     be.attentionBackward({

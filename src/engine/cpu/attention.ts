@@ -87,8 +87,71 @@ function fromHeadMajor(
   }
 }
 
+/** Queries per block: a block only multiplies the keys some of its queries can see. */
+const QUERY_BLOCK = 64;
+
+/** Key range [lo, hi) visible to any query of the block [q0, q1). */
+function keyRange(q0: number, q1: number, window: number): [number, number] {
+  return [Math.max(0, q0 - window), q1];
+}
+
 function headsPerChunk(s: AttentionShape): number {
-  return Math.max(1, Math.min(s.batch * s.heads, Math.floor(MAX_SCORE_ELEMENTS / (s.seq * s.seq))));
+  const per = Math.min(QUERY_BLOCK, s.seq) * s.seq;
+  return Math.max(1, Math.min(s.batch * s.heads, Math.floor(MAX_SCORE_ELEMENTS / per)));
+}
+
+/**
+ * Overwrites the score block (g, bq, L) for queries [q0, q0+bq) and keys [lo, lo+L) with
+ * exp(score - shift[i]) on visible keys and 0 elsewhere. `shift` null: the forward (shift = row
+ * max, rows normalised to probabilities, logsumexp written to lse); else the saved lse.
+ */
+function softmaxBlock(
+  p: Float32Array,
+  g: number,
+  g0: number,
+  bq: number,
+  q0: number,
+  lo: number,
+  L: number,
+  s: AttentionShape,
+  lse: Float32Array,
+  forward: boolean,
+  vm: VecMath | null,
+): void {
+  const { seq: T, window } = s;
+  const view = vm ? vm.view(L + 4) : null;
+  for (let gi = 0; gi < g; gi++) {
+    for (let qi = 0; qi < bq; qi++) {
+      const i = q0 + qi, row = (gi * bq + qi) * L;
+      const a = Math.max(lo, i - window) - lo, b = i - lo; // visible columns [a, b]
+      const li = (g0 + gi) * T + i;
+      let shift: number;
+      if (forward) {
+        shift = -Infinity;
+        for (let j = a; j <= b; j++) if (p[row + j] > shift) shift = p[row + j];
+      } else shift = lse[li];
+      let sum = 0;
+      // SIMD exp over the first multiple of 4 of the visible keys, JS for the rest
+      const n4 = view ? (b - a + 1) & ~3 : 0;
+      if (n4 > 0) {
+        view!.set(p.subarray(row + a, row + a + n4), 0);
+        sum = vm!.expShift(n4, 0, shift);
+        p.set(view!.subarray(0, n4), row + a);
+      }
+      for (let j = a + n4; j <= b; j++) {
+        const e = Math.exp(p[row + j] - shift);
+        p[row + j] = e;
+        sum += e;
+      }
+      p.fill(0, row, row + a);
+      p.fill(0, row + b + 1, row + L);
+      if (forward) {
+        const inv = 1 / sum;
+        for (let j = a; j <= b; j++) p[row + j] *= inv;
+        lse[li] = shift + Math.log(sum);
+      }
+    }
+  }
 }
 
 /** Forward: out (B, T, H*D), lse (B, H, T). */
@@ -104,7 +167,6 @@ export function attentionForward(
   vm: VecMath | null = null,
 ): void {
   const { batch: B, seq: T, heads: H, headDim: D, window, scale } = s;
-  const view = vm ? vm.view(T + 4) : null;
   const n = B * T * H * D, BH = B * H;
   const qh = scratch.get("q", n), kh = scratch.get("k", n), vh = scratch.get("v", n);
   const oh = scratch.get("o", n);
@@ -112,66 +174,46 @@ export function attentionForward(
   toHeadMajor(k, kh, s);
   toHeadMajor(v, vh, s);
   const chunk = headsPerChunk(s);
-  const scores = scratch.get("s", chunk * T * T);
+  const p = scratch.get("s", chunk * Math.min(QUERY_BLOCK, T) * T);
   for (let g0 = 0; g0 < BH; g0 += chunk) {
     const g = Math.min(chunk, BH - g0);
-    // scores (g, T, T) = scale * Q K^T
-    gemm.sgemm({
-      a: qh,
-      b: kh,
-      c: scores,
-      m: T,
-      n: T,
-      k: D,
-      transB: true,
-      alpha: scale,
-      batch: g,
-      offsetA: g0 * T * D,
-      offsetB: g0 * T * D,
-      strideA: T * D,
-      strideB: T * D,
-      strideC: T * T,
-    });
-    for (let gi = 0; gi < g; gi++) {
-      for (let i = 0; i < T; i++) {
-        const row = (gi * T + i) * T, lo = Math.max(0, i - window);
-        let max = -Infinity;
-        for (let j = lo; j <= i; j++) if (scores[row + j] > max) max = scores[row + j];
-        let sum = 0;
-        // SIMD exp over the first multiple of 4 of the visible keys, JS for the rest
-        const n4 = view ? (i - lo + 1) & ~3 : 0;
-        if (n4 > 0) {
-          view!.set(scores.subarray(row + lo, row + lo + n4), 0);
-          sum = vm!.expShift(n4, 0, max);
-          scores.set(view!.subarray(0, n4), row + lo);
-        }
-        for (let j = lo + n4; j <= i; j++) {
-          const e = Math.exp(scores[row + j] - max);
-          scores[row + j] = e;
-          sum += e;
-        }
-        const inv = 1 / sum;
-        for (let j = 0; j < lo; j++) scores[row + j] = 0;
-        for (let j = lo; j <= i; j++) scores[row + j] *= inv;
-        for (let j = i + 1; j < T; j++) scores[row + j] = 0;
-        lse[(g0 + gi) * T + i] = max + Math.log(sum);
-      }
+    for (let q0 = 0; q0 < T; q0 += QUERY_BLOCK) {
+      const bq = Math.min(QUERY_BLOCK, T - q0);
+      const [lo, hi] = keyRange(q0, q0 + bq, window);
+      const L = hi - lo;
+      const heads = { batch: g, strideA: T * D, strideB: T * D } as const;
+      // scores (g, bq, L) = scale * Q[q0:q0+bq] K[lo:hi]^T
+      gemm.sgemm({
+        a: qh,
+        b: kh,
+        c: p,
+        m: bq,
+        n: L,
+        k: D,
+        transB: true,
+        alpha: scale,
+        offsetA: (g0 * T + q0) * D,
+        offsetB: (g0 * T + lo) * D,
+        strideC: bq * L,
+        ...heads,
+      });
+      softmaxBlock(p, g, g0, bq, q0, lo, L, s, lse, true, vm);
+      // O[q0:q0+bq] (g, bq, D) = P V[lo:hi]
+      gemm.sgemm({
+        a: p,
+        b: vh,
+        c: oh,
+        m: bq,
+        n: D,
+        k: L,
+        batch: g,
+        offsetB: (g0 * T + lo) * D,
+        offsetC: (g0 * T + q0) * D,
+        strideA: bq * L,
+        strideB: T * D,
+        strideC: T * D,
+      });
     }
-    // O (g, T, D) = P V
-    gemm.sgemm({
-      a: scores,
-      b: vh,
-      c: oh,
-      m: T,
-      n: D,
-      k: T,
-      batch: g,
-      offsetB: g0 * T * D,
-      offsetC: g0 * T * D,
-      strideA: T * T,
-      strideB: T * D,
-      strideC: T * D,
-    });
   }
   fromHeadMajor(oh, out, s, false);
 }
@@ -194,7 +236,6 @@ export function attentionBackward(
   vm: VecMath | null = null,
 ): void {
   const { batch: B, seq: T, heads: H, headDim: D, window, scale } = s;
-  const view = vm ? vm.view(T + 4) : null;
   const n = B * T * H * D, BH = B * H;
   const qh = scratch.get("q", n), kh = scratch.get("k", n), vh = scratch.get("v", n);
   const oh = scratch.get("o", n), doh = scratch.get("do", n);
@@ -204,6 +245,9 @@ export function attentionBackward(
   toHeadMajor(v, vh, s);
   toHeadMajor(out, oh, s);
   toHeadMajor(gradOut, doh, s);
+  // dK and dV gather contributions from several query blocks: start from zero, add each.
+  dkh.fill(0, 0, n);
+  dvh.fill(0, 0, n);
   // delta[bh, i] = dO_i . O_i (the softmax backward's row term)
   const delta = scratch.get("delta", BH * T);
   for (let r = 0; r < BH * T; r++) {
@@ -212,108 +256,94 @@ export function attentionBackward(
     delta[r] = acc;
   }
   const chunk = headsPerChunk(s);
-  const p = scratch.get("s", chunk * T * T), dp = scratch.get("dp", chunk * T * T);
+  const block = chunk * Math.min(QUERY_BLOCK, T) * T;
+  const p = scratch.get("s", block), dp = scratch.get("dp", block);
   for (let g0 = 0; g0 < BH; g0 += chunk) {
     const g = Math.min(chunk, BH - g0);
-    const off = g0 * T * D;
-    const mats = { batch: g, strideA: T * D, strideB: T * D } as const;
-    gemm.sgemm({
-      a: qh,
-      b: kh,
-      c: p,
-      m: T,
-      n: T,
-      k: D,
-      transB: true,
-      alpha: scale,
-      offsetA: off,
-      offsetB: off,
-      strideC: T * T,
-      ...mats,
-    });
-    for (let gi = 0; gi < g; gi++) {
-      for (let i = 0; i < T; i++) {
-        const row = (gi * T + i) * T, lo = Math.max(0, i - window), l = lse[(g0 + gi) * T + i];
-        for (let j = 0; j < lo; j++) p[row + j] = 0;
-        const n4 = view ? (i - lo + 1) & ~3 : 0;
-        if (n4 > 0) {
-          view!.set(p.subarray(row + lo, row + lo + n4), 0);
-          vm!.gradShift(n4, 0, l, 1);
-          p.set(view!.subarray(0, n4), row + lo);
+    for (let q0 = 0; q0 < T; q0 += QUERY_BLOCK) {
+      const bq = Math.min(QUERY_BLOCK, T - q0);
+      const [lo, hi] = keyRange(q0, q0 + bq, window);
+      const L = hi - lo;
+      const qOff = (g0 * T + q0) * D, kOff = (g0 * T + lo) * D;
+      const blk = { batch: g, strideA: T * D, strideB: T * D, strideC: bq * L } as const;
+      // P (g, bq, L), recomputed from the saved logsumexp
+      gemm.sgemm({
+        a: qh,
+        b: kh,
+        c: p,
+        m: bq,
+        n: L,
+        k: D,
+        transB: true,
+        alpha: scale,
+        offsetA: qOff,
+        offsetB: kOff,
+        ...blk,
+      });
+      softmaxBlock(p, g, g0, bq, q0, lo, L, s, lse, false, vm);
+      // dP (g, bq, L) = dO V^T
+      gemm.sgemm({
+        a: doh,
+        b: vh,
+        c: dp,
+        m: bq,
+        n: L,
+        k: D,
+        transB: true,
+        offsetA: qOff,
+        offsetB: kOff,
+        ...blk,
+      });
+      // dV[lo:hi] += P^T dO  (before p is overwritten by dS)
+      const toKeys = { batch: g, strideA: bq * L, strideB: T * D, strideC: T * D } as const;
+      gemm.sgemm({
+        a: p,
+        b: doh,
+        c: dvh,
+        m: L,
+        n: D,
+        k: bq,
+        transA: true,
+        beta: 1,
+        offsetB: qOff,
+        offsetC: kOff,
+        ...toKeys,
+      });
+      // dS = P * (dP - delta), into p
+      for (let gi = 0; gi < g; gi++) {
+        for (let qi = 0; qi < bq; qi++) {
+          const row = (gi * bq + qi) * L, di = delta[(g0 + gi) * T + q0 + qi];
+          for (let j = 0; j < L; j++) p[row + j] *= dp[row + j] - di;
         }
-        for (let j = lo + n4; j <= i; j++) p[row + j] = Math.exp(p[row + j] - l);
-        for (let j = i + 1; j < T; j++) p[row + j] = 0;
       }
+      // dQ[q0:q0+bq] = scale * dS K[lo:hi] ; dK[lo:hi] += scale * dS^T Q[q0:q0+bq]
+      gemm.sgemm({
+        a: p,
+        b: kh,
+        c: dqh,
+        m: bq,
+        n: D,
+        k: L,
+        alpha: scale,
+        offsetB: kOff,
+        offsetC: qOff,
+        ...toKeys,
+      });
+      gemm.sgemm({
+        a: p,
+        b: qh,
+        c: dkh,
+        m: L,
+        n: D,
+        k: bq,
+        transA: true,
+        alpha: scale,
+        beta: 1,
+        offsetB: qOff,
+        offsetC: kOff,
+        ...toKeys,
+      });
     }
-    // dV (g, T, D) = P^T dO
-    gemm.sgemm({
-      a: p,
-      b: doh,
-      c: dvh,
-      m: T,
-      n: D,
-      k: T,
-      transA: true,
-      batch: g,
-      offsetB: off,
-      offsetC: off,
-      strideA: T * T,
-      strideB: T * D,
-      strideC: T * D,
-    });
-    // dP (g, T, T) = dO V^T
-    gemm.sgemm({
-      a: doh,
-      b: vh,
-      c: dp,
-      m: T,
-      n: T,
-      k: D,
-      transB: true,
-      offsetA: off,
-      offsetB: off,
-      strideC: T * T,
-      ...mats,
-    });
-    // dS = P * (dP - delta), into p
-    for (let gi = 0; gi < g; gi++) {
-      for (let i = 0; i < T; i++) {
-        const row = (gi * T + i) * T, di = delta[(g0 + gi) * T + i];
-        for (let j = 0; j <= i; j++) p[row + j] *= dp[row + j] - di;
-      }
-    }
-    // dQ = scale * dS K ; dK = scale * dS^T Q
-    gemm.sgemm({
-      a: p,
-      b: kh,
-      c: dqh,
-      m: T,
-      n: D,
-      k: T,
-      alpha: scale,
-      batch: g,
-      offsetB: off,
-      offsetC: off,
-      strideA: T * T,
-      strideB: T * D,
-      strideC: T * D,
-    });
-    gemm.sgemm({
-      a: p,
-      b: qh,
-      c: dkh,
-      m: T,
-      n: D,
-      k: T,
-      transA: true,
-      alpha: scale,
-      batch: g,
-      offsetB: off,
-      offsetC: off,
-      strideA: T * T,
-      strideB: T * D,
-      strideC: T * D,
-    });
   }
   fromHeadMajor(dqh, gradQ, s, accumulate);
   fromHeadMajor(dkh, gradK, s, accumulate);
