@@ -51,3 +51,55 @@ export {
   type EvaluateBpbOptions,
   type LossFn,
 } from "./bpb.ts";
+
+// The trainer: the recipe (the one file agents edit), the GPT, its optimizer, the loop, a run.
+export {
+  CPU_RECIPE,
+  GPU_RECIPE,
+  lrMultiplier,
+  type ModelShape,
+  muonMomentum,
+  type OptimizerSetup,
+  type ParamGroup,
+  paramGroup,
+  type Recipe,
+  recipeFor,
+  UPSTREAM_OPTIMIZER,
+  weightDecayAt,
+} from "./recipe.ts";
+export {
+  countParameters,
+  flopsPerToken,
+  GPT,
+  type ModelConfig,
+  type Param,
+  parameterShapes,
+} from "./model.ts";
+export { Optimizer as TrainOptimizer, POLAR_EXPRESS } from "./optim.ts";
+export {
+  MAX_LOSS,
+  type MicroBatch,
+  microSteps,
+  type TrainLoopOptions,
+  type TrainLoopResult,
+  trainModel,
+} from "./loop.ts";
+export {
+  formatProgress,
+  formatSummary,
+  type Progress,
+  pyFixed,
+  type RunSummary,
+} from "./summary.ts";
+export { type CheckpointManifest, readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+export {
+  harnessHash,
+  recipeHash,
+  runExperiment,
+  type RunOptions,
+  type RunReport,
+  summaryText,
+  type TrainingData,
+  trainingDataFrom,
+  writeResults,
+} from "./run.ts";
