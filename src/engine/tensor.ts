@@ -140,6 +140,41 @@ export class Parameter extends Tensor<"f32"> {
     this.name = options.name ?? "";
   }
 
+  /** A parameter of zeros (the recipe's output projections and gates). */
+  static zeros(backend: Backend, shape: readonly number[], options?: ParameterOptions): Parameter {
+    return new Parameter(backend, shape, new Float32Array(numel(shape)), options);
+  }
+
+  /** Uniform in [-bound, bound) from a seeded generator (the recipe: bound = sqrt(3 / fan_in)). */
+  static uniform(
+    backend: Backend,
+    shape: readonly number[],
+    bound: number,
+    options: ParameterOptions & { seed?: number } = {},
+  ): Parameter {
+    const next = seededUniform(options.seed ?? 0);
+    const v = new Float32Array(numel(shape));
+    for (let i = 0; i < v.length; i++) v[i] = (2 * next() - 1) * bound;
+    return new Parameter(backend, shape, v, options);
+  }
+
+  /** Normal with mean 0 and standard deviation `std` (Box-Muller over a seeded generator). */
+  static normal(
+    backend: Backend,
+    shape: readonly number[],
+    std: number,
+    options: ParameterOptions & { seed?: number } = {},
+  ): Parameter {
+    const next = seededUniform(options.seed ?? 0);
+    const v = new Float32Array(numel(shape));
+    for (let i = 0; i < v.length; i += 2) {
+      const r = Math.sqrt(-2 * Math.log(1 - next())), a = 2 * Math.PI * next();
+      v[i] = std * r * Math.cos(a);
+      if (i + 1 < v.length) v[i + 1] = std * r * Math.sin(a);
+    }
+    return new Parameter(backend, shape, v, options);
+  }
+
   /** The gradient buffer, or null when no gradient has been accumulated since zeroGrad(). */
   get grad(): DeviceBuffer<"f32"> | null {
     return this.#gradValid ? this.#grad : null;
@@ -178,6 +213,17 @@ export class Parameter extends Tensor<"f32"> {
     if (this.#grad) this.backend.free(this.#grad);
     this.#grad = null;
   }
+}
+
+/** A seeded uniform [0, 1) generator (mulberry32): reproducible initialisation. */
+function seededUniform(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    let t = (state = (state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** Where a backward closure writes a gradient: the buffer and whether to add into it. */

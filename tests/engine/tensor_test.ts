@@ -124,3 +124,20 @@ Deno.test("createBackend: cpu is forced; auto picks CPU unless a real GPU exists
   assert.equal(auto.info.name, gpu && !gpu.isFallbackAdapter ? "webgpu" : "cpu");
   auto.destroy();
 });
+
+Deno.test("tensor: Parameter factories are seeded and have the asked statistics", async () => {
+  const be = await createCpuBackend();
+  const z = Parameter.zeros(be, [3, 4], { name: "z" });
+  assert.deepEqual([...await z.read()], new Array(12).fill(0));
+  assert.equal(z.name, "z");
+  const u1 = Parameter.uniform(be, [100, 100], 0.5, { seed: 7 });
+  const u2 = Parameter.uniform(be, [100, 100], 0.5, { seed: 7 });
+  const a = await u1.read(), b = await u2.read();
+  assert.deepEqual(a, b, "same seed, same values");
+  assert.ok(a.every((x) => x >= -0.5 && x < 0.5));
+  const n = await Parameter.normal(be, [101, 99], 2, { seed: 3, requiresGrad: false }).read();
+  const mean = n.reduce((s, x) => s + x, 0) / n.length;
+  const std = Math.sqrt(n.reduce((s, x) => s + (x - mean) ** 2, 0) / n.length);
+  assert.ok(Math.abs(mean) < 0.05 && Math.abs(std - 2) < 0.05, `mean ${mean}, std ${std}`);
+  be.destroy();
+});
