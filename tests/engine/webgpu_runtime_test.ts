@@ -117,10 +117,12 @@ gpuTest("device gets the adapter's real limits; the binding limit is enforced", 
   const limit = g.dispatcher.maxStorageBindingBytes;
   if (limit / 4 + 64 <= g.gpu.limits.maxBufferSize / 4 && limit <= 2 ** 30) {
     const big = g.alloc("f32", limit / 4 + 64);
+    const small = g.alloc("f32", 1);
     assert.throws(
-      () => g.scale({ x: big, out: big, n: 1, alpha: 1 }),
+      () => g.rmsnorm({ x: big, out: big, rstd: small, rows: 1, dim: 4 }),
       /storage binding limit/,
     );
+    g.free(small);
     g.free(big);
   }
   await g.sync();
@@ -216,3 +218,86 @@ gpuTest(
     }
   },
 );
+
+gpuTest("ops on tensors larger than one storage binding run in aligned windows", async (g) => {
+  const n = 1000;
+  const [rows, vocab] = [300, 4];
+  const inputs = {
+    x: randomArray(n, 40, 3),
+    gradOut: randomArray(n, 41),
+    m: randomArray(n, 42, 0.1),
+    v: randomArray(n, 43, 0.1).map(Math.abs),
+    logits: randomArray(rows * vocab, 44, 5),
+  };
+  const targets = Int32Array.from({ length: rows }, (_, r) => (r % 7 === 0 ? -1 : r % vocab));
+  // Runs every windowable op and returns all outputs.
+  const runAll = async () => {
+    const up = (a: Float32Array) => {
+      const b = g.alloc("f32", a.length);
+      g.write(b, a);
+      return b;
+    };
+    const x = up(inputs.x);
+    const y = g.alloc("f32", n);
+    const gi = g.alloc("f32", n);
+    const scaled = g.alloc("f32", n);
+    g.fill({ out: scaled, value: 1 });
+    g.scale({ x, out: scaled, n, alpha: 0.5, accumulate: true });
+    g.unary({ op: "softcap", x, out: y, n, cap: 2 });
+    g.unaryBackward({ op: "softcap", x, y, gradOut: up(inputs.gradOut), gradIn: gi, n, cap: 2 });
+    const param = up(inputs.x);
+    g.adamw({
+      param,
+      grad: up(inputs.gradOut),
+      m: up(inputs.m),
+      v: up(inputs.v),
+      n,
+      lr: 0.1,
+      beta1: 0.8,
+      beta2: 0.95,
+      eps: 1e-8,
+      weightDecay: 0.1,
+      step: 2,
+    });
+    const mom = up(inputs.m);
+    const nesterov = g.alloc("f32", n);
+    g.muonMomentum({ grad: x, momentum: mom, out: nesterov, n, beta: 0.9 });
+    const filled = g.alloc("i32", n);
+    g.fill({ out: filled, value: 0 });
+    g.fill({ out: filled, value: 9, offset: 70, length: 500 });
+    const bt = g.alloc("i32", rows);
+    g.write(bt, targets);
+    const logits = up(inputs.logits);
+    const losses = g.alloc("f32", rows);
+    const lse = g.alloc("f32", rows);
+    const grad = g.alloc("f32", rows * vocab);
+    g.crossEntropy({ logits, targets: bt, losses, lse, rows, vocab, softcap: 3 });
+    g.crossEntropyBackward({
+      logits,
+      targets: bt,
+      lse,
+      gradLosses: up(new Float32Array(rows).fill(1)),
+      gradLogits: grad,
+      rows,
+      vocab,
+      softcap: 3,
+    });
+    const outs = [scaled, y, gi, param, mom, nesterov, filled, losses, grad];
+    return await Promise.all(outs.map((b) => g.read(b)));
+  };
+  const whole = await runAll();
+  const submitsBefore = g.dispatcher.dispatchCount;
+  g.dispatcher.maxStorageBindingBytes = 1024; // 256 floats per binding
+  const windowed = await runAll();
+  assert.ok(g.dispatcher.dispatchCount - submitsBefore > 30, "windows mean more dispatches");
+  windowed.forEach((got, i) => assertClose(got, whole[i], `output ${i}`, 0, 0));
+  assert.equal(windowed[6].filter((v) => v === 9).length, 500);
+  assert.equal(windowed[6][69], 0);
+  assert.equal(windowed[6][70], 9);
+  // Ops without windows refuse such tensors with a clear message.
+  const big = g.alloc("f32", 300);
+  assert.throws(
+    () => g.rmsnorm({ x: big, out: big, rstd: big, rows: 1, dim: 300 }),
+    /binding limit/,
+  );
+});

@@ -164,19 +164,70 @@ export class WebGpuBackend implements Backend {
   }
 
   /** Unwrap a handle of this backend, checking it is alive and fits one storage binding. */
-  #buf(handle: DeviceBuffer, name = "buffer"): GPUBuffer {
+  #buf(handle: DeviceBuffer, name = "buffer", whole = true): GPUBuffer {
     const b = handle as WebGpuBuffer;
     if (!(b instanceof WebGpuBuffer) || b.owner !== this) {
       throw new TypeError(`webgpu: ${name} is not a buffer of this backend`);
     }
     if (b.freed) throw new Error(`webgpu: ${name} used after free`);
-    if (b.length * 4 > this.dispatcher.maxStorageBindingBytes) {
+    if (whole && b.length * 4 > this.dispatcher.maxStorageBindingBytes) {
       throw new RangeError(
         `webgpu: ${name} has ${b.length * 4} bytes, over this adapter's storage binding limit ` +
           `${this.dispatcher.maxStorageBindingBytes}; split the tensor`,
       );
     }
     return b.gpu;
+  }
+
+  /**
+   * Run an op over `n` items in windows that each fit one storage binding. `buffers` are indexed
+   * as item * perItem[i] (elementwise: 1; row-wise ops: the row length). Each window binds a byte
+   * range of every buffer, so the kernel sees its window starting at element 0. One window, with
+   * whole-buffer bindings, when everything fits.
+   */
+  #windows(
+    n: number,
+    buffers: { handle: DeviceBuffer; name: string; perItem: number }[],
+    body: (bindings: BufferBinding[], start: number, count: number) => void,
+  ): void {
+    const limit = this.dispatcher.maxStorageBindingBytes;
+    const gpus = buffers.map((b) => {
+      const gpu = this.#buf(b.handle, b.name, false);
+      if (n * b.perItem > b.handle.length) {
+        throw new RangeError(
+          `webgpu: ${b.name} needs ${n * b.perItem} elements, has ${b.handle.length}`,
+        );
+      }
+      return gpu;
+    });
+    if (buffers.every((b) => b.handle.length * 4 <= limit)) {
+      body(gpus.map((buffer) => ({ buffer })), 0, n);
+      return;
+    }
+    // Window starts must be aligned for every buffer: items a multiple of `align`.
+    const alignElems = this.gpu.limits.minStorageBufferOffsetAlignment / 4;
+    const widest = Math.max(...buffers.map((b) => b.perItem));
+    let step = Math.floor(limit / 4 / widest);
+    step -= step % alignElems;
+    if (step < alignElems) {
+      throw new RangeError(`webgpu: rows of ${widest} elements exceed one storage binding`);
+    }
+    for (let start = 0; start < n; start += step) {
+      const count = Math.min(step, n - start);
+      body(
+        gpus.map((buffer, i) => ({
+          buffer,
+          offset: start * buffers[i].perItem * 4,
+          // Round the size up to 4 bytes past the window; never past the buffer.
+          size: Math.min(
+            count * buffers[i].perItem * 4,
+            buffer.size - start * buffers[i].perItem * 4,
+          ),
+        })),
+        start,
+        count,
+      );
+    }
   }
 
   #need(handle: DeviceBuffer, elements: number, name: string): GPUBuffer {
@@ -232,7 +283,7 @@ export class WebGpuBackend implements Backend {
   /** Copy host data in at element `offset` (pending ops are submitted first to keep order). */
   write<D extends DType>(buffer: DeviceBuffer<D>, data: HostArrayOf<D>, offset = 0): void {
     this.#live();
-    const gpu = this.#buf(buffer);
+    const gpu = this.#buf(buffer, "buffer", false); // copies have no binding limit
     if (offset < 0 || offset + data.length > buffer.length) {
       throw new RangeError(
         `webgpu: write of ${data.length} at ${offset} exceeds ${buffer.length} elements`,
@@ -256,7 +307,7 @@ export class WebGpuBackend implements Backend {
     length?: number,
   ): Promise<HostArrayOf<D>> {
     this.#live();
-    const gpu = this.#buf(buffer);
+    const gpu = this.#buf(buffer, "buffer", false); // copies have no binding limit
     const count = length ?? buffer.length - offset;
     if (offset < 0 || count < 0 || offset + count > buffer.length) {
       throw new RangeError(`webgpu: read [${offset}, +${count}) outside ${buffer.length} elements`);
@@ -313,16 +364,26 @@ export class WebGpuBackend implements Backend {
 
   // ---- elementwise ---------------------------------------------------------------------------
 
-  /** out[offset..offset+length) = value (f32 or i32 bits). */
+  /** out[offset..offset+length) = value (f32 or i32 bits; windowed past the binding limit). */
   fill(p: FillParams): void {
     const offset = p.offset ?? 0;
     const length = p.length ?? p.out.length - offset;
-    const out = this.#need(p.out, offset + length, "out");
+    if (length <= 0) return;
     const bits = p.out.dtype === "i32"
       ? new Uint32Array(new Int32Array([p.value]).buffer)[0]
       : new Uint32Array(new Float32Array([p.value]).buffer)[0];
-    const u = new Uniforms(28).u(0, length, 0, 0, offset).u(6, bits);
-    this.#run(ELEMENTWISE.fill, u, [out], this.#grid(length));
+    if (offset + length > p.out.length) {
+      throw new RangeError(`webgpu: fill [${offset}, +${length}) outside ${p.out.length} elements`);
+    }
+    // Windows over the whole buffer; each fills its share of [offset, offset + length).
+    const buffers = [{ handle: p.out, name: "out", perItem: 1 }];
+    this.#windows(p.out.length, buffers, (bindings, start, count) => {
+      const from = Math.max(offset, start);
+      const to = Math.min(offset + length, start + count);
+      if (to <= from) return;
+      const u = new Uniforms(28).u(0, to - from, 0, 0, from - start).u(6, bits);
+      this.#run(ELEMENTWISE.fill, u, bindings, this.#grid(to - from));
+    });
   }
 
   /** dst (+)= src over a strided 2-D block. */
@@ -339,13 +400,18 @@ export class WebGpuBackend implements Backend {
     this.#run(ELEMENTWISE.copy2d, u, [src, dst], this.#grid(n));
   }
 
-  /** out (+)= alpha * x. */
+  /** out (+)= alpha * x (windowed past the binding limit). */
   scale(p: ScaleParams): void {
     if (p.n === 0) return;
-    const x = this.#need(p.x, p.n, "x");
-    const out = this.#need(p.out, p.n, "out");
-    const u = new Uniforms(28).u(0, p.n, 0, p.accumulate ? 1 : 0).f(4, p.alpha);
-    this.#run(ELEMENTWISE.scale, u, [x, out], this.#grid(p.n));
+    const buffers = [{ handle: p.x, name: "x", perItem: 1 }, {
+      handle: p.out,
+      name: "out",
+      perItem: 1,
+    }];
+    this.#windows(p.n, buffers, (bindings, _start, count) => {
+      const u = new Uniforms(28).u(0, count, 0, p.accumulate ? 1 : 0).f(4, p.alpha);
+      this.#run(ELEMENTWISE.scale, u, bindings, this.#grid(count));
+    });
   }
 
   #unaryCode(op: string): number {
@@ -354,28 +420,35 @@ export class WebGpuBackend implements Backend {
     return code;
   }
 
-  /** out (+)= f(x). */
+  /** out (+)= f(x) (windowed past the binding limit). */
   unary(p: UnaryParams): void {
     if (p.n === 0) return;
-    const x = this.#need(p.x, p.n, "x");
-    const out = this.#need(p.out, p.n, "out");
-    const u = new Uniforms(28).u(0, p.n, this.#unaryCode(p.op), p.accumulate ? 1 : 0)
-      .f(5, p.cap ?? 0);
-    this.#run(ELEMENTWISE.unary, u, [x, out], this.#grid(p.n));
+    const code = this.#unaryCode(p.op);
+    const buffers = [{ handle: p.x, name: "x", perItem: 1 }, {
+      handle: p.out,
+      name: "out",
+      perItem: 1,
+    }];
+    this.#windows(p.n, buffers, (bindings, _start, count) => {
+      const u = new Uniforms(28).u(0, count, code, p.accumulate ? 1 : 0).f(5, p.cap ?? 0);
+      this.#run(ELEMENTWISE.unary, u, bindings, this.#grid(count));
+    });
   }
 
-  /** gradIn (+)= gradOut * f'(x). */
+  /** gradIn (+)= gradOut * f'(x) (windowed past the binding limit). */
   unaryBackward(p: UnaryBackwardParams): void {
     if (p.n === 0) return;
-    const bufs = [
-      this.#need(p.x, p.n, "x"),
-      this.#need(p.y, p.n, "y"),
-      this.#need(p.gradOut, p.n, "gradOut"),
-      this.#need(p.gradIn, p.n, "gradIn"),
+    const code = this.#unaryCode(p.op);
+    const buffers = [
+      { handle: p.x, name: "x", perItem: 1 },
+      { handle: p.y, name: "y", perItem: 1 },
+      { handle: p.gradOut, name: "gradOut", perItem: 1 },
+      { handle: p.gradIn, name: "gradIn", perItem: 1 },
     ];
-    const u = new Uniforms(28).u(0, p.n, this.#unaryCode(p.op), p.accumulate ? 1 : 0)
-      .f(5, p.cap ?? 0);
-    this.#run(ELEMENTWISE.unaryBackward, u, bufs, this.#grid(p.n));
+    this.#windows(p.n, buffers, (bindings, _start, count) => {
+      const u = new Uniforms(28).u(0, count, code, p.accumulate ? 1 : 0).f(5, p.cap ?? 0);
+      this.#run(ELEMENTWISE.unaryBackward, u, bindings, this.#grid(count));
+    });
   }
 
   /** out (+)= a op b with broadcasting (rank 1..4). */
@@ -643,62 +716,69 @@ export class WebGpuBackend implements Backend {
 
   // ---- loss ----------------------------------------------------------------------------------
 
-  /** Fused softcap + cross-entropy forward. */
+  /** Fused softcap + cross-entropy forward (rows windowed past the binding limit). */
   crossEntropy(p: CrossEntropyParams): void {
     if (p.rows === 0) return;
-    const bufs = [
-      this.#need(p.logits, p.rows * p.vocab, "logits"),
-      this.#need(p.targets, p.rows, "targets"),
-      this.#need(p.losses, p.rows, "losses"),
-      this.#need(p.lse, p.rows, "lse"),
+    const buffers = [
+      { handle: p.logits, name: "logits", perItem: p.vocab },
+      { handle: p.targets, name: "targets", perItem: 1 },
+      { handle: p.losses, name: "losses", perItem: 1 },
+      { handle: p.lse, name: "lse", perItem: 1 },
     ];
-    const u = new Uniforms(8).u(0, p.rows, p.vocab, 0).f(4, p.softcap);
-    this.#run(CROSS_ENTROPY.forward, u, bufs, this.dispatcher.grid1d(p.rows));
+    this.#windows(p.rows, buffers, (bindings, _start, rows) => {
+      const u = new Uniforms(8).u(0, rows, p.vocab, 0).f(4, p.softcap);
+      this.#run(CROSS_ENTROPY.forward, u, bindings, this.dispatcher.grid1d(rows));
+    });
   }
 
-  /** Fused softcap + cross-entropy backward. */
+  /** Fused softcap + cross-entropy backward (rows windowed past the binding limit). */
   crossEntropyBackward(p: CrossEntropyBackwardParams): void {
-    const n = p.rows * p.vocab;
-    if (n === 0) return;
-    const bufs = [
-      this.#need(p.logits, n, "logits"),
-      this.#need(p.targets, p.rows, "targets"),
-      this.#need(p.lse, p.rows, "lse"),
-      this.#need(p.gradLosses, p.rows, "gradLosses"),
-      this.#need(p.gradLogits, n, "gradLogits"),
+    if (p.rows * p.vocab === 0) return;
+    const buffers = [
+      { handle: p.logits, name: "logits", perItem: p.vocab },
+      { handle: p.targets, name: "targets", perItem: 1 },
+      { handle: p.lse, name: "lse", perItem: 1 },
+      { handle: p.gradLosses, name: "gradLosses", perItem: 1 },
+      { handle: p.gradLogits, name: "gradLogits", perItem: p.vocab },
     ];
-    const u = new Uniforms(8).u(0, p.rows, p.vocab, p.accumulate ? 1 : 0).f(4, p.softcap);
-    this.#run(CROSS_ENTROPY.backward, u, bufs, this.#grid(n));
+    this.#windows(p.rows, buffers, (bindings, _start, rows) => {
+      const u = new Uniforms(8).u(0, rows, p.vocab, p.accumulate ? 1 : 0).f(4, p.softcap);
+      this.#run(CROSS_ENTROPY.backward, u, bindings, this.#grid(rows * p.vocab));
+    });
   }
 
   // ---- optimizers ----------------------------------------------------------------------------
 
-  /** One AdamW step (bias corrections computed here in f64). */
+  /** One AdamW step (bias corrections computed here in f64; windowed past the binding limit). */
   adamw(p: AdamWParams): void {
     if (p.n === 0) return;
-    const bufs = [
-      this.#need(p.param, p.n, "param"),
-      this.#need(p.grad, p.n, "grad"),
-      this.#need(p.m, p.n, "m"),
-      this.#need(p.v, p.n, "v"),
+    const buffers = [
+      { handle: p.param, name: "param", perItem: 1 },
+      { handle: p.grad, name: "grad", perItem: 1 },
+      { handle: p.m, name: "m", perItem: 1 },
+      { handle: p.v, name: "v", perItem: 1 },
     ];
     const stepSize = p.lr / (1 - p.beta1 ** p.step);
     const bias2 = 1 - p.beta2 ** p.step;
-    const u = new Uniforms(16).u(0, p.n)
-      .f(8, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, stepSize, bias2);
-    this.#run(OPTIM.adamw, u, bufs, this.#grid(p.n));
+    this.#windows(p.n, buffers, (bindings, _start, count) => {
+      const u = new Uniforms(16).u(0, count)
+        .f(8, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, stepSize, bias2);
+      this.#run(OPTIM.adamw, u, bindings, this.#grid(count));
+    });
   }
 
-  /** Muon's Nesterov momentum. */
+  /** Muon's Nesterov momentum (windowed past the binding limit). */
   muonMomentum(p: MuonMomentumParams): void {
     if (p.n === 0) return;
-    const bufs = [
-      this.#need(p.grad, p.n, "grad"),
-      this.#need(p.momentum, p.n, "momentum"),
-      this.#need(p.out, p.n, "out"),
+    const buffers = [
+      { handle: p.grad, name: "grad", perItem: 1 },
+      { handle: p.momentum, name: "momentum", perItem: 1 },
+      { handle: p.out, name: "out", perItem: 1 },
     ];
-    const u = new Uniforms(16).u(0, p.n).f(9, p.beta);
-    this.#run(OPTIM.muonMomentum, u, bufs, this.#grid(p.n));
+    this.#windows(p.n, buffers, (bindings, _start, count) => {
+      const u = new Uniforms(16).u(0, count).f(9, p.beta);
+      this.#run(OPTIM.muonMomentum, u, bindings, this.#grid(count));
+    });
   }
 
   /** out = x / (||x||_F * factor + eps), two-stage reduction on the device. */

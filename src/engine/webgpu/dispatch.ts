@@ -50,8 +50,13 @@ interface CachedPipeline {
 /** Records dispatches and submits them in batches. */
 export class Dispatcher {
   readonly device: GPUDevice;
+  /** Workgroups per grid dimension (the device limit). */
   readonly maxWorkgroupsPerDimension: number;
-  readonly maxStorageBindingBytes: number;
+  /**
+   * Largest byte range bound at once: the device limit, or lower (tests lower it to exercise the
+   * windowed paths that split tensors larger than one binding).
+   */
+  maxStorageBindingBytes: number;
   readonly #pipelines = new Map<string, CachedPipeline>();
   readonly #modules = new Map<string, GPUShaderModule>();
   readonly #uniformBuffer: GPUBuffer;
