@@ -370,6 +370,7 @@ export async function heartbeat(
   id: string,
   agent?: string,
 ): Promise<ItemState> {
+  await findItem(options, id); // an unknown id is refused before the lock file is created
   return await locked(options, async () => {
     const state = await findItem(options, id);
     const claim = requireInProgress(state, "heartbeat", agent);
@@ -396,6 +397,7 @@ export async function complete(
   card: string,
   agent?: string,
 ): Promise<ItemState> {
+  await findItem(options, id); // an unknown id is refused before the lock file is created
   return await locked(options, async () => {
     const state = await findItem(options, id);
     // An agent whose claim went stale but who finished anyway still completes it: the result
@@ -425,6 +427,7 @@ export async function release(
   reason?: string,
   agent?: string,
 ): Promise<ItemState> {
+  await findItem(options, id); // an unknown id is refused before the lock file is created
   return await locked(options, async () => {
     const state = await findItem(options, id);
     const claim = requireInProgress(state, "release", agent);
@@ -458,6 +461,7 @@ export async function release(
 
 /** Remove `id` from the work list for good, with a reason (a pending or in-progress item). */
 export async function drop(options: QueueOptions, id: string, reason: string): Promise<ItemState> {
+  await findItem(options, id); // an unknown id is refused before the lock file is created
   return await locked(options, async () => {
     const state = await findItem(options, id);
     if (state.status === "completed" || state.status === "dropped") {

@@ -267,6 +267,13 @@ Deno.test("bad input: one line naming the field, exit 2, nothing written", async
   const after = await snapshotFiles(kb);
   assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), "no file added");
   for (const [path, bytes] of before) assert.equal(after.get(path), bytes, path);
+  // On a base that does not exist yet, refused commands do not create it.
+  const missing = `${kb}-missing`;
+  for (const args of [["heartbeat", id], ["complete", id, "--card", card.id], ["release", id]]) {
+    const result = await cli(["director", ...args, "--kb", missing]);
+    assert.equal(result.code, 2, result.stderr);
+  }
+  assert.equal(await Deno.stat(missing).then(() => true, () => false), false);
 });
 
 Deno.test("stored text with newlines and escape codes prints on one line, escaped", async () => {
