@@ -10,6 +10,7 @@ export {
   countQueue,
   DEFAULT_STALE_MINUTES,
   drop as dropItem,
+  type EventKind,
   foldItem,
   heartbeat as heartbeatItem,
   isStale,
@@ -49,5 +50,4 @@ export {
   SIMILARITY_THRESHOLD,
 } from "./dedup.ts";
 export { planExperiments, type PlanOptions, type PlanResult, type Suggestion } from "./plan.ts";
-export { loadTriedCards, requireCard, type TriedCards } from "./cards.ts";
 export { queueSection } from "./brief.ts";

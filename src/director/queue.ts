@@ -23,7 +23,7 @@ import {
   writeItem,
 } from "./store.ts";
 
-export type { Problem, QueueEvent, QueueItem } from "./store.ts";
+export type { EventKind, Problem, QueueEvent, QueueItem } from "./store.ts";
 
 /** Default minutes without a heartbeat after which a claim is released. */
 export const DEFAULT_STALE_MINUTES = 15;
@@ -482,10 +482,15 @@ export async function drop(options: QueueOptions, id: string, reason: string): P
 
 /** Counts by status, for `status`. */
 export interface QueueCounts {
+  /** Every readable item. */
   total: number;
+  /** Waiting for an agent. */
   pending: number;
+  /** Claimed and being worked on. */
   in_progress: number;
+  /** Done, with a result card. */
   completed: number;
+  /** Taken off the work list. */
   dropped: number;
   /** In-progress claims past the stale timeout (released by the next claim). */
   stale: number;

@@ -110,9 +110,13 @@ export interface Problem {
 
 /** Where the queue of the knowledge base `kb` lives. */
 export interface QueuePaths {
+  /** `<kb>/queue` */
   root: string;
+  /** One file per item. */
   items: string;
+  /** One file per event. */
   events: string;
+  /** The local pick lock (git-ignored). */
   lock: string;
 }
 
@@ -257,8 +261,11 @@ function listNames(dir: string): string[] {
 
 /** Everything on disk, parsed: items, their events, and the files that had to be skipped. */
 export interface Snapshot {
+  /** Readable items, in id order. */
   items: QueueItem[];
+  /** Readable events by item id. */
   events: Map<string, QueueEvent[]>;
+  /** Files skipped as unreadable. */
   problems: Problem[];
 }
 
