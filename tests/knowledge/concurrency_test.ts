@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openKnowledgeBase } from "../../src/knowledge/mod.ts";
-import { listDir, tempKb } from "./helpers.ts";
+import { listDir, runCli, sampleInput, tempKb } from "./helpers.ts";
 
 const WRITER = fileURLToPath(new URL("./writer_proc.ts", import.meta.url));
 
@@ -66,4 +66,22 @@ Deno.test("SIGKILL mid-write leaves no partial card", async () => {
   assert.equal(cards.length, files.length);
   for (const card of cards) assert.equal(kb.getCard(card.id).card.recipe_diff?.length, 24 * 8000);
   kb.close();
+});
+
+Deno.test("concurrent first reads of a fresh base build one consistent index", async () => {
+  const dir = await tempKb();
+  const kb = openKnowledgeBase(dir);
+  for (let i = 0; i < 200; i++) {
+    await kb.writeCard(sampleInput({ seed: i, recipe_hash: `r${i % 40}` }));
+  }
+  kb.close();
+  const results = await Promise.all(
+    Array.from({ length: 6 }, () => runCli(["read-brief", "--kb", dir, "--json"])),
+  );
+  for (const result of results) assert.equal(result.code, 0, result.stderr);
+  const briefs = results.map((result) => JSON.parse(result.stdout));
+  for (const brief of briefs) {
+    assert.equal(brief.cards, 200);
+    assert.deepEqual(brief.best, briefs[0].best);
+  }
 });
