@@ -1,11 +1,13 @@
 /**
- * Test worker: waits for a go-file, then claims queue items until none is pending and prints
- * the claimed ids as JSON. Run as one of several concurrent processes by concurrency_test.ts.
+ * Test worker: says it is ready (GO_FILE.<agent>.ready), waits for the go-file, then claims
+ * queue items until none is pending and prints the claimed ids as JSON. Run as one of several
+ * concurrent processes by concurrency_test.ts.
  * Usage: deno run -A claim_worker.ts KB AGENT GO_FILE
  */
 import { claimNext } from "../../src/director/mod.ts";
 
 const [kb, agent, goFile] = Deno.args;
+await Deno.writeTextFile(`${goFile}.${agent}.ready`, "");
 while (true) {
   try {
     await Deno.stat(goFile);

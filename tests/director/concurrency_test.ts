@@ -54,6 +54,12 @@ Deno.test("8 processes claim 200 items: each exactly once; a 9th reader never se
     { length: CLAIMERS },
     (_, i) => spawn("./claim_worker.ts", [kb, `agent${i}`, go]),
   );
+  // Start all claimers at once: wait until every one is loaded and waiting.
+  for (let i = 0; i < CLAIMERS; i++) {
+    while (!await Deno.stat(`${go}.agent${i}.ready`).then(() => true, () => false)) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
   await Deno.writeTextFile(go, "");
 
   // Meanwhile, the real `status` command, as an agent would type it.
