@@ -55,8 +55,11 @@ Deno.test("8 processes claim 200 items: each exactly once; a 9th reader never se
     (_, i) => spawn("./claim_worker.ts", [kb, `agent${i}`, go]),
   );
   // Start all claimers at once: wait until every one is loaded and waiting.
-  for (let i = 0; i < CLAIMERS; i++) {
+  // (A worker that died before it was ready is not waited for beyond a minute; its exit code
+  // fails the test below.)
+  for (let i = 0, waits = 0; i < CLAIMERS && waits < 6000; i++) {
     while (!await Deno.stat(`${go}.agent${i}.ready`).then(() => true, () => false)) {
+      if (++waits >= 6000) break;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
