@@ -165,7 +165,7 @@ export function renderBrief(brief: Brief): string {
   for (const row of brief.best) {
     const noise = row.noise_sigma === null
       ? "noise unknown"
-      : `noise ${row.noise_sigma.toFixed(4)} (${row.noise_groups} groups)`;
+      : `noise ${row.noise_sigma.toFixed(4)} (${row.noise_groups} replicate groups)`;
     const best = row.card === null ? "nothing kept yet" : `${bpb(row.val_bpb)} ${row.card}`;
     lines.push(`  ${row.class}: ${best}, ${row.runs} runs, ${noise}`);
   }

@@ -422,7 +422,7 @@ export function finalize(folded: SynthesisState): Synthesis {
     if (finding.confirmed) continue;
     const noiseText = finding.sigmas === null
       ? "class noise unknown"
-      : `only ${finding.sigmas.toFixed(1)} sigma`;
+      : `only ${finding.sigmas.toFixed(2)} sigma`;
     openQuestions.push(
       `replicate ${finding.id} (gain ${
         finding.gain.toFixed(4)
