@@ -315,3 +315,53 @@ Deno.test("corrupt files on disk: reported skip naming the file, other cards sti
   assert.equal(show.stderr.trim(), `error: ${badPath}: not valid UTF-8`);
   assert.deepEqual(await Deno.readFile(badPath), bytes, "never overwritten");
 });
+
+Deno.test("--input takes a whole card as JSON (file or stdin); flags override; AUTORESEARCH_KB", async () => {
+  const kb = await tempKb();
+  const input = {
+    agent: "trainer",
+    session: "auto",
+    hypothesis: "from the trainer",
+    platform: { backend: "webgpu", device: "llvmpipe", vendor: "mesa", cores: 2, memory_gb: 8 },
+    harness_hash: "h9",
+    recipe_hash: "r9",
+    budget_s: 60,
+    seed: 3,
+    config: { depth: 4 },
+    results: { val_bpb: 1.5, num_steps: 10, mfu_percent: 1.2 },
+    status: "pending",
+  };
+  const file = join(kb, "run.json");
+  await Deno.writeTextFile(file, JSON.stringify(input));
+  const fromFile = await runCli(["write-card", "--input", file, "--status", "discard", "--json"], {
+    env: { AUTORESEARCH_KB: kb },
+  });
+  assert.equal(fromFile.code, 0, fromFile.stderr);
+  const card = JSON.parse(fromFile.stdout);
+  assert.equal(card.status, "discard");
+  assert.equal(card.platform.backend, "webgpu");
+  assert.equal(card.seed, 3);
+  assert.equal(card.results.mfu_percent, 1.2);
+  const fromStdin = await runCli(["write-card", "--kb", kb, "--input", "-", "--json"], {
+    stdin: JSON.stringify(input),
+  });
+  assert.equal(JSON.parse(fromStdin.stdout).status, "pending");
+  assertUsageError(
+    await runCli(["write-card", "--kb", kb, "--input", "-"], { stdin: "[1,2]" }),
+    /--input: must be a JSON object/,
+  );
+  assertUsageError(
+    await runCli(["write-card", "--kb", kb, "--input", "-"], {
+      stdin: JSON.stringify({ ...input, colour: "red" }),
+    }),
+    /colour.*not a known field/,
+  );
+  const list = await runCli(["list-cards", "--json"], { env: { AUTORESEARCH_KB: kb } });
+  assert.equal(JSON.parse(list.stdout).length, 2);
+  const plot = JSON.parse((await runCli(["plot", "--kb", kb, "--json"])).stdout);
+  assert.equal(plot.path, join(kb, "views", "progress.svg"));
+  assert.equal(plot.points, 2);
+  const meta = JSON.parse((await runCli(["read-meta", "--kb", kb, "--json"])).stdout);
+  assert.equal(meta.regenerated, true);
+  assert.match(meta.text, /judge pending/);
+});
