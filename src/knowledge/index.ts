@@ -166,13 +166,24 @@ export class CardIndex {
 
   /** An empty in-memory index, for a base directory that does not exist yet. */
   static empty(dir: string): CardIndex {
-    return new CardIndex(dir, ":memory:", openDb(":memory:"));
+    return new CardIndex(dir, ":memory:", openDb(":memory:"), false);
   }
 
-  private constructor(dir: string, path: string, db: DatabaseSync) {
+  /**
+   * An in-memory index that scans the base like the on-disk one, for a base whose index file
+   * cannot be created (a read-only checkout): slower, never wrong.
+   */
+  static scratch(dir: string): CardIndex {
+    return new CardIndex(dir, ":memory:", openDb(":memory:"), true);
+  }
+
+  readonly #scan: boolean;
+
+  private constructor(dir: string, path: string, db: DatabaseSync, scan = true) {
     this.#dir = dir;
     this.#path = path;
     this.#db = db;
+    this.#scan = scan;
   }
 
   /** Close the database handle. */
@@ -185,7 +196,7 @@ export class CardIndex {
    * directory whose mtime has not moved since a settled scan is not listed again.
    */
   refresh(): RefreshReport {
-    if (this.#path === ":memory:") return { added: 0, removed: 0, skipped: [] };
+    if (!this.#scan) return { added: 0, removed: 0, skipped: [] };
     const scanStart = Date.now();
     const dirStates = this.#dirStates();
     const knownBefore = this.#knownFiles();

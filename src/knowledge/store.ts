@@ -338,7 +338,16 @@ export class KnowledgeBase {
 
   async #openIndex(): Promise<CardIndex> {
     if (this.#index) return this.#index;
-    this.#index = exists(this.dir) ? await CardIndex.open(this.dir) : CardIndex.empty(this.dir);
+    if (!exists(this.dir)) {
+      this.#index = CardIndex.empty(this.dir);
+    } else {
+      try {
+        this.#index = await CardIndex.open(this.dir);
+      } catch {
+        // The index is derived: when it cannot live on disk (read-only base), build it in memory.
+        this.#index = CardIndex.scratch(this.dir);
+      }
+    }
     return this.#index;
   }
 

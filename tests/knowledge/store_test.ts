@@ -284,3 +284,14 @@ Deno.test("an unusable cached synthesis state is recomputed, never trusted", asy
   }
   db.close();
 });
+
+Deno.test("when the index file cannot be created, reads still work from an in-memory index", async () => {
+  const dir = await tempKb();
+  const kb = openKnowledgeBase(dir);
+  await kb.writeCard(sampleInput());
+  await Deno.mkdir(join(dir, "index.sqlite")); // not a file: sqlite cannot open it
+  await Deno.writeTextFile(join(dir, "index.sqlite", "keep"), "x");
+  assert.equal((await kb.listCards()).length, 1);
+  assert.equal((await kb.synthesis()).total, 1);
+  kb.close();
+});
