@@ -191,7 +191,7 @@ export function register(program: Command): void {
     .option("--harness-hash <hash>", "hash of the fixed harness (data, eval, tokenizer)")
     .option("--recipe-hash <hash>", "hash of the training recipe")
     .option("--budget <seconds>", "training time budget in seconds")
-    .option("--seed <n>", "random seed", "0")
+    .option("--seed <n>", "random seed (default 0)")
     .option("--config <json>", "full hyperparameter snapshot as a JSON object")
     .option("--config-file <file>", "hyperparameter snapshot from a JSON file (- for stdin)")
     .option("--recipe-diff-file <file>", "diff of the recipe against its parent (- for stdin)")
@@ -204,6 +204,15 @@ export function register(program: Command): void {
     .option("--mfu-percent <n>", "model FLOPs utilisation, percent")
     .addOption(kbOption())
     .addOption(jsonOption())
+    .addHelpText(
+      "after",
+      `
+A new card needs --hypothesis, --status, --result (unless crash), --harness-hash,
+--recipe-hash and --budget (or all of it as JSON with --input). Examples:
+  autoresearch write-card --hypothesis "halve the batch" --result 0.9861 --status keep \\
+    --tags batch_size --lesson "more steps win" --harness-hash 3f2a --recipe-hash 77b0 --budget 300
+  autoresearch write-card --complete card_01K... --status discard --lesson-file notes.txt`,
+    )
     .action(action(async (opts) => {
       const kb = openKnowledgeBase(opts.kb);
       const agent = opts.agent ?? defaultAgent();
@@ -247,7 +256,8 @@ export function register(program: Command): void {
       set("harness_hash", opts.harnessHash);
       set("recipe_hash", opts.recipeHash);
       set("budget_s", num("--budget", opts.budget));
-      if (opts.seed !== "0" || input.seed === undefined) set("seed", num("--seed", opts.seed));
+      if (opts.seed !== undefined) input.seed = parseNumber("--seed", opts.seed);
+      else if (input.seed === undefined) input.seed = 0;
       const configWhich = exactlyOne("--config", opts.config, opts.configFile);
       if (configWhich === "inline") input.config = parseJsonObject("--config", opts.config!);
       if (configWhich === "file") {
