@@ -20,8 +20,14 @@ function randomMatrix(n: number): Float32Array {
   return out;
 }
 
-/** Our GEMM: best-of-2 timing of `iters` enqueued matmuls, GFLOP/s. */
-async function ours(backend: WebGpuBackend, n: number, iters: number): Promise<number> {
+/** A timed runner: `time()` runs the prepared matmuls once and returns ms per matmul. */
+interface Runner {
+  time(): Promise<number>;
+  dispose(): void;
+}
+
+/** Our GEMM: `iters` enqueued matmuls, one wait. */
+async function ours(backend: WebGpuBackend, n: number, iters: number): Promise<Runner> {
   const a = backend.alloc("f32", n * n);
   const b = backend.alloc("f32", n * n);
   const c = backend.alloc("f32", n * n);
@@ -29,15 +35,17 @@ async function ours(backend: WebGpuBackend, n: number, iters: number): Promise<n
   backend.write(b, randomMatrix(n));
   backend.matmul({ a, b, c, m: n, n, k: n }); // warm-up: pipeline compile
   await backend.sync();
-  let best = Infinity;
-  for (let rep = 0; rep < 2; rep++) {
-    const t0 = performance.now();
-    for (let i = 0; i < iters; i++) backend.matmul({ a, b, c, m: n, n, k: n });
-    await backend.sync();
-    best = Math.min(best, (performance.now() - t0) / iters);
-  }
-  for (const buffer of [a, b, c]) backend.free(buffer);
-  return (2 * n ** 3) / (best / 1000) / 1e9;
+  return {
+    async time() {
+      const t0 = performance.now();
+      for (let i = 0; i < iters; i++) backend.matmul({ a, b, c, m: n, n, k: n });
+      await backend.sync();
+      return (performance.now() - t0) / iters;
+    },
+    dispose() {
+      for (const buffer of [a, b, c]) backend.free(buffer);
+    },
+  };
 }
 
 // deno-lint-ignore no-explicit-any
@@ -56,7 +64,8 @@ async function loadJax(): Promise<{ jax: Jax } | { error: string }> {
   }
 }
 
-async function theirs(jax: Jax, n: number, iters: number): Promise<number> {
+/** jax-js: a jitted matmul, `iters` calls, then wait for every result. */
+async function theirs(jax: Jax, n: number, iters: number): Promise<Runner> {
   const np = jax.numpy;
   const a = np.array(randomMatrix(n)).reshape([n, n]);
   const b = np.array(randomMatrix(n)).reshape([n, n]);
@@ -64,20 +73,24 @@ async function theirs(jax: Jax, n: number, iters: number): Promise<number> {
   const warm = mm(a.ref, b.ref);
   await jax.blockUntilReady(warm);
   warm.dispose();
-  let best = Infinity;
-  for (let rep = 0; rep < 2; rep++) {
-    const t0 = performance.now();
-    const outs = [];
-    for (let i = 0; i < iters; i++) outs.push(mm(a.ref, b.ref));
-    await jax.blockUntilReady(outs[outs.length - 1]);
-    for (const out of outs) await jax.blockUntilReady(out);
-    best = Math.min(best, (performance.now() - t0) / iters);
-    for (const out of outs) out.dispose();
-  }
-  a.dispose();
-  b.dispose();
-  return (2 * n ** 3) / (best / 1000) / 1e9;
+  return {
+    async time() {
+      const t0 = performance.now();
+      const outs = [];
+      for (let i = 0; i < iters; i++) outs.push(mm(a.ref, b.ref));
+      for (const out of outs) await jax.blockUntilReady(out);
+      const ms = (performance.now() - t0) / iters;
+      for (const out of outs) out.dispose();
+      return ms;
+    },
+    dispose() {
+      a.dispose();
+      b.dispose();
+    },
+  };
 }
+
+const gflops = (n: number, ms: number) => (2 * n ** 3) / (ms / 1000) / 1e9;
 
 /** Print our WebGPU matmul GFLOP/s beside jax-js's WebGPU at each size. */
 export async function run(): Promise<void> {
@@ -97,11 +110,22 @@ export async function run(): Promise<void> {
     for (const n of SIZES) {
       const iters = iterationsFor(n, fallback);
       const mine = await ours(backend, n, iters);
-      const other = "jax" in peer ? await theirs(peer.jax, n, iters) : NaN;
-      const ratio = Number.isFinite(other) ? (mine / other).toFixed(2) : "-";
+      const other = "jax" in peer ? await theirs(peer.jax, n, iters) : null;
+      // Interleaved repeats, best of each: the machine's load drifts less between neighbours.
+      let bestMine = Infinity;
+      let bestOther = Infinity;
+      for (let rep = 0; rep < (n >= 2048 && fallback ? 2 : 3); rep++) {
+        bestMine = Math.min(bestMine, await mine.time());
+        if (other) bestOther = Math.min(bestOther, await other.time());
+      }
+      mine.dispose();
+      other?.dispose();
+      const a = gflops(n, bestMine);
+      const b = other ? gflops(n, bestOther) : NaN;
+      const ratio = Number.isFinite(b) ? (a / b).toFixed(2) : "-";
       console.log(
-        `${String(n).padEnd(6)} ${mine.toFixed(2).padStart(14)}   ${
-          (Number.isFinite(other) ? other.toFixed(2) : "-").padStart(21)
+        `${String(n).padEnd(6)} ${a.toFixed(2).padStart(14)}   ${
+          (Number.isFinite(b) ? b.toFixed(2) : "-").padStart(21)
         }   ${ratio.padStart(11)}`,
       );
     }
