@@ -301,3 +301,15 @@ gpuTest("ops on tensors larger than one storage binding run in aligned windows",
     /binding limit/,
   );
 });
+
+gpuTest("write accepts subarrays and SharedArrayBuffer views; read returns a window", async (g) => {
+  const b = g.alloc("f32", 8);
+  const shared = new Float32Array(new SharedArrayBuffer(64)).map((_, i) => 100 + i);
+  g.write(b, shared.subarray(2, 10));
+  const part = Float32Array.from({ length: 16 }, (_, i) => i);
+  g.write(b, part.subarray(4, 8), 2);
+  assert.deepEqual([...await g.read(b)], [102, 103, 4, 5, 6, 7, 108, 109]);
+  assert.deepEqual([...await g.read(b, 5, 2)], [7, 108]);
+  assert.throws(() => g.write(b, new Float32Array(3), 6), /exceeds/);
+  await assert.rejects(() => g.read(b, 7, 2), /outside/);
+});

@@ -9,6 +9,8 @@ import { parseProcCpuinfo } from "../../src/platform/cpu.ts";
 import {
   cpuPeakFlops,
   detectCpu,
+  detectGpu,
+  detectPlatform,
   type GpuInfo,
   gpuPeakFlops,
   lookupGpu,
@@ -196,4 +198,29 @@ Deno.test("autoresearch platform rejects a bad --backend with exit 2 and one lin
   assert.equal(run.code, 2);
   assert.equal(run.stderr.trim(), 'error: --backend: must be one of auto, cpu, webgpu, got "cuda"');
   assert.equal(run.stdout, "");
+});
+
+const hasAdapter = Boolean(await navigator.gpu?.requestAdapter().catch(() => null));
+const requireWebGpu = Deno.env.get("AUTORESEARCH_REQUIRE_WEBGPU") === "1";
+if (!hasAdapter && !requireWebGpu) {
+  console.warn("skipping adapter detection test: no WebGPU adapter on this machine");
+}
+
+Deno.test({
+  name: "detectGpu describes this machine's adapter; auto skips a software adapter",
+  ignore: !hasAdapter && !requireWebGpu,
+  async fn() {
+    const gpu = await detectGpu();
+    assert.ok(gpu, "no WebGPU adapter, and AUTORESEARCH_REQUIRE_WEBGPU=1");
+    assert.ok(gpu.description.length > 0 || gpu.vendor.length > 0);
+    assert.ok(gpu.limits.maxComputeWorkgroupsPerDimension >= 65535);
+    assert.ok(gpu.limits.maxStorageBufferBindingSize >= 128 * 2 ** 20);
+    assert.equal(gpu.features.shaderF16, gpu.allFeatures.includes("shader-f16"));
+    const info = await detectPlatform({ backend: "auto", skipCpuMeasurement: true });
+    assert.equal(info.backend, gpu.isFallbackAdapter ? "cpu" : "webgpu");
+    const forced = await detectPlatform({ backend: "webgpu", skipCpuMeasurement: true });
+    assert.equal(forced.backend, "webgpu");
+    assert.equal(forced.label, gpu.description || `${gpu.vendor} ${gpu.device}`.trim());
+    if (gpu.isFallbackAdapter) assert.equal(forced.peak, null, "no table peak for software");
+  },
 });
