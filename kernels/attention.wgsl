@@ -1,18 +1,30 @@
 // Flash-style causal sliding-window attention, forward and backward, without ever forming the
 // (T x T) score matrix. Query i sees key j iff j <= i && i - j <= window. q, k, v, dq, dk, dv:
 // (batch, seq, heads, D) with row stride heads*D; lse, delta: (batch, heads, seq).
-//   attention        grid (ceil(seq/64), batch*heads); one invocation per query row; key/value
-//                    tiles of BC rows staged in workgroup memory; online softmax rescaled once per
-//                    tile; saves lse = max + log(sum) for the backward.
+//
+// Each row (a query, or a key in attention_dkdv) is owned by S invocations that split its head
+// dimension interleaved (invocation s holds dims s, s+S, s+2S, ...), so per-invocation state is
+// D_MAX/S floats and stays in registers on a real GPU, and the S invocations of a row read
+// neighbouring words of the staged tiles. Dot products are summed across the S invocations
+// through workgroup memory (`part`). Key/value (or query/dO) rows are staged BC at a time.
+//   attention        grid (ceil(seq/RQ), batch*heads); online softmax; saves lse = max + log(sum)
 //   attention_delta  delta[i] = dO[i] . O[i]  (one invocation per row)
-//   attention_dkdv   one invocation per KEY row, walking query tiles that can see it
-//   attention_dq     one invocation per QUERY row, walking key tiles it can see
+//   attention_dkdv   grid (ceil(seq/RK), batch*heads); per KEY row, walking the query tiles
+//                    that can see it: dV += p dO, dK += scale * p (dP - delta) q
+//   attention_dq     grid (ceil(seq/RQ), batch*heads); per QUERY row, walking the key tiles
+//                    it can see: dQ += scale * p (dP - delta) k
 // The backward recomputes p = exp(scale * q.k - lse) in both passes instead of storing it.
-// D_MAX is the head-dimension capacity (the host substitutes the value it needs).
+// D_MAX is the head-dimension capacity (the host substitutes the value it needs, >= 16).
 
 const D_MAX: u32 = 128u;
-const BR: u32 = 64u;  // rows (queries or keys) per workgroup, one per invocation
-const BC: u32 = 16u;  // rows per staged tile
+const BC: u32 = 8u;         // rows per staged tile
+const S: u32 = 4u;          // invocations per query row
+const RQ: u32 = 32u;        // query rows per workgroup (RQ * S = 128 invocations)
+const DQ: u32 = D_MAX / S;  // dims per invocation (query kernels)
+const SK: u32 = 8u;         // invocations per key row
+const RK: u32 = 16u;        // key rows per workgroup (RK * SK = 128 invocations)
+const DK: u32 = D_MAX / SK; // dims per invocation (dkdv)
+const WG: u32 = 128u;
 
 struct Params {
   batch: u32, seq: u32, heads: u32, head_dim: u32,
@@ -31,8 +43,10 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;  // forward out / dq / dk
 @group(0) @binding(9) var<storage, read_write> out2: array<f32>; // dv
 
-var<workgroup> tile_x: array<f32, BC * D_MAX>;
-var<workgroup> tile_y: array<f32, BC * D_MAX>;
+var<workgroup> tile_x: array<f32, BC * D_MAX>;  // staged K (query kernels) or Q (dkdv)
+var<workgroup> tile_y: array<f32, BC * D_MAX>;  // staged V (query kernels) or dO (dkdv)
+var<workgroup> part: array<f32, 1024>;          // partial dots [row][BC][S or SK]
+var<workgroup> part2: array<f32, 1024>;         // second partial dots (backward)
 
 // Element offset of row t of head h in batch b.
 fn row_base(b: u32, t: u32, h: u32) -> u32 {
@@ -43,100 +57,108 @@ fn visible(i: u32, j: u32) -> bool {
   return j <= i && i - j <= p.window;
 }
 
-// Stage rows [r0, r0 + BC) of two tensors of head (b, h) into the tiles (0 past the end).
+// Stage rows [r0, r0 + BC) of head (b, h) of two tensors into the tiles, zero-padded past the
+// sequence end and past head_dim (so register loops can run to the constant capacity).
 fn stage_k_v(b: u32, h: u32, r0: u32, lid: u32) {
-  for (var e = lid; e < BC * p.head_dim; e += BR) {
-    let j = e / p.head_dim;
-    let d = e % p.head_dim;
+  for (var e = lid; e < BC * D_MAX; e += WG) {
+    let j = e / D_MAX;
+    let d = e % D_MAX;
     var xv = 0.0;
     var yv = 0.0;
-    if (r0 + j < p.seq) {
+    if (r0 + j < p.seq && d < p.head_dim) {
       let at = row_base(b, r0 + j, h) + d;
       xv = k[at];
       yv = v[at];
     }
-    tile_x[j * D_MAX + d] = xv;
-    tile_y[j * D_MAX + d] = yv;
+    tile_x[e] = xv;
+    tile_y[e] = yv;
   }
 }
 
 fn stage_q_do(b: u32, h: u32, r0: u32, lid: u32) {
-  for (var e = lid; e < BC * p.head_dim; e += BR) {
-    let j = e / p.head_dim;
-    let d = e % p.head_dim;
+  for (var e = lid; e < BC * D_MAX; e += WG) {
+    let j = e / D_MAX;
+    let d = e % D_MAX;
     var xv = 0.0;
     var yv = 0.0;
-    if (r0 + j < p.seq) {
+    if (r0 + j < p.seq && d < p.head_dim) {
       let at = row_base(b, r0 + j, h) + d;
       xv = q[at];
       yv = d_o[at];
     }
-    tile_x[j * D_MAX + d] = xv;
-    tile_y[j * D_MAX + d] = yv;
+    tile_x[e] = xv;
+    tile_y[e] = yv;
   }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(128)
 fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let b = wid.y / p.heads;
   let h = wid.y % p.heads;
-  let q0 = wid.x * BR;
-  let i = q0 + lid;
+  let q0 = wid.x * RQ;
+  let r = lid / S;
+  let s = lid % S;
+  let i = q0 + r;
   let live = i < p.seq;
   let base = row_base(b, min(i, p.seq - 1u), h);
-  var qi: array<f32, D_MAX>;
-  var acc: array<f32, D_MAX>;
-  for (var d = 0u; d < p.head_dim; d++) {
-    qi[d] = q[base + d] * p.scale;
-    acc[d] = 0.0;
+  var qi: array<f32, DQ>;
+  var acc: array<f32, DQ>;
+  for (var e = 0u; e < DQ; e++) {
+    let d = e * S + s;
+    qi[e] = select(0.0, q[base + min(d, p.head_dim - 1u)] * p.scale, d < p.head_dim);
+    acc[e] = 0.0;
   }
   var m = -3.0e38;
   var l = 0.0;
   let k_begin = select(0u, q0 - p.window, q0 > p.window);
-  let k_end = min(q0 + BR, p.seq);
+  let k_end = min(q0 + RQ, p.seq);
   for (var kt = k_begin; kt < k_end; kt += BC) {
     stage_k_v(b, h, kt, lid);
     workgroupBarrier();
-    if (live) {
-      var s: array<f32, BC>;
-      var tile_max = -3.0e38;
+    for (var j = 0u; j < BC; j++) {
+      var qk = 0.0;
+      for (var e = 0u; e < DQ; e++) { qk += qi[e] * tile_x[j * D_MAX + e * S + s]; }
+      part[(r * BC + j) * S + s] = qk;
+    }
+    workgroupBarrier();
+    var sc: array<f32, BC>;
+    var tile_max = -3.0e38;
+    for (var j = 0u; j < BC; j++) {
+      var total = 0.0;
+      for (var t = 0u; t < S; t++) { total += part[(r * BC + j) * S + t]; }
+      sc[j] = select(-3.0e38, total, live && visible(i, kt + j));
+      tile_max = max(tile_max, sc[j]);
+    }
+    if (tile_max > -1.0e38) {
+      let m_new = max(m, tile_max);
+      let corr = exp(m - m_new);
+      l *= corr;
+      for (var e = 0u; e < DQ; e++) { acc[e] *= corr; }
       for (var j = 0u; j < BC; j++) {
-        s[j] = -3.0e38;
-        if (visible(i, kt + j)) {
-          var qk = 0.0;
-          for (var d = 0u; d < p.head_dim; d++) { qk += qi[d] * tile_x[j * D_MAX + d]; }
-          s[j] = qk;
-          tile_max = max(tile_max, qk);
+        if (sc[j] > -1.0e38) {
+          let pj = exp(sc[j] - m_new);
+          l += pj;
+          for (var e = 0u; e < DQ; e++) { acc[e] += pj * tile_y[j * D_MAX + e * S + s]; }
         }
       }
-      if (tile_max > -1.0e38) {
-        let m_new = max(m, tile_max);
-        let corr = exp(m - m_new);
-        l *= corr;
-        for (var d = 0u; d < p.head_dim; d++) { acc[d] *= corr; }
-        for (var j = 0u; j < BC; j++) {
-          if (s[j] > -1.0e38) {
-            let pj = exp(s[j] - m_new);
-            l += pj;
-            for (var d = 0u; d < p.head_dim; d++) { acc[d] += pj * tile_y[j * D_MAX + d]; }
-          }
-        }
-        m = m_new;
-      }
+      m = m_new;
     }
     workgroupBarrier();
   }
   if (!live) { return; }
   let inv = 1.0 / l;
-  for (var d = 0u; d < p.head_dim; d++) { out[base + d] = acc[d] * inv; }
-  lse[(b * p.heads + h) * p.seq + i] = m + log(l);
+  for (var e = 0u; e < DQ; e++) {
+    let d = e * S + s;
+    if (d < p.head_dim) { out[base + d] = acc[e] * inv; }
+  }
+  if (s == 0u) { lse[(b * p.heads + h) * p.seq + i] = m + log(l); }
 }
 
-// delta[b, h, i] = sum_d dO * O; grid folds (batch*heads*seq) / 64 into 2-D.
-@compute @workgroup_size(64)
+// delta[b, h, i] = sum_d dO * O; one invocation per row, grid folded into 2-D.
+@compute @workgroup_size(128)
 fn attention_delta(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) lid: u32) {
-  let idx = (wid.x + wid.y * nwg.x) * BR + lid;  // (b, h, i) flattened
+  let idx = (wid.x + wid.y * nwg.x) * WG + lid;  // (b, h, i) flattened
   if (idx >= p.batch * p.heads * p.seq) { return; }
   let i = idx % p.seq;
   let bh = idx / p.seq;
@@ -146,107 +168,136 @@ fn attention_delta(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   delta[idx] = sum;
 }
 
-// dK, dV for 64 key rows per workgroup. out = dk, out2 = dv.
-@compute @workgroup_size(64)
+// dK, dV for RK key rows per workgroup, SK invocations per key. out = dk, out2 = dv.
+@compute @workgroup_size(128)
 fn attention_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let b = wid.y / p.heads;
   let h = wid.y % p.heads;
-  let j0 = wid.x * BR;
-  let j = j0 + lid;
+  let j0 = wid.x * RK;
+  let r = lid / SK;
+  let s = lid % SK;
+  let j = j0 + r;
   let live = j < p.seq;
   let base = row_base(b, min(j, p.seq - 1u), h);
-  var kj: array<f32, D_MAX>;
-  var vj: array<f32, D_MAX>;
-  var dk: array<f32, D_MAX>;
-  var dv: array<f32, D_MAX>;
-  for (var d = 0u; d < p.head_dim; d++) {
-    kj[d] = k[base + d];
-    vj[d] = v[base + d];
-    dk[d] = 0.0;
-    dv[d] = 0.0;
+  var kj: array<f32, DK>;
+  var vj: array<f32, DK>;
+  var dk: array<f32, DK>;
+  var dv: array<f32, DK>;
+  for (var e = 0u; e < DK; e++) {
+    let d = min(e * SK + s, p.head_dim - 1u);
+    let inside = e * SK + s < p.head_dim;
+    kj[e] = select(0.0, k[base + d], inside);
+    vj[e] = select(0.0, v[base + d], inside);
+    dk[e] = 0.0;
+    dv[e] = 0.0;
   }
   let lse_base = (b * p.heads + h) * p.seq;
-  let j_last = min(j0 + BR, p.seq) - 1u;
+  let j_last = min(j0 + RK, p.seq) - 1u;
   let q_end = min(p.seq, j_last + p.window + 1u);
   for (var qt = j0; qt < q_end; qt += BC) {
     stage_q_do(b, h, qt, lid);
     workgroupBarrier();
-    if (live) {
-      for (var r = 0u; r < BC; r++) {
-        let i = qt + r;
-        if (i >= p.seq || !visible(i, j)) { continue; }
-        var s = 0.0;
-        var dp = 0.0;
-        for (var d = 0u; d < p.head_dim; d++) {
-          s += tile_x[r * D_MAX + d] * kj[d];
-          dp += tile_y[r * D_MAX + d] * vj[d];
-        }
-        let pij = exp(s * p.scale - lse[lse_base + i]);
-        let ds = pij * (dp - delta[lse_base + i]) * p.scale;
-        for (var d = 0u; d < p.head_dim; d++) {
-          dv[d] += pij * tile_y[r * D_MAX + d];
-          dk[d] += ds * tile_x[r * D_MAX + d];
-        }
+    for (var t = 0u; t < BC; t++) {
+      var qk = 0.0;
+      var dov = 0.0;
+      for (var e = 0u; e < DK; e++) {
+        qk += tile_x[t * D_MAX + e * SK + s] * kj[e];
+        dov += tile_y[t * D_MAX + e * SK + s] * vj[e];
+      }
+      part[(r * BC + t) * SK + s] = qk;
+      part2[(r * BC + t) * SK + s] = dov;
+    }
+    workgroupBarrier();
+    for (var t = 0u; t < BC; t++) {
+      let i = qt + t;
+      if (!live || i >= p.seq || !visible(i, j)) { continue; }
+      var qk = 0.0;
+      var dp = 0.0;
+      for (var u = 0u; u < SK; u++) {
+        qk += part[(r * BC + t) * SK + u];
+        dp += part2[(r * BC + t) * SK + u];
+      }
+      let pij = exp(qk * p.scale - lse[lse_base + i]);
+      let ds = pij * (dp - delta[lse_base + i]) * p.scale;
+      for (var e = 0u; e < DK; e++) {
+        dv[e] += pij * tile_y[t * D_MAX + e * SK + s];
+        dk[e] += ds * tile_x[t * D_MAX + e * SK + s];
       }
     }
     workgroupBarrier();
   }
   if (!live) { return; }
-  for (var d = 0u; d < p.head_dim; d++) {
+  for (var e = 0u; e < DK; e++) {
+    let d = e * SK + s;
+    if (d >= p.head_dim) { continue; }
     if (p.accumulate != 0u) {
-      out[base + d] += dk[d];
-      out2[base + d] += dv[d];
+      out[base + d] += dk[e];
+      out2[base + d] += dv[e];
     } else {
-      out[base + d] = dk[d];
-      out2[base + d] = dv[d];
+      out[base + d] = dk[e];
+      out2[base + d] = dv[e];
     }
   }
 }
 
-// dQ for 64 query rows per workgroup. out = dq.
-@compute @workgroup_size(64)
+// dQ for RQ query rows per workgroup, S invocations per query. out = dq.
+@compute @workgroup_size(128)
 fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let b = wid.y / p.heads;
   let h = wid.y % p.heads;
-  let q0 = wid.x * BR;
-  let i = q0 + lid;
+  let q0 = wid.x * RQ;
+  let r = lid / S;
+  let s = lid % S;
+  let i = q0 + r;
   let live = i < p.seq;
   let base = row_base(b, min(i, p.seq - 1u), h);
-  var qi: array<f32, D_MAX>;
-  var doi: array<f32, D_MAX>;
-  var dq: array<f32, D_MAX>;
-  for (var d = 0u; d < p.head_dim; d++) {
-    qi[d] = q[base + d];
-    doi[d] = d_o[base + d];
-    dq[d] = 0.0;
+  var qi: array<f32, DQ>;
+  var doi: array<f32, DQ>;
+  var dq: array<f32, DQ>;
+  for (var e = 0u; e < DQ; e++) {
+    let d = min(e * S + s, p.head_dim - 1u);
+    let inside = e * S + s < p.head_dim;
+    qi[e] = select(0.0, q[base + d], inside);
+    doi[e] = select(0.0, d_o[base + d], inside);
+    dq[e] = 0.0;
   }
   let idx = (b * p.heads + h) * p.seq + min(i, p.seq - 1u);
   let lse_i = lse[idx];
   let delta_i = delta[idx];
   let k_begin = select(0u, q0 - p.window, q0 > p.window);
-  let k_end = min(q0 + BR, p.seq);
+  let k_end = min(q0 + RQ, p.seq);
   for (var kt = k_begin; kt < k_end; kt += BC) {
     stage_k_v(b, h, kt, lid);
     workgroupBarrier();
-    if (live) {
-      for (var r = 0u; r < BC; r++) {
-        let j = kt + r;
-        if (!visible(i, j)) { continue; }
-        var s = 0.0;
-        var dp = 0.0;
-        for (var d = 0u; d < p.head_dim; d++) {
-          s += qi[d] * tile_x[r * D_MAX + d];
-          dp += doi[d] * tile_y[r * D_MAX + d];
-        }
-        let pij = exp(s * p.scale - lse_i);
-        let ds = pij * (dp - delta_i) * p.scale;
-        for (var d = 0u; d < p.head_dim; d++) { dq[d] += ds * tile_x[r * D_MAX + d]; }
+    for (var t = 0u; t < BC; t++) {
+      var qk = 0.0;
+      var dov = 0.0;
+      for (var e = 0u; e < DQ; e++) {
+        qk += qi[e] * tile_x[t * D_MAX + e * S + s];
+        dov += doi[e] * tile_y[t * D_MAX + e * S + s];
       }
+      part[(r * BC + t) * S + s] = qk;
+      part2[(r * BC + t) * S + s] = dov;
+    }
+    workgroupBarrier();
+    for (var t = 0u; t < BC; t++) {
+      if (!live || !visible(i, kt + t)) { continue; }
+      var qk = 0.0;
+      var dp = 0.0;
+      for (var u = 0u; u < S; u++) {
+        qk += part[(r * BC + t) * S + u];
+        dp += part2[(r * BC + t) * S + u];
+      }
+      let pij = exp(qk * p.scale - lse_i);
+      let ds = pij * (dp - delta_i) * p.scale;
+      for (var e = 0u; e < DQ; e++) { dq[e] += ds * tile_x[t * D_MAX + e * S + s]; }
     }
     workgroupBarrier();
   }
   if (!live) { return; }
-  for (var d = 0u; d < p.head_dim; d++) {
-    if (p.accumulate != 0u) { out[base + d] += dq[d]; } else { out[base + d] = dq[d]; }
+  for (var e = 0u; e < DQ; e++) {
+    let d = e * S + s;
+    if (d >= p.head_dim) { continue; }
+    if (p.accumulate != 0u) { out[base + d] += dq[e]; } else { out[base + d] = dq[e]; }
   }
 }

@@ -352,7 +352,13 @@ function refAttention(
   return { out, lse, dq, dk, dv };
 }
 
-for (const [seq, window, headDim] of [[70, 69, 16], [133, 40, 32], [20, 0, 8]]) {
+for (
+  const [seq, window, headDim] of [[70, 69, 16], [133, 40, 32], [20, 0, 8], [40, 13, 128], [
+    37,
+    5,
+    6,
+  ]]
+) {
   gpuTest(`webgpu attention seq=${seq} window=${window} headDim=${headDim}`, async (g) => {
     const [batch, heads] = [2, 2];
     const n = batch * seq * heads * headDim;

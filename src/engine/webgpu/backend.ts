@@ -661,8 +661,8 @@ export class WebGpuBackend implements Backend {
       throw new RangeError("webgpu: attention batch*heads exceeds the workgroup grid limit");
     }
     const capacity = attentionCapacity(p.headDim);
-    // Two staged tiles of 16 rows must fit workgroup memory.
-    if (2 * 16 * capacity * 4 > this.gpu.limits.maxComputeWorkgroupStorageSize) {
+    // Two staged tiles of 8 rows and two 1024-float partial-sum buffers in workgroup memory.
+    if ((2 * 8 * capacity + 2 * 1024) * 4 > this.gpu.limits.maxComputeWorkgroupStorageSize) {
       throw new RangeError(`webgpu: attention headDim ${p.headDim} too large for this adapter`);
     }
     const window = Math.max(0, Math.min(p.window, p.seq));
@@ -683,7 +683,8 @@ export class WebGpuBackend implements Backend {
       this.#need(p.lse, p.batch * p.heads * p.seq, "lse"),
       this.#need(p.out, n, "out"),
     ];
-    this.#run(kernels.forward, u, bufs, [Math.ceil(p.seq / 64), p.batch * p.heads]);
+    // 32 query rows per workgroup (4 invocations each)
+    this.#run(kernels.forward, u, bufs, [Math.ceil(p.seq / 32), p.batch * p.heads]);
   }
 
   /** Attention backward: delta, then dK/dV per key block, then dQ per query block. */
@@ -705,10 +706,16 @@ export class WebGpuBackend implements Backend {
     const delta = this.#scratch(rows);
     try {
       const d = delta.gpu;
-      this.#run(kernels.delta, u, [o, dO, d], this.#grid(rows, 64));
-      const grid = [Math.ceil(p.seq / 64), p.batch * p.heads];
-      this.#run(kernels.dkdv, u, [q, k, v, dO, lse, d, dK, dV], grid);
-      this.#run(kernels.dq, u, [q, k, v, dO, lse, d, dQ], grid);
+      this.#run(kernels.delta, u, [o, dO, d], this.#grid(rows, 128));
+      // dK/dV: 16 key rows per workgroup (8 invocations each); dQ: 32 query rows (4 each)
+      this.#run(kernels.dkdv, u, [q, k, v, dO, lse, d, dK, dV], [
+        Math.ceil(p.seq / 16),
+        p.batch * p.heads,
+      ]);
+      this.#run(kernels.dq, u, [q, k, v, dO, lse, d, dQ], [
+        Math.ceil(p.seq / 32),
+        p.batch * p.heads,
+      ]);
     } finally {
       this.free(delta);
     }
