@@ -38,7 +38,8 @@ import type {
 } from "../backend.ts";
 import { createGemm, type Gemm, type GemmOptions } from "./gemm/mod.ts";
 import { attentionBackward, attentionForward, Scratch } from "./attention.ts";
-import { createVecMath, type VecMath } from "./vecmath.ts";
+import { createVecMath, type VecMath, vecMathModule } from "./vecmath.ts";
+import { RowPool } from "./threads.ts";
 import {
   adamwKernel,
   binaryKernel,
@@ -73,7 +74,15 @@ export interface CpuBackendOptions {
   gemm?: GemmOptions;
   /** Use the WebAssembly SIMD exp kernels where available (default true). */
   simd?: boolean;
+  /**
+   * Threads for the row-parallel kernels (cross-entropy), the caller included; 1 = none.
+   * Default: the number of logical CPUs, at most 16.
+   */
+  threads?: number;
 }
+
+/** Cross-entropy calls smaller than this many logits stay on the calling thread. */
+const PARALLEL_MIN_LOGITS = 1 << 18;
 
 /** Default RMSNorm epsilon: torch's finfo(float32).eps, what F.rms_norm uses when eps=None. */
 const DEFAULT_RMS_EPS = 1.1920928955078125e-7;
@@ -81,7 +90,10 @@ const DEFAULT_RMS_EPS = 1.1920928955078125e-7;
 /** Creates a CPU backend (loads the fastest sgemm available). */
 export async function createCpuBackend(options: CpuBackendOptions = {}): Promise<Backend> {
   const gemm = await createGemm(options.gemm);
-  return new CpuBackend(gemm, options.simd === false ? null : createVecMath());
+  const simd = options.simd !== false;
+  const threads = options.threads ?? Math.min(16, navigator.hardwareConcurrency || 1);
+  const pool = RowPool.create(threads, simd ? vecMathModule() : null);
+  return new CpuBackend(gemm, simd ? createVecMath() : null, pool);
 }
 
 /** The CPU implementation of `Backend`. */
@@ -96,12 +108,20 @@ class CpuBackend implements Backend {
   #scratch = new Scratch();
   #destroyed = false;
 
-  /** `vm`: SIMD exp kernels, or null (plain JS loops; where WebAssembly SIMD is missing). */
-  constructor(readonly gemm: Gemm, readonly vm: VecMath | null) {
+  /**
+   * `vm`: SIMD exp kernels, or null (plain JS loops; where WebAssembly SIMD is missing).
+   * `pool`: row-parallel workers, or null; with a pool every buffer is a SharedArrayBuffer.
+   */
+  constructor(
+    readonly gemm: Gemm,
+    readonly vm: VecMath | null,
+    readonly pool: RowPool | null,
+  ) {
     const threads = `${gemm.threads} thread${gemm.threads === 1 ? "" : "s"}`;
+    const rows = pool ? `, ${pool.threads} row threads` : "";
     this.info = {
       name: "cpu",
-      device: `CPU, sgemm ${gemm.kind}, ${threads}${vm ? ", SIMD exp" : ""}`,
+      device: `CPU, sgemm ${gemm.kind}, ${threads}${vm ? ", SIMD exp" : ""}${rows}`,
       isFallback: false,
     };
   }
@@ -117,8 +137,11 @@ class CpuBackend implements Backend {
     const free = this.#pool.get(key);
     let data = free?.pop() as HostArrayOf<D> | undefined;
     if (data) this.#pooled -= length * 4;
-    else {data =
-        (dtype === "i32" ? new Int32Array(length) : new Float32Array(length)) as HostArrayOf<D>;}
+    else {
+      // Shared memory lets the row workers read and write buffers in place.
+      const bytes = this.pool ? new SharedArrayBuffer(length * 4) : new ArrayBuffer(length * 4);
+      data = (dtype === "i32" ? new Int32Array(bytes) : new Float32Array(bytes)) as HostArrayOf<D>;
+    }
     this.#inUse += length * 4;
     this.#live++;
     this.#peakInUse = Math.max(this.#peakInUse, this.#inUse);
@@ -187,6 +210,7 @@ class CpuBackend implements Backend {
   destroy(): void {
     this.trim();
     this.gemm.close();
+    this.pool?.close();
     this.#destroyed = true;
   }
 
@@ -415,31 +439,54 @@ class CpuBackend implements Backend {
   }
 
   crossEntropy(p: CrossEntropyParams): void {
-    crossEntropyKernel(
-      this.#f32(p.logits, p.rows * p.vocab, "crossEntropy logits"),
-      this.#i32(p.targets, p.rows, "crossEntropy targets"),
-      this.#f32(p.losses, p.rows, "crossEntropy losses"),
-      this.#f32(p.lse, p.rows, "crossEntropy lse"),
-      p.rows,
-      p.vocab,
-      p.softcap,
-      this.vm,
-    );
+    const { rows, vocab, softcap } = p;
+    const logits = this.#f32(p.logits, rows * vocab, "crossEntropy logits");
+    const targets = this.#i32(p.targets, rows, "crossEntropy targets");
+    const losses = this.#f32(p.losses, rows, "crossEntropy losses");
+    const lse = this.#f32(p.lse, rows, "crossEntropy lse");
+    const run = (r0: number, r1: number) =>
+      crossEntropyKernel(
+        logits.subarray(r0 * vocab, r1 * vocab),
+        targets.subarray(r0, r1),
+        losses.subarray(r0, r1),
+        lse.subarray(r0, r1),
+        r1 - r0,
+        vocab,
+        softcap,
+        this.vm,
+      );
+    if (!this.pool || rows * vocab < PARALLEL_MIN_LOGITS) return run(0, rows);
+    checkTargets(targets, rows, vocab);
+    const arrays = { logits, targets, losses, lse };
+    this.pool.run("crossEntropy", arrays, { vocab, cap: softcap }, rows, run);
   }
 
   crossEntropyBackward(p: CrossEntropyBackwardParams): void {
-    crossEntropyBackwardKernel(
-      this.#f32(p.logits, p.rows * p.vocab, "crossEntropyBackward logits"),
-      this.#i32(p.targets, p.rows, "crossEntropyBackward targets"),
-      this.#f32(p.lse, p.rows, "crossEntropyBackward lse"),
-      this.#f32(p.gradLosses, p.rows, "crossEntropyBackward gradLosses"),
-      this.#f32(p.gradLogits, p.rows * p.vocab, "crossEntropyBackward gradLogits"),
-      p.rows,
-      p.vocab,
-      p.softcap,
-      p.accumulate ?? false,
-      this.vm,
-    );
+    const { rows, vocab, softcap } = p;
+    const accumulate = p.accumulate ?? false;
+    const logits = this.#f32(p.logits, rows * vocab, "crossEntropyBackward logits");
+    const targets = this.#i32(p.targets, rows, "crossEntropyBackward targets");
+    const lse = this.#f32(p.lse, rows, "crossEntropyBackward lse");
+    const gradLosses = this.#f32(p.gradLosses, rows, "crossEntropyBackward gradLosses");
+    const gradLogits = this.#f32(p.gradLogits, rows * vocab, "crossEntropyBackward gradLogits");
+    const run = (r0: number, r1: number) =>
+      crossEntropyBackwardKernel(
+        logits.subarray(r0 * vocab, r1 * vocab),
+        targets.subarray(r0, r1),
+        lse.subarray(r0, r1),
+        gradLosses.subarray(r0, r1),
+        gradLogits.subarray(r0 * vocab, r1 * vocab),
+        r1 - r0,
+        vocab,
+        softcap,
+        accumulate,
+        this.vm,
+      );
+    if (!this.pool || rows * vocab < PARALLEL_MIN_LOGITS) return run(0, rows);
+    checkTargets(targets, rows, vocab);
+    const arrays = { logits, targets, lse, gradLosses, gradLogits };
+    const scalars = { vocab, cap: softcap, accumulate: accumulate ? 1 : 0 };
+    this.pool.run("crossEntropyBackward", arrays, scalars, rows, run);
   }
 
   adamw(p: AdamWParams): void {
@@ -490,6 +537,15 @@ class CpuBackend implements Backend {
       p.weightDecay,
       p.beta2,
     );
+  }
+}
+
+/** Targets must be < vocab (negative = ignored): checked here so worker threads never throw. */
+function checkTargets(targets: Int32Array, rows: number, vocab: number): void {
+  for (let r = 0; r < rows; r++) {
+    if (targets[r] >= vocab) {
+      throw new RangeError(`crossEntropy: target ${targets[r]} >= vocab ${vocab}`);
+    }
   }
 }
 

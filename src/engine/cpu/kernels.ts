@@ -278,7 +278,7 @@ export function rotaryKernel(
  * cap * tanh(x / cap) through one exp (Math.tanh is several times slower in V8):
  * tanh(u) = 1 - 2 / (exp(2u) + 1), exact at both infinities.
  */
-function capTanh(x: number, twoOverCap: number, cap: number): number {
+export function capTanh(x: number, twoOverCap: number, cap: number): number {
   return cap - (2 * cap) / (Math.exp(twoOverCap * x) + 1);
 }
 

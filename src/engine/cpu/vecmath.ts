@@ -227,14 +227,25 @@ export class VecMath {
   }
 }
 
-/** Compiles the kernels, or null where WebAssembly SIMD is unavailable. */
-export function createVecMath(): VecMath | null {
-  try {
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
-    const module = new WebAssembly.Module(buildVecMathWasm());
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
-    return new VecMath(memory, instance.exports);
-  } catch {
-    return null;
+let compiled: WebAssembly.Module | null | undefined;
+
+/** The compiled kernel module (cached; workers instantiate it too), or null without SIMD. */
+export function vecMathModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(buildVecMathWasm());
+    } catch {
+      compiled = null;
+    }
   }
+  return compiled;
+}
+
+/** Instantiates the kernels with their own memory, or null where WebAssembly SIMD is unavailable. */
+export function createVecMath(): VecMath | null {
+  const module = vecMathModule();
+  if (!module) return null;
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return new VecMath(memory, instance.exports);
 }

@@ -1,0 +1,185 @@
+/**
+ * Row-parallel worker threads for the CPU backend's big non-matmul kernels (the softcapped
+ * cross-entropy over the vocabulary, forward and backward). Backend buffers live on
+ * SharedArrayBuffers, so a task is just the shared arrays plus a row range per thread: nothing is
+ * copied. The caller takes the first range itself and then blocks in Atomics.wait (Deno allows it
+ * on the main thread) until every worker has added itself to the shared done counter.
+ *
+ * Web Workers from a data: URL (compile-safe: the kernels travel as their own function source),
+ * because Deno shares a SharedArrayBuffer with them in microseconds where node:worker_threads
+ * took seconds for large buffers. A Web Worker keeps the process alive, so workers start on the
+ * first big task and stop after a short idle time (an unref'd timer) or at close().
+ *
+ * @module
+ */
+import { capTanh, crossEntropyBackwardKernel, crossEntropyKernel } from "./kernels.ts";
+import { VecMath } from "./vecmath.ts";
+
+/** Kernels a worker runs; each takes the shared arrays, scalars and its row range. */
+export type RowKernel = "crossEntropy" | "crossEntropyBackward";
+
+/** Source of a worker: the kernels' own code plus a message loop. */
+function workerSource(): string {
+  return [
+    `const parentPort = { on: (_ev, fn) => { self.onmessage = (e) => fn(e.data); }, postMessage: (m) => self.postMessage(m) };`,
+    `const capTanh = ${capTanh.toString()};`,
+    `const crossEntropyKernel = ${crossEntropyKernel.toString()};`,
+    `const crossEntropyBackwardKernel = ${crossEntropyBackwardKernel.toString()};`,
+    `const VecMath = ${VecMath.toString()};`,
+    `(${workerMain.toString()})(parentPort, { crossEntropyKernel, crossEntropyBackwardKernel }, VecMath);`,
+  ].join("\n");
+}
+
+/** A task message: arrays by name, scalars, and the row range [r0, r1). */
+interface TaskMessage {
+  kernel: RowKernel;
+  a: Record<string, Float32Array | Int32Array>;
+  s: Record<string, number>;
+  r0: number;
+  r1: number;
+}
+
+/** A worker's body (stringified into its source). */
+function workerMain(
+  port: {
+    on(ev: "message", fn: (m: unknown) => void): void;
+    postMessage(m: unknown): void;
+  },
+  kernels: {
+    crossEntropyKernel: typeof crossEntropyKernel;
+    crossEntropyBackwardKernel: typeof crossEntropyBackwardKernel;
+  },
+  VecMathClass: typeof VecMath,
+): void {
+  let vm: VecMath | null = null;
+  let ctl: Int32Array | null = null;
+  const run = (m: TaskMessage) => {
+    const { a, s, r0, r1 } = m;
+    const V = s.vocab, rows = r1 - r0;
+    const f = (x: Float32Array | Int32Array, w: number) => x.subarray(r0 * w, r1 * w);
+    if (m.kernel === "crossEntropy") {
+      kernels.crossEntropyKernel(
+        f(a.logits, V) as Float32Array,
+        f(a.targets, 1) as Int32Array,
+        f(a.losses, 1) as Float32Array,
+        f(a.lse, 1) as Float32Array,
+        rows,
+        V,
+        s.cap,
+        vm,
+      );
+    } else {
+      kernels.crossEntropyBackwardKernel(
+        f(a.logits, V) as Float32Array,
+        f(a.targets, 1) as Int32Array,
+        f(a.lse, 1) as Float32Array,
+        f(a.gradLosses, 1) as Float32Array,
+        f(a.gradLogits, V) as Float32Array,
+        rows,
+        V,
+        s.cap,
+        s.accumulate === 1,
+        vm,
+      );
+    }
+  };
+  port.on("message", (msg) => {
+    const m = msg as
+      & { init?: { module: WebAssembly.Module | null; ctl: Int32Array } }
+      & TaskMessage;
+    if (m.init) {
+      ctl = m.init.ctl;
+      if (m.init.module) {
+        const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+        const instance = new WebAssembly.Instance(m.init.module, { env: { memory } });
+        vm = new VecMathClass(memory, instance.exports);
+      }
+      port.postMessage("ready");
+      return;
+    }
+    try {
+      run(m);
+    } catch {
+      Atomics.store(ctl!, 1, 1); // the caller reports the failure
+    }
+    Atomics.add(ctl!, 0, 1);
+    Atomics.notify(ctl!, 0);
+  });
+}
+
+/** Idle time after which workers stop (they keep the process alive while they run). */
+const IDLE_MS = 2000;
+
+/** A pool of row workers (the calling thread is one more), started on demand. */
+export class RowPool {
+  #workers: Worker[] = [];
+  #ctl = new Int32Array(new SharedArrayBuffer(8));
+  #idle: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  /** `threads`: threads per task, the caller included; `module`: the SIMD kernels or null. */
+  private constructor(readonly threads: number, readonly module: WebAssembly.Module | null) {}
+
+  /** A pool for `threads` threads, or null when threads < 2 or shared memory is missing. */
+  static create(threads: number, module: WebAssembly.Module | null): RowPool | null {
+    if (threads < 2 || typeof SharedArrayBuffer === "undefined" || typeof Worker === "undefined") {
+      return null;
+    }
+    return new RowPool(threads, module);
+  }
+
+  #start(): void {
+    const url = "data:application/javascript," + encodeURIComponent(workerSource());
+    for (let i = 1; i < this.threads; i++) {
+      const w = new Worker(url, { type: "module", name: `cpu-rows-${i}` });
+      w.postMessage({ init: { module: this.module, ctl: this.#ctl } });
+      this.#workers.push(w);
+    }
+  }
+
+  #stop(): void {
+    for (const w of this.#workers) w.terminate();
+    this.#workers = [];
+    if (this.#idle !== undefined) clearTimeout(this.#idle);
+    this.#idle = undefined;
+  }
+
+  /**
+   * Runs `kernel` over rows [0, rows) split evenly: workers take the later ranges, the caller
+   * runs `callerRows(0, r1)` itself, then waits for the workers. Throws if a worker failed.
+   */
+  run(
+    kernel: RowKernel,
+    arrays: Record<string, Float32Array | Int32Array>,
+    scalars: Record<string, number>,
+    rows: number,
+    callerRows: (r0: number, r1: number) => void,
+  ): void {
+    if (this.#closed) throw new Error("RowPool used after close()");
+    if (this.#workers.length === 0) this.#start();
+    if (this.#idle !== undefined) clearTimeout(this.#idle);
+    const parts = this.threads;
+    const bound = (i: number) => Math.round((rows * i) / parts);
+    Atomics.store(this.#ctl, 0, 0);
+    Atomics.store(this.#ctl, 1, 0);
+    this.#workers.forEach((w, i) => {
+      w.postMessage({ kernel, a: arrays, s: scalars, r0: bound(i + 1), r1: bound(i + 2) });
+    });
+    callerRows(0, bound(1));
+    const want = this.#workers.length;
+    for (;;) {
+      const done = Atomics.load(this.#ctl, 0);
+      if (done >= want) break;
+      Atomics.wait(this.#ctl, 0, done, 1000);
+    }
+    this.#idle = setTimeout(() => this.#stop(), IDLE_MS);
+    Deno.unrefTimer(this.#idle);
+    if (Atomics.load(this.#ctl, 1) !== 0) throw new Error(`${kernel}: a worker thread failed`);
+  }
+
+  /** Stops the workers; the pool cannot be used afterwards. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#stop();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The CPU backend's row-parallel worker threads: cross-entropy forward and backward (overwrite
+ * and accumulate) split over 3 threads give bit-identical results to one thread, bad targets are
+ * rejected before any worker runs, and destroy() stops the workers.
+ */
+import assert from "node:assert/strict";
+import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
+import type { Backend } from "../../src/engine/backend.ts";
+import { Rng } from "./helpers.ts";
+
+async function crossEntropyOn(be: Backend, rows: number, vocab: number) {
+  const rng = new Rng(23);
+  const logits = be.alloc("f32", rows * vocab);
+  be.write(logits, rng.uniform(rows * vocab, -30, 30));
+  const targets = be.alloc("i32", rows);
+  be.write(
+    targets,
+    Int32Array.from({ length: rows }, (_, i) => (i % 7 === 3 ? -1 : (i * 31) % vocab)),
+  );
+  const gradLosses = be.alloc("f32", rows);
+  be.write(gradLosses, rng.uniform(rows));
+  const losses = be.alloc("f32", rows), lse = be.alloc("f32", rows);
+  const grad = be.alloc("f32", rows * vocab);
+  be.crossEntropy({ logits, targets, losses, lse, rows, vocab, softcap: 15 });
+  const common = { logits, targets, lse, gradLosses, gradLogits: grad, rows, vocab, softcap: 15 };
+  be.crossEntropyBackward(common);
+  be.crossEntropyBackward({ ...common, accumulate: true });
+  return { losses: await be.read(losses), grad: await be.read(grad) };
+}
+
+Deno.test("threads: row-parallel cross-entropy equals the single-thread result exactly", async () => {
+  const one = await createCpuBackend({ threads: 1 });
+  const three = await createCpuBackend({ threads: 3 });
+  assert.match(three.info.device, /3 row threads/);
+  assert.doesNotMatch(one.info.device, /row threads/);
+  try {
+    // 71 x 4099 logits: above the parallel threshold, uneven split, vocab not a multiple of 4
+    const a = await crossEntropyOn(one, 71, 4099);
+    const b = await crossEntropyOn(three, 71, 4099);
+    assert.deepEqual(b.losses, a.losses);
+    assert.deepEqual(b.grad, a.grad);
+    // a second call reuses the running workers
+    const c = await crossEntropyOn(three, 71, 4099);
+    assert.deepEqual(c.grad, a.grad);
+  } finally {
+    one.destroy();
+    three.destroy();
+  }
+});
+
+Deno.test("threads: a target past the vocabulary is rejected on the calling thread", async () => {
+  const be = await createCpuBackend({ threads: 2 });
+  try {
+    const rows = 64, vocab = 8192;
+    const logits = be.alloc("f32", rows * vocab);
+    be.fill({ out: logits, value: 0 });
+    const targets = be.alloc("i32", rows);
+    be.fill({ out: targets, value: vocab });
+    const losses = be.alloc("f32", rows), lse = be.alloc("f32", rows);
+    assert.throws(
+      () => be.crossEntropy({ logits, targets, losses, lse, rows, vocab, softcap: 0 }),
+      /target 8192 >= vocab 8192/,
+    );
+  } finally {
+    be.destroy();
+  }
+});
