@@ -96,9 +96,11 @@ Deno.test("loop: device memory stays flat over steps", async () => {
   }
 });
 
-Deno.test("recipe: the CPU default is the reference CPU config's shape", () => {
+Deno.test("recipe: the CPU default keeps the reference depth, head_dim, seq and window", () => {
   assert.equal(CPU_RECIPE.model.depth, 4);
-  assert.equal(CPU_RECIPE.model.width, 256);
   assert.equal(CPU_RECIPE.model.headDim, 64);
+  assert.equal(CPU_RECIPE.model.seqLen, 256);
   assert.equal(CPU_RECIPE.model.windowPattern, "L");
+  assert.equal(CPU_RECIPE.model.width % CPU_RECIPE.model.headDim, 0);
+  assert.equal(CPU_RECIPE.totalBatchTokens % (CPU_RECIPE.deviceBatchRows * 256), 0);
 });
