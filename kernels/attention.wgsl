@@ -210,18 +210,20 @@ fn attention_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     workgroupBarrier();
     for (var t = 0u; t < BC; t++) {
       let i = qt + t;
-      if (!live || i >= p.seq || !visible(i, j)) { continue; }
-      var qk = 0.0;
-      var dp = 0.0;
-      for (var u = 0u; u < SK; u++) {
-        qk += part[(r * BC + t) * SK + u];
-        dp += part2[(r * BC + t) * SK + u];
-      }
-      let pij = exp(qk * p.scale - lse[lse_base + i]);
-      let ds = pij * (dp - delta[lse_base + i]) * p.scale;
-      for (var e = 0u; e < DK; e++) {
-        dv[e] += pij * tile_y[t * D_MAX + e * SK + s];
-        dk[e] += ds * tile_x[t * D_MAX + e * SK + s];
+      // No `continue`: constant-trip loops unroll and keep dk/dv in registers.
+      if (live && i < p.seq && visible(i, j)) {
+        var qk = 0.0;
+        var dp = 0.0;
+        for (var u = 0u; u < SK; u++) {
+          qk += part[(r * BC + t) * SK + u];
+          dp += part2[(r * BC + t) * SK + u];
+        }
+        let pij = exp(qk * p.scale - lse[lse_base + i]);
+        let ds = pij * (dp - delta[lse_base + i]) * p.scale;
+        for (var e = 0u; e < DK; e++) {
+          dv[e] += pij * tile_y[t * D_MAX + e * SK + s];
+          dk[e] += ds * tile_x[t * D_MAX + e * SK + s];
+        }
       }
     }
     workgroupBarrier();
@@ -229,13 +231,14 @@ fn attention_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   if (!live) { return; }
   for (var e = 0u; e < DK; e++) {
     let d = e * SK + s;
-    if (d >= p.head_dim) { continue; }
-    if (p.accumulate != 0u) {
-      out[base + d] += dk[e];
-      out2[base + d] += dv[e];
-    } else {
-      out[base + d] = dk[e];
-      out2[base + d] = dv[e];
+    if (d < p.head_dim) {
+      if (p.accumulate != 0u) {
+        out[base + d] += dk[e];
+        out2[base + d] += dv[e];
+      } else {
+        out[base + d] = dk[e];
+        out2[base + d] = dv[e];
+      }
     }
   }
 }
@@ -281,23 +284,25 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
     workgroupBarrier();
     for (var t = 0u; t < BC; t++) {
-      if (!live || !visible(i, kt + t)) { continue; }
-      var qk = 0.0;
-      var dp = 0.0;
-      for (var u = 0u; u < S; u++) {
-        qk += part[(r * BC + t) * S + u];
-        dp += part2[(r * BC + t) * S + u];
+      if (live && visible(i, kt + t)) {
+        var qk = 0.0;
+        var dp = 0.0;
+        for (var u = 0u; u < S; u++) {
+          qk += part[(r * BC + t) * S + u];
+          dp += part2[(r * BC + t) * S + u];
+        }
+        let pij = exp(qk * p.scale - lse_i);
+        let ds = pij * (dp - delta_i) * p.scale;
+        for (var e = 0u; e < DQ; e++) { dq[e] += ds * tile_x[t * D_MAX + e * S + s]; }
       }
-      let pij = exp(qk * p.scale - lse_i);
-      let ds = pij * (dp - delta_i) * p.scale;
-      for (var e = 0u; e < DQ; e++) { dq[e] += ds * tile_x[t * D_MAX + e * S + s]; }
     }
     workgroupBarrier();
   }
   if (!live) { return; }
   for (var e = 0u; e < DQ; e++) {
     let d = e * S + s;
-    if (d >= p.head_dim) { continue; }
-    if (p.accumulate != 0u) { out[base + d] += dq[e]; } else { out[base + d] = dq[e]; }
+    if (d < p.head_dim) {
+      if (p.accumulate != 0u) { out[base + d] += dq[e]; } else { out[base + d] = dq[e]; }
+    }
   }
 }

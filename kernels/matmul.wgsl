@@ -124,17 +124,19 @@ fn matmul(
     workgroupBarrier();
   }
 
+  // Constant trip counts and no early exits, so the compiler unrolls these loops and `acc`
+  // stays in registers.
   for (var i = 0u; i < 4u; i++) {
     let row = row0 + tr + i;
-    if (row >= p.m) { break; }
     for (var j = 0u; j < 4u; j++) {
       let col = col0 + tc + j;
-      if (col >= p.n) { break; }
-      let at = base_c + row * p.n + col;
-      var v = p.alpha * acc[i][j];
-      // beta == 0 never reads C: it may hold garbage or NaN.
-      if (p.beta != 0.0) { v += p.beta * c[at]; }
-      c[at] = v;
+      if (row < p.m && col < p.n) {
+        let at = base_c + row * p.n + col;
+        var v = p.alpha * acc[i][j];
+        // beta == 0 never reads C: it may hold garbage or NaN.
+        if (p.beta != 0.0) { v += p.beta * c[at]; }
+        c[at] = v;
+      }
     }
   }
 }
@@ -193,18 +195,19 @@ fn matmul_large(
     workgroupBarrier();
   }
 
+  // Constant trip counts and no early exits (see matmul above).
   for (var i = 0u; i < 8u; i++) {
     let row = row0 + (i / 4u) * 64u + lid.y * 4u + i % 4u;
-    if (row >= p.m) { continue; }
     for (var h = 0u; h < 2u; h++) {
       let v = acc[i * 2u + h];
       for (var j = 0u; j < 4u; j++) {
         let col = col0 + h * 64u + lid.x * 4u + j;
-        if (col >= p.n) { break; }
-        let at = base_c + row * p.n + col;
-        var out = p.alpha * v[j];
-        if (p.beta != 0.0) { out += p.beta * c[at]; }
-        c[at] = out;
+        if (row < p.m && col < p.n) {
+          let at = base_c + row * p.n + col;
+          var out = p.alpha * v[j];
+          if (p.beta != 0.0) { out += p.beta * c[at]; }
+          c[at] = out;
+        }
       }
     }
   }
