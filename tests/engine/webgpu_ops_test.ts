@@ -520,3 +520,63 @@ gpuTest(
     assertClose(await g.read(perColumn), want, "per-column sums", 1e-3, 1e-4);
   },
 );
+
+gpuTest("webgpu matmul over the storage binding limit: row, inner and batch windows", async (g) => {
+  g.dispatcher.maxStorageBindingBytes = 16384; // 4096 floats per binding
+  const check = async (
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    beta: number,
+    batch = 1,
+    offset = 3,
+  ) => {
+    const a = randomArray(offset + batch * m * k, m + 1);
+    const b = randomArray(offset + batch * k * n, n + 2);
+    const c0 = randomArray(offset + batch * m * n, k + 3);
+    const [ba, bb, bc] = [a, b, c0].map((x) => upload(g, x));
+    g.matmul({
+      a: ba,
+      b: bb,
+      c: bc,
+      m,
+      n,
+      k,
+      transA,
+      transB,
+      alpha: 0.5,
+      beta,
+      batch,
+      offsetA: offset,
+      offsetB: offset,
+      offsetC: offset,
+    });
+    const got = await g.read(bc, offset);
+    for (let i = 0; i < batch; i++) {
+      const want = refMatmul(
+        a.subarray(offset + i * m * k),
+        b.subarray(offset + i * k * n),
+        c0.subarray(offset + i * m * n),
+        m,
+        n,
+        k,
+        transA,
+        transB,
+        0.5,
+        beta,
+      );
+      assertClose(got.subarray(i * m * n, (i + 1) * m * n), want, `${m}x${n}x${k} item ${i}`);
+    }
+  };
+  await check(300, 30, 20, false, true, 0); // logits = x W^T: A and C in row windows
+  await check(300, 20, 30, false, false, 1); // dx = dlogits W, accumulating
+  await check(30, 20, 300, true, false, 1); // dW = dlogits^T x: inner windows into C
+  await check(40, 40, 40, false, false, 0, 3, 5); // batch items one at a time
+  const big = g.alloc("f32", 5000);
+  assert.throws(
+    () => g.matmul({ a: big, b: big, c: g.alloc("f32", 4), m: 2, n: 2, k: 2500, transB: true }),
+    /cannot be split/,
+  );
+});

@@ -95,6 +95,12 @@ class Uniforms {
 
 const WG = 256;
 
+/** A byte range of a buffer bound for one dispatch, and the element offset inside it. */
+interface Window {
+  binding: BufferBinding;
+  rem: number;
+}
+
 /** Row-major element strides of `shape` (rank 4), 0 where the operand broadcasts. */
 function broadcastStrides(operand: readonly number[], out: readonly number[]): number[] {
   const strides = [0, 0, 0, 0];
@@ -527,31 +533,134 @@ export class WebGpuBackend implements Backend {
     const { m, n, k } = p;
     const batch = p.batch ?? 1;
     if (m === 0 || n === 0 || batch === 0) return;
+    const transA = p.transA ?? false;
+    const transB = p.transB ?? false;
     const strideA = p.strideA ?? m * k;
     const strideB = p.strideB ?? k * n;
     const strideC = p.strideC ?? m * n;
     const offsetA = p.offsetA ?? 0;
     const offsetB = p.offsetB ?? 0;
     const offsetC = p.offsetC ?? 0;
+    const alpha = p.alpha ?? 1;
+    const beta = p.beta ?? 0;
     if (batch > 1 && strideC < m * n) throw new RangeError("webgpu: matmul outputs overlap");
+    if (p.c === p.a || p.c === p.b) throw new RangeError("webgpu: matmul c must not alias a or b");
+    const limit = this.dispatcher.maxStorageBindingBytes;
+    if ([p.a, p.b, p.c].some((h) => h.length * 4 > limit)) {
+      this.#matmulWindowed(p, batch, [strideA, strideB, strideC], [offsetA, offsetB, offsetC]);
+      return;
+    }
     const a = this.#need(p.a, offsetA + (batch - 1) * strideA + m * k, "a");
     const b = this.#need(p.b, offsetB + (batch - 1) * strideB + k * n, "b");
     const c = this.#need(p.c, offsetC + (batch - 1) * strideC + m * n, "c");
-    if (p.c === p.a || p.c === p.b) throw new RangeError("webgpu: matmul c must not alias a or b");
-    // 128x128 tiles once there are enough of them to keep the device busy; 64x64 below that.
-    const tile = Math.ceil(m / 128) * Math.ceil(n / 128) * batch >= this.largeTileMinTiles
-      ? 128
-      : 64;
-    const kernel = matmulKernel(p.transA ?? false, p.transB ?? false, tile === 128);
-    const maxZ = Math.min(this.dispatcher.maxWorkgroupsPerDimension, 65535);
+    const { kernel, tile } = this.#matmulKernel(m, n, batch, transA, transB);
+    const maxZ = this.dispatcher.maxWorkgroupsPerDimension;
     // Batches beyond the z limit run as several dispatches with shifted offsets.
     for (let b0 = 0; b0 < batch; b0 += maxZ) {
       const count = Math.min(maxZ, batch - b0);
       const u = new Uniforms(16)
         .u(0, m, n, k, count, strideA, strideB, strideC, 0)
         .u(8, offsetA + b0 * strideA, offsetB + b0 * strideB, offsetC + b0 * strideC, 0)
-        .f(12, p.alpha ?? 1, p.beta ?? 0);
+        .f(12, alpha, beta);
       this.#run(kernel, u, [a, b, c], [Math.ceil(n / tile), Math.ceil(m / tile), count]);
+    }
+  }
+
+  /** 128x128 tiles once there are enough of them to keep the device busy; 64x64 below that. */
+  #matmulKernel(m: number, n: number, batch: number, transA: boolean, transB: boolean) {
+    const tile = Math.ceil(m / 128) * Math.ceil(n / 128) * batch >= this.largeTileMinTiles
+      ? 128
+      : 64;
+    return { kernel: matmulKernel(transA, transB, tile === 128), tile };
+  }
+
+  /**
+   * A binding of elements [start, start + count) of a buffer: the binding starts at the aligned
+   * element at or before `start` and `rem` is what the kernel adds to reach `start`.
+   */
+  #window(handle: DeviceBuffer, name: string, start: number, count: number): Window | null {
+    const gpu = this.#buf(handle, name, false);
+    if (start + count > handle.length) {
+      throw new RangeError(`webgpu: ${name} needs ${start + count} elements, has ${handle.length}`);
+    }
+    const align = this.gpu.limits.minStorageBufferOffsetAlignment / 4;
+    const rem = start % align;
+    const bytes = (rem + count) * 4;
+    if (bytes > this.dispatcher.maxStorageBindingBytes) return null;
+    const offset = (start - rem) * 4;
+    return { binding: { buffer: gpu, offset, size: bytes }, rem };
+  }
+
+  /**
+   * matmul with an operand larger than one storage binding: batch items one at a time, and an
+   * item that still does not fit is cut into row windows of A and C (A not transposed) or into
+   * windows of the inner dimension accumulated into C (A transposed, B not): the forms of the
+   * LM head (logits = x W^T, dx = dlogits W, dW = dlogits^T x).
+   */
+  #matmulWindowed(p: MatmulParams, batch: number, strides: number[], offsets: number[]): void {
+    const { m, n, k } = p;
+    const transA = p.transA ?? false;
+    const transB = p.transB ?? false;
+    const alpha = p.alpha ?? 1;
+    const beta = p.beta ?? 0;
+    const limitElems = Math.floor(this.dispatcher.maxStorageBindingBytes / 4) - 64;
+    const run = (
+      rows: number,
+      inner: number,
+      itemBeta: number,
+      a: Window | null,
+      b: Window | null,
+      c: Window | null,
+    ) => {
+      const { kernel, tile } = this.#matmulKernel(rows, n, 1, transA, transB);
+      const u = new Uniforms(16).u(0, rows, n, inner, 1, 0, 0, 0, 0).u(8, a!.rem, b!.rem, c!.rem, 0)
+        .f(12, alpha, itemBeta);
+      this.#run(kernel, u, [a!.binding, b!.binding, c!.binding], [
+        Math.ceil(n / tile),
+        Math.ceil(rows / tile),
+        1,
+      ]);
+    };
+    const tooBig = () =>
+      new RangeError(
+        `webgpu: matmul (${m}x${k})x(${k}x${n}) transA=${transA} transB=${transB} has an operand ` +
+          `over the storage binding limit ${this.dispatcher.maxStorageBindingBytes} that cannot be ` +
+          "split; split the tensor",
+      );
+    for (let item = 0; item < batch; item++) {
+      const [oa, ob, oc] = offsets.map((o, i) => o + item * strides[i]);
+      const whole = [
+        this.#window(p.a, "a", oa, m * k),
+        this.#window(p.b, "b", ob, k * n),
+        this.#window(p.c, "c", oc, m * n),
+      ];
+      if (whole.every((w) => w)) {
+        run(m, k, beta, whole[0], whole[1], whole[2]);
+      } else if (!transA && whole[1]) {
+        // Row windows: A rows [r0, r0 + rows) and the same rows of C.
+        let step = Math.floor(limitElems / Math.max(k, n));
+        step -= step % 64;
+        if (step < 64) throw tooBig();
+        for (let r0 = 0; r0 < m; r0 += step) {
+          const rows = Math.min(step, m - r0);
+          const a = this.#window(p.a, "a", oa + r0 * k, rows * k);
+          const c = this.#window(p.c, "c", oc + r0 * n, rows * n);
+          run(rows, k, beta, a, whole[1], c);
+        }
+      } else if (transA && !transB && whole[2]) {
+        // Inner windows: rows [k0, k0 + kc) of A (k, m) and of B (k, n), accumulated into C.
+        let step = Math.floor(limitElems / Math.max(m, n));
+        step -= step % 64;
+        if (step < 64) throw tooBig();
+        for (let k0 = 0; k0 < k; k0 += step) {
+          const kc = Math.min(step, k - k0);
+          const a = this.#window(p.a, "a", oa + k0 * m, kc * m);
+          const b = this.#window(p.b, "b", ob + k0 * n, kc * n);
+          run(m, kc, k0 === 0 ? beta : 1, a, b, whole[2]);
+        }
+      } else {
+        throw tooBig();
+      }
     }
   }
 
