@@ -42,13 +42,17 @@ const UNIFORM_SLOT = 256;
 /** Dispatches recorded before a forced submit. */
 const SLOTS = 1024;
 
-interface CachedPipeline {
+/** A compiled kernel: its pipeline and the bind group layout its dispatches use. */
+export interface CachedPipeline {
+  /** The compute pipeline. */
   pipeline: GPUComputePipeline;
+  /** Its explicit bind group layout (group 0). */
   layout: GPUBindGroupLayout;
 }
 
 /** Records dispatches and submits them in batches. */
 export class Dispatcher {
+  /** The device dispatches go to. */
   readonly device: GPUDevice;
   /** Workgroups per grid dimension (the device limit). */
   readonly maxWorkgroupsPerDimension: number;

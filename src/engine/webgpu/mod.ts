@@ -12,4 +12,10 @@ export {
 } from "./backend.ts";
 export { createGpuDevice, type GpuDevice, type GpuDeviceOptions } from "./device.ts";
 export { bucketBytes, BufferPool, type PoolStats } from "./pool.ts";
-export { type BindingKind, type BufferBinding, Dispatcher, type KernelSpec } from "./dispatch.ts";
+export {
+  type BindingKind,
+  type BufferBinding,
+  type CachedPipeline,
+  Dispatcher,
+  type KernelSpec,
+} from "./dispatch.ts";
