@@ -65,3 +65,40 @@ Deno.test("threads: a target past the vocabulary is rejected on the calling thre
     be.destroy();
   }
 });
+
+Deno.test("threads: attention softmax rows split over threads equal one thread exactly", async () => {
+  const geo = { batch: 2, seq: 256, heads: 4, headDim: 8, window: 150 };
+  const n = 2 * 256 * 4 * 8;
+  const rng = new Rng(31);
+  const inputs = [rng.uniform(n, -2, 2), rng.uniform(n, -2, 2), rng.uniform(n), rng.uniform(n)];
+  const results: Float32Array[][] = [];
+  for (const threads of [1, 3]) {
+    const be = await createCpuBackend({ threads });
+    try {
+      const [q, k, v, go] = inputs.map((x) => {
+        const b = be.alloc("f32", n);
+        be.write(b, x);
+        return b;
+      });
+      const out = be.alloc("f32", n), lse = be.alloc("f32", 2 * 4 * 256);
+      const [dq, dk, dv] = [0, 1, 2].map(() => be.alloc("f32", n));
+      be.attention({ q, k, v, out, lse, ...geo });
+      be.attentionBackward({
+        q,
+        k,
+        v,
+        out,
+        lse,
+        gradOut: go,
+        gradQ: dq,
+        gradK: dk,
+        gradV: dv,
+        ...geo,
+      });
+      results.push(await Promise.all([out, lse, dq, dk, dv].map((b) => be.read(b))));
+    } finally {
+      be.destroy();
+    }
+  }
+  results[0].forEach((a, i) => assert.deepEqual(results[1][i], a, `tensor ${i}`));
+});

@@ -9,16 +9,22 @@
  */
 import type { Gemm } from "./gemm/mod.ts";
 import type { VecMath } from "./vecmath.ts";
+import type { RowPool } from "./threads.ts";
 
 /** Reusable scratch arrays, keyed by purpose, grown on demand (never shrunk until `clear`). */
 export class Scratch {
   #arrays = new Map<string, Float32Array>();
 
+  /** `shared`: back the arrays with SharedArrayBuffers (for worker threads). */
+  constructor(readonly shared = false) {}
+
   /** An array of at least `length` elements for `key` (contents undefined). */
   get(key: string, length: number): Float32Array {
     const have = this.#arrays.get(key);
     if (have && have.length >= length) return have;
-    const fresh = new Float32Array(length);
+    const fresh = new Float32Array(
+      this.shared ? new SharedArrayBuffer(length * 4) : new ArrayBuffer(length * 4),
+    );
     this.#arrays.set(key, fresh);
     return fresh;
   }
@@ -105,7 +111,7 @@ function headsPerChunk(s: AttentionShape): number {
  * exp(score - shift[i]) on visible keys and 0 elsewhere. `shift` null: the forward (shift = row
  * max, rows normalised to probabilities, logsumexp written to lse); else the saved lse.
  */
-function softmaxBlock(
+export function softmaxBlock(
   p: Float32Array,
   g: number,
   g0: number,
@@ -113,7 +119,7 @@ function softmaxBlock(
   q0: number,
   lo: number,
   L: number,
-  s: AttentionShape,
+  s: { seq: number; window: number },
   lse: Float32Array,
   forward: boolean,
   vm: VecMath | null,
@@ -154,6 +160,44 @@ function softmaxBlock(
   }
 }
 
+/** Score blocks smaller than this many elements stay on the calling thread. */
+const PARALLEL_MIN_SCORES = 1 << 16;
+
+/** softmaxBlock, split over the heads of the chunk when a worker pool is given. */
+function softmaxRows(
+  pool: RowPool | null,
+  p: Float32Array,
+  g: number,
+  g0: number,
+  bq: number,
+  q0: number,
+  lo: number,
+  L: number,
+  s: AttentionShape,
+  lse: Float32Array,
+  forward: boolean,
+  vm: VecMath | null,
+): void {
+  const geo = { seq: s.seq, window: s.window };
+  const part = (r0: number, r1: number) =>
+    softmaxBlock(
+      p.subarray(r0 * bq * L, r1 * bq * L),
+      r1 - r0,
+      g0 + r0,
+      bq,
+      q0,
+      lo,
+      L,
+      geo,
+      lse,
+      forward,
+      vm,
+    );
+  if (!pool || g < 2 || g * bq * L < PARALLEL_MIN_SCORES) return part(0, g);
+  const scalars = { g0, bq, q0, lo, L, ...geo, forward: forward ? 1 : 0 };
+  pool.run("softmaxBlock", { p, lse }, scalars, g, part);
+}
+
 /** Forward: out (B, T, H*D), lse (B, H, T). */
 export function attentionForward(
   gemm: Gemm,
@@ -165,6 +209,7 @@ export function attentionForward(
   lse: Float32Array,
   s: AttentionShape,
   vm: VecMath | null = null,
+  pool: RowPool | null = null,
 ): void {
   const { batch: B, seq: T, heads: H, headDim: D, window, scale } = s;
   const n = B * T * H * D, BH = B * H;
@@ -197,7 +242,7 @@ export function attentionForward(
         strideC: bq * L,
         ...heads,
       });
-      softmaxBlock(p, g, g0, bq, q0, lo, L, s, lse, true, vm);
+      softmaxRows(pool, p, g, g0, bq, q0, lo, L, s, lse, true, vm);
       // O[q0:q0+bq] (g, bq, D) = P V[lo:hi]
       gemm.sgemm({
         a: p,
@@ -234,6 +279,7 @@ export function attentionBackward(
   s: AttentionShape,
   accumulate: boolean,
   vm: VecMath | null = null,
+  pool: RowPool | null = null,
 ): void {
   const { batch: B, seq: T, heads: H, headDim: D, window, scale } = s;
   const n = B * T * H * D, BH = B * H;
@@ -280,7 +326,7 @@ export function attentionBackward(
         offsetB: kOff,
         ...blk,
       });
-      softmaxBlock(p, g, g0, bq, q0, lo, L, s, lse, false, vm);
+      softmaxRows(pool, p, g, g0, bq, q0, lo, L, s, lse, false, vm);
       // dP (g, bq, L) = dO V^T
       gemm.sgemm({
         a: doh,

@@ -105,7 +105,7 @@ class CpuBackend implements Backend {
   #peakInUse = 0;
   #peakReserved = 0;
   #live = 0;
-  #scratch = new Scratch();
+  #scratch: Scratch;
   #destroyed = false;
 
   /**
@@ -119,6 +119,7 @@ class CpuBackend implements Backend {
   ) {
     const threads = `${gemm.threads} thread${gemm.threads === 1 ? "" : "s"}`;
     const rows = pool ? `, ${pool.threads} row threads` : "";
+    this.#scratch = new Scratch(pool !== null);
     this.info = {
       name: "cpu",
       device: `CPU, sgemm ${gemm.kind}, ${threads}${vm ? ", SIMD exp" : ""}${rows}`,
@@ -415,6 +416,7 @@ class CpuBackend implements Backend {
       this.#f32(p.lse, p.batch * p.heads * p.seq, "attention lse"),
       { ...p, scale: p.scale ?? 1 / Math.sqrt(p.headDim) },
       this.vm,
+      this.pool,
     );
   }
 
@@ -435,6 +437,7 @@ class CpuBackend implements Backend {
       { ...p, scale: p.scale ?? 1 / Math.sqrt(p.headDim) },
       p.accumulate ?? false,
       this.vm,
+      this.pool,
     );
   }
 

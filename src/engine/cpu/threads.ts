@@ -14,9 +14,10 @@
  */
 import { capTanh, crossEntropyBackwardKernel, crossEntropyKernel } from "./kernels.ts";
 import { VecMath } from "./vecmath.ts";
+import { softmaxBlock } from "./attention.ts";
 
 /** Kernels a worker runs; each takes the shared arrays, scalars and its row range. */
-export type RowKernel = "crossEntropy" | "crossEntropyBackward";
+export type RowKernel = "crossEntropy" | "crossEntropyBackward" | "softmaxBlock";
 
 /** Source of a worker: the kernels' own code plus a message loop. */
 function workerSource(): string {
@@ -25,8 +26,10 @@ function workerSource(): string {
     `const capTanh = ${capTanh.toString()};`,
     `const crossEntropyKernel = ${crossEntropyKernel.toString()};`,
     `const crossEntropyBackwardKernel = ${crossEntropyBackwardKernel.toString()};`,
+    `const softmaxBlock = ${softmaxBlock.toString()};`,
     `const VecMath = ${VecMath.toString()};`,
-    `(${workerMain.toString()})(parentPort, { crossEntropyKernel, crossEntropyBackwardKernel }, VecMath);`,
+    `const kernels = { crossEntropyKernel, crossEntropyBackwardKernel, softmaxBlock };`,
+    `(${workerMain.toString()})(parentPort, kernels, VecMath);`,
   ].join("\n");
 }
 
@@ -48,6 +51,7 @@ function workerMain(
   kernels: {
     crossEntropyKernel: typeof crossEntropyKernel;
     crossEntropyBackwardKernel: typeof crossEntropyBackwardKernel;
+    softmaxBlock: typeof softmaxBlock;
   },
   VecMathClass: typeof VecMath,
 ): void {
@@ -57,7 +61,22 @@ function workerMain(
     const { a, s, r0, r1 } = m;
     const V = s.vocab, rows = r1 - r0;
     const f = (x: Float32Array | Int32Array, w: number) => x.subarray(r0 * w, r1 * w);
-    if (m.kernel === "crossEntropy") {
+    if (m.kernel === "softmaxBlock") {
+      const w = s.bq * s.L; // one head's score block
+      kernels.softmaxBlock(
+        a.p.subarray(r0 * w, r1 * w) as Float32Array,
+        rows,
+        s.g0 + r0,
+        s.bq,
+        s.q0,
+        s.lo,
+        s.L,
+        { seq: s.seq, window: s.window },
+        a.lse as Float32Array,
+        s.forward === 1,
+        vm,
+      );
+    } else if (m.kernel === "crossEntropy") {
       kernels.crossEntropyKernel(
         f(a.logits, V) as Float32Array,
         f(a.targets, 1) as Int32Array,
