@@ -188,10 +188,13 @@ class CpuBackend implements Backend {
   }
 
   memory(): MemoryStats {
+    // Reserved also counts the attention scratch, which the backend keeps between calls.
+    const reserved = this.#inUse + this.#pooled + this.#scratch.bytes();
+    this.#peakReserved = Math.max(this.#peakReserved, reserved);
     return {
       inUseBytes: this.#inUse,
       peakInUseBytes: this.#peakInUse,
-      reservedBytes: this.#inUse + this.#pooled,
+      reservedBytes: reserved,
       peakReservedBytes: this.#peakReserved,
       liveBuffers: this.#live,
     };
