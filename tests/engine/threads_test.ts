@@ -1,7 +1,7 @@
 /**
  * The CPU backend's row-parallel worker threads: cross-entropy forward and backward (overwrite
- * and accumulate) split over 3 threads give bit-identical results to one thread, bad targets are
- * rejected before any worker runs, and destroy() stops the workers.
+ * and accumulate) and attention (head transposes, softmax rows) split over 3 threads give
+ * bit-identical results to one thread, and bad targets are rejected before any worker runs.
  */
 import assert from "node:assert/strict";
 import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
@@ -66,9 +66,10 @@ Deno.test("threads: a target past the vocabulary is rejected on the calling thre
   }
 });
 
-Deno.test("threads: attention softmax rows split over threads equal one thread exactly", async () => {
-  const geo = { batch: 2, seq: 256, heads: 4, headDim: 8, window: 150 };
-  const n = 2 * 256 * 4 * 8;
+Deno.test("threads: attention transposes and softmax rows over threads equal one thread", async () => {
+  // 4 x 256 x 4 x 64 = 2^18 elements: both the transposes and the softmax blocks go parallel
+  const geo = { batch: 4, seq: 256, heads: 4, headDim: 64, window: 150 };
+  const n = 4 * 256 * 4 * 64;
   const rng = new Rng(31);
   const inputs = [rng.uniform(n, -2, 2), rng.uniform(n, -2, 2), rng.uniform(n), rng.uniform(n)];
   const results: Float32Array[][] = [];
@@ -80,7 +81,7 @@ Deno.test("threads: attention softmax rows split over threads equal one thread e
         be.write(b, x);
         return b;
       });
-      const out = be.alloc("f32", n), lse = be.alloc("f32", 2 * 4 * 256);
+      const out = be.alloc("f32", n), lse = be.alloc("f32", 4 * 4 * 256);
       const [dq, dk, dv] = [0, 1, 2].map(() => be.alloc("f32", n));
       be.attention({ q, k, v, out, lse, ...geo });
       be.attentionBackward({

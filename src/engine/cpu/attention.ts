@@ -61,36 +61,54 @@ export interface AttentionShape {
 /** Largest score block kept at once (elements): bounds the (chunk, T, T) scratch. */
 const MAX_SCORE_ELEMENTS = 1 << 22;
 
-/** (B, T, H, D) -> (B, H, T, D). */
-function toHeadMajor(src: Float32Array, dst: Float32Array, s: AttentionShape): void {
-  const { batch: B, seq: T, heads: H, headDim: D } = s;
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      for (let h = 0; h < H; h++) {
-        const from = ((b * T + t) * H + h) * D;
-        dst.set(src.subarray(from, from + D), ((b * H + h) * T + t) * D);
+/**
+ * Transposes batches [b0, b1) of `pairs` (src, dst): (B, T, H, D) -> (B, H, T, D) when toHead,
+ * else back, overwriting or (back only) adding.
+ */
+export function transposeHeads(
+  pairs: Float32Array[],
+  T: number,
+  H: number,
+  D: number,
+  b0: number,
+  b1: number,
+  toHead: boolean,
+  accumulate: boolean,
+): void {
+  for (let i = 0; i < pairs.length; i += 2) {
+    const src = pairs[i], dst = pairs[i + 1];
+    for (let b = b0; b < b1; b++) {
+      for (let t = 0; t < T; t++) {
+        for (let h = 0; h < H; h++) {
+          const bthd = ((b * T + t) * H + h) * D, bhtd = ((b * H + h) * T + t) * D;
+          const from = toHead ? bthd : bhtd, to = toHead ? bhtd : bthd;
+          if (accumulate) { for (let d = 0; d < D; d++) dst[to + d] += src[from + d]; }
+          else dst.set(src.subarray(from, from + D), to);
+        }
       }
     }
   }
 }
 
-/** (B, H, T, D) -> (B, T, H, D), overwriting or adding. */
-function fromHeadMajor(
-  src: Float32Array,
-  dst: Float32Array,
+/** Tensors smaller than this stay on the calling thread for transposes. */
+const PARALLEL_MIN_TRANSPOSE = 1 << 18;
+
+/** transposeHeads over all batches, split over the worker pool when it pays. */
+function transpose(
+  pool: RowPool | null,
+  pairs: Float32Array[],
   s: AttentionShape,
+  toHead: boolean,
   accumulate: boolean,
 ): void {
   const { batch: B, seq: T, heads: H, headDim: D } = s;
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      for (let h = 0; h < H; h++) {
-        const to = ((b * T + t) * H + h) * D, from = ((b * H + h) * T + t) * D;
-        if (accumulate) { for (let d = 0; d < D; d++) dst[to + d] += src[from + d]; }
-        else dst.set(src.subarray(from, from + D), to);
-      }
-    }
-  }
+  const part = (b0: number, b1: number) =>
+    transposeHeads(pairs, T, H, D, b0, b1, toHead, accumulate);
+  if (!pool || B < 2 || B * T * H * D < PARALLEL_MIN_TRANSPOSE) return part(0, B);
+  const arrays: Record<string, Float32Array> = {};
+  pairs.forEach((x, i) => arrays[`a${i}`] = x);
+  const scalars = { T, H, D, count: pairs.length, toHead: toHead ? 1 : 0, acc: accumulate ? 1 : 0 };
+  pool.run("transposeHeads", arrays, scalars, B, part);
 }
 
 /** Queries per block: a block only multiplies the keys some of its queries can see. */
@@ -215,9 +233,7 @@ export function attentionForward(
   const n = B * T * H * D, BH = B * H;
   const qh = scratch.get("q", n), kh = scratch.get("k", n), vh = scratch.get("v", n);
   const oh = scratch.get("o", n);
-  toHeadMajor(q, qh, s);
-  toHeadMajor(k, kh, s);
-  toHeadMajor(v, vh, s);
+  transpose(pool, [q, qh, k, kh, v, vh], s, true, false);
   const chunk = headsPerChunk(s);
   const p = scratch.get("s", chunk * Math.min(QUERY_BLOCK, T) * T);
   for (let g0 = 0; g0 < BH; g0 += chunk) {
@@ -260,7 +276,7 @@ export function attentionForward(
       });
     }
   }
-  fromHeadMajor(oh, out, s, false);
+  transpose(pool, [oh, out], s, false, false);
 }
 
 /** Backward: gradQ/gradK/gradV (B, T, H, D), overwritten or accumulated. */
@@ -286,11 +302,7 @@ export function attentionBackward(
   const qh = scratch.get("q", n), kh = scratch.get("k", n), vh = scratch.get("v", n);
   const oh = scratch.get("o", n), doh = scratch.get("do", n);
   const dqh = scratch.get("dq", n), dkh = scratch.get("dk", n), dvh = scratch.get("dv", n);
-  toHeadMajor(q, qh, s);
-  toHeadMajor(k, kh, s);
-  toHeadMajor(v, vh, s);
-  toHeadMajor(out, oh, s);
-  toHeadMajor(gradOut, doh, s);
+  transpose(pool, [q, qh, k, kh, v, vh, out, oh, gradOut, doh], s, true, false);
   // dK and dV gather contributions from several query blocks: start from zero, add each.
   dkh.fill(0, 0, n);
   dvh.fill(0, 0, n);
@@ -391,7 +403,5 @@ export function attentionBackward(
       });
     }
   }
-  fromHeadMajor(dqh, gradQ, s, accumulate);
-  fromHeadMajor(dkh, gradK, s, accumulate);
-  fromHeadMajor(dvh, gradV, s, accumulate);
+  transpose(pool, [dqh, gradQ, dkh, gradK, dvh, gradV], s, false, accumulate);
 }

@@ -14,10 +14,14 @@
  */
 import { capTanh, crossEntropyBackwardKernel, crossEntropyKernel } from "./kernels.ts";
 import { VecMath } from "./vecmath.ts";
-import { softmaxBlock } from "./attention.ts";
+import { softmaxBlock, transposeHeads } from "./attention.ts";
 
 /** Kernels a worker runs; each takes the shared arrays, scalars and its row range. */
-export type RowKernel = "crossEntropy" | "crossEntropyBackward" | "softmaxBlock";
+export type RowKernel =
+  | "crossEntropy"
+  | "crossEntropyBackward"
+  | "softmaxBlock"
+  | "transposeHeads";
 
 /** Source of a worker: the kernels' own code plus a message loop. */
 function workerSource(): string {
@@ -27,8 +31,11 @@ function workerSource(): string {
     `const crossEntropyKernel = ${crossEntropyKernel.toString()};`,
     `const crossEntropyBackwardKernel = ${crossEntropyBackwardKernel.toString()};`,
     `const softmaxBlock = ${softmaxBlock.toString()};`,
+    `const transposeHeads = ${transposeHeads.toString()};`,
     `const VecMath = ${VecMath.toString()};`,
-    `const kernels = { crossEntropyKernel, crossEntropyBackwardKernel, softmaxBlock };`,
+    `const kernels = {`,
+    `  crossEntropyKernel, crossEntropyBackwardKernel, softmaxBlock, transposeHeads,`,
+    `};`,
     `(${workerMain.toString()})(parentPort, kernels, VecMath);`,
   ].join("\n");
 }
@@ -52,6 +59,7 @@ function workerMain(
     crossEntropyKernel: typeof crossEntropyKernel;
     crossEntropyBackwardKernel: typeof crossEntropyBackwardKernel;
     softmaxBlock: typeof softmaxBlock;
+    transposeHeads: typeof transposeHeads;
   },
   VecMathClass: typeof VecMath,
 ): void {
@@ -61,7 +69,10 @@ function workerMain(
     const { a, s, r0, r1 } = m;
     const V = s.vocab, rows = r1 - r0;
     const f = (x: Float32Array | Int32Array, w: number) => x.subarray(r0 * w, r1 * w);
-    if (m.kernel === "softmaxBlock") {
+    if (m.kernel === "transposeHeads") {
+      const pairs = Array.from({ length: s.count }, (_, i) => a[`a${i}`] as Float32Array);
+      kernels.transposeHeads(pairs, s.T, s.H, s.D, r0, r1, s.toHead === 1, s.acc === 1);
+    } else if (m.kernel === "softmaxBlock") {
       const w = s.bq * s.L; // one head's score block
       kernels.softmaxBlock(
         a.p.subarray(r0 * w, r1 * w) as Float32Array,
