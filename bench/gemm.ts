@@ -10,7 +10,9 @@ import { createGemm, type Gemm } from "../src/engine/cpu/gemm/mod.ts";
 const SIZES = [256, 512, 1024, 2048];
 /** The plain loops are ~1-2 GFLOP/s: larger sizes would take seconds each. */
 const JS_MAX_SIZE = 512;
-const BUDGET_MS = 400;
+const BUDGET_MS = 250;
+/** Rounds over all sizes; each cell keeps its best round, which filters out transient load. */
+const ROUNDS = 2;
 
 /** Best wall time in ms of `fn` over repetitions within `budgetMs` (at least 2, after warm-up). */
 async function best(fn: () => unknown, budgetMs = BUDGET_MS): Promise<number> {
@@ -36,68 +38,123 @@ function operands(size: number): Record<"a" | "b" | "c", Float32Array<ArrayBuffe
   return { a, b, c: new Float32Array(size * size) };
 }
 
-/** GFLOP/s per size of one of our implementations (NaN where skipped). */
-async function ours(gemm: Gemm, maxSize = Infinity): Promise<number[]> {
-  const out: number[] = [];
-  for (const size of SIZES) {
-    if (size > maxSize) {
-      out.push(NaN);
-      continue;
-    }
-    const { a, b, c } = operands(size);
-    out.push(gflops(size, await best(() => gemm.sgemm({ a, b, c, m: size, n: size, k: size }))));
-  }
-  return out;
+/** Times one n x n x n sgemm of one of our implementations. */
+async function ours(gemm: Gemm, size: number): Promise<number> {
+  const { a, b, c } = operands(size);
+  return gflops(size, await best(() => gemm.sgemm({ a, b, c, m: size, n: size, k: size })));
 }
 
-/** NumPy's float32 matmul in a python3 subprocess; null (with the reason) when unavailable. */
-async function numpy(): Promise<number[] | string> {
-  const script = `
-import json, time, numpy as np
-out = []
-for s in ${JSON.stringify(SIZES)}:
+/**
+ * NumPy's float32 matmul, timed by a python3 process that stays up for the whole run (so each
+ * size is measured right beside ours, under the same machine load): one size per stdin line.
+ */
+class NumPy {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #lines: AsyncIterator<string>;
+
+  constructor() {
+    const script = `
+import json, sys, time, numpy as np
+for line in sys.stdin:
+    s = int(line)
     a = np.random.rand(s, s).astype(np.float32) - 0.5
     b = np.random.rand(s, s).astype(np.float32) - 0.5
     a @ b
     best, end, reps = float("inf"), time.perf_counter() + ${BUDGET_MS / 1000}, 0
     while reps < 2 or (time.perf_counter() < end and reps < 50):
         t = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t); reps += 1
-    out.append(2 * s**3 / best / 1e9)
-print(json.dumps(out))
+    print(json.dumps(2 * s**3 / best / 1e9), flush=True)
 `;
-  try {
-    const res = await new Deno.Command("python3", { args: ["-c", script], stderr: "piped" })
-      .output();
-    if (!res.success) return `python3 failed: ${new TextDecoder().decode(res.stderr).trim()}`;
-    return JSON.parse(new TextDecoder().decode(res.stdout));
-  } catch (err) {
-    return `python3 unavailable: ${(err as Error).message}`;
+    this.#child = new Deno.Command("python3", {
+      args: ["-c", script],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
+      new TransformStream<string, string>(
+        {
+          buffer: "",
+          transform(chunk, ctl) {
+            const parts = (this.buffer + chunk).split("\n");
+            this.buffer = parts.pop() ?? "";
+            for (const line of parts) ctl.enqueue(line);
+          },
+        } as Transformer<string, string> & { buffer: string },
+      ),
+    )[Symbol.asyncIterator]();
+  }
+
+  /** GFLOP/s at `size`, or the reason it failed. */
+  async measure(size: number): Promise<number | string> {
+    try {
+      await this.#writer.write(new TextEncoder().encode(`${size}\n`));
+      const next = await this.#lines.next();
+      if (next.done) {
+        const err = new TextDecoder().decode((await this.#child.output()).stderr).trim();
+        return `python3/numpy failed: ${err.split("\n").pop()}`;
+      }
+      return Number(next.value);
+    } catch (err) {
+      return `python3/numpy unavailable: ${(err as Error).message}`;
+    }
+  }
+
+  /** Ends the python process. */
+  async close(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    await this.#child.status.catch(() => {});
+    await this.#child.stderr.cancel().catch(() => {});
   }
 }
 
-/** jax-js (npm @jax-js/jax) on its "wasm" device; a string with the reason when it cannot run. */
-async function jaxJs(): Promise<number[] | string> {
+/** jax-js (npm @jax-js/jax) on its "wasm" device, in this process: GFLOP/s at `size`. */
+async function jaxJsHere(size: number): Promise<number> {
+  const jax = await import("@jax-js/jax");
+  const devices = await jax.init("wasm");
+  if (!devices.includes("wasm")) throw new Error("jax-js: wasm device unavailable");
+  jax.defaultDevice("wasm");
+  const np = jax.numpy;
+  const { a: av, b: bv } = operands(size);
+  const a = np.array(av).reshape([size, size]);
+  const b = np.array(bv).reshape([size, size]);
+  const ms = await best(async () => {
+    const c = np.matmul(a.ref, b.ref); // .ref: jax-js ops consume their arguments
+    await jax.blockUntilReady(c);
+    c.dispose();
+  });
+  a.dispose();
+  b.dispose();
+  return gflops(size, ms);
+}
+
+/**
+ * jax-js at `size`, measured in a child Deno process: once initialised in this process, jax-js
+ * slowed every other contender measured after it (NumPy at 256 fell from ~200 to ~4 GFLOP/s).
+ */
+async function jaxJs(size: number): Promise<number | string> {
   try {
-    const jax = await import("@jax-js/jax");
-    const devices = await jax.init("wasm");
-    if (!devices.includes("wasm")) return "jax-js: wasm device unavailable";
-    jax.defaultDevice("wasm");
-    const np = jax.numpy;
-    const out: number[] = [];
-    for (const size of SIZES) {
-      const { a: av, b: bv } = operands(size);
-      const a = np.array(av).reshape([size, size]);
-      const b = np.array(bv).reshape([size, size]);
-      const ms = await best(async () => {
-        const c = np.matmul(a.ref, b.ref); // .ref: jax-js arrays are consumed by ops
-        await jax.blockUntilReady(c);
-        c.dispose();
-      });
-      a.dispose();
-      b.dispose();
-      out.push(gflops(size, ms));
+    const config = new URL("../deno.json", import.meta.url).pathname;
+    const res = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--config",
+        config,
+        new URL(import.meta.url).pathname,
+        "--jax",
+        `${size}`,
+      ],
+      env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(res.stdout).trim().split("\n").pop() ?? "";
+    if (!res.success || !out) {
+      return `jax-js failed: ${new TextDecoder().decode(res.stderr).trim().split("\n").pop()}`;
     }
-    return out;
+    return Number(out);
   } catch (err) {
     return `jax-js failed: ${(err as Error).message}`;
   }
@@ -109,7 +166,7 @@ const ratio = (x: number, y: number) => (Number.isFinite(x) && y > 0 ? (x / y).t
 /** Prints the GFLOP/s table and the ratios to NumPy and jax-js. */
 export async function run(): Promise<void> {
   const threads = navigator.hardwareConcurrency;
-  const columns: { name: string; figures: number[] }[] = [];
+  const impls: { name: string; gemm: Gemm; maxSize: number }[] = [];
   for (
     const [name, prefer, t, maxSize] of [
       [`wasm x${threads}`, "wasm", threads, Infinity],
@@ -118,35 +175,69 @@ export async function run(): Promise<void> {
       ["js", "js", 1, JS_MAX_SIZE],
     ] as const
   ) {
-    let gemm: Gemm;
     try {
-      gemm = await createGemm({ prefer, threads: t });
+      const gemm = await createGemm({ prefer, threads: t });
+      impls.push({ name: `${name} (${gemm.kind})`, gemm, maxSize });
     } catch (err) {
       console.log(`${name}: not available (${(err as Error).message})`);
-      continue;
-    }
-    try {
-      columns.push({ name: `${name} (${gemm.kind})`, figures: await ours(gemm, maxSize) });
-    } finally {
-      gemm.close();
     }
   }
-  const np = await numpy();
-  const jx = await jaxJs();
-  if (typeof np === "string") console.log(np);
-  if (typeof jx === "string") console.log(jx);
-  const wasm = columns[0]?.figures ?? [];
-  console.log(`sgemm GFLOP/s, square n x n, best of repeats (${threads} hardware threads)`);
-  const header = ["n", ...columns.map((c) => c.name), "numpy", "jax-js wasm", "wasm/numpy"];
-  header.push("wasm/jax-js");
+  const numpy = new NumPy();
+  let jaxError = "";
+  const header = ["n", ...impls.map((i) => i.name), "numpy", "jax-js wasm"];
+  header.push("wasm/numpy", "wasm/jax-js", "blas/numpy");
+  let numpyError = "";
+  // figures[size][contender]: ours..., numpy, jax-js; the best over the rounds.
+  const figures = SIZES.map(() => new Array<number>(impls.length + 2).fill(NaN));
+  const keep = (cell: number[], i: number, v: number) => {
+    if (!(cell[i] >= v)) cell[i] = v;
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    // Size by size, every contender back to back, so they share the machine's momentary load.
+    for (const [s, size] of SIZES.entries()) {
+      for (const [i, { gemm, maxSize }] of impls.entries()) {
+        if (size <= maxSize) {
+          keep(figures[s], i, await ours(gemm, size));
+        }
+      }
+      const np = await numpy.measure(size);
+      if (typeof np === "string") numpyError = np;
+      else keep(figures[s], impls.length, np);
+      const jx = await jaxJs(size);
+      if (typeof jx === "string") jaxError = jx;
+      else keep(figures[s], impls.length + 1, jx);
+    }
+  }
+  const rows: string[][] = [];
+  for (const [s, size] of SIZES.entries()) {
+    const ourFigures = figures[s].slice(0, impls.length);
+    const npv = figures[s][impls.length], jxv = figures[s][impls.length + 1];
+    const wasm = ourFigures[0], blas = impls.findIndex((i) => i.gemm.kind.startsWith("blas"));
+    rows.push([
+      String(size),
+      ...ourFigures.map(fmt),
+      fmt(npv),
+      fmt(jxv),
+      ratio(wasm, npv),
+      ratio(wasm, jxv),
+      ratio(blas < 0 ? NaN : ourFigures[blas], npv),
+    ]);
+  }
+  await numpy.close();
+  for (const { gemm } of impls) gemm.close();
+  if (numpyError) console.log(numpyError);
+  if (jaxError) console.log(jaxError);
+  console.log(
+    `sgemm GFLOP/s, n x n x n, best of ${ROUNDS} rounds of repeats, ${threads} hardware threads`,
+  );
   console.log(header.join(" | "));
-  SIZES.forEach((size, i) => {
-    const npv = typeof np === "string" ? NaN : np[i];
-    const jxv = typeof jx === "string" ? NaN : jx[i];
-    const row = [String(size), ...columns.map((c) => fmt(c.figures[i])), fmt(npv), fmt(jxv)];
-    row.push(ratio(wasm[i], npv), ratio(wasm[i], jxv));
-    console.log(row.join(" | "));
-  });
+  for (const row of rows) console.log(row.join(" | "));
 }
 
-if (import.meta.main) await run();
+if (import.meta.main) {
+  // `--jax N`: the child-process side of jaxJs (prints one figure).
+  if (Deno.args[0] === "--jax") {
+    console.log(await jaxJsHere(Number(Deno.args[1])));
+    Deno.exit(0); // jax-js's worker threads would keep the process alive
+  } else await run();
+}
