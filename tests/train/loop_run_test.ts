@@ -1,0 +1,146 @@
+/**
+ * `runExperiment` end to end on synthetic data (in process, real files): a healthy run writes a
+ * checkpoint that reloads to the same model and records one pending card; a diverging run is
+ * reported as a failure with no val_bpb and recorded as a crash card (val_bpb null, never 0);
+ * the loop's hard timeout ends a run that takes too long.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
+import { readCheckpoint } from "../../src/train/checkpoint.ts";
+import { trainModel } from "../../src/train/loop.ts";
+import { GPT } from "../../src/train/model.ts";
+import type { Recipe } from "../../src/train/recipe.ts";
+import { runExperiment, type TrainingData } from "../../src/train/run.ts";
+import { markovBatches, TINY_RECIPE } from "./model_helpers.ts";
+
+const VOCAB = 64;
+const BOS = 63;
+
+/** Documents of a Markov chain, each starting with BOS, as the harness stores them. */
+function syntheticData(): TrainingData {
+  const next = markovBatches(VOCAB - 1, 1, 40, 5);
+  const docs = (count: number) => {
+    const tokens: number[] = [], starts: number[] = [];
+    for (let d = 0; d < count; d++) {
+      starts.push(tokens.length);
+      tokens.push(BOS, ...next().inputs);
+    }
+    starts.push(tokens.length);
+    return { tokens: Uint16Array.from(tokens), starts: Uint32Array.from(starts) };
+  };
+  const tokenBytes = new Int32Array(VOCAB).fill(1);
+  tokenBytes[BOS] = 0;
+  return {
+    source: "synthetic",
+    vocabSize: VOCAB,
+    tokenBytes,
+    train: docs(200),
+    val: docs(20),
+    identity: { data: "synthetic-v1" },
+  };
+}
+
+function cards(kb: string): Record<string, unknown>[] {
+  const dir = join(kb, "cards");
+  return [...Deno.readDirSync(dir)].map((e) =>
+    JSON.parse(Deno.readTextFileSync(join(dir, e.name)))
+  );
+}
+
+const quiet = { onProgressLine: () => {}, log: () => {} };
+
+Deno.test("run: a healthy run checkpoints, evaluates and records one pending card", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const report = await runExperiment({
+      data: syntheticData(),
+      backend: "cpu",
+      budgetSeconds: 1,
+      seed: 5,
+      recipe: TINY_RECIPE,
+      evalTokens: 512,
+      kb: join(dir, "kb"),
+      agent: "tester",
+      session: "s1",
+      hypothesis: "tiny run",
+      checkpointDir: join(dir, "ckpt"),
+      ...quiet,
+    });
+    assert.equal(report.status, "ok");
+    assert.ok(report.val_bpb !== null && report.val_bpb > 0);
+    const [card] = cards(join(dir, "kb"));
+    assert.equal(card.status, "pending");
+    assert.equal((card.results as { val_bpb: number }).val_bpb, report.val_bpb);
+    // The checkpoint reloads into a model that scores the validation data the same way.
+    const { manifest, weights } = await readCheckpoint(join(dir, "ckpt"));
+    assert.equal(manifest.step, report.num_steps);
+    const backend = await createCpuBackend();
+    try {
+      const model = new GPT(backend, manifest.model);
+      model.load(weights);
+      const ids = new Int32Array(4 * 32).map((_, i) => i % (VOCAB - 1));
+      const losses = await model.perTokenLoss(ids, ids.map((x) => (x + 1) % (VOCAB - 1)), 4);
+      assert.ok(losses.every(Number.isFinite));
+      model.dispose();
+    } finally {
+      backend.destroy();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("run: a diverging run fails with no val_bpb and a crash card, never 0", async () => {
+  const dir = await Deno.makeTempDir();
+  const wild: Recipe = {
+    ...TINY_RECIPE,
+    model: { ...TINY_RECIPE.model, softcap: 0 },
+    optim: { ...TINY_RECIPE.optim, unembeddingLr: 1e6, embeddingLr: 1e6, matrixLr: 1e4 },
+  };
+  try {
+    const report = await runExperiment({
+      data: syntheticData(),
+      backend: "cpu",
+      budgetSeconds: 30,
+      seed: 5,
+      recipe: wild,
+      evalTokens: 512,
+      kb: join(dir, "kb"),
+      agent: "tester",
+      session: "s1",
+      hypothesis: "wild learning rates",
+      checkpointDir: join(dir, "ckpt"),
+      ...quiet,
+    });
+    assert.equal(report.status, "fail");
+    assert.equal(report.val_bpb, null);
+    assert.equal(report.checkpoint, null);
+    const [card] = cards(join(dir, "kb"));
+    assert.equal(card.status, "crash");
+    assert.equal((card.results as { val_bpb: number | null }).val_bpb, null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loop: the hard timeout ends a run that takes too long", async () => {
+  const backend = await createCpuBackend();
+  try {
+    const result = await trainModel({
+      backend,
+      recipe: TINY_RECIPE,
+      vocabSize: VOCAB,
+      budgetSeconds: 600,
+      seed: 1,
+      nextBatch: markovBatches(VOCAB, TINY_RECIPE.deviceBatchRows, 32, 1),
+      peakFlops: null,
+      hardTimeoutSeconds: 0.001,
+    });
+    result.model.dispose();
+    assert.match(result.failure ?? "", /hard timeout/);
+    assert.equal(result.steps, 1);
+  } finally {
+    backend.destroy();
+  }
+});
