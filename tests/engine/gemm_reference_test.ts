@@ -214,3 +214,15 @@ Deno.test("gemm wasm: thread counts 1 and 3 agree with the reference", async () 
     }
   }
 });
+
+Deno.test("gemm wasm: a small memory cap splits batches into chunks and falls back for huge items", async () => {
+  // 2 threads of scratch (~2.3 MB) + ~0.3 MB for operands: ~5 items of the batch below per chunk.
+  const gemm = await createWasmGemm(2, { maxPages: 40, jsMaxFlops: 0 });
+  try {
+    checkCase(gemm, makeCase(60, 70, 80, { batch: 11, beta: 0.5 }), "chunked batch");
+    checkCase(gemm, makeCase(60, 70, 80, { batch: 9, strideB: 0, transA: true }), "chunked bcast");
+    checkCase(gemm, makeCase(200, 190, 210, { transB: true }), "single item over the cap");
+  } finally {
+    gemm.close();
+  }
+});

@@ -63,6 +63,8 @@ export interface WasmGemmTuning {
   singleThreadMaxFlops?: number;
   /** false: the calling thread only waits, so workers compute everything (tests the workers). */
   callerWorks?: boolean;
+  /** Cap of the shared memory in 64 KiB pages (default 32768 = 2 GiB; tests shrink it). */
+  maxPages?: number;
 }
 
 /** Creates the WebAssembly SIMD implementation with `threads` threads (the caller included). */
@@ -70,6 +72,7 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
   const jsMaxFlops = tuning.jsMaxFlops ?? JS_MAX_FLOPS;
   const singleThreadMaxFlops = tuning.singleThreadMaxFlops ?? SINGLE_THREAD_MAX_FLOPS;
   const callerWorks = tuning.callerWorks ?? true;
+  const maxPages = Math.min(tuning.maxPages ?? MAX_PAGES, MAX_PAGES);
   const fma = relaxedSimdSupported();
   const module = new WebAssembly.Module(buildGemmWasm(fma, MAX_PAGES));
   const scratchBytes = align64(MC * KC * 4 + KC * NC * 4 + MR * NR * 4);
@@ -77,7 +80,7 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
   const operandBase = align64(scratchBase + threads * scratchBytes);
   const memory = new WebAssembly.Memory({
     initial: Math.ceil(operandBase / PAGE) + 1,
-    maximum: MAX_PAGES,
+    maximum: Math.max(maxPages, Math.ceil(operandBase / PAGE) + 1),
     shared: true,
   });
   const kx = new WebAssembly.Instance(module, { env: { memory } })
@@ -117,11 +120,12 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
   }
 
   let heap = new Float32Array(memory.buffer);
+  const maxBytes = Math.max(maxPages, Math.ceil(operandBase / PAGE) + 1) * PAGE;
   let closed = false;
 
   /** Grows the shared memory to at least `bytes`; false when that exceeds the 2 GiB cap. */
   const ensure = (bytes: number): boolean => {
-    if (bytes > MAX_PAGES * PAGE) return false;
+    if (bytes > maxBytes) return false;
     const have = memory.buffer.byteLength;
     if (bytes > have) memory.grow(Math.ceil((bytes - have) / PAGE));
     if (heap.buffer.byteLength !== memory.buffer.byteLength) heap = new Float32Array(memory.buffer);
@@ -214,7 +218,7 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
       const perItem = (r.strideA + r.strideB + m * n) * 4 + 192;
       const first = operandBase + (m * k + k * n + m * n) * 4 + 192;
       if (!ensure(first)) return sgemmJs(r); // a single item over 2 GiB: slow but correct
-      const room = Math.floor((MAX_PAGES * PAGE - first) / Math.max(perItem, 1)) + 1;
+      const room = Math.floor((maxBytes - first) / Math.max(perItem, 1)) + 1;
       for (let t0 = 0; t0 < batch; t0 += room) {
         const t1 = Math.min(batch, t0 + room);
         const count = t1 - t0;
