@@ -114,7 +114,10 @@ export const GPU_RECIPE: Recipe = {
   },
   optim: UPSTREAM_OPTIMIZER,
   totalBatchTokens: 2 ** 19,
-  deviceBatchRows: 128,
+  // Upstream runs 128 rows per micro-batch in bf16; we train in f32 and keep every activation,
+  // and WebGPU caps one binding (often 2 GiB): 16 rows keep logits (16*2048 x 8192 f32 = 1 GiB)
+  // under it and activations near 13 GB, with 16 accumulation steps to reach 2^19 tokens.
+  deviceBatchRows: 16,
   warmupSteps: 10,
 };
 
