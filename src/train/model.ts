@@ -316,17 +316,11 @@ export class GPT {
     const targetsBuf = A.alloc("i32", N);
     be.write(idsBuf, ids);
     be.write(targetsBuf, targets);
+    const NC = [N, C], ONE = [1, 1];
 
-    // x0 = norm(wte[ids]) (N, C)
+    // x0 = norm(wte[ids])   (N, C)
     const emb = A.alloc("f32", N * C);
-    be.embedding({
-      table: this.param("wte").data,
-      ids: idsBuf,
-      out: emb,
-      tokens: N,
-      vocab: V,
-      dim: C,
-    });
+    be.embedding({ table: this.#w("wte"), ids: idsBuf, out: emb, tokens: N, vocab: V, dim: C });
     const x0 = A.alloc("f32", N * C);
     const rstd0 = A.alloc("f32", N);
     be.rmsnorm({ x: emb, out: x0, rstd: rstd0, rows: N, dim: C });
@@ -334,59 +328,40 @@ export class GPT {
     const layers: LayerSaved[] = [];
     let x = x0;
     for (let i = 0; i < cfg.depth; i++) {
-      const w = (n: string) => this.param(`h.${i}.${n}`).data;
-      // Per-layer scalars copied out of the (L) lambda vectors.
-      const resid = A.alloc("f32", 1);
-      const x0l = A.alloc("f32", 1);
-      be.copy2d({
-        src: this.param("resid_lambdas").data,
-        dst: resid,
-        rows: 1,
-        cols: 1,
-        srcStride: 1,
-        dstStride: 1,
-        srcOffset: i,
-      });
-      be.copy2d({
-        src: this.param("x0_lambdas").data,
-        dst: x0l,
-        rows: 1,
-        cols: 1,
-        srcStride: 1,
-        dstStride: 1,
-        srcOffset: i,
-      });
-      // xin = resid*x + x0l*x0 (N, C)
+      const w = (name: string) => this.#w(`h.${i}.${name}`);
+      // xin = resid[i] * x + x0l[i] * x0   (N, C)
+      const resid = this.#element("resid_lambdas", i);
+      const x0l = this.#element("x0_lambdas", i);
       const xin = A.alloc("f32", N * C);
-      const shape = [N, C], one = [1, 1];
-      be.binary({ op: "mul", a: x, b: resid, out: xin, shape, aShape: shape, bShape: one });
+      be.binary({ op: "mul", a: x, b: resid, out: xin, shape: NC, aShape: NC, bShape: ONE });
       be.binary({
         op: "mul",
         a: x0,
         b: x0l,
         out: xin,
-        shape,
-        aShape: shape,
-        bShape: one,
+        shape: NC,
+        aShape: NC,
+        bShape: ONE,
         accumulate: true,
       });
-      // attention
+
+      // Attention: q, k, v = norm(xin) @ W^T   (N, C) = (N, H, D)
       const h = A.alloc("f32", N * C);
       const rstdA = A.alloc("f32", N);
       be.rmsnorm({ x: xin, out: h, rstd: rstdA, rows: N, dim: C });
       const q = A.alloc("f32", N * C), k = A.alloc("f32", N * C), v = A.alloc("f32", N * C);
-      be.matmul({ a: h, b: w("attn.c_q"), c: q, m: N, n: C, k: C, transB: true });
-      be.matmul({ a: h, b: w("attn.c_k"), c: k, m: N, n: C, k: C, transB: true });
-      be.matmul({ a: h, b: w("attn.c_v"), c: v, m: N, n: C, k: C, transB: true });
+      this.#linear(h, w("attn.c_q"), q, N, C, C);
+      this.#linear(h, w("attn.c_k"), k, N, C, C);
+      this.#linear(h, w("attn.c_v"), v, N, C, C);
       let ve: LayerSaved["ve"];
       if (hasValueEmbedding(i, cfg.depth)) {
-        // v += 2*sigmoid(h[:, :G] @ Wg^T)[..., None] * ve[ids]   (gate (N, H), ve (N, H, D))
+        // v += 2 * sigmoid(h[:, :G] @ Wg^T)[..., None] * ve[ids]   gate (N, H), ve (N, H, D)
         const G = cfg.veGateChannels;
-        const embV = A.alloc("f32", N * C);
+        const emb = A.alloc("f32", N * C);
         be.embedding({
-          table: this.param(`ve.${i}`).data,
+          table: this.#w(`ve.${i}`),
           ids: idsBuf,
-          out: embV,
+          out: emb,
           tokens: N,
           vocab: V,
           dim: C,
@@ -394,24 +369,25 @@ export class GPT {
         const gateIn = A.alloc("f32", N * G);
         be.copy2d({ src: h, dst: gateIn, rows: N, cols: G, srcStride: C, dstStride: G });
         const gateLin = A.alloc("f32", N * H);
-        be.matmul({ a: gateIn, b: w("attn.ve_gate"), c: gateLin, m: N, n: H, k: G, transB: true });
+        this.#linear(gateIn, w("attn.ve_gate"), gateLin, N, H, G);
         const gate = A.alloc("f32", N * H);
         be.unary({ op: "sigmoid", x: gateLin, out: gate, n: N * H });
         const gate2 = A.alloc("f32", N * H);
         be.scale({ x: gate, out: gate2, n: N * H, alpha: 2 });
+        const NHD = [N, H, D];
         be.binary({
           op: "mul",
-          a: embV,
+          a: emb,
           b: gate2,
           out: v,
-          shape: [N, H, D],
-          aShape: [N, H, D],
+          shape: NHD,
+          aShape: NHD,
           bShape: [N, H, 1],
           accumulate: true,
         });
-        ve = { emb: embV, gateIn, gateLin, gate, gate2 };
+        ve = { emb, gateIn, gateLin, gate, gate2 };
       }
-      // rotary then QK-norm (over headDim)
+      // Rotary, then QK-norm over headDim, then causal sliding-window attention.
       const qr = A.alloc("f32", N * C), kr = A.alloc("f32", N * C);
       const rot = { cos: this.#cos, sin: this.#sin, batch: rows, seq: T, heads: H, headDim: D };
       be.rotary({ ...rot, x: q, out: qr });
@@ -435,28 +411,18 @@ export class GPT {
         window: this.#windows[i],
       });
       // xMid = xin + y @ Wproj^T
-      const xMid = A.alloc("f32", N * C);
-      be.scale({ x: xin, out: xMid, n: N * C, alpha: 1 });
-      be.matmul({ a: y, b: w("attn.c_proj"), c: xMid, m: N, n: C, k: C, transB: true, beta: 1 });
-      // mlp: xOut = xMid + relu2(norm(xMid) @ Wfc^T) @ Wmp^T
+      const xMid = this.#copy(xin, N * C);
+      this.#linear(y, w("attn.c_proj"), xMid, N, C, C, true);
+
+      // MLP: xOut = xMid + relu(norm(xMid) @ Wfc^T)^2 @ Wmp^T   hidden (N, 4C)
       const h2 = A.alloc("f32", N * C);
       const rstdM = A.alloc("f32", N);
       be.rmsnorm({ x: xMid, out: h2, rstd: rstdM, rows: N, dim: C });
       const f = A.alloc("f32", N * 4 * C), act = A.alloc("f32", N * 4 * C);
-      be.matmul({ a: h2, b: w("mlp.c_fc"), c: f, m: N, n: 4 * C, k: C, transB: true });
+      this.#linear(h2, w("mlp.c_fc"), f, N, 4 * C, C);
       be.unary({ op: "relu2", x: f, out: act, n: N * 4 * C });
-      const xOut = A.alloc("f32", N * C);
-      be.scale({ x: xMid, out: xOut, n: N * C, alpha: 1 });
-      be.matmul({
-        a: act,
-        b: w("mlp.c_proj"),
-        c: xOut,
-        m: N,
-        n: C,
-        k: 4 * C,
-        transB: true,
-        beta: 1,
-      });
+      const xOut = this.#copy(xMid, N * C);
+      this.#linear(act, w("mlp.c_proj"), xOut, N, C, 4 * C, true);
       layers.push({
         xPrev: x,
         xin,
@@ -482,11 +448,12 @@ export class GPT {
       });
       x = xOut;
     }
+    // logits = norm(x) @ W_lm^T   (N, V); per-token softcapped cross-entropy
     const hf = A.alloc("f32", N * C);
     const rstdF = A.alloc("f32", N);
     be.rmsnorm({ x, out: hf, rstd: rstdF, rows: N, dim: C });
     const logits = A.alloc("f32", N * V);
-    be.matmul({ a: hf, b: this.param("lm_head").data, c: logits, m: N, n: V, k: C, transB: true });
+    this.#linear(hf, this.#w("lm_head"), logits, N, V, C);
     const losses = A.alloc("f32", N);
     const ceLse = A.alloc("f32", N);
     be.crossEntropy({
@@ -544,8 +511,10 @@ export class GPT {
     const A = this.#arena;
     const T = cfg.seqLen, C = cfg.width, D = cfg.headDim, H = C / D, V = cfg.vocabSize;
     const N = s.rows * T;
-    const g = (n: string) => this.param(n).grad;
+    const grad = (name: string) => this.param(name).grad;
+    const NC = [N, C], ONE = [1, 1];
 
+    // d logits from the mean loss; then lm_head and the final norm.
     const dLosses = A.alloc("f32", N);
     be.fill({ out: dLosses, value: weight / N });
     const dLogits = A.alloc("f32", N * V);
@@ -559,37 +528,27 @@ export class GPT {
       vocab: V,
       softcap: cfg.softcap,
     });
-    // dW_lm (V, C) += dLogits^T @ hf ; dhf (N, C) = dLogits @ W_lm
-    be.matmul({ a: dLogits, b: s.hf, c: g("lm_head"), m: V, n: C, k: N, transA: true, beta: 1 });
+    this.#linearGradWeight(dLogits, s.hf, grad("lm_head"), N, V, C);
     const dhf = A.alloc("f32", N * C);
-    be.matmul({ a: dLogits, b: this.param("lm_head").data, c: dhf, m: N, n: C, k: V });
-    let dx = A.alloc("f32", N * C);
+    this.#linearGradInput(dLogits, this.#w("lm_head"), dhf, N, V, C);
+    let dx = A.alloc("f32", N * C); // gradient of the residual stream, walking down the layers
     be.rmsnormBackward({ x: s.xFinal, rstd: s.rstdF, gradOut: dhf, gradIn: dx, rows: N, dim: C });
     const dx0 = A.zeros(N * C);
-    const shape = [N, C], one = [1, 1];
 
     for (let i = cfg.depth - 1; i >= 0; i--) {
       const L = s.layers[i];
-      const w = (n: string) => this.param(`h.${i}.${n}`).data;
-      const gw = (n: string) => g(`h.${i}.${n}`);
-      // mlp: xOut = xMid + act @ Wmp^T ; dx is d xOut and becomes d xMid
-      be.matmul({
-        a: dx,
-        b: L.act,
-        c: gw("mlp.c_proj"),
-        m: C,
-        n: 4 * C,
-        k: N,
-        transA: true,
-        beta: 1,
-      });
+      const w = (name: string) => this.#w(`h.${i}.${name}`);
+      const gw = (name: string) => grad(`h.${i}.${name}`);
+
+      // MLP: xOut = xMid + act @ Wmp^T; afterwards dx holds d xMid.
+      this.#linearGradWeight(dx, L.act, gw("mlp.c_proj"), N, C, 4 * C);
       const dAct = A.alloc("f32", N * 4 * C);
-      be.matmul({ a: dx, b: w("mlp.c_proj"), c: dAct, m: N, n: 4 * C, k: C });
+      this.#linearGradInput(dx, w("mlp.c_proj"), dAct, N, C, 4 * C);
       const dF = A.alloc("f32", N * 4 * C);
       be.unaryBackward({ op: "relu2", x: L.f, y: L.act, gradOut: dAct, gradIn: dF, n: N * 4 * C });
-      be.matmul({ a: dF, b: L.h2, c: gw("mlp.c_fc"), m: 4 * C, n: C, k: N, transA: true, beta: 1 });
+      this.#linearGradWeight(dF, L.h2, gw("mlp.c_fc"), N, 4 * C, C);
       const dh2 = A.alloc("f32", N * C);
-      be.matmul({ a: dF, b: w("mlp.c_fc"), c: dh2, m: N, n: C, k: 4 * C });
+      this.#linearGradInput(dF, w("mlp.c_fc"), dh2, N, 4 * C, C);
       be.rmsnormBackward({
         x: L.xMid,
         rstd: L.rstdM,
@@ -599,10 +558,11 @@ export class GPT {
         dim: C,
         accumulate: true,
       });
-      // attention: xMid = xin + y @ Wproj^T ; dx becomes d xin
-      be.matmul({ a: dx, b: L.y, c: gw("attn.c_proj"), m: C, n: C, k: N, transA: true, beta: 1 });
+
+      // Attention: xMid = xin + y @ Wproj^T; afterwards dx holds d xin.
+      this.#linearGradWeight(dx, L.y, gw("attn.c_proj"), N, C, C);
       const dy = A.alloc("f32", N * C);
-      be.matmul({ a: dx, b: w("attn.c_proj"), c: dy, m: N, n: C, k: C });
+      this.#linearGradInput(dx, w("attn.c_proj"), dy, N, C, C);
       const dqn = A.alloc("f32", N * C), dkn = A.alloc("f32", N * C), dv = A.alloc("f32", N * C);
       be.attentionBackward({
         q: L.qn,
@@ -620,6 +580,7 @@ export class GPT {
         headDim: D,
         window: this.#windows[i],
       });
+      // Through QK-norm and rotary (the inverse rotation is its backward).
       const dqr = A.alloc("f32", N * C), dkr = A.alloc("f32", N * C);
       be.rmsnormBackward({
         x: L.qr,
@@ -649,82 +610,15 @@ export class GPT {
       };
       be.rotary({ ...rot, x: dqr, out: dq });
       be.rotary({ ...rot, x: dkr, out: dk });
+      // dh = dq @ Wq + dk @ Wk + dv @ Wv (+ the gate's input slice)
       const dh = A.alloc("f32", N * C);
-      if (L.ve) {
-        const G = cfg.veGateChannels;
-        const nhd = [N, H, D], nh1 = [N, H, 1];
-        // d ve_table += scatter(dv * gate2)
-        const dEmbV = A.alloc("f32", N * C);
-        be.binary({
-          op: "mul",
-          a: dv,
-          b: L.ve.gate2,
-          out: dEmbV,
-          shape: nhd,
-          aShape: nhd,
-          bShape: nh1,
-        });
-        be.embeddingBackward({
-          ids: s.ids,
-          gradOut: dEmbV,
-          gradTable: g(`ve.${i}`),
-          tokens: N,
-          vocab: V,
-          dim: C,
-          accumulate: true,
-        });
-        // d gate = 2 * sum_D(dv * ve) ; d gateLin = sigmoid'(gateLin) * d gate
-        const prod = A.alloc("f32", N * C);
-        be.binary({
-          op: "mul",
-          a: dv,
-          b: L.ve.emb,
-          out: prod,
-          shape: nhd,
-          aShape: nhd,
-          bShape: nhd,
-        });
-        const dGate = A.alloc("f32", N * H);
-        be.reduceTo({ x: prod, out: dGate, shape: nhd, outShape: nh1, alpha: 2 });
-        const dGateLin = A.alloc("f32", N * H);
-        be.unaryBackward({
-          op: "sigmoid",
-          x: L.ve.gateLin,
-          y: L.ve.gate,
-          gradOut: dGate,
-          gradIn: dGateLin,
-          n: N * H,
-        });
-        be.matmul({
-          a: dGateLin,
-          b: L.ve.gateIn,
-          c: gw("attn.ve_gate"),
-          m: H,
-          n: G,
-          k: N,
-          transA: true,
-          beta: 1,
-        });
-        const dGateIn = A.alloc("f32", N * G);
-        be.matmul({ a: dGateLin, b: w("attn.ve_gate"), c: dGateIn, m: N, n: G, k: H });
-        be.matmul({ a: dq, b: w("attn.c_q"), c: dh, m: N, n: C, k: C });
-        be.copy2d({
-          src: dGateIn,
-          dst: dh,
-          rows: N,
-          cols: G,
-          srcStride: G,
-          dstStride: C,
-          accumulate: true,
-        });
-      } else {
-        be.matmul({ a: dq, b: w("attn.c_q"), c: dh, m: N, n: C, k: C });
-      }
-      be.matmul({ a: dk, b: w("attn.c_k"), c: dh, m: N, n: C, k: C, beta: 1 });
-      be.matmul({ a: dv, b: w("attn.c_v"), c: dh, m: N, n: C, k: C, beta: 1 });
-      be.matmul({ a: dq, b: L.h, c: gw("attn.c_q"), m: C, n: C, k: N, transA: true, beta: 1 });
-      be.matmul({ a: dk, b: L.h, c: gw("attn.c_k"), m: C, n: C, k: N, transA: true, beta: 1 });
-      be.matmul({ a: dv, b: L.h, c: gw("attn.c_v"), m: C, n: C, k: N, transA: true, beta: 1 });
+      this.#linearGradInput(dq, w("attn.c_q"), dh, N, C, C);
+      this.#linearGradInput(dk, w("attn.c_k"), dh, N, C, C, true);
+      this.#linearGradInput(dv, w("attn.c_v"), dh, N, C, C, true);
+      if (L.ve) this.#valueEmbeddingBackward(i, L.ve, dv, dh, N);
+      this.#linearGradWeight(dq, L.h, gw("attn.c_q"), N, C, C);
+      this.#linearGradWeight(dk, L.h, gw("attn.c_k"), N, C, C);
+      this.#linearGradWeight(dv, L.h, gw("attn.c_v"), N, C, C);
       be.rmsnormBackward({
         x: L.xin,
         rstd: L.rstdA,
@@ -734,45 +628,22 @@ export class GPT {
         dim: C,
         accumulate: true,
       });
-      // xin = resid*xPrev + x0l*x0
-      const prod = A.alloc("f32", N * C);
-      const dScalar = A.alloc("f32", 1);
-      be.binary({ op: "mul", a: dx, b: L.xPrev, out: prod, shape, aShape: shape, bShape: shape });
-      be.reduceTo({ x: prod, out: dScalar, shape: [N * C], outShape: [1] });
-      be.copy2d({
-        src: dScalar,
-        dst: g("resid_lambdas"),
-        rows: 1,
-        cols: 1,
-        srcStride: 1,
-        dstStride: 1,
-        dstOffset: i,
-        accumulate: true,
-      });
-      be.binary({ op: "mul", a: dx, b: s.x0, out: prod, shape, aShape: shape, bShape: shape });
-      be.reduceTo({ x: prod, out: dScalar, shape: [N * C], outShape: [1] });
-      be.copy2d({
-        src: dScalar,
-        dst: g("x0_lambdas"),
-        rows: 1,
-        cols: 1,
-        srcStride: 1,
-        dstStride: 1,
-        dstOffset: i,
-        accumulate: true,
-      });
+
+      // xin = resid * xPrev + x0l * x0: the lambdas' gradients are sums of products.
+      this.#addDotTo(dx, L.xPrev, "resid_lambdas", i, N * C);
+      this.#addDotTo(dx, s.x0, "x0_lambdas", i, N * C);
       be.binary({
         op: "mul",
         a: dx,
         b: L.x0l,
         out: dx0,
-        shape,
-        aShape: shape,
-        bShape: one,
+        shape: NC,
+        aShape: NC,
+        bShape: ONE,
         accumulate: true,
       });
       const dxPrev = A.alloc("f32", N * C);
-      be.binary({ op: "mul", a: dx, b: L.resid, out: dxPrev, shape, aShape: shape, bShape: one });
+      be.binary({ op: "mul", a: dx, b: L.resid, out: dxPrev, shape: NC, aShape: NC, bShape: ONE });
       dx = dxPrev;
     }
     // Layer 0's xPrev is x0 itself: both paths meet in d x0, then through the first norm.
@@ -782,7 +653,7 @@ export class GPT {
     be.embeddingBackward({
       ids: s.ids,
       gradOut: dEmb,
-      gradTable: g("wte"),
+      gradTable: grad("wte"),
       tokens: N,
       vocab: V,
       dim: C,
@@ -790,6 +661,163 @@ export class GPT {
     });
     this.#saved = null;
     A.release();
+  }
+
+  /**
+   * Backward of `v += 2*sigmoid(gateIn @ Wg^T) * ve[ids]` of layer `i`: scatters into the value
+   * embedding table, the gate weight, and adds the gate input's slice of dh (N, C).
+   */
+  #valueEmbeddingBackward(
+    i: number,
+    ve: NonNullable<LayerSaved["ve"]>,
+    dv: DeviceBuffer<"f32">,
+    dh: DeviceBuffer<"f32">,
+    N: number,
+  ): void {
+    const be = this.backend;
+    const A = this.#arena;
+    const C = this.cfg.width, D = this.cfg.headDim, H = C / D, G = this.cfg.veGateChannels;
+    const NHD = [N, H, D], NH1 = [N, H, 1];
+    // d table += scatter(dv * gate2)
+    const dEmb = A.alloc("f32", N * C);
+    be.binary({ op: "mul", a: dv, b: ve.gate2, out: dEmb, shape: NHD, aShape: NHD, bShape: NH1 });
+    be.embeddingBackward({
+      ids: this.#requireSaved().ids,
+      gradOut: dEmb,
+      gradTable: this.param(`ve.${i}`).grad,
+      tokens: N,
+      vocab: this.cfg.vocabSize,
+      dim: C,
+      accumulate: true,
+    });
+    // d gate = 2 * sum_D(dv * ve); d gateLin = sigmoid'(gateLin) * d gate
+    const prod = A.alloc("f32", N * C);
+    be.binary({ op: "mul", a: dv, b: ve.emb, out: prod, shape: NHD, aShape: NHD, bShape: NHD });
+    const dGate = A.alloc("f32", N * H);
+    be.reduceTo({ x: prod, out: dGate, shape: NHD, outShape: NH1, alpha: 2 });
+    const dGateLin = A.alloc("f32", N * H);
+    be.unaryBackward({
+      op: "sigmoid",
+      x: ve.gateLin,
+      y: ve.gate,
+      gradOut: dGate,
+      gradIn: dGateLin,
+      n: N * H,
+    });
+    const gateWeight = this.param(`h.${i}.attn.ve_gate`);
+    this.#linearGradWeight(dGateLin, ve.gateIn, gateWeight.grad, N, H, G);
+    const dGateIn = A.alloc("f32", N * G);
+    this.#linearGradInput(dGateLin, gateWeight.data, dGateIn, N, H, G);
+    be.copy2d({
+      src: dGateIn,
+      dst: dh,
+      rows: N,
+      cols: G,
+      srcStride: G,
+      dstStride: C,
+      accumulate: true,
+    });
+  }
+
+  /** The values of parameter `name`. */
+  #w(name: string): DeviceBuffer<"f32"> {
+    return this.param(name).data;
+  }
+
+  /** out (n, outDim) (+)= x (n, inDim) @ W^T with W (outDim, inDim), torch's Linear. */
+  #linear(
+    x: DeviceBuffer<"f32">,
+    w: DeviceBuffer<"f32">,
+    out: DeviceBuffer<"f32">,
+    n: number,
+    outDim: number,
+    inDim: number,
+    accumulate = false,
+  ): void {
+    this.backend.matmul({
+      a: x,
+      b: w,
+      c: out,
+      m: n,
+      n: outDim,
+      k: inDim,
+      transB: true,
+      beta: accumulate ? 1 : 0,
+    });
+  }
+
+  /** dW (outDim, inDim) += dOut^T (outDim, n) @ x (n, inDim): the weight gradient of `#linear`. */
+  #linearGradWeight(
+    dOut: DeviceBuffer<"f32">,
+    x: DeviceBuffer<"f32">,
+    dW: DeviceBuffer<"f32">,
+    n: number,
+    outDim: number,
+    inDim: number,
+  ): void {
+    this.backend.matmul({ a: dOut, b: x, c: dW, m: outDim, n: inDim, k: n, transA: true, beta: 1 });
+  }
+
+  /** dX (n, inDim) (+)= dOut (n, outDim) @ W (outDim, inDim): the input gradient of `#linear`. */
+  #linearGradInput(
+    dOut: DeviceBuffer<"f32">,
+    w: DeviceBuffer<"f32">,
+    dX: DeviceBuffer<"f32">,
+    n: number,
+    outDim: number,
+    inDim: number,
+    accumulate = false,
+  ): void {
+    this.backend.matmul({
+      a: dOut,
+      b: w,
+      c: dX,
+      m: n,
+      n: inDim,
+      k: outDim,
+      beta: accumulate ? 1 : 0,
+    });
+  }
+
+  /** A 1-element arena buffer holding element `i` of the vector parameter `name`. */
+  #element(name: string, i: number): DeviceBuffer<"f32"> {
+    const out = this.#arena.alloc("f32", 1);
+    this.backend.copy2d({
+      src: this.#w(name),
+      dst: out,
+      rows: 1,
+      cols: 1,
+      srcStride: 1,
+      dstStride: 1,
+      srcOffset: i,
+    });
+    return out;
+  }
+
+  /** grad(name)[i] += sum(a * b) over n elements (the gradient of a scalar multiplier). */
+  #addDotTo(a: DeviceBuffer<"f32">, b: DeviceBuffer<"f32">, name: string, i: number, n: number) {
+    const be = this.backend;
+    const prod = this.#arena.alloc("f32", n);
+    be.binary({ op: "mul", a, b, out: prod, shape: [n], aShape: [n], bShape: [n] });
+    const sum = this.#arena.alloc("f32", 1);
+    be.reduceTo({ x: prod, out: sum, shape: [n], outShape: [1] });
+    be.copy2d({
+      src: sum,
+      dst: this.param(name).grad,
+      rows: 1,
+      cols: 1,
+      srcStride: 1,
+      dstStride: 1,
+      dstOffset: i,
+      accumulate: true,
+    });
+  }
+
+  /** A copy of x (n elements) in a new arena buffer. */
+  #copy(x: DeviceBuffer<"f32">, n: number): DeviceBuffer<"f32"> {
+    const out = this.#arena.alloc("f32", n);
+    this.backend.scale({ x, out, n, alpha: 1 });
+    return out;
   }
 
   /** Per-token losses (nats) of `rows` sequences, no gradients kept (for evaluate_bpb). */
