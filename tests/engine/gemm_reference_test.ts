@@ -226,3 +226,20 @@ Deno.test("gemm wasm: a small memory cap splits batches into chunks and falls ba
     gemm.close();
   }
 });
+
+Deno.test("gemm wasm: hundreds of back-to-back threaded calls of changing shapes stay exact", async () => {
+  // Every call goes through the workers: exercises job hand-over (late workers, counters).
+  const gemm = await createWasmGemm(3, { jsMaxFlops: 0, singleThreadMaxFlops: 0 });
+  try {
+    for (let i = 0; i < 300; i++) {
+      const m = 1 + (i * 7) % 41, n = 1 + (i * 13) % 37, k = 1 + (i * 5) % 29;
+      checkCase(
+        gemm,
+        makeCase(m, n, k, { batch: 1 + (i % 3), transA: i % 2 === 0 }, i),
+        `call ${i}`,
+      );
+    }
+  } finally {
+    gemm.close();
+  }
+});

@@ -1,21 +1,30 @@
 /**
- * The blocked sgemm loop that runs on the calling thread and on every worker: it claims work
- * units (a batch item's block of C) from a shared atomic counter and runs the WebAssembly pack
- * and macro kernels on them. It must stay self-contained (no imports, no outer variables): the
- * worker receives it as source text via `Function.prototype.toString`.
+ * The blocked sgemm loop that runs on the calling thread and on every worker, and the protocol
+ * between them. The functions here must stay self-contained (no imports, no outer variables):
+ * the worker receives them as source text via `Function.prototype.toString`.
+ *
+ * Protocol (all counters int32, compared wrap-safely, never reset):
+ * - The caller publishes a job like a seqlock: GEN becomes odd, the job fields are written, GEN
+ *   becomes even, workers are notified. A worker copies the fields, then re-reads GEN: if it
+ *   changed, the copy may be torn and is thrown away.
+ * - Units are claimed by compare-and-swap on NEXT within the job's range [BASE, END), so a late
+ *   worker holding an older job can never take a unit of a newer one.
+ * - Whoever finishes a unit adds 1 to DONE; the caller waits for DONE to pass its target, never
+ *   for the workers themselves, so a worker the OS has not scheduled yet costs nothing.
  *
  * @module
  */
 
 /** Int32 slots of the control block at byte 0 of the shared memory. */
 export const CTL = {
-  /** Job generation: bumped by the caller to wake workers. */
+  /** Job generation: odd while the caller writes a job, even once it is published. */
   GEN: 0,
-  /** Next unclaimed work unit. */
+  /** Next unclaimed unit (monotonic). */
   NEXT: 1,
-  /** Workers finished with the current job. */
+  /** Units finished (monotonic). */
   DONE: 2,
-  UNITS: 3,
+  /** One past the last unit of the published job. */
+  END: 3,
   M: 4,
   N: 5,
   K: 6,
@@ -43,6 +52,8 @@ export const CTL = {
   /** First byte of thread 0's scratch, and bytes per thread. */
   SCRATCH_BASE: 24,
   SCRATCH_BYTES: 25,
+  /** First unit of the published job. */
+  BASE: 26,
 } as const;
 
 /** The kernel exports the driver calls. */
@@ -65,51 +76,159 @@ export interface KernelExports {
   packB(dst: number, src: number, rs: number, cs: number, kc: number, nc: number): void;
 }
 
+/** One job: the fields of the control block, copied so they cannot change under the reader. */
+export interface Job {
+  /** op(A) rows, op(B) columns, inner dimension. */
+  m: number;
+  /** See m. */
+  n: number;
+  /** See m. */
+  k: number;
+  /** Operand layouts. */
+  transA: boolean;
+  /** See transA. */
+  transB: boolean;
+  /** Byte addresses of the operand copies (C dense, m*n per item). */
+  aBase: number;
+  /** See aBase. */
+  bBase: number;
+  /** See aBase. */
+  cBase: number;
+  /** Byte distance between batch items of A and B. */
+  strideA: number;
+  /** See strideA. */
+  strideB: number;
+  /** Each item's C is cut into mParts x nParts blocks of chunkM x chunkN. */
+  mParts: number;
+  /** See mParts. */
+  nParts: number;
+  /** See mParts. */
+  chunkM: number;
+  /** See mParts. */
+  chunkN: number;
+  /** Scale of the product (folded into packed A). */
+  alpha: number;
+  /** 1: add to C from the first k block on (beta != 0); 0: overwrite it. */
+  accumulate: number;
+  /** Units [base, end) in NEXT's numbering; units - 1 = index of the last one. */
+  base: number;
+  /** See base. */
+  end: number;
+  /** Cache blocks. */
+  MC: number;
+  /** See MC. */
+  KC: number;
+  /** See MC. */
+  NC: number;
+  /** Scratch layout. */
+  scratchBase: number;
+  /** See scratchBase. */
+  scratchBytes: number;
+}
+
+/** Copies the job fields out of the control block (the caller checks GEN around this). */
+export function readJob(ctl: Int32Array, ctlF: Float32Array): Job {
+  return {
+    m: ctl[4],
+    n: ctl[5],
+    k: ctl[6],
+    transA: ctl[7] !== 0,
+    transB: ctl[8] !== 0,
+    aBase: ctl[9],
+    bBase: ctl[10],
+    cBase: ctl[11],
+    strideA: ctl[12],
+    strideB: ctl[13],
+    mParts: ctl[14],
+    nParts: ctl[15],
+    chunkM: ctl[16],
+    chunkN: ctl[17],
+    alpha: ctlF[18],
+    accumulate: ctl[19],
+    MC: ctl[21],
+    KC: ctl[22],
+    NC: ctl[23],
+    scratchBase: ctl[24],
+    scratchBytes: ctl[25],
+    base: ctl[26],
+    end: ctl[3],
+  };
+}
+
+/** Writes a job's fields into the control block (between the two GEN increments). */
+export function writeJob(ctl: Int32Array, ctlF: Float32Array, job: Job): void {
+  ctl[3] = job.end;
+  ctl[4] = job.m;
+  ctl[5] = job.n;
+  ctl[6] = job.k;
+  ctl[7] = job.transA ? 1 : 0;
+  ctl[8] = job.transB ? 1 : 0;
+  ctl[9] = job.aBase;
+  ctl[10] = job.bBase;
+  ctl[11] = job.cBase;
+  ctl[12] = job.strideA;
+  ctl[13] = job.strideB;
+  ctl[14] = job.mParts;
+  ctl[15] = job.nParts;
+  ctl[16] = job.chunkM;
+  ctl[17] = job.chunkN;
+  ctlF[18] = job.alpha;
+  ctl[19] = job.accumulate;
+  ctl[21] = job.MC;
+  ctl[22] = job.KC;
+  ctl[23] = job.NC;
+  ctl[24] = job.scratchBase;
+  ctl[25] = job.scratchBytes;
+  ctl[26] = job.base;
+}
+
 /**
- * Claims and computes work units until none are left. `ctl` and `ctlF` view the control block;
- * `thread` picks this thread's scratch area. C in shared memory is dense: `m*n` per batch item.
+ * Computes units of `job` with this thread's scratch. With `ctl`, units are claimed from the
+ * shared counter (and counted in DONE) until the job's range is used up; without, this thread
+ * runs every unit itself.
  */
-export function runUnits(
-  kx: KernelExports,
-  ctl: Int32Array,
-  ctlF: Float32Array,
-  thread: number,
-): void {
-  const m = ctl[4], n = ctl[5], k = ctl[6];
-  const transA = ctl[7] !== 0, transB = ctl[8] !== 0;
-  const aBase = ctl[9], bBase = ctl[10], cBase = ctl[11];
-  const strideA = ctl[12], strideB = ctl[13];
-  const mParts = ctl[14], nParts = ctl[15], chunkM = ctl[16], chunkN = ctl[17];
-  const alpha = ctlF[18], accumulateFirst = ctl[19];
-  const MC = ctl[21], KC = ctl[22], NC = ctl[23];
-  const scratch = ctl[24] + thread * ctl[25];
+export function runJob(kx: KernelExports, job: Job, thread: number, ctl: Int32Array | null): void {
+  const { m, n, k, mParts, nParts, chunkM, chunkN, alpha, MC, KC, NC } = job;
+  const scratch = job.scratchBase + thread * job.scratchBytes;
   const bufA = scratch, bufB = scratch + MC * KC * 4, tmp = bufB + KC * NC * 4;
-  const units = ctl[3];
   // Byte strides of op(A)(i,p) and op(B)(p,j) in the dense copies.
-  const rsA = transA ? 4 : k * 4, csA = transA ? m * 4 : 4;
-  const rsB = transB ? 4 : n * 4, csB = transB ? k * 4 : 4;
-  const ldc = n * 4;
-  for (;;) {
-    const u = Atomics.add(ctl, 1, 1);
-    if (u >= units) return;
-    const perItem = mParts * nParts;
+  const rsA = job.transA ? 4 : k * 4, csA = job.transA ? m * 4 : 4;
+  const rsB = job.transB ? 4 : n * 4, csB = job.transB ? k * 4 : 4;
+  const ldc = n * 4, perItem = mParts * nParts;
+  const units = (job.end - job.base) | 0;
+  for (let local = 0;; local++) {
+    let u: number;
+    if (ctl) {
+      const cur = Atomics.load(ctl, 1);
+      if (((job.end - cur) | 0) <= 0) return;
+      if (Atomics.compareExchange(ctl, 1, cur, (cur + 1) | 0) !== cur) continue;
+      u = (cur - job.base) | 0;
+    } else {
+      if (local >= units) return;
+      u = local;
+    }
     const t = Math.floor(u / perItem), rest = u - t * perItem;
     const mi = Math.floor(rest / nParts), ni = rest - mi * nParts;
     const i0 = mi * chunkM, i1 = Math.min(m, i0 + chunkM);
     const j0 = ni * chunkN, j1 = Math.min(n, j0 + chunkN);
-    const a = aBase + t * strideA, b = bBase + t * strideB, c = cBase + t * m * n * 4;
+    const a = job.aBase + t * job.strideA, b = job.bBase + t * job.strideB;
+    const c = job.cBase + t * m * n * 4;
     for (let jc = j0; jc < j1; jc += NC) {
       const nc = Math.min(NC, j1 - jc);
       for (let pc = 0; pc < k; pc += KC) {
         const kc = Math.min(KC, k - pc);
         kx.packB(bufB, b + pc * rsB + jc * csB, rsB, csB, kc, nc);
-        const acc = pc > 0 ? 1 : accumulateFirst;
+        const acc = pc > 0 ? 1 : job.accumulate;
         for (let ic = i0; ic < i1; ic += MC) {
           const mc = Math.min(MC, i1 - ic);
           kx.packA(bufA, a + ic * rsA + pc * csA, rsA, csA, mc, kc, alpha);
           kx.macro(bufA, bufB, mc, nc, kc, c + (ic * n + jc) * 4, ldc, acc, tmp);
         }
       }
+    }
+    if (ctl) {
+      Atomics.add(ctl, 2, 1);
+      Atomics.notify(ctl, 2);
     }
   }
 }
@@ -134,9 +253,10 @@ export interface WorkerInit {
 
 /**
  * Worker entry: on its one message, instantiates the kernels and serves jobs forever (blocking in
- * Atomics.wait between them) until STOP. `run` is {@linkcode runUnits}, passed in as source.
+ * Atomics.wait between them) until STOP. `read` and `run` are {@linkcode readJob} and
+ * {@linkcode runJob}, passed in as source.
  */
-export function workerMain(run: typeof runUnits, port: WorkerPort): void {
+export function workerMain(read: typeof readJob, run: typeof runJob, port: WorkerPort): void {
   port.on("message", ({ module, memory, thread }) => {
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const kx = instance.exports as unknown as KernelExports;
@@ -148,11 +268,15 @@ export function workerMain(run: typeof runUnits, port: WorkerPort): void {
       Atomics.wait(ctl, 0, seen);
       const gen = Atomics.load(ctl, 0);
       if (gen === seen) continue;
-      seen = gen;
+      if (gen & 1) {
+        Atomics.wait(ctl, 0, gen); // the caller is writing a job: wait for it to publish
+        continue;
+      }
       if (Atomics.load(ctl, 20) !== 0) return;
-      run(kx, ctl, ctlF, thread);
-      Atomics.add(ctl, 2, 1);
-      Atomics.notify(ctl, 2);
+      const job = read(ctl, ctlF);
+      if (Atomics.load(ctl, 0) !== gen) continue; // a newer job overwrote the fields: re-read
+      seen = gen;
+      run(kx, job, thread, ctl);
     }
   });
 }

@@ -7,7 +7,15 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
-import { CTL, type KernelExports, runUnits, workerMain } from "./driver.ts";
+import {
+  CTL,
+  type Job,
+  type KernelExports,
+  readJob,
+  runJob,
+  workerMain,
+  writeJob,
+} from "./driver.ts";
 import { scaleC, sgemmJs } from "./js.ts";
 import { buildGemmWasm, MR, NR } from "./kernels.ts";
 import type { Gemm, ResolvedSgemm, SgemmParams } from "./types.ts";
@@ -39,9 +47,10 @@ function relaxedSimdSupported(): boolean {
  */
 function workerSource(): string {
   return [
-    `const runUnits = ${runUnits.toString()};`,
+    `const readJob = ${readJob.toString()};`,
+    `const runJob = ${runJob.toString()};`,
     `const { parentPort } = require("node:worker_threads");`,
-    `(${workerMain.toString()})(runUnits, parentPort);`,
+    `(${workerMain.toString()})(readJob, runJob, parentPort);`,
   ].join("\n");
 }
 
@@ -87,11 +96,6 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
     .exports as unknown as KernelExports;
   const ctl = new Int32Array(memory.buffer, 0, 64);
   const ctlF = new Float32Array(memory.buffer, 0, 64);
-  ctl[CTL.MC] = MC;
-  ctl[CTL.KC] = KC;
-  ctl[CTL.NC] = NC;
-  ctl[CTL.SCRATCH_BASE] = scratchBase;
-  ctl[CTL.SCRATCH_BYTES] = scratchBytes;
 
   const workers: Worker[] = [];
   // node:worker_threads rather than Web Workers: unref() lets the process exit even when the
@@ -164,34 +168,46 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
         mParts = Math.ceil(m / chunkM);
       }
     }
-    ctl[CTL.UNITS] = count * mParts * nParts;
-    ctl[CTL.M] = m;
-    ctl[CTL.N] = n;
-    ctl[CTL.K] = k;
-    ctl[CTL.TRANS_A] = r.transA ? 1 : 0;
-    ctl[CTL.TRANS_B] = r.transB ? 1 : 0;
-    ctl[CTL.A_BASE] = aBase;
-    ctl[CTL.B_BASE] = bBase;
-    ctl[CTL.C_BASE] = cBase;
-    ctl[CTL.STRIDE_A] = r.strideA * 4;
-    ctl[CTL.STRIDE_B] = r.strideB * 4;
-    ctl[CTL.M_PARTS] = mParts;
-    ctl[CTL.N_PARTS] = nParts;
-    ctl[CTL.CHUNK_M] = chunkM;
-    ctl[CTL.CHUNK_N] = chunkN;
-    ctlF[CTL.ALPHA] = r.alpha;
-    ctl[CTL.ACCUMULATE] = accumulate ? 1 : 0;
-    Atomics.store(ctl, CTL.NEXT, 0);
-    Atomics.store(ctl, CTL.DONE, 0);
-    if (useWorkers) {
-      Atomics.add(ctl, CTL.GEN, 1);
+    const units = count * mParts * nParts;
+    const base = Atomics.load(ctl, CTL.NEXT);
+    const job: Job = {
+      m,
+      n,
+      k,
+      transA: r.transA,
+      transB: r.transB,
+      aBase,
+      bBase,
+      cBase,
+      strideA: r.strideA * 4,
+      strideB: r.strideB * 4,
+      mParts,
+      nParts,
+      chunkM,
+      chunkN,
+      alpha: Math.fround(r.alpha),
+      accumulate: accumulate ? 1 : 0,
+      base,
+      end: (base + units) | 0,
+      MC,
+      KC,
+      NC,
+      scratchBase,
+      scratchBytes,
+    };
+    if (!useWorkers) {
+      runJob(kx, job, 0, null); // the workers sleep on; NEXT and DONE stay as they are
+    } else {
+      const target = (Atomics.load(ctl, CTL.DONE) + units) | 0;
+      Atomics.add(ctl, CTL.GEN, 1); // odd: job fields being written
+      writeJob(ctl, ctlF, job);
+      Atomics.add(ctl, CTL.GEN, 1); // even: published
       Atomics.notify(ctl, CTL.GEN);
-    }
-    if (callerWorks || !useWorkers) runUnits(kx, ctl, ctlF, 0);
-    if (useWorkers) {
+      if (callerWorks) runJob(kx, job, 0, ctl);
+      // Wait for the units, not for the workers: a worker not yet scheduled costs nothing.
       for (
         let d = Atomics.load(ctl, CTL.DONE);
-        d < workers.length;
+        ((target - d) | 0) > 0;
         d = Atomics.load(ctl, CTL.DONE)
       ) {
         Atomics.wait(ctl, CTL.DONE, d);
@@ -230,7 +246,7 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
       if (closed) return;
       closed = true;
       Atomics.store(ctl, CTL.STOP, 1);
-      Atomics.add(ctl, CTL.GEN, 1);
+      Atomics.add(ctl, CTL.GEN, 2); // stays even: a published "job" that says stop
       Atomics.notify(ctl, CTL.GEN);
       for (const w of workers) void w.terminate();
     },
