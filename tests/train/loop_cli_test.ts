@@ -140,3 +140,34 @@ Deno.test("train CLI: a short real run prints the summary block and records a pe
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("start CLI: prepares the embedded corpus, trains, prints the block, the card and the brief", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cache = join(dir, "cache"), kb = join(dir, "kb");
+    const r = await cli([
+      "start",
+      "--backend",
+      "cpu",
+      "--budget",
+      "1",
+      "--cache",
+      cache,
+      "--kb",
+      kb,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^---\nval_bpb: {10}\d+\.\d{6}\n/);
+    assert.match(r.stderr, /embedded default corpus/);
+    const cards = listDir(join(kb, "cards"));
+    assert.equal(cards.length, 1);
+    const id = cards[0].replace(/\.json$/, "");
+    assert.match(
+      r.stdout,
+      new RegExp(`knowledge brief:[\\s\\S]*${id}`),
+      "the brief shows the card",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
