@@ -209,7 +209,12 @@ export class GPT {
   readonly #cos: DeviceBuffer<"f32">;
   readonly #sin: DeviceBuffer<"f32">;
   readonly #windows: number[];
+  /** Buffers of the whole micro-step (inputs, embeddings, logits). */
   #arena: Arena;
+  /** Per-layer buffers: layer i's activations, freed right after its backward. */
+  #layerArenas: Arena[];
+  /** Where the small helpers allocate. */
+  #current: Arena;
   #saved: Saved | null = null;
 
   /** Allocate the parameters of `cfg` on `backend` (values undefined until `init`/`load`). */
@@ -230,6 +235,8 @@ export class GPT {
     });
     this.#windows = layerWindows(cfg);
     this.#arena = new Arena(backend);
+    this.#layerArenas = Array.from({ length: cfg.depth }, () => new Arena(backend));
+    this.#current = this.#arena;
     // Rotary tables (seq, headDim/2), angles computed in f64.
     const half = cfg.headDim / 2;
     const cos = new Float32Array(cfg.seqLen * half);
@@ -291,7 +298,7 @@ export class GPT {
 
   /** Free parameters, gradients and tables. */
   dispose(): void {
-    this.#arena.release();
+    this.#releaseAll();
     for (const p of this.params) {
       this.backend.free(p.data);
       this.backend.free(p.grad);
@@ -307,8 +314,9 @@ export class GPT {
   forward(ids: Int32Array, targets: Int32Array, rows: number): DeviceBuffer<"f32"> {
     const be = this.backend;
     const cfg = this.cfg;
-    this.#arena.release();
-    const A = this.#arena;
+    this.#releaseAll();
+    let A = this.#arena;
+    this.#current = A;
     const T = cfg.seqLen, C = cfg.width, D = cfg.headDim, H = C / D, V = cfg.vocabSize;
     const N = rows * T;
     if (ids.length !== N || targets.length !== N) throw new Error("ids/targets length mismatch");
@@ -328,6 +336,7 @@ export class GPT {
     const layers: LayerSaved[] = [];
     let x = x0;
     for (let i = 0; i < cfg.depth; i++) {
+      A = this.#current = this.#layerArenas[i];
       const w = (name: string) => this.#w(`h.${i}.${name}`);
       // xin = resid[i] * x + x0l[i] * x0   (N, C)
       const resid = this.#element("resid_lambdas", i);
@@ -448,6 +457,7 @@ export class GPT {
       });
       x = xOut;
     }
+    A = this.#current = this.#arena;
     // logits = norm(x) @ W_lm^T   (N, V); per-token softcapped cross-entropy
     const hf = A.alloc("f32", N * C);
     const rstdF = A.alloc("f32", N);
@@ -508,7 +518,8 @@ export class GPT {
     const be = this.backend;
     const cfg = this.cfg;
     const s = this.#requireSaved();
-    const A = this.#arena;
+    let A = this.#arena;
+    this.#current = A;
     const T = cfg.seqLen, C = cfg.width, D = cfg.headDim, H = C / D, V = cfg.vocabSize;
     const N = s.rows * T;
     const grad = (name: string) => this.param(name).grad;
@@ -531,11 +542,14 @@ export class GPT {
     this.#linearGradWeight(dLogits, s.hf, grad("lm_head"), N, V, C);
     const dhf = A.alloc("f32", N * C);
     this.#linearGradInput(dLogits, this.#w("lm_head"), dhf, N, V, C);
-    let dx = A.alloc("f32", N * C); // gradient of the residual stream, walking down the layers
+    // Gradient of the residual stream walking down the layers, in two alternating buffers.
+    const dxBuffers = [A.alloc("f32", N * C), A.alloc("f32", N * C)];
+    let dx = dxBuffers[0];
     be.rmsnormBackward({ x: s.xFinal, rstd: s.rstdF, gradOut: dhf, gradIn: dx, rows: N, dim: C });
     const dx0 = A.zeros(N * C);
 
     for (let i = cfg.depth - 1; i >= 0; i--) {
+      A = this.#current = this.#layerArenas[i];
       const L = s.layers[i];
       const w = (name: string) => this.#w(`h.${i}.${name}`);
       const gw = (name: string) => grad(`h.${i}.${name}`);
@@ -642,10 +656,12 @@ export class GPT {
         bShape: ONE,
         accumulate: true,
       });
-      const dxPrev = A.alloc("f32", N * C);
+      const dxPrev = dx === dxBuffers[0] ? dxBuffers[1] : dxBuffers[0];
       be.binary({ op: "mul", a: dx, b: L.resid, out: dxPrev, shape: NC, aShape: NC, bShape: ONE });
       dx = dxPrev;
+      A.release(); // layer i's activations and temporaries are done with
     }
+    A = this.#current = this.#arena;
     // Layer 0's xPrev is x0 itself: both paths meet in d x0, then through the first norm.
     be.scale({ x: dx, out: dx0, n: N * C, alpha: 1, accumulate: true });
     const dEmb = A.alloc("f32", N * C);
@@ -660,7 +676,7 @@ export class GPT {
       accumulate: true,
     });
     this.#saved = null;
-    A.release();
+    this.#releaseAll();
   }
 
   /**
@@ -675,7 +691,7 @@ export class GPT {
     N: number,
   ): void {
     const be = this.backend;
-    const A = this.#arena;
+    const A = this.#current;
     const C = this.cfg.width, D = this.cfg.headDim, H = C / D, G = this.cfg.veGateChannels;
     const NHD = [N, H, D], NH1 = [N, H, 1];
     // d table += scatter(dv * gate2)
@@ -781,7 +797,7 @@ export class GPT {
 
   /** A 1-element arena buffer holding element `i` of the vector parameter `name`. */
   #element(name: string, i: number): DeviceBuffer<"f32"> {
-    const out = this.#arena.alloc("f32", 1);
+    const out = this.#current.alloc("f32", 1);
     this.backend.copy2d({
       src: this.#w(name),
       dst: out,
@@ -797,9 +813,9 @@ export class GPT {
   /** grad(name)[i] += sum(a * b) over n elements (the gradient of a scalar multiplier). */
   #addDotTo(a: DeviceBuffer<"f32">, b: DeviceBuffer<"f32">, name: string, i: number, n: number) {
     const be = this.backend;
-    const prod = this.#arena.alloc("f32", n);
+    const prod = this.#current.alloc("f32", n);
     be.binary({ op: "mul", a, b, out: prod, shape: [n], aShape: [n], bShape: [n] });
-    const sum = this.#arena.alloc("f32", 1);
+    const sum = this.#current.alloc("f32", 1);
     be.reduceTo({ x: prod, out: sum, shape: [n], outShape: [1] });
     be.copy2d({
       src: sum,
@@ -815,7 +831,7 @@ export class GPT {
 
   /** A copy of x (n elements) in a new arena buffer. */
   #copy(x: DeviceBuffer<"f32">, n: number): DeviceBuffer<"f32"> {
-    const out = this.#arena.alloc("f32", n);
+    const out = this.#current.alloc("f32", n);
     this.backend.scale({ x, out, n, alpha: 1 });
     return out;
   }
@@ -825,14 +841,21 @@ export class GPT {
     const losses = this.forward(ids, targets, rows);
     const host = await this.backend.read(losses);
     this.#saved = null;
-    this.#arena.release();
+    this.#releaseAll();
     return host;
   }
 
   /** Drop the activations of a forward that will not be followed by a backward. */
   discardActivations(): void {
     this.#saved = null;
+    this.#releaseAll();
+  }
+
+  /** Free every activation buffer. */
+  #releaseAll(): void {
     this.#arena.release();
+    for (const arena of this.#layerArenas) arena.release();
+    this.#current = this.#arena;
   }
 
   #requireSaved(): Saved {
