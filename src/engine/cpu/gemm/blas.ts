@@ -77,7 +77,7 @@ export function createBlasGemm(threads: number): Gemm | null {
   let closed = false;
   return {
     kind: `blas:${name}`,
-    threads: sym.openblas_set_num_threads ? threads : 0,
+    threads,
     sgemm(p: SgemmParams): void {
       if (closed) throw new Error("gemm: used after close()");
       const r = resolveSgemm(p);

@@ -35,6 +35,34 @@ const SINGLE_THREAD_MAX_FLOPS = 8 * 1024 * 1024;
 
 const align64 = (x: number) => Math.ceil(x / 64) * 64;
 
+/**
+ * Cuts one m x n output into at least `parts` blocks (multiples of the micro-tile), choosing the
+ * grid that packs the least: every block packs its rows of A (chunkM x k) and its columns of B
+ * (k x chunkN), so an mParts x nParts grid packs A nParts times and B mParts times.
+ */
+export function splitC(
+  m: number,
+  n: number,
+  k: number,
+  parts: number,
+): { mParts: number; nParts: number; chunkM: number; chunkN: number } {
+  let best = { mParts: 1, nParts: 1, chunkM: m, chunkN: n }, bestCost = Infinity;
+  for (let wantM = 1; wantM <= parts; wantM++) {
+    const wantN = Math.ceil(parts / wantM);
+    const chunkM = Math.max(MR, Math.ceil(m / wantM / MR) * MR);
+    const chunkN = Math.max(NR, Math.ceil(n / wantN / NR) * NR);
+    const mParts = Math.ceil(m / chunkM), nParts = Math.ceil(n / chunkN);
+    // Too few blocks (tiny m or n) only loses parallelism; rank those last.
+    const short = mParts * nParts < parts ? 1e18 / (mParts * nParts) : 0;
+    const cost = short + m * k * nParts + k * n * mParts;
+    if (cost < bestCost) {
+      bestCost = cost;
+      best = { mParts, nParts, chunkM, chunkN };
+    }
+  }
+  return best;
+}
+
 /** Whether this engine validates relaxed-simd (then f32x4.relaxed_madd is used). */
 function relaxedSimdSupported(): boolean {
   try {
@@ -160,17 +188,9 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
     }
     // Work units: whole batch items when there are enough, else blocks of each item's C.
     const wantUnits = useWorkers ? 2 * threads : 1;
-    let mParts = 1, nParts = 1, chunkM = m, chunkN = n;
-    if (count < wantUnits) {
-      const parts = Math.ceil(wantUnits / count);
-      if (n >= m) {
-        chunkN = Math.max(NR, Math.ceil(n / parts / NR) * NR);
-        nParts = Math.ceil(n / chunkN);
-      } else {
-        chunkM = Math.max(MR, Math.ceil(m / parts / MR) * MR);
-        mParts = Math.ceil(m / chunkM);
-      }
-    }
+    const { mParts, nParts, chunkM, chunkN } = count >= wantUnits
+      ? { mParts: 1, nParts: 1, chunkM: m, chunkN: n }
+      : splitC(m, n, k, Math.ceil(wantUnits / count));
     const units = count * mParts * nParts;
     const base = Atomics.load(ctl, CTL.NEXT);
     const job: Job = {
