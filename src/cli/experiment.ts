@@ -12,6 +12,7 @@ import { type BackendChoice, parseBackendChoice } from "../platform/mod.ts";
 import { cachePaths } from "../train/paths.ts";
 import { loadPrepared, prepare } from "../train/prepare.ts";
 import {
+  defaultHardTimeout,
   newRunId,
   preflightCard,
   runExperiment,
@@ -92,6 +93,22 @@ interface CommonRun {
 
 async function trainOnce(run: CommonRun): Promise<RunReport> {
   preflightCard({ ...run, budgetSeconds: run.budget });
+  // A watchdog for a run hung inside the device, where the loop's own check never runs.
+  const limit = defaultHardTimeout(run.budget);
+  const watchdog = setTimeout(() => {
+    console.log("FAIL");
+    console.error(`error: hard timeout: the run took over ${limit} s (hung?)`);
+    Deno.exit(1);
+  }, limit * 1000);
+  Deno.unrefTimer(watchdog);
+  try {
+    return await trainAfterChecks(run);
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
+
+async function trainAfterChecks(run: CommonRun): Promise<RunReport> {
   const prepared = await loadPrepared({ cacheRoot: run.cache });
   const data = await trainingDataFrom(prepared);
   const runId = newRunId();

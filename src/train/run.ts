@@ -10,7 +10,6 @@
  *   prepared data's identity (tokenizer and token-file digests) and the evaluation settings.
  * Two cards compare only when their harness_hash, platform, budget and seed classes agree.
  */
-import { join } from "node:path";
 import recipeSource from "./recipe.ts" with { type: "text" };
 import modelSource from "./model.ts" with { type: "text" };
 import optimSource from "./optim.ts" with { type: "text" };
@@ -214,6 +213,15 @@ async function detectPlatformWithGemm(choice: BackendChoice): Promise<PlatformIn
   }
 }
 
+/**
+ * The wall-clock limit of a run: twice the budget plus ten minutes (startup, warm-up,
+ * evaluation). The loop stops between steps past it; the CLI also arms a process watchdog for a
+ * run hung inside the device.
+ */
+export function defaultHardTimeout(budgetSeconds: number): number {
+  return 2 * budgetSeconds + 600;
+}
+
 /** Train, checkpoint, evaluate and record one run. Prints nothing on stdout. */
 export async function runExperiment(opts: RunOptions): Promise<RunReport> {
   const started = performance.now();
@@ -246,14 +254,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
     shuffle: true,
     seed: opts.seed,
   });
-  const hardTimeout = opts.hardTimeoutSeconds ?? 2 * opts.budgetSeconds + 600;
-  // A watchdog for a run hung inside the device (the loop also checks between steps).
-  const watchdog = setTimeout(() => {
-    console.log("FAIL");
-    console.error(`error: hard timeout: the run took over ${hardTimeout} s`);
-    Deno.exit(1);
-  }, hardTimeout * 1000);
-  Deno.unrefTimer(watchdog);
+  const hardTimeout = opts.hardTimeoutSeconds ?? defaultHardTimeout(opts.budgetSeconds);
   backend.resetPeak();
   let report: RunReport | null = null;
   try {
@@ -279,7 +280,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
     let evalSeconds = 0;
     try {
       if (result.failure === null) {
-        checkpoint = join(opts.checkpointDir);
+        checkpoint = opts.checkpointDir;
         const snapshot = await model.snapshot();
         await writeCheckpoint(
           checkpoint,
@@ -292,6 +293,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
           result.steps,
           { recipe: recipe.name, seed: opts.seed, harness_hash: hHash, recipe_hash: rHash },
         );
+        log(`checkpoint written: ${checkpoint} (evaluating next)`);
         const evalStart = performance.now();
         const bpb = await evaluateBpb(
           (inputs, targets, shape) => model.perTokenLoss(inputs, targets, shape.batchSize),
@@ -338,7 +340,6 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
     }
     return report;
   } finally {
-    clearTimeout(watchdog);
     backend.destroy();
   }
 }
