@@ -54,6 +54,8 @@ export const CTL = {
   SCRATCH_BYTES: 25,
   /** First unit of the published job. */
   BASE: 26,
+  /** Set to 1 when a unit threw (a bug): the caller reports it instead of waiting forever. */
+  ERROR: 27,
 } as const;
 
 /** The kernel exports the driver calls. */
@@ -207,6 +209,22 @@ export function runJob(kx: KernelExports, job: Job, thread: number, ctl: Int32Ar
       if (local >= units) return;
       u = local;
     }
+    if (!ctl) {
+      computeUnit(u);
+      continue;
+    }
+    // A unit that throws must still be counted, or the caller would wait for it forever.
+    try {
+      computeUnit(u);
+    } catch {
+      Atomics.store(ctl, 27, 1);
+    } finally {
+      Atomics.add(ctl, 2, 1);
+      Atomics.notify(ctl, 2);
+    }
+  }
+
+  function computeUnit(u: number): void {
     const t = Math.floor(u / perItem), rest = u - t * perItem;
     const mi = Math.floor(rest / nParts), ni = rest - mi * nParts;
     const i0 = mi * chunkM, i1 = Math.min(m, i0 + chunkM);
@@ -225,10 +243,6 @@ export function runJob(kx: KernelExports, job: Job, thread: number, ctl: Int32Ar
           kx.macro(bufA, bufB, mc, nc, kc, c + (ic * n + jc) * 4, ldc, acc, tmp);
         }
       }
-    }
-    if (ctl) {
-      Atomics.add(ctl, 2, 1);
-      Atomics.notify(ctl, 2);
     }
   }
 }

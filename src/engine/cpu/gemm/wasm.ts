@@ -235,6 +235,9 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
       ) {
         Atomics.wait(ctl, CTL.DONE, d);
       }
+      if (Atomics.exchange(ctl, CTL.ERROR, 0) !== 0) {
+        throw new Error("gemm: a kernel failed on a worker thread (a bug: please report it)");
+      }
     }
     for (let t = 0; t < count; t++) {
       const to = r.offsetC + (t0 + t) * r.strideC, from = cBase / 4 + t * m * n;
