@@ -115,6 +115,22 @@ function macroKernel(fma: boolean): FunctionBuilder {
 }
 
 /**
+ * Emits a 4x4 transpose of the f32x4 locals `rows` into `out` (4 more locals), using `tmp` (4):
+ * out[i] lane j = rows[j] lane i.
+ */
+function transpose4(f: FunctionBuilder, rows: number[], tmp: number[], out: number[]): void {
+  const [r0, r1, r2, r3] = rows;
+  f.get(r0).get(r1).f32x4Shuffle([0, 4, 1, 5]).set(tmp[0]); // r0p0 r1p0 r0p1 r1p1
+  f.get(r2).get(r3).f32x4Shuffle([0, 4, 1, 5]).set(tmp[1]); // r2p0 r3p0 r2p1 r3p1
+  f.get(r0).get(r1).f32x4Shuffle([2, 6, 3, 7]).set(tmp[2]); // r0p2 r1p2 r0p3 r1p3
+  f.get(r2).get(r3).f32x4Shuffle([2, 6, 3, 7]).set(tmp[3]); // r2p2 r3p2 r2p3 r3p3
+  f.get(tmp[0]).get(tmp[1]).f32x4Shuffle([0, 1, 4, 5]).set(out[0]);
+  f.get(tmp[0]).get(tmp[1]).f32x4Shuffle([2, 3, 6, 7]).set(out[1]);
+  f.get(tmp[2]).get(tmp[3]).f32x4Shuffle([0, 1, 4, 5]).set(out[2]);
+  f.get(tmp[2]).get(tmp[3]).f32x4Shuffle([2, 3, 6, 7]).set(out[3]);
+}
+
+/**
  * `packA(dst, src, rs, cs, mc, kc, alpha)`: copies alpha * op(A)[mc,kc] (element (i,p) at
  * `src + i*rs + p*cs`, byte strides) into MR-row panels: panel-major, then p, then the MR rows;
  * the last panel is zero-padded.
@@ -126,6 +142,12 @@ function packA(): FunctionBuilder {
   const rowOffset: number[] = [];
   for (let row = 0; row < MR; row++) rowOffset.push(f.local(I32));
   for (let row = 0; row < MR; row++) f.get(rs).i32(row).mul().set(rowOffset[row]);
+  const alphaV = f.local(V128);
+  const v: number[] = [], t: number[] = [], cols: number[] = [];
+  for (let i = 0; i < MR; i++) v.push(f.local(V128));
+  for (let i = 0; i < 4; i++) t.push(f.local(V128));
+  for (let i = 0; i < 4; i++) cols.push(f.local(V128));
+  f.get(alpha).f32x4Splat().set(alphaV);
   f.i32(0).set(i0);
   f.loop(() => {
     f.get(mc).get(i0).sub().set(rows);
@@ -136,18 +158,61 @@ function packA(): FunctionBuilder {
       f.get(s).get(cs).add().set(s);
       f.get(p).i32(1).sub().tee(p).brIf(0);
     };
+    const scalarFull = () =>
+      f.loop(() => {
+        for (let row = 0; row < MR; row++) {
+          f.get(dst).get(s).get(rowOffset[row]).add().f32Load().get(alpha).f32Mul();
+          f.f32Store(row * 4);
+        }
+        step();
+      });
     f.get(rows).i32(MR).geS();
     f.if(
+      () => {
+        f.get(cs).i32(4).op(0x46); // A contiguous along k (not transposed)
+        f.if(
+          () => {
+            // Four k steps at a time: one f32x4 per row, transposed 6x4 -> 4 x (6 floats).
+            f.block(() =>
+              f.loop(() => {
+                f.get(p).i32(4).ltS().brIf(1);
+                for (let row = 0; row < MR; row++) {
+                  f.get(s).get(rowOffset[row]).add().v128Load().get(alphaV).f32x4Mul().set(v[row]);
+                }
+                transpose4(f, v.slice(0, 4), t, cols);
+                f.get(v[4]).get(v[5]).f32x4Shuffle([0, 4, 1, 5]).set(t[0]); // r4p0 r5p0 r4p1 r5p1
+                f.get(v[4]).get(v[5]).f32x4Shuffle([2, 6, 3, 7]).set(t[1]); // r4p2 r5p2 r4p3 r5p3
+                for (let q = 0; q < 4; q++) {
+                  f.get(dst).get(cols[q]).v128Store(q * MR * 4);
+                  f.get(dst).get(t[q >> 1]).v128Store64Lane(q * MR * 4 + 16, q & 1);
+                }
+                f.get(dst).i32(4 * MR * 4).add().set(dst);
+                f.get(s).i32(16).add().set(s);
+                f.get(p).i32(4).sub().set(p);
+                f.br(0);
+              })
+            );
+            f.get(p).i32(0).op(0x4a); // k steps left over: the scalar loop
+            f.if(scalarFull);
+          },
+          () => {
+            f.get(rs).i32(4).op(0x46); // A^T: the MR rows of one k step are contiguous
+            f.if(
+              () =>
+                f.loop(() => {
+                  f.get(dst).get(s).v128Load().get(alphaV).f32x4Mul().v128Store();
+                  f.get(dst).get(s).v128Load64Zero(16).get(alphaV).f32x4Mul();
+                  f.v128Store64Lane(16, 0);
+                  step();
+                }),
+              scalarFull,
+            );
+          },
+        );
+      },
       () =>
         f.loop(() => {
-          for (let row = 0; row < MR; row++) {
-            f.get(dst).get(s).get(rowOffset[row]).add().f32Load().get(alpha).f32Mul();
-            f.f32Store(row * 4);
-          }
-          step();
-        }),
-      () =>
-        f.loop(() => {
+          // Ragged last panel: rows past mc are zeros.
           for (let row = 0; row < MR; row++) {
             f.get(dst);
             f.get(rows).i32(row).op(0x4a); // i32.gt_s: row < rows
@@ -177,6 +242,11 @@ function packB(): FunctionBuilder {
   const colOffset: number[] = [];
   for (let col = 0; col < NR; col++) colOffset.push(f.local(I32));
   for (let col = 0; col < NR; col++) f.get(cs).i32(col).mul().set(colOffset[col]);
+  const v: number[] = [], t: number[] = [], lo: number[] = [], hi: number[] = [];
+  for (let i = 0; i < NR; i++) v.push(f.local(V128));
+  for (let i = 0; i < 4; i++) t.push(f.local(V128));
+  for (let i = 0; i < 4; i++) lo.push(f.local(V128));
+  for (let i = 0; i < 4; i++) hi.push(f.local(V128));
   f.i32(0).set(j0);
   f.loop(() => {
     f.get(nc).get(j0).sub().set(cols);
@@ -196,15 +266,41 @@ function packB(): FunctionBuilder {
           step();
         }),
       () => {
+        const scalarFull = () =>
+          f.loop(() => {
+            for (let col = 0; col < NR; col++) {
+              f.get(dst).get(s).get(colOffset[col]).add().f32Load().f32Store(col * 4);
+            }
+            step();
+          });
         f.get(cols).i32(NR).geS();
         f.if(
-          () =>
-            f.loop(() => {
-              for (let col = 0; col < NR; col++) {
-                f.get(dst).get(s).get(colOffset[col]).add().f32Load().f32Store(col * 4);
-              }
-              step();
-            }),
+          () => {
+            f.get(rs).i32(4).op(0x46); // B^T: each column is contiguous along k
+            f.if(() => {
+              // Four k steps at a time: one f32x4 per column, two 4x4 transposes.
+              f.block(() =>
+                f.loop(() => {
+                  f.get(p).i32(4).ltS().brIf(1);
+                  for (let col = 0; col < NR; col++) {
+                    f.get(s).get(colOffset[col]).add().v128Load().set(v[col]);
+                  }
+                  transpose4(f, v.slice(0, 4), t, lo);
+                  transpose4(f, v.slice(4, 8), t, hi);
+                  for (let q = 0; q < 4; q++) {
+                    f.get(dst).get(lo[q]).v128Store(q * NR * 4);
+                    f.get(dst).get(hi[q]).v128Store(q * NR * 4 + 16);
+                  }
+                  f.get(dst).i32(4 * NR * 4).add().set(dst);
+                  f.get(s).i32(16).add().set(s);
+                  f.get(p).i32(4).sub().set(p);
+                  f.br(0);
+                })
+              );
+              f.get(p).i32(0).op(0x4a); // k steps left over: the scalar loop
+              f.if(scalarFull);
+            }, scalarFull);
+          },
           () =>
             f.loop(() => {
               for (let col = 0; col < NR; col++) {

@@ -170,6 +170,22 @@ export class FunctionBuilder {
   v128Load32Splat(offset = 0): this {
     return this.mem([0xfd, 0x09], 2, offset);
   }
+  /** v128.load64_zero: two floats into the low lanes, zeros above. */
+  v128Load64Zero(offset = 0): this {
+    return this.mem([0xfd, 0x5d], 3, offset);
+  }
+  /** v128.store64_lane: stores 64-bit lane `lane` (two floats). */
+  v128Store64Lane(offset: number, lane: number): this {
+    this.mem([0xfd, 0x5b], 3, offset);
+    this.code.push(lane);
+    return this;
+  }
+  /** i8x16.shuffle by float lanes: `lanes[i]` in 0..3 picks from the first operand, 4..7 the second. */
+  f32x4Shuffle(lanes: [number, number, number, number]): this {
+    this.code.push(0xfd, 0x0d);
+    for (const lane of lanes) for (let b = 0; b < 4; b++) this.code.push(lane * 4 + b);
+    return this;
+  }
   /** f32x4.splat */
   f32x4Splat(): this {
     return this.op(0xfd, 0x13);
