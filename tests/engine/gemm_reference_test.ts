@@ -243,3 +243,25 @@ Deno.test("gemm wasm: hundreds of back-to-back threaded calls of changing shapes
     gemm.close();
   }
 });
+
+Deno.test("gemm: operands that are views into larger buffers (nonzero byteOffset)", async () => {
+  for (const which of IMPLEMENTATIONS) {
+    if (which === "blas" && !(await loads("blas"))) continue;
+    const gemm = await open(which);
+    try {
+      const big = randomArray(4000, 99);
+      const c = new Float32Array(900).subarray(17, 17 + 21 * 19);
+      const p = {
+        a: big.subarray(5, 5 + 21 * 23),
+        b: big.subarray(1001, 1001 + 23 * 19),
+        c,
+        m: 21,
+        n: 19,
+        k: 23,
+      };
+      checkCase(gemm, p, "views");
+    } finally {
+      gemm.close();
+    }
+  }
+});

@@ -32,9 +32,17 @@ export async function createGemm(options: GemmOptions = {}): Promise<Gemm> {
     }
   }
   if (prefer === "wasm" || prefer === "auto") {
-    if (wasmGemmSupported()) return await createWasmGemm(threads);
+    if (wasmGemmSupported()) {
+      try {
+        return await createWasmGemm(threads);
+      } catch (err) {
+        // Workers may be unavailable (a sandbox): one thread of SIMD still beats the loops.
+        if (threads === 1) throw err;
+        return await createWasmGemm(1);
+      }
+    }
     if (prefer === "wasm") {
-      throw new Error("gemm: WebAssembly SIMD with shared memory and workers is unavailable");
+      throw new Error("gemm: WebAssembly SIMD with shared memory is unavailable");
     }
   }
   if (prefer !== "js" && prefer !== "auto") {
