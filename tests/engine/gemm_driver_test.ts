@@ -12,7 +12,9 @@ function setup(): { kx: KernelExports; ctl: Int32Array; heap: Float32Array } {
   const module = new WebAssembly.Module(buildGemmWasm(false, 64));
   const kx = new WebAssembly.Instance(module, { env: { memory } })
     .exports as unknown as KernelExports;
-  return { kx, ctl: new Int32Array(memory.buffer, 0, 64), heap: new Float32Array(memory.buffer) };
+  const ctl = new Int32Array(memory.buffer, 0, 64);
+  ctl[CTL.READY] = 2; // both batch items' operands are in place
+  return { kx, ctl, heap: new Float32Array(memory.buffer) };
 }
 
 /** A 2-item batch of 4x4x4 products of ones, C at byte 8192, scratch at 65536. */

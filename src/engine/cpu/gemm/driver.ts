@@ -11,6 +11,9 @@
  *   worker holding an older job can never take a unit of a newer one.
  * - Whoever finishes a unit adds 1 to DONE; the caller waits for DONE to pass its target, never
  *   for the workers themselves, so a worker the OS has not scheduled yet costs nothing.
+ * - The caller publishes a job as soon as its first batch item is copied in and copies the rest
+ *   while workers compute; READY counts the items copied, and a unit of item t waits for
+ *   READY > t. (READY is reset with each job; only units of the current job ever wait on it.)
  *
  * @module
  */
@@ -56,6 +59,8 @@ export const CTL = {
   BASE: 26,
   /** Set to 1 when a unit threw (a bug): the caller reports it instead of waiting forever. */
   ERROR: 27,
+  /** Batch items of the published job whose operands are copied in (the rest are on the way). */
+  READY: 28,
 } as const;
 
 /** The kernel exports the driver calls. */
@@ -212,6 +217,10 @@ export function runJob(kx: KernelExports, job: Job, thread: number, ctl: Int32Ar
     if (!ctl) {
       computeUnit(u);
       continue;
+    }
+    const item = Math.floor(u / perItem);
+    for (let ready = Atomics.load(ctl, 28); ready <= item; ready = Atomics.load(ctl, 28)) {
+      Atomics.wait(ctl, 28, ready); // this item's operands are still being copied in
     }
     // A unit that throws must still be counted, or the caller would wait for it forever.
     try {

@@ -175,17 +175,23 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
     const spanB = (count - 1) * r.strideB + k * n;
     const aBase = operandBase, bBase = align64(aBase + spanA * 4);
     const cBase = align64(bBase + spanB * 4);
-    const aStart = r.offsetA + t0 * r.strideA, bStart = r.offsetB + t0 * r.strideB;
-    heap.set(r.a.subarray(aStart, aStart + spanA), aBase / 4);
-    heap.set(r.b.subarray(bStart, bStart + spanB), bBase / 4);
     const accumulate = r.beta !== 0;
-    if (accumulate) {
-      for (let t = 0; t < count; t++) {
+    /** Copies batch item t0+t's operands to their places (same relative strides as the caller). */
+    const copyIn = (t: number) => {
+      if (t === 0 || r.strideA !== 0) {
+        const from = r.offsetA + (t0 + t) * r.strideA, to = aBase / 4 + t * r.strideA;
+        heap.set(r.a.subarray(from, from + m * k), to);
+      }
+      if (t === 0 || r.strideB !== 0) {
+        const from = r.offsetB + (t0 + t) * r.strideB, to = bBase / 4 + t * r.strideB;
+        heap.set(r.b.subarray(from, from + k * n), to);
+      }
+      if (accumulate) {
         const from = r.offsetC + (t0 + t) * r.strideC, to = cBase / 4 + t * m * n;
         heap.set(r.c.subarray(from, from + m * n), to);
         scaleC(heap, to, m * n, r.beta);
       }
-    }
+    };
     // Work units: whole batch items when there are enough, else blocks of each item's C.
     const wantUnits = useWorkers ? 2 * threads : 1;
     const { mParts, nParts, chunkM, chunkN } = count >= wantUnits
@@ -219,13 +225,22 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
       scratchBytes,
     };
     if (!useWorkers) {
+      for (let t = 0; t < count; t++) copyIn(t);
       runJob(kx, job, 0, null); // the workers sleep on; NEXT and DONE stay as they are
     } else {
       const target = (Atomics.load(ctl, CTL.DONE) + units) | 0;
+      copyIn(0);
       Atomics.add(ctl, CTL.GEN, 1); // odd: job fields being written
       writeJob(ctl, ctlF, job);
+      Atomics.store(ctl, CTL.READY, 1);
       Atomics.add(ctl, CTL.GEN, 1); // even: published
       Atomics.notify(ctl, CTL.GEN);
+      // Copy the other items while the workers start on the first.
+      for (let t = 1; t < count; t++) {
+        copyIn(t);
+        Atomics.store(ctl, CTL.READY, t + 1);
+        Atomics.notify(ctl, CTL.READY);
+      }
       if (callerWorks) runJob(kx, job, 0, ctl);
       // Wait for the units, not for the workers: a worker not yet scheduled costs nothing.
       for (
