@@ -14,6 +14,8 @@
  * - The caller publishes a job as soon as its first batch item is copied in and copies the rest
  *   while workers compute; READY counts the items copied, and a unit of item t waits for
  *   READY > t. (READY is reset with each job; only units of the current job ever wait on it.)
+ * - A finished unit of item t also counts in ITEM_DONE + t, so the caller copies finished items'
+ *   results out between its own units instead of after the last one.
  *
  * @module
  */
@@ -61,7 +63,14 @@ export const CTL = {
   ERROR: 27,
   /** Batch items of the published job whose operands are copied in (the rest are on the way). */
   READY: 28,
+  /** Slots ITEM_DONE + t count finished units of batch item t (for t < TRACKED_ITEMS). */
+  ITEM_DONE: 64,
 } as const;
+
+/** Int32 slots of the control block (4 KiB); the first thread's scratch follows it. */
+export const CTL_INTS = 1024;
+/** Batch items whose completion is tracked one by one (the caller copies them out early). */
+export const TRACKED_ITEMS = CTL_INTS - 64;
 
 /** The kernel exports the driver calls. */
 export interface KernelExports {
@@ -194,7 +203,13 @@ export function writeJob(ctl: Int32Array, ctlF: Float32Array, job: Job): void {
  * shared counter (and counted in DONE) until the job's range is used up; without, this thread
  * runs every unit itself.
  */
-export function runJob(kx: KernelExports, job: Job, thread: number, ctl: Int32Array | null): void {
+export function runJob(
+  kx: KernelExports,
+  job: Job,
+  thread: number,
+  ctl: Int32Array | null,
+  afterUnit?: () => void,
+): void {
   const { m, n, k, mParts, nParts, chunkM, chunkN, alpha, MC, KC, NC } = job;
   const scratch = job.scratchBase + thread * job.scratchBytes;
   const bufA = scratch, bufB = scratch + MC * KC * 4, tmp = bufB + KC * NC * 4;
@@ -228,9 +243,14 @@ export function runJob(kx: KernelExports, job: Job, thread: number, ctl: Int32Ar
     } catch {
       Atomics.store(ctl, 27, 1);
     } finally {
+      if (item < 960) { // TRACKED_ITEMS; literals here: this function travels as source text
+        Atomics.add(ctl, 64 + item, 1);
+        Atomics.notify(ctl, 64 + item);
+      }
       Atomics.add(ctl, 2, 1);
       Atomics.notify(ctl, 2);
     }
+    afterUnit?.();
   }
 
   function computeUnit(u: number): void {
@@ -283,8 +303,8 @@ export function workerMain(read: typeof readJob, run: typeof runJob, port: Worke
   port.on("message", ({ module, memory, thread }) => {
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const kx = instance.exports as unknown as KernelExports;
-    const ctl = new Int32Array(memory.buffer, 0, 64);
-    const ctlF = new Float32Array(memory.buffer, 0, 64);
+    const ctl = new Int32Array(memory.buffer, 0, 1024);
+    const ctlF = new Float32Array(memory.buffer, 0, 1024);
     let seen = Atomics.load(ctl, 0);
     port.postMessage("ready");
     for (;;) {

@@ -9,10 +9,12 @@
 import { Worker } from "node:worker_threads";
 import {
   CTL,
+  CTL_INTS,
   type Job,
   type KernelExports,
   readJob,
   runJob,
+  TRACKED_ITEMS,
   workerMain,
   writeJob,
 } from "./driver.ts";
@@ -116,7 +118,7 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
   const fma = relaxedSimdSupported();
   const module = new WebAssembly.Module(buildGemmWasm(fma, MAX_PAGES));
   const scratchBytes = align64(MC * KC * 4 + KC * NC * 4 + MR * NR * 4);
-  const scratchBase = 256;
+  const scratchBase = CTL_INTS * 4;
   const operandBase = align64(scratchBase + threads * scratchBytes);
   const memory = new WebAssembly.Memory({
     initial: Math.ceil(operandBase / PAGE) + 1,
@@ -125,8 +127,8 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
   });
   const kx = new WebAssembly.Instance(module, { env: { memory } })
     .exports as unknown as KernelExports;
-  const ctl = new Int32Array(memory.buffer, 0, 64);
-  const ctlF = new Float32Array(memory.buffer, 0, 64);
+  const ctl = new Int32Array(memory.buffer, 0, CTL_INTS);
+  const ctlF = new Float32Array(memory.buffer, 0, CTL_INTS);
 
   const workers: Worker[] = [];
   // node:worker_threads rather than Web Workers: unref() lets the process exit even when the
@@ -224,39 +226,57 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
       scratchBase,
       scratchBytes,
     };
+    /** Copies batch item t0+t's result back to the caller's C. */
+    const copyOut = (t: number) => {
+      const to = r.offsetC + (t0 + t) * r.strideC, from = cBase / 4 + t * m * n;
+      r.c.set(heap.subarray(from, from + m * n), to);
+    };
     if (!useWorkers) {
       for (let t = 0; t < count; t++) copyIn(t);
       runJob(kx, job, 0, null); // the workers sleep on; NEXT and DONE stay as they are
-    } else {
-      const target = (Atomics.load(ctl, CTL.DONE) + units) | 0;
-      copyIn(0);
-      Atomics.add(ctl, CTL.GEN, 1); // odd: job fields being written
-      writeJob(ctl, ctlF, job);
-      Atomics.store(ctl, CTL.READY, 1);
-      Atomics.add(ctl, CTL.GEN, 1); // even: published
-      Atomics.notify(ctl, CTL.GEN);
-      // Copy the other items while the workers start on the first.
-      for (let t = 1; t < count; t++) {
-        copyIn(t);
-        Atomics.store(ctl, CTL.READY, t + 1);
-        Atomics.notify(ctl, CTL.READY);
-      }
-      if (callerWorks) runJob(kx, job, 0, ctl);
-      // Wait for the units, not for the workers: a worker not yet scheduled costs nothing.
-      for (
-        let d = Atomics.load(ctl, CTL.DONE);
-        ((target - d) | 0) > 0;
-        d = Atomics.load(ctl, CTL.DONE)
-      ) {
-        Atomics.wait(ctl, CTL.DONE, d);
-      }
-      if (Atomics.exchange(ctl, CTL.ERROR, 0) !== 0) {
-        throw new Error("gemm: a kernel failed on a worker thread (a bug: please report it)");
-      }
+      for (let t = 0; t < count; t++) copyOut(t);
+      return;
     }
-    for (let t = 0; t < count; t++) {
-      const to = r.offsetC + (t0 + t) * r.strideC, from = cBase / 4 + t * m * n;
-      r.c.set(heap.subarray(from, from + m * n), to);
+    const perItem = mParts * nParts, tracked = Math.min(count, TRACKED_ITEMS);
+    const target = (Atomics.load(ctl, CTL.DONE) + units) | 0;
+    // Safe to reset: every unit of the previous job has finished (its DONE was awaited).
+    ctl.fill(0, CTL.ITEM_DONE, CTL.ITEM_DONE + tracked);
+    copyIn(0);
+    Atomics.add(ctl, CTL.GEN, 1); // odd: job fields being written
+    writeJob(ctl, ctlF, job);
+    Atomics.store(ctl, CTL.READY, 1);
+    Atomics.add(ctl, CTL.GEN, 1); // even: published
+    Atomics.notify(ctl, CTL.GEN);
+    // Copy the other items while the workers start on the first.
+    for (let t = 1; t < count; t++) {
+      copyIn(t);
+      Atomics.store(ctl, CTL.READY, t + 1);
+      Atomics.notify(ctl, CTL.READY);
+    }
+    // Between its own units, the caller copies finished items out.
+    let out = 0;
+    const drain = () => {
+      while (out < tracked && Atomics.load(ctl, CTL.ITEM_DONE + out) === perItem) copyOut(out++);
+    };
+    if (callerWorks) runJob(kx, job, 0, ctl, drain);
+    for (; out < tracked; out++) {
+      const slot = CTL.ITEM_DONE + out;
+      for (let d = Atomics.load(ctl, slot); d < perItem; d = Atomics.load(ctl, slot)) {
+        Atomics.wait(ctl, slot, d);
+      }
+      copyOut(out);
+    }
+    // Wait for the units, not for the workers: a worker not yet scheduled costs nothing.
+    for (
+      let d = Atomics.load(ctl, CTL.DONE);
+      ((target - d) | 0) > 0;
+      d = Atomics.load(ctl, CTL.DONE)
+    ) {
+      Atomics.wait(ctl, CTL.DONE, d);
+    }
+    for (; out < count; out++) copyOut(out);
+    if (Atomics.exchange(ctl, CTL.ERROR, 0) !== 0) {
+      throw new Error("gemm: a kernel failed on a worker thread (a bug: please report it)");
     }
   };
 
