@@ -15,8 +15,8 @@ export type { Gemm, GemmOptions, SgemmParams } from "./types.ts";
 /**
  * Creates a GEMM engine. With `prefer: "auto"` (the default) the fastest implementation that
  * loads is used: "blas" (needs the ffi permission and a system OpenBLAS/Accelerate), else "wasm",
- * else "js". Forcing one that cannot load rejects. Call `close()` when done: it stops the worker
- * threads, which otherwise keep the process alive.
+ * else "js". Forcing one that cannot load rejects. `close()` stops the worker threads and closes
+ * the library (a process that never calls it still exits: the workers do not hold it open).
  */
 export async function createGemm(options: GemmOptions = {}): Promise<Gemm> {
   const prefer = options.prefer ?? "auto";
