@@ -5,7 +5,7 @@
  * of a few repetitions within a short time budget; the machine may be shared, so compare only the
  * columns of one run.
  */
-import { createGemm, type Gemm } from "../src/engine/cpu/gemm/mod.ts";
+import { createGemm, type Gemm, type SgemmParams } from "../src/engine/cpu/gemm/mod.ts";
 
 const SIZES = [256, 512, 1024, 2048];
 /** The plain loops are ~1-2 GFLOP/s: larger sizes would take seconds each. */
@@ -224,7 +224,7 @@ export async function run(): Promise<void> {
     ]);
   }
   await numpy.close();
-  for (const { gemm } of impls) gemm.close();
+  const fast = impls.filter((i) => !i.gemm.kind.startsWith("js"));
   if (numpyError) console.log(numpyError);
   if (jaxError) console.log(jaxError);
   console.log(
@@ -232,6 +232,39 @@ export async function run(): Promise<void> {
   );
   console.log(header.join(" | "));
   for (const row of rows) console.log(row.join(" | "));
+  await stepShapes(fast);
+  for (const { gemm } of impls) gemm.close();
+}
+
+/** Shapes of a CPU training step (reference config, 4096 of its 16384 tokens): m, n, k, options. */
+const STEP_SHAPES: [string, number, number, number, Partial<SgemmParams>][] = [
+  ["x @ W (4096x256 @ 256x1024)", 4096, 1024, 256, {}],
+  ["dY @ W^T (4096x1024 @ 1024x256)", 4096, 256, 1024, { transB: true }],
+  ["x^T @ dY (256x4096 @ 4096x1024)", 256, 1024, 4096, { transA: true }],
+  ["logits (4096x256 @ 256x4096)", 4096, 4096, 256, {}],
+  ["Q K^T, 16 heads (256x64 @ 64x256)", 256, 256, 64, { transB: true, batch: 16 }],
+  ["P V, 16 heads (256x256 @ 256x64)", 256, 64, 256, { batch: 16 }],
+];
+
+/** GFLOP/s of our implementations on the shapes a training step uses. */
+async function stepShapes(impls: { name: string; gemm: Gemm }[]): Promise<void> {
+  console.log(`\nsgemm GFLOP/s on training-step shapes`);
+  console.log(["shape", ...impls.map((i) => i.name)].join(" | "));
+  for (const [name, m, n, k, extra] of STEP_SHAPES) {
+    const batch = extra.batch ?? 1;
+    const rand = (len: number) => Float32Array.from({ length: len }, () => Math.random() - 0.5);
+    const p = {
+      a: rand(m * k * batch),
+      b: rand(k * n * batch),
+      c: new Float32Array(m * n * batch),
+    };
+    const row = [name];
+    for (const { gemm } of impls) {
+      const ms = await best(() => gemm.sgemm({ ...p, m, n, k, ...extra }));
+      row.push(fmt((2 * m * n * k * batch) / (ms * 1e6)));
+    }
+    console.log(row.join(" | "));
+  }
 }
 
 if (import.meta.main) {
