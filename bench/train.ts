@@ -9,9 +9,8 @@
 import { createBackend } from "../src/engine/create.ts";
 import type { Backend } from "../src/engine/backend.ts";
 import { requestAdapter } from "../src/platform/mod.ts";
-import { GPT } from "../src/train/model.ts";
-import { Optimizer } from "../src/train/optim.ts";
-import { CPU_RECIPE, type Recipe } from "../src/train/recipe.ts";
+import { ModelRunner } from "../src/train/model.ts";
+import { CPU_RECIPE, createOptimizer, GPT, type Recipe } from "../src/train/recipe.ts";
 import { microSteps } from "../src/train/loop.ts";
 import { loadPrepared, prepare } from "../src/train/prepare.ts";
 import { runExperiment, trainingDataFrom } from "../src/train/run.ts";
@@ -39,9 +38,9 @@ async function stepTokensPerSecond(
   recipe: Recipe = REFERENCE,
 ): Promise<number> {
   const cfg = { ...recipe.model, vocabSize: 4096 };
-  const model = new GPT(backend, cfg);
-  model.init(1);
-  const optimizer = new Optimizer(backend, model.params, cfg.width, recipe.optim);
+  const net = new GPT(backend, cfg, 1);
+  const model = new ModelRunner(net);
+  const optimizer = createOptimizer(net, recipe.optim);
   const rows = recipe.deviceBatchRows;
   const micro = microSteps(recipe);
   const n = rows * cfg.seqLen;

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { atomicWrite } from "../util/atomic.ts";
 import { DataError } from "../util/errors.ts";
-import type { ModelConfig } from "./model.ts";
+import type { ModelConfig } from "./recipe.ts";
 
 /** The JSON half of a checkpoint. */
 export interface CheckpointManifest {

@@ -6,9 +6,8 @@
  * Data comes in through a callback so the loop knows nothing about files.
  */
 import type { Backend } from "../engine/backend.ts";
-import { flopsPerToken, GPT, type ModelConfig } from "./model.ts";
-import { Optimizer } from "./optim.ts";
-import type { Recipe } from "./recipe.ts";
+import { ModelRunner } from "./model.ts";
+import { createOptimizer, flopsPerToken, GPT, type ModelConfig, type Recipe } from "./recipe.ts";
 import type { Progress } from "./summary.ts";
 
 /** One micro-batch: row-major [rows, seqLen] inputs and next-token targets. */
@@ -48,7 +47,7 @@ export interface TrainLoopOptions {
 /** What the loop produced. */
 export interface TrainLoopResult {
   /** The trained model (still on the backend; the caller disposes it). */
-  model: GPT;
+  model: ModelRunner;
   /** The model shape. */
   config: ModelConfig;
   /** Optimizer steps taken. */
@@ -80,10 +79,10 @@ export function microSteps(recipe: Recipe): number {
 export async function trainModel(opts: TrainLoopOptions): Promise<TrainLoopResult> {
   const { backend, recipe } = opts;
   const config: ModelConfig = { ...recipe.model, vocabSize: opts.vocabSize };
-  const model = new GPT(backend, config);
+  const net = new GPT(backend, config, opts.seed);
+  const model = new ModelRunner(net);
   if (opts.initialWeights) model.load(opts.initialWeights);
-  else model.init(opts.seed);
-  const optimizer = new Optimizer(backend, model.params, config.width, recipe.optim);
+  const optimizer = createOptimizer(net, recipe.optim);
   const micro = microSteps(recipe);
   const rows = recipe.deviceBatchRows;
   const tokensPerStep = micro * rows * config.seqLen;

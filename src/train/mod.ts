@@ -52,11 +52,16 @@ export {
   type LossFn,
 } from "./bpb.ts";
 
-// The trainer: the recipe (the one file agents edit), the GPT, its optimizer, the loop, a run.
+// The trainer: the recipe (the one file agents edit: model, optimizer, hyperparameters), the
+// harness's model runner, the loop, a run.
 export {
   CPU_RECIPE,
+  createOptimizer,
+  flopsPerToken,
+  GPT,
   GPU_RECIPE,
   lrMultiplier,
+  type ModelConfig,
   type ModelShape,
   muonMomentum,
   type OptimizerSetup,
@@ -67,15 +72,7 @@ export {
   UPSTREAM_OPTIMIZER,
   weightDecayAt,
 } from "./recipe.ts";
-export {
-  countParameters,
-  flopsPerToken,
-  GPT,
-  type ModelConfig,
-  type Param,
-  parameterShapes,
-} from "./model.ts";
-export { Optimizer as TrainOptimizer, POLAR_EXPRESS } from "./optim.ts";
+export { ModelRunner, type TrainableModel, type TrainOptimizer } from "./model.ts";
 export {
   MAX_LOSS,
   type MicroBatch,

@@ -1,14 +1,44 @@
 /**
- * THE recipe: model size, hyperparameters and optimizer setup of the GPT that every experiment
- * trains, like upstream's train.py. This is the ONE file a research agent edits (program.md says
- * so); the harness (data, tokenizer, evaluation, time budget) stays fixed so results compare.
+ * THE recipe: the GPT model, its optimizer setup and every hyperparameter of the experiment, in
+ * one file, like upstream's train.py. This is the ONE file a research agent edits (program.md
+ * says so); the harness (data, tokenizer, evaluation, time budget, training loop) stays fixed so
+ * results compare. The model is written with the engine's autograd ops (src/engine/ops.ts), so
+ * changing the forward is enough: gradients follow automatically.
  *
  * Defaults are upstream's on a GPU (depth 8, width 512, head_dim 128, seq 2048, total batch 2^19
- * tokens). On a CPU (or a software WebGPU adapter) a smaller default is used, chosen by measurement
- * starting from the reference CPU config (depth 4, width 256, head_dim 64, seq 256, 16384
- * tokens/step) and upstream's small-hardware advice (window pattern "L"): see CPU_RECIPE. The vocabulary size is not set here: it
- * is the prepared tokenizer's.
+ * tokens). On a CPU (or a software WebGPU adapter) a smaller default is used, chosen by
+ * measurement starting from the reference CPU config (depth 4, width 256, head_dim 64, seq 256,
+ * 16384 tokens/step) and upstream's small-hardware advice (window pattern "L"): see CPU_RECIPE.
+ * The vocabulary size is not set here: it is the prepared tokenizer's.
+ *
+ * What the harness needs from this file: `Recipe` values (`recipeFor`), `GPT` (parameters in a
+ * fixed order and `forward(tape, ids, targets)` returning per-token losses), `createOptimizer`
+ * (`step(step, progress)`) and `flopsPerToken` (for MFU).
  */
+import type { Backend } from "../engine/backend.ts";
+import { Parameter, type Tape, type Tensor } from "../engine/tensor.ts";
+import {
+  add,
+  attention,
+  crossEntropy,
+  embedding,
+  linear,
+  mul,
+  narrow,
+  relu2,
+  rmsnorm,
+  rotary,
+  type RotaryTables,
+  rotaryTables,
+  scale,
+  sigmoid,
+} from "../engine/ops.ts";
+import { AdamW, type AdamWGroup, Muon } from "../engine/optim.ts";
+import { Rng, type TrainableModel, type TrainOptimizer } from "./model.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Hyperparameters
+// ---------------------------------------------------------------------------------------------
 
 /** Model architecture knobs (the vocabulary comes from the tokenizer). */
 export interface ModelShape {
@@ -176,7 +206,7 @@ export type ParamGroup =
   | { kind: "muon"; lr: number };
 
 /**
- * The optimizer group of parameter `name` (names as in model.ts: wte, ve.N, lm_head,
+ * The optimizer group of parameter `name` (names as in GPT below: wte, ve.N, lm_head,
  * resid_lambdas, x0_lambdas, h.N.*). AdamW LRs are scaled by (width/768)^-0.5.
  */
 export function paramGroup(name: string, width: number, optim: OptimizerSetup): ParamGroup {
@@ -192,4 +222,229 @@ export function paramGroup(name: string, width: number, optim: OptimizerSetup): 
   if (name === "x0_lambdas") return adam(optim.scalarLr);
   if (name === "resid_lambdas") return adam(optim.scalarLr * optim.residLrFrac);
   return { kind: "muon", lr: optim.matrixLr };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model
+// ---------------------------------------------------------------------------------------------
+
+/** The model's full shape: the recipe's plus the tokenizer's vocabulary. */
+export interface ModelConfig extends ModelShape {
+  /** Vocabulary size (the tokenizer's). */
+  vocabSize: number;
+}
+
+/** True when layer `layer` of a `depth`-layer model has a value embedding (alternating, last). */
+export function hasValueEmbedding(layer: number, depth: number): boolean {
+  return layer % 2 === (depth - 1) % 2;
+}
+
+/** Left attention window per layer from the pattern ("S" = seq/2, "L" = seq; last is L). */
+export function layerWindows(shape: ModelShape): number[] {
+  const windows: number[] = [];
+  for (let i = 0; i < shape.depth; i++) {
+    const ch = shape.windowPattern[i % shape.windowPattern.length];
+    windows.push(ch === "S" ? Math.floor(shape.seqLen / 2) : shape.seqLen);
+  }
+  windows[shape.depth - 1] = shape.seqLen;
+  return windows;
+}
+
+/**
+ * Training FLOPs per token (forward + backward = 6 per matmul weight, plus attention scores),
+ * as upstream estimates it: embeddings are lookups and do not count.
+ */
+export function flopsPerToken(cfg: ModelConfig): number {
+  const C = cfg.width;
+  const matmulParams = cfg.depth * 12 * C * C + cfg.vocabSize * C;
+  let attention = 0;
+  for (const w of layerWindows(cfg)) attention += 12 * C * Math.min(w, cfg.seqLen);
+  return 6 * matmulParams + attention;
+}
+
+/** Upstream's initialisation of parameter `name` (host values, drawn from `rng`). */
+export function initialValues(
+  name: string,
+  shape: number[],
+  width: number,
+  rng: Rng,
+): Float32Array {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(size);
+  const bound = Math.sqrt(3) / Math.sqrt(width);
+  if (name === "wte") { for (let i = 0; i < size; i++) out[i] = rng.normal(); }
+  else if (name === "lm_head") { for (let i = 0; i < size; i++) out[i] = 0.001 * rng.normal(); }
+  else if (name === "resid_lambdas") out.fill(1);
+  else if (name === "x0_lambdas") out.fill(0.1);
+  else if (name.endsWith("c_proj") || name.endsWith("ve_gate")) out.fill(0);
+  else for (let i = 0; i < size; i++) out[i] = (rng.next() * 2 - 1) * bound;
+  return out;
+}
+
+/** The weights of one transformer block (linear weights are (out, in), as torch). */
+interface Block {
+  cQ: Parameter;
+  cK: Parameter;
+  cV: Parameter;
+  attnProj: Parameter;
+  /** Value-embedding gate (heads, veGateChannels), on layers with a value embedding. */
+  veGate: Parameter | null;
+  /** Value-embedding table (vocab, width), on layers with a value embedding. */
+  ve: Parameter | null;
+  fc: Parameter;
+  mlpProj: Parameter;
+}
+
+/**
+ * The GPT (UPSTREAM.md): token embedding -> RMSNorm = x0; per layer x = resid[i]*x + x0l[i]*x0,
+ * then pre-norm attention (rotary, QK-norm, sliding window, value embeddings with gates on
+ * alternating layers incl. the last) and a ReLU^2 MLP; final RMSNorm; untied lm_head; softcapped
+ * cross-entropy. Parameters are created (and initialised from `seed`) in a fixed order, the
+ * order of scripts/golden_train.py.
+ */
+export class GPT implements TrainableModel {
+  /** Every trainable tensor, in creation order. */
+  readonly params: Parameter[] = [];
+  readonly #wte: Parameter;
+  readonly #blocks: Block[] = [];
+  readonly #lmHead: Parameter;
+  readonly #residLambdas: Parameter;
+  readonly #x0Lambdas: Parameter;
+  readonly #rotary: RotaryTables;
+  readonly #windows: number[];
+
+  /** The parameters of `cfg` on `backend`, initialised from `seed`. */
+  constructor(backend: Backend, readonly cfg: ModelConfig, seed: number) {
+    if (cfg.width % cfg.headDim !== 0) throw new Error("width must be a multiple of headDim");
+    if (cfg.headDim % 2 !== 0) throw new Error("headDim must be even (rotary)");
+    const { vocabSize: V, width: C, depth: L } = cfg;
+    const heads = C / cfg.headDim;
+    const rng = new Rng(seed);
+    const param = (name: string, shape: number[]): Parameter => {
+      const p = new Parameter(backend, shape, initialValues(name, shape, C, rng), { name });
+      this.params.push(p);
+      return p;
+    };
+    this.#wte = param("wte", [V, C]);
+    for (let i = 0; i < L; i++) {
+      const ve = hasValueEmbedding(i, L);
+      const cQ = param(`h.${i}.attn.c_q`, [C, C]);
+      const cK = param(`h.${i}.attn.c_k`, [C, C]);
+      const cV = param(`h.${i}.attn.c_v`, [C, C]);
+      const attnProj = param(`h.${i}.attn.c_proj`, [C, C]);
+      const veGate = ve ? param(`h.${i}.attn.ve_gate`, [heads, cfg.veGateChannels]) : null;
+      const fc = param(`h.${i}.mlp.c_fc`, [4 * C, C]);
+      const mlpProj = param(`h.${i}.mlp.c_proj`, [C, 4 * C]);
+      const veTable = ve ? param(`ve.${i}`, [V, C]) : null;
+      this.#blocks.push({ cQ, cK, cV, attnProj, veGate, ve: veTable, fc, mlpProj });
+    }
+    this.#lmHead = param("lm_head", [V, C]);
+    this.#residLambdas = param("resid_lambdas", [L]);
+    this.#x0Lambdas = param("x0_lambdas", [L]);
+    this.#rotary = rotaryTables(backend, cfg.seqLen, cfg.headDim);
+    this.#windows = layerWindows(cfg);
+  }
+
+  /**
+   * Per-token losses (B, T) of token ids (B, T) against next-token targets (B, T), recorded on
+   * `tape` (train: `tape.backward(mean(losses))`).
+   */
+  forward(tape: Tape, ids: Tensor<"i32">, targets: Tensor<"i32">): Tensor<"f32"> {
+    const cfg = this.cfg;
+    const [B, T] = ids.shape;
+    const C = cfg.width, D = cfg.headDim, H = C / D;
+    const x0 = rmsnorm(embedding(this.#wte, ids)); // (B, T, C)
+    const resid = tape.use(this.#residLambdas), x0l = tape.use(this.#x0Lambdas); // (L)
+    let x = x0;
+    for (let i = 0; i < cfg.depth; i++) {
+      const blk = this.#blocks[i];
+      // x = resid[i] * x + x0l[i] * x0   (B, T, C)
+      x = add(mul(x, narrow(resid, i, 1)), mul(x0, narrow(x0l, i, 1)));
+
+      // Attention: q, k, v = norm(x) @ W^T   (B, T, C) viewed as (B, T, H, D)
+      const h = rmsnorm(x);
+      const q = linear(h, blk.cQ).reshape([B, T, H, D]);
+      const k = linear(h, blk.cK).reshape([B, T, H, D]);
+      let v = linear(h, blk.cV).reshape([B, T, H, D]);
+      if (blk.ve && blk.veGate) {
+        // v += 2 * sigmoid(h[..., :G] @ Wg^T)[..., None] * ve[ids]   gate (B, T, H, 1)
+        const gate = scale(sigmoid(linear(narrow(h, 0, cfg.veGateChannels), blk.veGate)), 2);
+        const ve = embedding(blk.ve, ids).reshape([B, T, H, D]);
+        v = add(v, mul(ve, gate.reshape([B, T, H, 1])));
+      }
+      // Rotary, then QK-norm over D, then causal sliding-window attention -> (B, T, C).
+      const qn = rmsnorm(rotary(q, this.#rotary));
+      const kn = rmsnorm(rotary(k, this.#rotary));
+      const y = attention(qn, kn, v, { window: this.#windows[i] });
+      x = add(x, linear(y, blk.attnProj));
+
+      // MLP: x += relu(norm(x) @ Wfc^T)^2 @ Wproj^T   hidden (B, T, 4C)
+      x = add(x, linear(relu2(linear(rmsnorm(x), blk.fc)), blk.mlpProj));
+    }
+    // logits = norm(x) @ W_lm^T (B, T, V); softcap and cross-entropy are fused.
+    const logits = linear(rmsnorm(x), this.#lmHead);
+    return crossEntropy(logits, targets, { softcap: cfg.softcap });
+  }
+
+  /** Free parameters, gradients and the rotary tables. */
+  dispose(): void {
+    for (const p of this.params) p.dispose();
+    this.#rotary.cos.dispose();
+    this.#rotary.sin.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optimizer
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The recipe's optimizer: AdamW for embeddings, lm_head and the lambdas, Muon (Polar Express,
+ * NorMuon, cautious weight decay) for every block matrix; learning rates scaled and scheduled as
+ * above. scripts/golden_train.py implements exactly this in PyTorch.
+ */
+export function createOptimizer(model: GPT, setup: OptimizerSetup): TrainOptimizer {
+  const backend = model.params[0].backend;
+  const adamGroups = new Map<string, { group: AdamWGroup; baseLr: number }>();
+  const matrices: Parameter[] = [];
+  for (const p of model.params) {
+    const g = paramGroup(p.name, model.cfg.width, setup);
+    if (g.kind === "muon") {
+      matrices.push(p);
+      continue;
+    }
+    const key = `${g.lr}/${g.betas}/${g.eps}`;
+    let entry = adamGroups.get(key);
+    if (!entry) {
+      const group = { params: [], lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps };
+      entry = { group, baseLr: g.lr };
+      adamGroups.set(key, entry);
+    }
+    entry.group.params.push(p);
+  }
+  const adam = new AdamW(backend, [...adamGroups.values()].map((e) => e.group));
+  const muonGroup = {
+    params: matrices,
+    lr: setup.matrixLr,
+    beta2: setup.muonBeta2,
+    nsSteps: setup.orthoSteps,
+  };
+  const muon = new Muon(backend, [muonGroup]);
+  return {
+    step(step: number, progress: number): void {
+      const lrm = lrMultiplier(progress, setup);
+      for (const { group, baseLr } of adamGroups.values()) group.lr = baseLr * lrm;
+      Object.assign(muon.groups[0], {
+        lr: setup.matrixLr * lrm,
+        momentum: muonMomentum(step, setup),
+        weightDecay: weightDecayAt(progress, setup),
+      });
+      adam.step();
+      muon.step();
+    },
+    dispose(): void {
+      adam.dispose();
+      muon.dispose();
+    },
+  };
 }

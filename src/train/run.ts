@@ -4,15 +4,15 @@
  * validation slice, print the summary block, and record a `pending` card in the knowledge base
  * (never an automatic keep; the agent judges it later with write-card). Both hashes of a card are
  * computed from text embedded at build time (compile-safe, no reads of the source tree):
- * - recipe_hash: the recipe's source (recipe.ts, model.ts, optim.ts: what an agent edits) plus
- *   the effective recipe values;
- * - harness_hash: the harness source (constants, tokenizer, data, loader, bpb, loop) plus the
- *   prepared data's identity (tokenizer and token-file digests) and the evaluation settings.
+ * - recipe_hash: the recipe's source (recipe.ts: model, optimizer and hyperparameters, the one
+ *   file an agent edits) plus the effective recipe values;
+ * - harness_hash: the harness source (constants, tokenizer, data, loader, bpb, loop, the model
+ *   runner) plus the prepared data's identity (tokenizer and token-file digests) and the
+ *   evaluation settings.
  * Two cards compare only when their harness_hash, platform, budget and seed classes agree.
  */
 import recipeSource from "./recipe.ts" with { type: "text" };
-import modelSource from "./model.ts" with { type: "text" };
-import optimSource from "./optim.ts" with { type: "text" };
+import modelRunnerSource from "./model.ts" with { type: "text" };
 import harnessSource from "./harness.ts" with { type: "text" };
 import tokenizerSource from "./tokenizer.ts" with { type: "text" };
 import dataSource from "./data.ts" with { type: "text" };
@@ -37,9 +37,8 @@ import { evaluateBpb } from "./bpb.ts";
 import type { TokenDocs } from "./data.ts";
 import type { PreparedData } from "./prepare.ts";
 import { EVAL_TOKENS, SMALL_EVAL_TOKENS } from "./harness.ts";
-import { countParameters, flopsPerToken, type ModelConfig } from "./model.ts";
 import { microSteps, trainModel } from "./loop.ts";
-import { type Recipe, recipeFor } from "./recipe.ts";
+import { flopsPerToken, type ModelConfig, type Recipe, recipeFor } from "./recipe.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
 import { formatProgress, formatSummary, type RunSummary } from "./summary.ts";
 
@@ -159,10 +158,10 @@ export async function sha256Bytes(bytes: Uint8Array): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The recipe hash: the recipe's source files and its effective values. */
+/** The recipe hash: the recipe's source file and its effective values. */
 export async function recipeHash(recipe: Recipe): Promise<string> {
   return await sha256(
-    JSON.stringify({ recipeSource, modelSource, optimSource, recipe }),
+    JSON.stringify({ recipeSource, recipe }),
   );
 }
 
@@ -178,6 +177,7 @@ export async function harnessHash(
     loaderSource,
     bpbSource,
     loopSource,
+    modelRunnerSource,
   ];
   const ids = Object.keys(identity).sort().map((k) => [k, identity[k]]);
   return await sha256(JSON.stringify({ sources, data: ids, evalTokens }));
@@ -287,7 +287,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
           config,
           model.params.map((p) => ({
             name: p.name,
-            shape: p.shape,
+            shape: [...p.shape],
             values: snapshot.get(p.name)!,
           })),
           result.steps,
@@ -318,7 +318,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
       mfu_percent: result.mfuPercent,
       total_tokens_M: result.totalTokens / 1e6,
       num_steps: result.steps,
-      num_params_M: countParameters(config) / 1e6,
+      num_params_M: model.numParams / 1e6,
       depth: config.depth,
       status: result.failure === null ? "ok" : "fail",
       failure: result.failure,

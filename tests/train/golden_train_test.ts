@@ -5,9 +5,13 @@
  * on WebGPU when an adapter exists.
  */
 import assert from "node:assert/strict";
-import { GPT, type ModelConfig } from "../../src/train/model.ts";
-import { Optimizer } from "../../src/train/optim.ts";
-import { UPSTREAM_OPTIMIZER } from "../../src/train/recipe.ts";
+import { ModelRunner } from "../../src/train/model.ts";
+import {
+  createOptimizer,
+  GPT,
+  type ModelConfig,
+  UPSTREAM_OPTIMIZER,
+} from "../../src/train/recipe.ts";
 import type { Backend } from "../../src/engine/backend.ts";
 import { backendsUnderTest } from "./model_helpers.ts";
 
@@ -83,10 +87,11 @@ const PARAM_TOL = 1e-3;
 const LOSS_TOL = 1e-4;
 
 async function goldenRun(backend: Backend): Promise<void> {
-  const model = new GPT(backend, cfg);
+  const net = new GPT(backend, cfg, 0);
+  const model = new ModelRunner(net);
   assert.deepEqual(model.params.map((p) => p.name), manifest.params.map((p) => p.name));
   model.load(split(readF32("init.bin")));
-  const opt = new Optimizer(backend, model.params, cfg.width, {
+  const opt = createOptimizer(net, {
     ...UPSTREAM_OPTIMIZER,
     muonMomentumRampSteps: c.muon_momentum_ramp_steps as number,
   });
@@ -105,14 +110,14 @@ async function goldenRun(backend: Backend): Promise<void> {
       losses.push((await backend.read(lossBuf))[0]);
       if (step === 0) {
         for (const p of model.params) {
-          const err = relError(await backend.read(p.grad), grads0.get(p.name)!);
+          const err = relError(await p.readGrad(), grads0.get(p.name)!);
           assert.ok(err < GRAD_TOL, `grad ${p.name}: rel error ${err}`);
         }
       }
       opt.step(step, step / steps);
       if (step === 0) {
         for (const p of model.params) {
-          const err = relError(await backend.read(p.data), params1.get(p.name)!);
+          const err = relError(await p.read(), params1.get(p.name)!);
           assert.ok(err < PARAM_TOL, `param after step 0 ${p.name}: rel error ${err}`);
         }
       }

@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
 import { readCheckpoint } from "../../src/train/checkpoint.ts";
 import { trainModel } from "../../src/train/loop.ts";
-import { GPT } from "../../src/train/model.ts";
-import type { Recipe } from "../../src/train/recipe.ts";
+import { ModelRunner } from "../../src/train/model.ts";
+import { GPT, type Recipe } from "../../src/train/recipe.ts";
 import { runExperiment, type TrainingData } from "../../src/train/run.ts";
 import { markovBatches, TINY_RECIPE } from "./model_helpers.ts";
 
@@ -77,7 +77,7 @@ Deno.test("run: a healthy run checkpoints, evaluates and records one pending car
     assert.equal(manifest.step, report.num_steps);
     const backend = await createCpuBackend();
     try {
-      const model = new GPT(backend, manifest.model);
+      const model = new ModelRunner(new GPT(backend, manifest.model, 0));
       model.load(weights);
       const ids = new Int32Array(4 * 32).map((_, i) => i % (VOCAB - 1));
       const losses = await model.perTokenLoss(ids, ids.map((x) => (x + 1) % (VOCAB - 1)), 4);

@@ -7,16 +7,23 @@
 import assert from "node:assert/strict";
 import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
 import { trainModel } from "../../src/train/loop.ts";
-import { initialValues, parameterShapes, Rng } from "../../src/train/model.ts";
+import { Rng } from "../../src/train/model.ts";
+import { GPT, initialValues } from "../../src/train/recipe.ts";
 import { backendsUnderTest, markovBatches, TINY_RECIPE } from "./model_helpers.ts";
 
 const webgpu = backendsUnderTest().find((b) => b.name === "webgpu")!;
 
-function wellConditionedInit(): Map<string, Float32Array> {
+async function wellConditionedInit(): Promise<Map<string, Float32Array>> {
   const rng = new Rng(3);
   const shape = { ...TINY_RECIPE.model, vocabSize: 64 };
+  // The recipe's parameter names and shapes, in order, from a throwaway CPU model.
+  const backend = await createCpuBackend();
+  const net = new GPT(backend, shape, 0);
+  const params = net.params.map((p) => ({ name: p.name, dims: [...p.shape] }));
+  net.dispose();
+  backend.destroy();
   const out = new Map<string, Float32Array>();
-  for (const { name, shape: dims } of parameterShapes(shape)) {
+  for (const { name, dims } of params) {
     const values = initialValues(name, dims, shape.width, rng);
     if (name.endsWith("c_proj") || name.endsWith("ve_gate")) {
       for (let i = 0; i < values.length; i++) values[i] = 0.02 * (rng.next() * 2 - 1);
@@ -26,7 +33,7 @@ function wellConditionedInit(): Map<string, Float32Array> {
   return out;
 }
 
-const INIT = wellConditionedInit();
+const INIT = await wellConditionedInit();
 
 async function losses(create: () => ReturnType<typeof createCpuBackend>): Promise<number[]> {
   const backend = await create();
