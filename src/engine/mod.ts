@@ -49,3 +49,5 @@ export {
   orthogonalize,
   POLAR_EXPRESS_COEFFS,
 } from "./optim.ts";
+export { createGemm, type Gemm, type GemmOptions, type SgemmParams } from "./cpu/gemm/mod.ts";
+export { createWebGpuBackend } from "./webgpu/mod.ts";
