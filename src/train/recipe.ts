@@ -354,7 +354,8 @@ export class GPT implements TrainableModel {
     const [B, T] = ids.shape;
     const C = cfg.width, D = cfg.headDim, H = C / D;
     const x0 = rmsnorm(embedding(this.#wte, ids)); // (B, T, C)
-    const resid = tape.use(this.#residLambdas), x0l = tape.use(this.#x0Lambdas); // (L)
+    // The per-layer scalars (L); tape.use puts the Parameters on this tape so narrow can record.
+    const resid = tape.use(this.#residLambdas), x0l = tape.use(this.#x0Lambdas);
     let x = x0;
     for (let i = 0; i < cfg.depth; i++) {
       const blk = this.#blocks[i];
