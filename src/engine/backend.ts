@@ -110,13 +110,17 @@ export interface BackendInfo {
  * A stride of 0 broadcasts that operand over the batch (C's stride must not be 0 when batch > 1).
  * beta = 0 means C is not read (may hold NaN); beta = 1 accumulates (gradient accumulation).
  */
-export interface MatmulParams {
+export interface MatmulParams extends MatmulShape {
   /** Left operand. */
   a: DeviceBuffer<"f32">;
   /** Right operand. */
   b: DeviceBuffer<"f32">;
   /** Output (in-out when beta != 0). */
   c: DeviceBuffer<"f32">;
+}
+
+/** The sizes, transposes, scales and batch layout of a matmul, whatever holds the operands. */
+export interface MatmulShape {
   /** Rows of op(A) and C. */
   m: number;
   /** Columns of op(B) and C. */
@@ -127,15 +131,15 @@ export interface MatmulParams {
   transA?: boolean;
   /** B is stored transposed, (n, k). Default false. */
   transB?: boolean;
-  /** Default 1. */
+  /** Scale of the product. Default 1. */
   alpha?: number;
-  /** Default 0 (C overwritten, not read). */
+  /** Scale of the existing C. Default 0 (C overwritten, not read, NaNs in it vanish). */
   beta?: number;
   /** Number of matrices. Default 1. */
   batch?: number;
-  /** Elements between consecutive A matrices. Default m*k. */
+  /** Elements between consecutive A matrices. Default m*k; 0 broadcasts. */
   strideA?: number;
-  /** Elements between consecutive B matrices. Default k*n. */
+  /** Elements between consecutive B matrices. Default k*n; 0 broadcasts. */
   strideB?: number;
   /** Elements between consecutive C matrices. Default m*n. */
   strideC?: number;

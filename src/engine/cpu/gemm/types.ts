@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { MatmulShape } from "../../backend.ts";
 
 /**
  * Arguments of one (optionally batched) row-major single-precision matrix multiply:
@@ -15,41 +16,13 @@
  * (leading dimension = row length). Batch item `i` reads `A` at `offsetA + i * strideA` (element
  * offsets, not bytes), same for `B` and `C`. A stride of 0 broadcasts one matrix to every item.
  */
-export interface SgemmParams {
+export interface SgemmParams extends MatmulShape {
   /** Left operand, `[m,k]` (or `[k,m]` when `transA`) per batch item. */
   a: Float32Array;
   /** Right operand, `[k,n]` (or `[n,k]` when `transB`) per batch item. */
   b: Float32Array;
   /** Output `[m,n]` per batch item; read first when `beta != 0`. */
   c: Float32Array;
-  /** Rows of `op(A)` and `C`. */
-  m: number;
-  /** Columns of `op(B)` and `C`. */
-  n: number;
-  /** Inner (reduction) dimension. */
-  k: number;
-  /** Use `A^T` (A stored `[k,m]`). Default false. */
-  transA?: boolean;
-  /** Use `B^T` (B stored `[n,k]`). Default false. */
-  transB?: boolean;
-  /** Scale of the product. Default 1. */
-  alpha?: number;
-  /** Scale of the existing `C`. Default 0: `C` is overwritten, never read (NaNs in it vanish). */
-  beta?: number;
-  /** Number of independent products. Default 1. */
-  batch?: number;
-  /** Elements between consecutive `A` matrices. Default `m*k`; 0 broadcasts. */
-  strideA?: number;
-  /** Elements between consecutive `B` matrices. Default `k*n`; 0 broadcasts. */
-  strideB?: number;
-  /** Elements between consecutive `C` matrices. Default `m*n`. */
-  strideC?: number;
-  /** Element offset of the first `A`. Default 0. */
-  offsetA?: number;
-  /** Element offset of the first `B`. Default 0. */
-  offsetB?: number;
-  /** Element offset of the first `C`. Default 0. */
-  offsetC?: number;
 }
 
 /** A matrix-multiply engine. `sgemm` is synchronous; `close` releases workers and libraries. */
