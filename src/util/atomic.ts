@@ -12,8 +12,11 @@ function tempPathFor(path: string): string {
   return join(dirname(path), `.tmp-${Deno.pid}-${random[0].toString(36)}${random[1].toString(36)}`);
 }
 
-/** Write `data` to `path` atomically (temp file + fsync + rename). Creates parent dirs. */
-export async function atomicWrite(path: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Write `data` to a fresh temp file beside `path` (parent dirs created), fsynced, and return
+ * the temp file's path. The caller renames or links it into place.
+ */
+async function writeTempBeside(path: string, data: string | Uint8Array): Promise<string> {
   await Deno.mkdir(dirname(path), { recursive: true });
   const temp = tempPathFor(path);
   const bytes = typeof data === "string" ? encoder.encode(data) : data;
@@ -22,6 +25,17 @@ export async function atomicWrite(path: string, data: string | Uint8Array): Prom
     let written = 0;
     while (written < bytes.length) written += await file.write(bytes.subarray(written));
     await file.sync();
+    return temp;
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+/** Write `data` to `path` atomically (temp file + fsync + rename). Creates parent dirs. */
+export async function atomicWrite(path: string, data: string | Uint8Array): Promise<void> {
+  const temp = await writeTempBeside(path, data);
+  try {
     await Deno.rename(temp, path);
   } catch (error) {
     await Deno.remove(temp).catch(() => {});
@@ -54,14 +68,8 @@ export function atomicWriteSync(path: string, data: string | Uint8Array): void {
  * file and exactly one of several racing creators wins. Returns false when `path` exists.
  */
 export async function createExclusive(path: string, data: string | Uint8Array): Promise<boolean> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const temp = tempPathFor(path);
-  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  const temp = await writeTempBeside(path, data);
   try {
-    using file = await Deno.open(temp, { write: true, createNew: true });
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
     await Deno.link(temp, path);
     return true;
   } catch (error) {

@@ -5,7 +5,7 @@
  * limit enforced, and flat device and heap memory over 100 training-like steps.
  */
 import assert from "node:assert/strict";
-import { bucketBytes, createGpuDevice } from "../../src/engine/webgpu/mod.ts";
+import { bucketBytes } from "../../src/engine/webgpu/mod.ts";
 import { attentionKernels, WGSL_SOURCES } from "../../src/engine/webgpu/kernels.ts";
 import { assertClose, gpuTest, randomArray } from "./webgpu_helpers.ts";
 
