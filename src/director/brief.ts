@@ -26,5 +26,6 @@ export async function queueSection(kb: string): Promise<QueueSection> {
       claimedAt: claim!.claimedAt,
       heartbeatAt: claim!.heartbeatAt,
     })),
+    unreadable: state.problems.length,
   };
 }

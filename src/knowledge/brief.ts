@@ -142,6 +142,7 @@ function buildBrief(
         category: clip(item.category, 32),
         agent: clip(item.agent, 32),
       })),
+      unreadable: queue.unreadable ?? 0,
     },
     omitted,
   };
@@ -202,7 +203,9 @@ export function renderBrief(brief: Brief): string {
   lines.push(...more("open_questions"));
   lines.push("queue:");
   const { pending, inProgress } = brief.queue;
-  if (pending.length === 0 && inProgress.length === 0) lines.push("  empty");
+  if (pending.length === 0 && inProgress.length === 0 && !brief.queue.unreadable) {
+    lines.push("  empty");
+  }
   for (const item of pending) {
     lines.push(`  pending ${item.id} p${item.priority} [${item.category}] ${item.hypothesis}`);
   }
@@ -211,6 +214,11 @@ export function renderBrief(brief: Brief): string {
     lines.push(`  claimed ${item.id} by ${item.agent} [${item.category}] ${item.hypothesis}`);
   }
   lines.push(...more("queue_in_progress"));
+  if (brief.queue.unreadable) {
+    lines.push(
+      `  ${brief.queue.unreadable} unreadable queue records skipped (see: autoresearch director status)`,
+    );
+  }
   return lines.join("\n");
 }
 

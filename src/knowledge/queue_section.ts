@@ -25,6 +25,8 @@ export interface InProgressItem {
 export interface QueueSection {
   pending: PendingItem[];
   inProgress: InProgressItem[];
+  /** Queue records that could not be read (reported by `director status`, skipped here). */
+  unreadable?: number;
 }
 
 /** The section for a base with no queue yet. */

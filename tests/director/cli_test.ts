@@ -186,6 +186,10 @@ Deno.test("a corrupt queue record is reported with its path and skipped; the nex
   const heartbeat = await cli(["director", "heartbeat", ids[0], "--kb", kb]);
   assert.equal(heartbeat.code, 2);
   assert.match(heartbeat.stderr, /is unreadable: invalid JSON/);
+  const brief = await cli(["read-brief", "--kb", kb]);
+  assert.equal(brief.code, 0, brief.stderr);
+  assert.match(brief.stdout, /1 unreadable queue records skipped/);
+  assert.doesNotMatch(brief.stdout, /queue:\n {2}empty/);
 });
 
 Deno.test("bad input: one line naming the field, exit 2, nothing written", async () => {
