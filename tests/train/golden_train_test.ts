@@ -54,6 +54,30 @@ function relError(a: Float32Array, b: Float32Array): number {
   return diff / scale;
 }
 
+// AdamW's first step moves an element by lr * g / (|g| + eps'), eps = 1e-10: for a gradient within
+// ~10 eps of zero (a near-cancelling sum, whose last digits depend on the summation order) the
+// update swings across its whole range. Seen on an H100: torch -5.876e-11 vs ours -5.836e-11 (both
+// right to f32 rounding of the sum) moved a weight by 3e-3. Such elements (0.4% of one value
+// embedding here, none elsewhere; at most 1% allowed) are checked through the gradients and the 10
+// losses instead; every other element must match.
+const CONDITIONED_GRAD = 1e-9;
+
+/** The elements whose step-0 update is well conditioned, and the fraction left out. */
+function wellConditioned(
+  got: Float32Array,
+  want: Float32Array,
+  torchGrad: Float32Array,
+): { got: Float32Array; want: Float32Array; excluded: number } {
+  const keep = [...torchGrad.keys()].filter((i) =>
+    torchGrad[i] === 0 || Math.abs(torchGrad[i]) >= CONDITIONED_GRAD
+  );
+  return {
+    got: Float32Array.from(keep, (i) => got[i]),
+    want: Float32Array.from(keep, (i) => want[i]),
+    excluded: 1 - keep.length / got.length,
+  };
+}
+
 const c = manifest.config;
 const cfg: ModelConfig = {
   vocabSize: c.vocab_size as number,
@@ -117,7 +141,13 @@ async function goldenRun(backend: Backend): Promise<void> {
       opt.step(step, step / steps);
       if (step === 0) {
         for (const p of model.params) {
-          const err = relError(await p.read(), params1.get(p.name)!);
+          const { got, want, excluded } = wellConditioned(
+            await p.read(),
+            params1.get(p.name)!,
+            grads0.get(p.name)!,
+          );
+          assert.ok(excluded <= 0.01, `param after step 0 ${p.name}: ${excluded} ill-conditioned`);
+          const err = relError(got, want);
           assert.ok(err < PARAM_TOL, `param after step 0 ${p.name}: rel error ${err}`);
         }
       }
