@@ -3,13 +3,8 @@
  * limits, CPU model and cores, memory) and the peak FLOP/s MFU is computed against.
  */
 import { type Command, Option } from "@commander-js/extra-typings";
-import {
-  BACKEND_CHOICES,
-  detectPlatform,
-  parseBackendChoice,
-  type PlatformInfo,
-} from "../platform/mod.ts";
-import { createGemm } from "../engine/cpu/gemm/mod.ts";
+import { BACKEND_CHOICES, parseBackendChoice, type PlatformInfo } from "../platform/mod.ts";
+import { detectPlatformWithGemm } from "../engine/platform.ts";
 import { action, jsonOption, printJson } from "./common.ts";
 
 function formatFlops(flops: number): string {
@@ -76,20 +71,7 @@ export function register(program: Command): void {
     .option("--refresh", "measure the CPU FLOP/s again instead of using the cached figure")
     .action(action(async (options) => {
       const backend = parseBackendChoice(options.backend);
-      // The CPU peak is measured with the engine's own fastest matmul, so MFU on the CPU backend
-      // is against what this machine really sustains, not a portable loop's figure.
-      const gemm = await createGemm();
-      let info: PlatformInfo;
-      try {
-        info = await detectPlatform({
-          backend,
-          refresh: Boolean(options.refresh),
-          method: `gemm:${gemm.kind}:${gemm.threads}`,
-          matmul: (a, b, c, n) => gemm.sgemm({ a, b, c, m: n, n, k: n }),
-        });
-      } finally {
-        gemm.close();
-      }
+      const info = await detectPlatformWithGemm(backend, Boolean(options.refresh));
       if (options.json) printJson(info);
       else console.log(formatPlatform(info));
     }));

@@ -21,8 +21,8 @@ import bpbSource from "./bpb.ts" with { type: "text" };
 import loopSource from "./loop.ts" with { type: "text" };
 import type { Backend } from "../engine/backend.ts";
 import { createBackend } from "../engine/create.ts";
-import { createGemm } from "../engine/cpu/gemm/mod.ts";
-import { type BackendChoice, detectPlatform, type PlatformInfo } from "../platform/mod.ts";
+import { detectPlatformWithGemm } from "../engine/platform.ts";
+import type { BackendChoice, PlatformInfo } from "../platform/mod.ts";
 import {
   type CardInput,
   checkCardId,
@@ -194,23 +194,6 @@ function defaultProgress(): (line: string) => void {
     if (tty) Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
     else console.error(line);
   };
-}
-
-/**
- * The platform, with the CPU peak measured by the engine's own fastest sgemm (cached per
- * machine, shared with `autoresearch platform`), so CPU MFU is against what the machine sustains.
- */
-async function detectPlatformWithGemm(choice: BackendChoice): Promise<PlatformInfo> {
-  const gemm = await createGemm();
-  try {
-    return await detectPlatform({
-      backend: choice,
-      method: `gemm:${gemm.kind}:${gemm.threads}`,
-      matmul: (a, b, c, n) => gemm.sgemm({ a, b, c, m: n, n, k: n }),
-    });
-  } finally {
-    gemm.close();
-  }
 }
 
 /**
