@@ -64,10 +64,27 @@ export function readLimits(limits: GPUSupportedLimits): GpuLimits {
   return out;
 }
 
+/**
+ * On Linux without XDG_RUNTIME_DIR (a plain ssh or CI shell), the Vulkan loader prints
+ * "XDG_RUNTIME_DIR is invalid" several times on stderr, into every agent's run.log. Point it at a
+ * private per-user directory first; an explicit setting is left alone.
+ */
+export function prepareGpuEnvironment(): void {
+  if (Deno.build.os !== "linux" || Deno.env.get("XDG_RUNTIME_DIR")) return;
+  try {
+    const dir = `${Deno.env.get("TMPDIR") || "/tmp"}/autoresearch-runtime-${Deno.uid() ?? 0}`;
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch {
+    // Without the directory the loader only warns; WebGPU still works.
+  }
+}
+
 /** Request the default high-performance adapter, or null when WebGPU is absent. */
 export async function requestAdapter(): Promise<GPUAdapter | null> {
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (!gpu) return null;
+  prepareGpuEnvironment();
   try {
     return await gpu.requestAdapter({ powerPreference: "high-performance" });
   } catch {

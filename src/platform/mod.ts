@@ -3,7 +3,14 @@
  * engine runs on, which backend `auto` picks, and the peak FLOP/s MFU is measured against.
  */
 export { type CpuInfo, detectCpu } from "./cpu.ts";
-export { describeAdapter, detectGpu, type GpuInfo, type GpuLimits, requestAdapter } from "./gpu.ts";
+export {
+  describeAdapter,
+  detectGpu,
+  type GpuInfo,
+  type GpuLimits,
+  prepareGpuEnvironment,
+  requestAdapter,
+} from "./gpu.ts";
 export {
   cpuPeakFlops,
   type CpuPeakOptions,

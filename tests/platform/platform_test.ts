@@ -224,3 +224,23 @@ Deno.test({
     if (gpu.isFallbackAdapter) assert.equal(forced.peak, null, "no table peak for software");
   },
 });
+
+Deno.test({
+  name: "without XDG_RUNTIME_DIR, WebGPU detection prints no loader warnings",
+  ignore: Deno.build.os !== "linux" || (!hasAdapter && !requireWebGpu),
+  async fn() {
+    const env = Deno.env.toObject();
+    delete env.XDG_RUNTIME_DIR;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", mainTs, "platform", "--backend", "webgpu", "--json"],
+      env: { ...env, NO_COLOR: "1" },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.doesNotMatch(stderr, /XDG_RUNTIME_DIR/);
+    assert.equal(JSON.parse(new TextDecoder().decode(out.stdout)).backend, "webgpu");
+  },
+});

@@ -3,6 +3,7 @@
  * 128 MiB and workgroup memory at 16 KiB, far below what a data-centre GPU offers) and the
  * optional features the kernels can use. Lost devices are reported, not silently ignored.
  */
+import { prepareGpuEnvironment } from "../../platform/gpu.ts";
 
 /** Options for `createGpuDevice`. */
 export interface GpuDeviceOptions {
@@ -50,6 +51,7 @@ const WANTED_FEATURES: GPUFeatureName[] = [
 /** Request an adapter and a device with the adapter's real compute limits. Throws without one. */
 export async function createGpuDevice(options: GpuDeviceOptions = {}): Promise<GpuDevice> {
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  if (gpu && !options.adapter) prepareGpuEnvironment();
   const adapter = options.adapter ??
     (gpu
       ? await gpu.requestAdapter({ powerPreference: options.powerPreference ?? "high-performance" })
