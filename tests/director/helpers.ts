@@ -5,36 +5,18 @@
 import { join } from "node:path";
 import { openKnowledgeBase } from "../../src/knowledge/store.ts";
 import type { Card } from "../../src/knowledge/schema.ts";
+import { type CliResult, MAIN, runCli } from "../cli_helpers.ts";
 
-/** Absolute path of the CLI entry. */
-export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+export { type CliResult, MAIN };
 
 /** A fresh temp directory for a knowledge base. */
 export async function tempKb(): Promise<string> {
   return join(await Deno.makeTempDir({ prefix: "director-test-" }), "kb");
 }
 
-/** Output of one CLI run. */
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run `autoresearch <args>` as a real process. */
-export async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { NO_COLOR: "1", XDG_RUNTIME_DIR: "/tmp", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+/** Run `autoresearch <args>` as a real process with `env` added. */
+export function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, { env: { XDG_RUNTIME_DIR: "/tmp", ...env } });
 }
 
 /** Run the CLI and parse its `--json` stdout; throws with stderr when it fails. */

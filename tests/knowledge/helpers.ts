@@ -2,11 +2,10 @@
  * Shared helpers for the knowledge tests: a valid card input to vary, scratch base directories,
  * and a runner for the real `autoresearch` CLI as a child process.
  */
-import { fileURLToPath } from "node:url";
 import type { CardInput } from "../../src/knowledge/mod.ts";
+import { type CliResult, runCli as runCliProcess, type RunCliOptions } from "../cli_helpers.ts";
 
-/** Absolute path of main.ts (the CLI entry). */
-export const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+export type { CliResult };
 
 /** A valid card input; override any field. */
 export function sampleInput(overrides: Partial<CardInput> = {}): CardInput {
@@ -33,40 +32,9 @@ export async function tempKb(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "kb-test-" });
 }
 
-/** Output of one CLI run. */
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run `autoresearch <args>` as a real process; `stdin` is piped in when given. */
-export async function runCli(
-  args: string[],
-  options: { stdin?: string | Uint8Array; env?: Record<string, string> } = {},
-): Promise<CliResult> {
-  const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", AUTORESEARCH_AGENT: "tester", ...options.env },
-  });
-  const child = command.spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(
-      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
-    );
-    await writer.close();
-  }
-  const output = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+/** Run `autoresearch <args>` as a real process (agent "tester"); `stdin` is piped in when given. */
+export function runCli(args: string[], options: RunCliOptions = {}): Promise<CliResult> {
+  return runCliProcess(args, { ...options, env: { AUTORESEARCH_AGENT: "tester", ...options.env } });
 }
 
 /** CLI flags that make a complete card apart from hypothesis/result/status. */

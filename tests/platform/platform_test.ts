@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { type CliResult, MAIN, runCli as runCliProcess } from "../cli_helpers.ts";
 import { parseProcCpuinfo } from "../../src/platform/cpu.ts";
 import {
   cpuPeakFlops,
@@ -19,8 +20,6 @@ import {
   resolveBackend,
 } from "../../src/platform/mod.ts";
 import { portableMatmul } from "../../src/platform/peak.ts";
-
-const mainTs = new URL("../../main.ts", import.meta.url).pathname;
 
 function fakeGpu(description: string, isFallbackAdapter: boolean): GpuInfo {
   return {
@@ -153,15 +152,10 @@ Deno.test("cpuPeakFlops reports a corrupt cache and never overwrites it", async 
   }
 });
 
-async function runCli(args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", mainTs, ...args],
-    env: { NO_COLOR: "1", XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runCliProcess(args, {
+    env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp", ...env },
+  });
 }
 
 Deno.test("autoresearch platform --json prints the whole picture", async () => {
@@ -232,7 +226,7 @@ Deno.test({
     const env = Deno.env.toObject();
     delete env.XDG_RUNTIME_DIR;
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", mainTs, "platform", "--backend", "webgpu", "--json"],
+      args: ["run", "-A", MAIN, "platform", "--backend", "webgpu", "--json"],
       env: { ...env, NO_COLOR: "1" },
       clearEnv: true,
       stdout: "piped",

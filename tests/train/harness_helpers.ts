@@ -4,7 +4,9 @@
  * the real `autoresearch` CLI in a child process.
  */
 import { parquetWriteBuffer } from "hyparquet-writer";
-import { fileURLToPath } from "node:url";
+import { type CliResult, runCli as runCliProcess } from "../cli_helpers.ts";
+
+export type { CliResult };
 
 /** A parquet file with one STRING column `text`, as the dataset's shards have. */
 export function makeShard(texts: string[]): Uint8Array {
@@ -70,32 +72,9 @@ export function startShardServer(): ShardServer {
   };
 }
 
-/** What a CLI run left. */
-export interface CliResult {
-  /** Exit code. */
-  code: number;
-  /** Standard output. */
-  stdout: string;
-  /** Standard error. */
-  stderr: string;
-}
-
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-
-/** Run `autoresearch <args>` as a real process (deno run main.ts). */
-export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+/** Run `autoresearch <args>` as a real process with `env` added. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCliProcess(args, { env });
 }
 
 /** Whether `path` exists. */
