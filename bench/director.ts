@@ -4,6 +4,7 @@
  * `director plan` on a base with 1,000 queue items and 10,000 cards.
  * Run alone with `deno task bench director`.
  */
+import { seededRandom } from "../src/util/random.ts";
 import { join } from "node:path";
 import { claimNext, completeItem } from "../src/director/mod.ts";
 import { createItem } from "../src/director/queue.ts";
@@ -13,18 +14,6 @@ import { CATEGORIES } from "../src/knowledge/taxonomy.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const MOD = new URL("../src/director/mod.ts", import.meta.url).href;
-
-/** A small deterministic PRNG, so every run builds the same base. */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORKER = `
 const { claimNext } = await import(${JSON.stringify(MOD)});
@@ -116,7 +105,7 @@ const KNOBS: [string, string, number[]][] = [
 /** Write `count` valid cards straight to disk (one file each, as the store does, no fsync). */
 export async function seedCards(kb: string, count: number): Promise<void> {
   const base = openKnowledgeBase(kb);
-  const random = rng(42);
+  const random = seededRandom(42);
   const template = await base.writeCard({
     agent: "bench",
     session: "bench",

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { seededRandom } from "../util/random.ts";
 import type { Backend, DeviceBuffer, DType, HostArrayOf } from "./backend.ts";
 
 /** Number of elements of a shape (1 for a scalar, shape []). */
@@ -152,7 +153,7 @@ export class Parameter extends Tensor<"f32"> {
     bound: number,
     options: ParameterOptions & { seed?: number } = {},
   ): Parameter {
-    const next = seededUniform(options.seed ?? 0);
+    const next = seededRandom(options.seed ?? 0);
     const v = new Float32Array(numel(shape));
     for (let i = 0; i < v.length; i++) v[i] = (2 * next() - 1) * bound;
     return new Parameter(backend, shape, v, options);
@@ -165,7 +166,7 @@ export class Parameter extends Tensor<"f32"> {
     std: number,
     options: ParameterOptions & { seed?: number } = {},
   ): Parameter {
-    const next = seededUniform(options.seed ?? 0);
+    const next = seededRandom(options.seed ?? 0);
     const v = new Float32Array(numel(shape));
     for (let i = 0; i < v.length; i += 2) {
       const r = Math.sqrt(-2 * Math.log(1 - next())), a = 2 * Math.PI * next();
@@ -213,17 +214,6 @@ export class Parameter extends Tensor<"f32"> {
     if (this.#grad) this.backend.free(this.#grad);
     this.#grad = null;
   }
-}
-
-/** A seeded uniform [0, 1) generator (mulberry32): reproducible initialisation. */
-function seededUniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    let t = (state = (state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Where a backward closure writes a gradient: the buffer and whether to add into it. */

@@ -5,6 +5,7 @@
  * no cross-document masking; inputs = row[:-1], targets = row[1:]. Deterministic: the same
  * documents, options and seed give the same batches.
  */
+import { seededRandom } from "../util/random.ts";
 import type { TokenDocs } from "./data.ts";
 
 /** Options for `BestFitLoader`. */
@@ -47,18 +48,6 @@ export interface LoaderStats {
   placedTokens: number;
   /** Documents drawn from the (epoch-ordered) split into the buffer. */
   drawn: number;
-}
-
-/** A small, fast, seedable PRNG (mulberry32): deterministic shuffles across platforms. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Best-fit packing loader over a tokenized split; endless (it starts a new epoch as needed). */

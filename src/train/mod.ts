@@ -34,13 +34,7 @@ export {
 } from "./prepare.ts";
 export { DownloadError } from "./download.ts";
 export { type CachePaths, cachePaths, defaultCacheRoot } from "./paths.ts";
-export {
-  type Batch,
-  BestFitLoader,
-  type LoaderOptions,
-  type LoaderStats,
-  seededRandom,
-} from "./dataloader.ts";
+export { type Batch, BestFitLoader, type LoaderOptions, type LoaderStats } from "./dataloader.ts";
 export {
   accumulateBpb,
   bitsPerByte,

@@ -6,6 +6,7 @@
  * sync per micro-step), evaluates without recording a graph, and (de)serialises weights by name.
  * `Rng` is the seeded generator the recipe's initialisation draws from.
  */
+import { seededRandom } from "../util/random.ts";
 import type { Backend, DeviceBuffer } from "../engine/backend.ts";
 import { type Parameter, Tape, type Tensor } from "../engine/tensor.ts";
 import { mean } from "../engine/ops.ts";
@@ -30,17 +31,11 @@ export interface TrainOptimizer {
 
 /** A small seeded PRNG (mulberry32) with uniform and normal draws, for the initialisation. */
 export class Rng {
-  #state: number;
+  /** Uniform in [0, 1). */
+  readonly next: () => number;
   /** Seeded generator; the same seed gives the same stream. */
   constructor(seed: number) {
-    this.#state = (seed >>> 0) ^ 0x9e3779b9;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = seededRandom((seed >>> 0) ^ 0x9e3779b9);
   }
   /** Standard normal (Box-Muller). */
   normal(): number {

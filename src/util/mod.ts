@@ -4,3 +4,4 @@ export { withLock } from "./lock.ts";
 export { isValidId, newId } from "./ids.ts";
 export { DataError, exitCodeOf, UsageError } from "./errors.ts";
 export { oneLine, truncate } from "./text.ts";
+export { seededRandom } from "./random.ts";

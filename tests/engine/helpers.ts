@@ -3,6 +3,7 @@
  * backend module exist, skipped with a printed reason otherwise, and a hard failure instead of a
  * skip when AUTORESEARCH_REQUIRE_WEBGPU=1), seeded random data and closeness checks.
  */
+import { seededRandom } from "../../src/util/random.ts";
 import type { Backend } from "../../src/engine/backend.ts";
 import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
 
@@ -57,17 +58,11 @@ export const BACKENDS: readonly BackendCase[] = [
 
 /** Deterministic pseudo-random numbers (mulberry32). */
 export class Rng {
-  #s: number;
+  /** Uniform in [0, 1). */
+  readonly next: () => number;
   /** Seeded generator. */
   constructor(seed: number) {
-    this.#s = seed >>> 0;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = seededRandom(seed);
   }
   /** Uniform in [lo, hi). */
   uniform(n: number, lo = -1, hi = 1): Float32Array {

@@ -3,6 +3,7 @@
  * no WebGPU adapter, but FAILS when AUTORESEARCH_REQUIRE_WEBGPU=1 (CI), a seeded generator, and
  * a tolerance check that names the worst element.
  */
+import { seededRandom } from "../../src/util/random.ts";
 import { createWebGpuBackend, type WebGpuBackend } from "../../src/engine/webgpu/mod.ts";
 
 const adapter = await (globalThis.navigator as { gpu?: GPU }).gpu?.requestAdapter().catch(
@@ -38,14 +39,8 @@ export function gpuTest(name: string, body: (backend: WebGpuBackend) => Promise<
 
 /** A seeded uniform generator in [-1, 1) (mulberry32). */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const next = seededRandom(seed);
+  return () => next() * 2 - 1;
 }
 
 /** n seeded values in [-scale, scale). */

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { BestFitLoader } from "../../src/train/dataloader.ts";
 import { documentStarts, type TokenDocs } from "../../src/train/data.ts";
-import { seededRandom } from "../../src/train/dataloader.ts";
+import { seededRandom } from "../../src/util/random.ts";
 
 const BOS = 1000;
 

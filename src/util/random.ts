@@ -1,0 +1,16 @@
+/**
+ * A small, fast, seedable PRNG (mulberry32): the same seed gives the same stream on every
+ * platform, so initialisation, data shuffles and benchmark bases are reproducible.
+ */
+
+/** Uniform draws in [0, 1) from a 32-bit seed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
