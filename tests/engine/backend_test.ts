@@ -4,6 +4,7 @@
  * are uninitialised), accumulate flags add, offsets and strides are honoured, partial reads and
  * writes, byte counters, and errors on misuse.
  */
+import { testOnBackend } from "../backends.ts";
 import assert from "node:assert/strict";
 import type { Backend, DeviceBuffer } from "../../src/engine/backend.ts";
 import { assertClose, BACKENDS, Rng } from "./helpers.ts";
@@ -24,18 +25,7 @@ function nans(be: Backend, n: number): DeviceBuffer<"f32"> {
 
 for (const bc of BACKENDS) {
   const test = (name: string, fn: (be: Backend) => Promise<void>) =>
-    Deno.test({
-      name: `backend ${bc.name}: ${name}`,
-      ignore: bc.skip !== undefined,
-      fn: async () => {
-        const be = await bc.create();
-        try {
-          await fn(be);
-        } finally {
-          be.destroy();
-        }
-      },
-    });
+    testOnBackend(bc, `backend ${bc.name}: ${name}`, fn);
 
   test("write, partial read, fill with offset, i32 buffers", async (be) => {
     const b = put(be, [1, 2, 3, 4, 5]);

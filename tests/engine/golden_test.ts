@@ -4,6 +4,7 @@
  * attention, softcapped cross-entropy, and two AdamW and Muon steps; outputs and gradients of
  * L = sum(out * r) must match.
  */
+import { testOnBackend } from "../backends.ts";
 import {
   AdamW,
   attention,
@@ -64,18 +65,7 @@ function feedGrad(be: Backend, p: Parameter, g: number[]): void {
 
 for (const bc of BACKENDS) {
   const test = (name: string, fn: (be: Backend) => Promise<void>) =>
-    Deno.test({
-      name: `golden ${bc.name}: ${name} matches PyTorch`,
-      ignore: bc.skip !== undefined,
-      fn: async () => {
-        const be = await bc.create();
-        try {
-          await fn(be);
-        } finally {
-          be.destroy();
-        }
-      },
-    });
+    testOnBackend(bc, `golden ${bc.name}: ${name} matches PyTorch`, fn);
 
   test("linear", async (be) => {
     const g = golden.linear;

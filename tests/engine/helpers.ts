@@ -4,57 +4,8 @@
  * skip when AUTORESEARCH_REQUIRE_WEBGPU=1), seeded random data and closeness checks.
  */
 import { seededRandom } from "../../src/util/random.ts";
-import type { Backend } from "../../src/engine/backend.ts";
-import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
 
-/** One backend a test suite runs on. */
-export interface BackendCase {
-  /** "cpu" or "webgpu". */
-  name: string;
-  /** A fresh backend. */
-  create: () => Promise<Backend>;
-  /** Why the suite is skipped, or undefined when it runs. */
-  skip?: string;
-}
-
-const requireWebGpu = Deno.env.get("AUTORESEARCH_REQUIRE_WEBGPU") === "1";
-
-async function webgpuCase(): Promise<BackendCase> {
-  let adapter: GPUAdapter | null = null;
-  try {
-    adapter = await navigator.gpu?.requestAdapter() ?? null;
-  } catch {
-    adapter = null;
-  }
-  // Computed specifier: the WebGPU backend is written in parallel and may not exist yet.
-  const specifier = "../../src/engine/webgpu/mod.ts";
-  const mod = await import(specifier).catch(() => null) as
-    | { createWebGpuBackend?: () => Promise<Backend> }
-    | null;
-  let skip: string | undefined;
-  if (!adapter) skip = "no WebGPU adapter on this machine";
-  else if (!mod?.createWebGpuBackend) skip = "src/engine/webgpu/mod.ts is not available yet";
-  if (requireWebGpu) skip = undefined; // CI: fail loudly instead of skipping
-  return {
-    name: "webgpu",
-    skip,
-    create: () => {
-      if (!mod?.createWebGpuBackend) {
-        throw new Error("src/engine/webgpu/mod.ts does not export createWebGpuBackend");
-      }
-      return mod.createWebGpuBackend();
-    },
-  };
-}
-
-const webgpu = await webgpuCase();
-if (webgpu.skip) console.log(`skipping WebGPU engine tests: ${webgpu.skip}`);
-
-/** CPU, then WebGPU (possibly skipped). */
-export const BACKENDS: readonly BackendCase[] = [
-  { name: "cpu", create: () => createCpuBackend() },
-  webgpu,
-];
+export { type BackendCase, BACKENDS } from "../backends.ts";
 
 /** Deterministic pseudo-random numbers (mulberry32). */
 export class Rng {

@@ -3,20 +3,16 @@
  * no WebGPU adapter, but FAILS when AUTORESEARCH_REQUIRE_WEBGPU=1 (CI), a seeded generator, and
  * a tolerance check that names the worst element.
  */
+import { HAS_WEBGPU, REQUIRE_WEBGPU } from "../backends.ts";
 import { seededRandom } from "../../src/util/random.ts";
 import { createWebGpuBackend, type WebGpuBackend } from "../../src/engine/webgpu/mod.ts";
 
-const adapter = await (globalThis.navigator as { gpu?: GPU }).gpu?.requestAdapter().catch(
-  () => null,
-);
-/** True when a WebGPU adapter exists on this machine. */
-export const HAS_WEBGPU: boolean = Boolean(adapter);
-const REQUIRED = Deno.env.get("AUTORESEARCH_REQUIRE_WEBGPU") === "1";
+export { HAS_WEBGPU };
 let warned = false;
 
 /** Register a test that gets a fresh WebGPU backend, destroyed afterwards. */
 export function gpuTest(name: string, body: (backend: WebGpuBackend) => Promise<void>): void {
-  if (!HAS_WEBGPU && !REQUIRED) {
+  if (!HAS_WEBGPU && !REQUIRE_WEBGPU) {
     if (!warned) {
       console.warn(
         "skipping WebGPU tests: no WebGPU adapter (set AUTORESEARCH_REQUIRE_WEBGPU=1 to fail)",

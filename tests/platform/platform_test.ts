@@ -3,6 +3,7 @@
  * backend resolution rule, the measured-and-cached CPU peak (corrupt caches are left alone), and
  * the `autoresearch platform` command run as a real process.
  */
+import { HAS_WEBGPU, REQUIRE_WEBGPU } from "../backends.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CliResult, MAIN, runCli as runCliProcess } from "../cli_helpers.ts";
@@ -194,15 +195,9 @@ Deno.test("autoresearch platform rejects a bad --backend with exit 2 and one lin
   assert.equal(run.stdout, "");
 });
 
-const hasAdapter = Boolean(await navigator.gpu?.requestAdapter().catch(() => null));
-const requireWebGpu = Deno.env.get("AUTORESEARCH_REQUIRE_WEBGPU") === "1";
-if (!hasAdapter && !requireWebGpu) {
-  console.warn("skipping adapter detection test: no WebGPU adapter on this machine");
-}
-
 Deno.test({
   name: "detectGpu describes this machine's adapter; auto skips a software adapter",
-  ignore: !hasAdapter && !requireWebGpu,
+  ignore: !HAS_WEBGPU && !REQUIRE_WEBGPU,
   async fn() {
     const gpu = await detectGpu();
     assert.ok(gpu, "no WebGPU adapter, and AUTORESEARCH_REQUIRE_WEBGPU=1");
@@ -221,7 +216,7 @@ Deno.test({
 
 Deno.test({
   name: "without XDG_RUNTIME_DIR, WebGPU detection prints no loader warnings",
-  ignore: Deno.build.os !== "linux" || (!hasAdapter && !requireWebGpu),
+  ignore: Deno.build.os !== "linux" || (!HAS_WEBGPU && !REQUIRE_WEBGPU),
   async fn() {
     const env = Deno.env.toObject();
     delete env.XDG_RUNTIME_DIR;

@@ -4,6 +4,7 @@
  * gradients, the weights after one optimizer step, and all 10 losses. Runs on the CPU backend and
  * on WebGPU when an adapter exists.
  */
+import { BACKENDS } from "../backends.ts";
 import assert from "node:assert/strict";
 import { ModelRunner } from "../../src/train/model.ts";
 import {
@@ -13,7 +14,6 @@ import {
   UPSTREAM_OPTIMIZER,
 } from "../../src/train/recipe.ts";
 import type { Backend } from "../../src/engine/backend.ts";
-import { backendsUnderTest } from "./model_helpers.ts";
 
 const DIR = new URL("../fixtures/train_golden/", import.meta.url);
 
@@ -169,7 +169,7 @@ async function goldenRun(backend: Backend): Promise<void> {
   }
 }
 
-for (const { name, create, skip } of backendsUnderTest()) {
+for (const { name, create, skip } of BACKENDS) {
   Deno.test({
     name: `golden: 10 steps of the tiny recipe match PyTorch (${name})`,
     ignore: skip !== undefined,

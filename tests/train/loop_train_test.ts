@@ -3,14 +3,14 @@
  * chain): a tiny model trained for a few seconds lowers its loss on the CPU and on WebGPU; a
  * diverging recipe is reported as a failure instead of continuing; memory stays flat.
  */
+import { BACKENDS } from "../backends.ts";
 import assert from "node:assert/strict";
 import { trainModel } from "../../src/train/loop.ts";
 import type { Recipe } from "../../src/train/recipe.ts";
 import { CPU_RECIPE } from "../../src/train/recipe.ts";
-import { backendsUnderTest } from "./model_helpers.ts";
 import { markovBatches, TINY_RECIPE } from "./model_helpers.ts";
 
-for (const { name, create, skip } of backendsUnderTest()) {
+for (const { name, create, skip } of BACKENDS) {
   Deno.test({
     name: `loop: a tiny model trained for a few seconds lowers the loss (${name})`,
     ignore: skip !== undefined,

@@ -4,14 +4,15 @@
  * matrices get a small random init here, as in the golden run: with exact zeros the lambdas'
  * gradients are rounding noise and Adam turns that noise into full steps of arbitrary sign.
  */
+import { BACKENDS } from "../backends.ts";
 import assert from "node:assert/strict";
 import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
 import { trainModel } from "../../src/train/loop.ts";
 import { Rng } from "../../src/train/model.ts";
 import { GPT, initialValues } from "../../src/train/recipe.ts";
-import { backendsUnderTest, markovBatches, TINY_RECIPE } from "./model_helpers.ts";
+import { markovBatches, TINY_RECIPE } from "./model_helpers.ts";
 
-const webgpu = backendsUnderTest().find((b) => b.name === "webgpu")!;
+const webgpu = BACKENDS.find((b) => b.name === "webgpu")!;
 
 async function wellConditionedInit(): Promise<Map<string, Float32Array>> {
   const rng = new Rng(3);
