@@ -19,6 +19,7 @@ import {
   writeSessionReport,
 } from "../knowledge/mod.ts";
 import { checkCardId } from "../knowledge/store.ts";
+import { cpuCardPlatform } from "../platform/mod.ts";
 import { UsageError } from "../util/errors.ts";
 import { oneLine, truncate } from "../util/text.ts";
 import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
@@ -128,24 +129,6 @@ function parseJsonObject(flag: string, text: string): Record<string, unknown> {
     throw new UsageError(flag, "must be a JSON object");
   }
   return value as Record<string, unknown>;
-}
-
-/** This machine's CPU as a platform description (used when no platform flags are given). */
-function detectCpu(): { device: string; vendor: string; cores: number; memory_gb: number } {
-  let device = "unknown CPU";
-  let vendor = "unknown";
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    device = info.match(/^model name\s*:\s*(.+)$/m)?.[1].trim() ?? device;
-    vendor = info.match(/^vendor_id\s*:\s*(.+)$/m)?.[1].trim() ?? vendor;
-  } catch { /* not Linux */ }
-  const memory = Deno.systemMemoryInfo().total / 1e9;
-  return {
-    device,
-    vendor,
-    cores: navigator.hardwareConcurrency || 1,
-    memory_gb: Math.round(memory * 10) / 10,
-  };
 }
 
 function reportSkipped(skipped: Skipped[]): void {
@@ -278,7 +261,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
       if (!platformGiven) {
         const backend = opts.backend ?? "cpu";
         platform.backend = backend;
-        if (backend === "cpu") Object.assign(platform, detectCpu());
+        if (backend === "cpu") Object.assign(platform, cpuCardPlatform());
       }
       if (opts.backend !== undefined) platform.backend = opts.backend;
       if (opts.device !== undefined) platform.device = opts.device;

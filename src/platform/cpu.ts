@@ -63,3 +63,34 @@ export function detectCpu(): CpuInfo {
     arch: Deno.build.arch,
   };
 }
+
+/** The CPU's maker, from its model name ("unknown" when not recognised). */
+export function cpuVendor(model: string): string {
+  const known = ["Intel", "AMD", "Apple", "ARM", "Ampere", "Qualcomm"];
+  return known.find((v) => model.toLowerCase().includes(v.toLowerCase())) ?? "unknown";
+}
+
+/** How a card describes a CPU: the same fields whoever writes the card, so cards compare. */
+export interface CpuCardPlatform {
+  /** Processor model name. */
+  device: string;
+  /** Processor maker. */
+  vendor: string;
+  /** Logical cores. */
+  cores: number;
+  /** Total memory in GB, one decimal. */
+  memory_gb: number;
+}
+
+/**
+ * The card platform fields of a CPU: one definition for the trainer's cards and hand-written
+ * ones, so both land in the same comparability class.
+ */
+export function cpuCardPlatform(cpu: CpuInfo = detectCpu()): CpuCardPlatform {
+  return {
+    device: cpu.model,
+    vendor: cpuVendor(cpu.model),
+    cores: cpu.cores,
+    memory_gb: Math.round(cpu.totalMemoryBytes / 1e8) / 10,
+  };
+}

@@ -2,7 +2,13 @@
  * Public API of the platform layer (re-exported by the top-level mod.ts): what hardware the
  * engine runs on, which backend `auto` picks, and the peak FLOP/s MFU is measured against.
  */
-export { type CpuInfo, detectCpu } from "./cpu.ts";
+export {
+  type CpuCardPlatform,
+  cpuCardPlatform,
+  type CpuInfo,
+  cpuVendor,
+  detectCpu,
+} from "./cpu.ts";
 export {
   describeAdapter,
   detectGpu,

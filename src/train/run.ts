@@ -22,7 +22,7 @@ import loopSource from "./loop.ts" with { type: "text" };
 import type { Backend } from "../engine/backend.ts";
 import { createBackend } from "../engine/create.ts";
 import { detectPlatformWithGemm } from "../engine/platform.ts";
-import type { BackendChoice, PlatformInfo } from "../platform/mod.ts";
+import { type BackendChoice, cpuCardPlatform, type PlatformInfo } from "../platform/mod.ts";
 import {
   type CardInput,
   checkCardId,
@@ -345,14 +345,13 @@ function cardInput(
     prior_cards: opts.priorCards ?? [],
     platform: {
       backend: backend.info.name,
-      device: backend.info.name === "webgpu"
-        ? (platform.gpu?.description || backend.info.device)
-        : platform.cpu.model,
-      vendor: backend.info.name === "webgpu"
-        ? (platform.gpu?.vendor || "unknown")
-        : cpuVendor(platform.cpu.model),
-      cores: platform.cpu.cores,
-      memory_gb: Math.round(platform.cpu.totalMemoryBytes / 1e8) / 10,
+      ...cpuCardPlatform(platform.cpu),
+      ...(backend.info.name === "webgpu"
+        ? {
+          device: platform.gpu?.description || backend.info.device,
+          vendor: platform.gpu?.vendor || "unknown",
+        }
+        : {}),
     },
     harness_hash: report.harness_hash,
     recipe_hash: report.recipe_hash,
@@ -443,11 +442,6 @@ async function recordCard(
 }
 
 /** A CPU vendor guessed from its model name (cards want one). */
-function cpuVendor(model: string): string {
-  const known = ["Intel", "AMD", "Apple", "ARM", "Ampere", "Qualcomm"];
-  return known.find((v) => model.toLowerCase().includes(v.toLowerCase())) ?? "unknown";
-}
-
 /** The report as upstream's summary block (what `train` prints on stdout). */
 export function summaryText(report: RunReport): string {
   return formatSummary(report);
