@@ -18,28 +18,62 @@ const F32X4_SUB = [0xfd, 0xe5, 0x01];
 const F32X4_DIV = [0xfd, 0xe7, 0x01];
 const F32X4_MIN = [0xfd, 0xe8, 0x01];
 const F32X4_MAX = [0xfd, 0xe9, 0x01];
-const F32X4_NEAREST = [0xfd, 0x6a];
-const I32X4_TRUNC_SAT_F32X4_S = [0xfd, 0xf8, 0x01];
 const I32X4_ADD = [0xfd, 0xae, 0x01];
 const I32X4_SHL = [0xfd, 0xab, 0x01];
 const I32X4_SPLAT = [0xfd, 0x11];
 const F32X4_EXTRACT_LANE = (lane: number) => [0xfd, 0x1f, lane];
 
-/** Locals the inline exp needs. */
+/** Locals the inline exp needs; `consts` maps a constant to a local holding its splat. */
 interface ExpScratch {
   t: number;
   k: number;
+  y: number;
+  consts: Map<number, number>;
+}
+
+/** 1.5 * 2^23: adding it rounds |x| < 2^22 to an integer (nearest-even) held in the low bits. */
+const ROUND_MAGIC = 12582912;
+
+/** Constants of the exp and softcap code, splatted once before a loop instead of per vector. */
+const LOOP_CONSTANTS = [
+  -87.3,
+  88.3,
+  1.4426950408889634,
+  0.693359375,
+  -2.12194440e-4,
+  1.9875691500e-4,
+  1.3981999507e-3,
+  8.3334519073e-3,
+  4.1665795894e-2,
+  1.6666665459e-1,
+  5.0000001201e-1,
+  1,
+  4,
+  ROUND_MAGIC,
+];
+
+/** Pushes the splat of `v`: its hoisted local if there is one, else a fresh splat. */
+function pushSplat(f: FunctionBuilder, consts: Map<number, number>, v: number): void {
+  const local = consts.get(v);
+  if (local !== undefined) f.get(local);
+  else f.f32(v).f32x4Splat();
 }
 
 /** Pushes `exp(v)` for the v128 on top of the stack (lanes clamped to [-87.3, 88.3]). */
 function emitExp(f: FunctionBuilder, s: ExpScratch): void {
-  const splat = (v: number) => f.f32(v).f32x4Splat();
+  const splat = (v: number) => {
+    pushSplat(f, s.consts, v);
+    return f;
+  };
   // t = clamp(v)
   splat(-87.3).op(...F32X4_MAX);
   splat(88.3).op(...F32X4_MIN).set(s.t);
-  // k = nearest(t * log2(e))
+  // k = nearest(t * log2(e)) by the magic add (cheaper than f32x4.nearest + trunc_sat later):
+  // y = t * log2(e) + 1.5 * 2^23 holds k in its low mantissa bits, exactly as nearest rounds
   f.get(s.t);
-  splat(1.4426950408889634).f32x4Mul().op(...F32X4_NEAREST).set(s.k);
+  splat(1.4426950408889634).f32x4Mul();
+  splat(ROUND_MAGIC).f32x4Add().tee(s.y);
+  splat(ROUND_MAGIC).op(...F32X4_SUB).set(s.k);
   // r = t - k*ln2_hi - k*ln2_lo (kept in t)
   f.get(s.t).get(s.k);
   splat(0.693359375).f32x4Mul().op(...F32X4_SUB);
@@ -55,8 +89,9 @@ function emitExp(f: FunctionBuilder, s: ExpScratch): void {
   }
   f.get(s.t).f32x4Mul().get(s.t).f32x4Mul().get(s.t).f32x4Add();
   splat(1).f32x4Add();
-  // * 2^k built from the exponent bits: (k + 127) << 23
-  f.get(s.k).op(...I32X4_TRUNC_SAT_F32X4_S);
+  // * 2^k built from the exponent bits: (k + 127) << 23 = (bits(y) + 127) << 23, as the
+  // magic's own bits (0x4B400000) all shift out past bit 31
+  f.get(s.y);
   f.i32(127).op(...I32X4_SPLAT).op(...I32X4_ADD);
   f.i32(23).op(...I32X4_SHL);
   f.f32x4Mul();
@@ -70,16 +105,18 @@ function emitHsum(f: FunctionBuilder, acc: number): void {
 
 /**
  * Emits `name(src: i32, dst: i32, n: i32, a: f32, b: f32, c: f32, d: f32) -> f32`, looping over
- * n floats (n a multiple of 4) in steps of 4 and running `body` with the loaded lanes in local
- * `x`; body may store to dst and add to `acc`, whose lane sum is returned.
+ * n floats (n a multiple of 4) and running `body` once per 4 floats with the loaded lanes in
+ * local `x` and their byte offset from `src` / `dst` in `off`; body may store to dst + off and
+ * add to `acc`, whose lane sum is returned. Two vectors per iteration, with separate locals, so
+ * the two exp chains overlap; they add to `acc` in element order, as a one-vector loop would.
  */
 function vectorLoop(
   name: string,
-  body: (f: FunctionBuilder, l: Record<string, number>) => void,
+  body: (f: FunctionBuilder, l: Record<string, number>, exp: ExpScratch) => void,
 ): FunctionBuilder {
   const f = new FunctionBuilder(name, [I32, I32, I32, F32, F32, F32, F32], [F32]);
   const [src, dst, n] = [0, 1, 2];
-  const l = {
+  const shared = {
     src,
     dst,
     a: 3,
@@ -87,34 +124,57 @@ function vectorLoop(
     c: 5,
     d: 6,
     end: f.local(I32),
-    x: f.local(V128),
     acc: f.local(V128),
     va: f.local(V128),
     vb: f.local(V128),
     vc: f.local(V128),
     vd: f.local(V128),
-    t: f.local(V128),
-    k: f.local(V128),
-    u: f.local(V128),
-    w: f.local(V128),
   };
-  f.get(l.a).f32x4Splat().set(l.va);
-  f.get(l.b).f32x4Splat().set(l.vb);
-  f.get(l.c).f32x4Splat().set(l.vc);
-  f.get(l.d).f32x4Splat().set(l.vd);
-  f.v128Zero().set(l.acc);
-  f.get(src).get(n).i32(4).mul().add().set(l.end);
-  f.block(() => {
-    f.loop(() => {
-      f.get(src).get(l.end).geS().brIf(1);
-      f.get(src).v128Load().set(l.x);
-      body(f, l);
-      f.get(src).i32(16).add().set(src);
-      f.get(dst).i32(16).add().set(dst);
-      f.br(0);
-    });
+  const consts = new Map<number, number>();
+  for (const v of LOOP_CONSTANTS) {
+    const local = f.local(V128);
+    f.f32(v).f32x4Splat().set(local);
+    consts.set(v, local);
+  }
+  const lanes = [0, 16].map((off) => {
+    const own = {
+      off,
+      x: f.local(V128),
+      t: f.local(V128),
+      k: f.local(V128),
+      y: f.local(V128),
+      u: f.local(V128),
+      w: f.local(V128),
+    };
+    const l: Record<string, number> = { ...shared, ...own };
+    return { l, exp: { t: own.t, k: own.k, y: own.y, consts } };
   });
-  emitHsum(f, l.acc);
+  f.get(shared.a).f32x4Splat().set(shared.va);
+  f.get(shared.b).f32x4Splat().set(shared.vb);
+  f.get(shared.c).f32x4Splat().set(shared.vc);
+  f.get(shared.d).f32x4Splat().set(shared.vd);
+  f.v128Zero().set(shared.acc);
+  f.get(src).get(n).i32(4).mul().add().set(shared.end);
+  /** Loop while `step` more bytes remain, running the first `count` lanes per iteration. */
+  const loop = (count: number) => {
+    const step = 16 * count;
+    f.block(() => {
+      f.loop(() => {
+        f.get(shared.end).get(src).i32(step).add().ltS().brIf(1); // end < src + step
+        for (let i = 0; i < count; i++) {
+          const { l, exp } = lanes[i];
+          f.get(src).v128Load(l.off).set(l.x);
+          body(f, l, exp);
+        }
+        f.get(src).i32(step).add().set(src);
+        f.get(dst).i32(step).add().set(dst);
+        f.br(0);
+      });
+    });
+  };
+  loop(2);
+  loop(1); // the odd vector left over
+  emitHsum(f, shared.acc);
   return f;
 }
 
@@ -122,10 +182,12 @@ function vectorLoop(
  * Pushes the softcapped x, cap - 2cap / w with u = exp(x * 2/cap), w = u + 1 (va = cap,
  * vb = 2/cap), leaving u and w in their locals for the derivative 4u / w^2.
  */
-function emitSoftcap(f: FunctionBuilder, l: Record<string, number>): void {
+function emitSoftcap(f: FunctionBuilder, l: Record<string, number>, e: ExpScratch): void {
   f.get(l.x).get(l.vb).f32x4Mul();
-  emitExp(f, l as unknown as ExpScratch);
-  f.tee(l.u).f32(1).f32x4Splat().f32x4Add().set(l.w);
+  emitExp(f, e);
+  f.tee(l.u);
+  pushSplat(f, e.consts, 1);
+  f.f32x4Add().set(l.w);
   f.get(l.va);
   f.get(l.va).get(l.va).f32x4Add().get(l.w).op(...F32X4_DIV);
   f.op(...F32X4_SUB);
@@ -134,38 +196,39 @@ function emitSoftcap(f: FunctionBuilder, l: Record<string, number>): void {
 function buildVecMathWasm(): Uint8Array<ArrayBuffer> {
   const fns = [
     // sumexp_softcap(src, -, n, cap, 2/cap, shift, -) = sum exp(softcap(x) - shift)
-    vectorLoop("sumexp_softcap", (f, l) => {
-      emitSoftcap(f, l);
+    vectorLoop("sumexp_softcap", (f, l, e) => {
+      emitSoftcap(f, l, e);
       f.get(l.vc).op(...F32X4_SUB);
-      emitExp(f, l as unknown as ExpScratch);
+      emitExp(f, e);
       f.get(l.acc).f32x4Add().set(l.acc);
     }),
     // grad_softcap(src, dst, n, cap, 2/cap, lse, g): dst = g * exp(z - lse) * dz/dx, where
     // dz/dx = 1 - (z/cap)^2 = 4u / w^2 (no cancellation near the cap)
-    vectorLoop("grad_softcap", (f, l) => {
-      emitSoftcap(f, l);
+    vectorLoop("grad_softcap", (f, l, e) => {
+      emitSoftcap(f, l, e);
       f.set(l.x); // x := z
       f.get(l.dst);
       f.get(l.x).get(l.vc).op(...F32X4_SUB);
-      emitExp(f, l as unknown as ExpScratch);
+      emitExp(f, e);
       f.get(l.vd).f32x4Mul();
-      f.f32(4).f32x4Splat().get(l.u).f32x4Mul().get(l.w).op(...F32X4_DIV).get(l.w).op(...F32X4_DIV);
-      f.f32x4Mul().v128Store();
+      pushSplat(f, e.consts, 4);
+      f.get(l.u).f32x4Mul().get(l.w).op(...F32X4_DIV).get(l.w).op(...F32X4_DIV);
+      f.f32x4Mul().v128Store(l.off);
     }),
     // exp_shift(src, dst, n, shift, -, -, -): dst = exp(x - shift), returns the sum
-    vectorLoop("exp_shift", (f, l) => {
+    vectorLoop("exp_shift", (f, l, e) => {
       f.get(l.dst);
       f.get(l.x).get(l.va).op(...F32X4_SUB);
-      emitExp(f, l as unknown as ExpScratch);
-      f.tee(l.u).v128Store();
+      emitExp(f, e);
+      f.tee(l.u).v128Store(l.off);
       f.get(l.acc).get(l.u).f32x4Add().set(l.acc);
     }),
     // grad_shift(src, dst, n, lse, g, -, -): dst = g * exp(x - lse)
-    vectorLoop("grad_shift", (f, l) => {
+    vectorLoop("grad_shift", (f, l, e) => {
       f.get(l.dst);
       f.get(l.x).get(l.va).op(...F32X4_SUB);
-      emitExp(f, l as unknown as ExpScratch);
-      f.get(l.vb).f32x4Mul().v128Store();
+      emitExp(f, e);
+      f.get(l.vb).f32x4Mul().v128Store(l.off);
     }),
   ];
   return buildModule(fns, { minPages: 1, maxPages: 65536, shared: false });
