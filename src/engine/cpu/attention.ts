@@ -82,8 +82,9 @@ export function transposeHeads(
         for (let h = 0; h < H; h++) {
           const bthd = ((b * T + t) * H + h) * D, bhtd = ((b * H + h) * T + t) * D;
           const from = toHead ? bthd : bhtd, to = toHead ? bhtd : bthd;
+          // Plain loops: a subarray per D-float row cost more than the copy itself.
           if (accumulate) { for (let d = 0; d < D; d++) dst[to + d] += src[from + d]; }
-          else dst.set(src.subarray(from, from + D), to);
+          else for (let d = 0; d < D; d++) dst[to + d] = src[from + d];
         }
       }
     }
