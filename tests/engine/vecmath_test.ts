@@ -34,6 +34,30 @@ Deno.test("vecmath: SIMD exp within 2 ulp-ish of Math.exp from -87 to 88, satura
   assert.ok(Math.abs(half - want) / want < 1e-5, `sum ${half} vs ${want}`);
 });
 
+Deno.test("vecmath: SIMD row max equals the JS `x > max` loop (NaN skipped, -Infinity if empty)", () => {
+  const vm = createVecMath();
+  assert.ok(vm, "WebAssembly SIMD is available in Deno");
+  const rng = new Rng(23);
+  for (const n of [0, 4, 8, 12, 36, 4096]) {
+    const x = rng.uniform(n, -50, 50);
+    if (n >= 8) {
+      x[n - 1] = NaN;
+      x[1] = -Infinity;
+    }
+    vm.view(n + 4).set(x, 0);
+    let want = -Infinity;
+    for (let i = 0; i < n; i++) if (x[i] > want) want = x[i];
+    assert.equal(vm.rowMax(n), want, `n=${n}`);
+  }
+  // The largest value in each lane position and loop tail is found.
+  for (let at = 0; at < 12; at++) {
+    const x = new Float32Array(12).fill(-1);
+    x[at] = 7;
+    vm.view(16).set(x, 0);
+    assert.equal(vm.rowMax(12), 7, `max at ${at}`);
+  }
+});
+
 async function pair(): Promise<[Backend, Backend]> {
   return [await createCpuBackend(), await createCpuBackend({ simd: false })];
 }

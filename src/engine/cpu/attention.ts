@@ -150,16 +150,16 @@ export function softmaxBlock(
       const i = q0 + qi, row = (gi * bq + qi) * L;
       const a = Math.max(lo, i - window) - lo, b = i - lo; // visible columns [a, b]
       const li = (g0 + gi) * T + i;
+      // SIMD max and exp over the first multiple of 4 of the visible keys, JS for the rest
+      const n4 = view ? (b - a + 1) & ~3 : 0;
+      if (n4 > 0) view!.set(p.subarray(row + a, row + a + n4), 0);
       let shift: number;
       if (forward) {
-        shift = -Infinity;
-        for (let j = a; j <= b; j++) if (p[row + j] > shift) shift = p[row + j];
+        shift = n4 > 0 ? vm!.rowMax(n4) : -Infinity;
+        for (let j = a + n4; j <= b; j++) if (p[row + j] > shift) shift = p[row + j];
       } else shift = lse[li];
       let sum = 0;
-      // SIMD exp over the first multiple of 4 of the visible keys, JS for the rest
-      const n4 = view ? (b - a + 1) & ~3 : 0;
       if (n4 > 0) {
-        view!.set(p.subarray(row + a, row + a + n4), 0);
         sum = vm!.expShift(n4, 0, shift);
         p.set(view!.subarray(0, n4), row + a);
       }

@@ -305,8 +305,8 @@ export function crossEntropyKernel(
     let max: number, sum = 0;
     if (n4 > 0) view!.set(logits.subarray(o, o + n4), 0);
     // The max over raw logits (no transcendental) gives the shift; the cap is monotonic.
-    max = -Infinity;
-    for (let j = 0; j < vocab; j++) if (logits[o + j] > max) max = logits[o + j];
+    max = n4 > 0 ? vm!.rowMax(n4) : -Infinity;
+    for (let j = n4; j < vocab; j++) if (logits[o + j] > max) max = logits[o + j];
     if (cap > 0) {
       max = capTanh(max, k, cap);
       if (n4 > 0) sum = vm!.sumExpSoftcap(n4, cap, max);

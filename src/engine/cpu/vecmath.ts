@@ -21,6 +21,8 @@ const F32X4_MAX = [0xfd, 0xe9, 0x01];
 const I32X4_ADD = [0xfd, 0xae, 0x01];
 const I32X4_SHL = [0xfd, 0xab, 0x01];
 const I32X4_SPLAT = [0xfd, 0x11];
+const F32X4_PMAX = [0xfd, 0xeb, 0x01];
+const F32_MAX = [0x97];
 const F32X4_EXTRACT_LANE = (lane: number) => [0xfd, 0x1f, lane];
 
 /** Locals the inline exp needs; `consts` maps a constant to a local holding its splat. */
@@ -113,6 +115,7 @@ function emitHsum(f: FunctionBuilder, acc: number): void {
 function vectorLoop(
   name: string,
   body: (f: FunctionBuilder, l: Record<string, number>, exp: ExpScratch) => void,
+  reduce: "sum" | "max" = "sum",
 ): FunctionBuilder {
   const f = new FunctionBuilder(name, [I32, I32, I32, F32, F32, F32, F32], [F32]);
   const [src, dst, n] = [0, 1, 2];
@@ -153,7 +156,8 @@ function vectorLoop(
   f.get(shared.b).f32x4Splat().set(shared.vb);
   f.get(shared.c).f32x4Splat().set(shared.vc);
   f.get(shared.d).f32x4Splat().set(shared.vd);
-  f.v128Zero().set(shared.acc);
+  if (reduce === "sum") f.v128Zero().set(shared.acc);
+  else f.f32(-Infinity).f32x4Splat().set(shared.acc);
   f.get(src).get(n).i32(4).mul().add().set(shared.end);
   /** Loop while `step` more bytes remain, running the first `count` lanes per iteration. */
   const loop = (count: number) => {
@@ -174,7 +178,13 @@ function vectorLoop(
   };
   loop(2);
   loop(1); // the odd vector left over
-  emitHsum(f, shared.acc);
+  if (reduce === "sum") emitHsum(f, shared.acc);
+  else {
+    f.get(shared.acc).op(...F32X4_EXTRACT_LANE(0));
+    for (let lane = 1; lane < 4; lane++) {
+      f.get(shared.acc).op(...F32X4_EXTRACT_LANE(lane)).op(...F32_MAX);
+    }
+  }
   return f;
 }
 
@@ -230,6 +240,11 @@ function buildVecMathWasm(): Uint8Array<ArrayBuffer> {
       emitExp(f, e);
       f.get(l.vb).f32x4Mul().v128Store(l.off);
     }),
+    // row_max(src, -, n, -, -, -, -) = max of x, skipping NaN lanes like `x > max` does in JS
+    // (pmax(acc, x) = acc < x ? x : acc); -Infinity for n = 0
+    vectorLoop("row_max", (f, l) => {
+      f.get(l.acc).get(l.x).op(...F32X4_PMAX).set(l.acc);
+    }, "max"),
   ];
   return buildModule(fns, { minPages: 1, maxPages: 65536, shared: false });
 }
@@ -244,7 +259,10 @@ type Kernel = (
   d: number,
 ) => number;
 
-type Kernels = Record<"sumexp_softcap" | "grad_softcap" | "exp_shift" | "grad_shift", Kernel>;
+type Kernels = Record<
+  "sumexp_softcap" | "grad_softcap" | "exp_shift" | "grad_shift" | "row_max",
+  Kernel
+>;
 
 /** The SIMD kernels and their memory. All lengths are in floats; views are re-fetched on grow. */
 export class VecMath {
@@ -267,6 +285,11 @@ export class VecMath {
       this.#view = new Float32Array(this.#memory.buffer);
     }
     return this.#view;
+  }
+
+  /** Max of floats [0, n4) (n4 % 4 == 0), NaN skipped; -Infinity when n4 is 0. */
+  rowMax(n4: number): number {
+    return this.#k.row_max(0, 0, n4, 0, 0, 0, 0);
   }
 
   /** sum over the first n4 floats (n4 % 4 == 0) of exp(softcap(x) - shift). */
