@@ -1,7 +1,8 @@
 /**
  * The CPU backend's row-parallel worker threads: cross-entropy forward and backward (overwrite
  * and accumulate) and attention (head transposes, softmax rows) split over 3 threads give
- * bit-identical results to one thread, and bad targets are rejected before any worker runs.
+ * bit-identical results to one thread (whichever thread claims which chunk of rows), and bad
+ * targets are rejected before any worker runs.
  */
 import assert from "node:assert/strict";
 import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
@@ -45,6 +46,26 @@ Deno.test("threads: row-parallel cross-entropy equals the single-thread result e
   } finally {
     one.destroy();
     three.destroy();
+  }
+});
+
+Deno.test("threads: rows shared out in chunks, fewer rows than threads, equal one thread", async () => {
+  const one = await createCpuBackend({ threads: 1 });
+  const four = await createCpuBackend({ threads: 4 });
+  try {
+    // 3 rows x 100003 logits: parallel (>= 2^18 logits) with one-row chunks and an idle thread
+    const a = await crossEntropyOn(one, 3, 100003);
+    const b = await crossEntropyOn(four, 3, 100003);
+    assert.deepEqual(b.losses, a.losses);
+    assert.deepEqual(b.grad, a.grad);
+    // 97 rows: chunks of 7 rows, the last one short
+    const c = await crossEntropyOn(one, 97, 4096);
+    const d = await crossEntropyOn(four, 97, 4096);
+    assert.deepEqual(d.losses, c.losses);
+    assert.deepEqual(d.grad, c.grad);
+  } finally {
+    one.destroy();
+    four.destroy();
   }
 });
 

@@ -40,8 +40,20 @@ function workerSource(): string {
   ].join("\n");
 }
 
-/** A task message: arrays by name, scalars, and the row range [r0, r1). */
+/**
+ * A task message: arrays by name, scalars, and the rows [0, rows) to share out in chunks of
+ * `chunk` rows, each taken by whichever thread bumps the shared next-row counter first.
+ */
 interface TaskMessage {
+  kernel: RowKernel;
+  a: Record<string, Float32Array | Int32Array>;
+  s: Record<string, number>;
+  rows: number;
+  chunk: number;
+}
+
+/** One row range of a task, as a kernel runs it. */
+interface RowRange {
   kernel: RowKernel;
   a: Record<string, Float32Array | Int32Array>;
   s: Record<string, number>;
@@ -65,7 +77,7 @@ function workerMain(
 ): void {
   let vm: VecMath | null = null;
   let ctl: Int32Array | null = null;
-  const run = (m: TaskMessage) => {
+  const run = (m: RowRange) => {
     const { a, s, r0, r1 } = m;
     const V = s.vocab, rows = r1 - r0;
     const f = (x: Float32Array | Int32Array, w: number) => x.subarray(r0 * w, r1 * w);
@@ -128,7 +140,12 @@ function workerMain(
       return;
     }
     try {
-      run(m);
+      // ctl[2]: the next unclaimed row; the calling thread takes chunks from it too
+      for (;;) {
+        const r0 = Atomics.add(ctl!, 2, m.chunk);
+        if (r0 >= m.rows) break;
+        run({ kernel: m.kernel, a: m.a, s: m.s, r0, r1: Math.min(m.rows, r0 + m.chunk) });
+      }
     } catch {
       Atomics.store(ctl!, 1, 1); // the caller reports the failure
     }
@@ -137,13 +154,17 @@ function workerMain(
   });
 }
 
+/** Row chunks per thread: small enough to rebalance, big enough to keep the counter cold. */
+const CHUNKS_PER_THREAD = 4;
+
 /** Idle time after which workers stop (they keep the process alive while they run). */
 const IDLE_MS = 2000;
 
 /** A pool of row workers (the calling thread is one more), started on demand. */
 export class RowPool {
   #workers: Worker[] = [];
-  #ctl = new Int32Array(new SharedArrayBuffer(8));
+  /** [workers done, a worker failed, next unclaimed row] */
+  #ctl = new Int32Array(new SharedArrayBuffer(12));
   #idle: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
@@ -175,8 +196,11 @@ export class RowPool {
   }
 
   /**
-   * Runs `kernel` over rows [0, rows) split evenly: workers take the later ranges, the caller
-   * runs `callerRows(0, r1)` itself, then waits for the workers. Throws if a worker failed.
+   * Runs `kernel` over rows [0, rows) in chunks (about 4 per thread) that the caller, through
+   * `callerRows(r0, r1)`, and the workers claim from a shared counter, so a thread slowed by
+   * another process on its core simply takes fewer chunks; then waits for the workers. Every
+   * row is computed the same way whoever takes it, so results do not depend on the split.
+   * Throws if a worker failed.
    */
   run(
     kernel: RowKernel,
@@ -188,23 +212,38 @@ export class RowPool {
     if (this.#closed) throw new Error("RowPool used after close()");
     if (this.#workers.length === 0) this.#start();
     if (this.#idle !== undefined) clearTimeout(this.#idle);
-    const parts = this.threads;
-    const bound = (i: number) => Math.round((rows * i) / parts);
-    Atomics.store(this.#ctl, 0, 0);
-    Atomics.store(this.#ctl, 1, 0);
-    this.#workers.forEach((w, i) => {
-      w.postMessage({ kernel, a: arrays, s: scalars, r0: bound(i + 1), r1: bound(i + 2) });
-    });
-    callerRows(0, bound(1));
+    const chunk = Math.max(1, Math.ceil(rows / (this.threads * CHUNKS_PER_THREAD)));
+    const ctl = this.#ctl;
+    Atomics.store(ctl, 0, 0);
+    Atomics.store(ctl, 1, 0);
+    Atomics.store(ctl, 2, 0);
+    const task: TaskMessage = { kernel, a: arrays, s: scalars, rows, chunk };
+    for (const w of this.#workers) w.postMessage(task);
+    try {
+      for (;;) {
+        const r0 = Atomics.add(ctl, 2, chunk);
+        if (r0 >= rows) break;
+        callerRows(r0, Math.min(rows, r0 + chunk));
+      }
+    } catch (e) {
+      Atomics.store(ctl, 2, rows); // workers stop claiming rows
+      throw e;
+    } finally {
+      this.#await(); // even when the caller's rows threw: no worker may still write
+      this.#idle = setTimeout(() => this.#stop(), IDLE_MS);
+      Deno.unrefTimer(this.#idle);
+    }
+    if (Atomics.load(ctl, 1) !== 0) throw new Error(`${kernel}: a worker thread failed`);
+  }
+
+  /** Blocks until every worker has reported the current task done. */
+  #await(): void {
     const want = this.#workers.length;
     for (;;) {
       const done = Atomics.load(this.#ctl, 0);
       if (done >= want) break;
       Atomics.wait(this.#ctl, 0, done, 1000);
     }
-    this.#idle = setTimeout(() => this.#stop(), IDLE_MS);
-    Deno.unrefTimer(this.#idle);
-    if (Atomics.load(this.#ctl, 1) !== 0) throw new Error(`${kernel}: a worker thread failed`);
   }
 
   /** Stops the workers; the pool cannot be used afterwards. Idempotent. */
