@@ -51,29 +51,54 @@ export function binaryKernel(
   const n = n0 * n1 * n2 * n3;
   const aFull = a.length >= n && a3 === 1 && a2 === n3 && a1 === n2 * n3 && a0 === n1 * n2 * n3;
   const bFull = b3 === 1 && b2 === n3 && b1 === n2 * n3 && b0 === n1 * n2 * n3;
-  const bScalar = b0 === 0 && b1 === 0 && b2 === 0 && b3 === 0;
-  if (aFull && (bFull || bScalar) && !accumulate) {
-    // Common cases (same shape, or times a scalar) in one flat loop.
-    if (bScalar) {
-      const s = b[0];
-      if (mul) { for (let i = 0; i < n; i++) out[i] = a[i] * s; }
-      else for (let i = 0; i < n; i++) out[i] = a[i] + s;
-    } else if (mul) { for (let i = 0; i < n; i++) out[i] = a[i] * b[i]; }
-    else for (let i = 0; i < n; i++) out[i] = a[i] + b[i];
+  // A b of one element is a scalar whatever its rank (its size-1 dims may keep a stride).
+  const bScalar = pad4(bShape).every((d) => d === 1);
+  if (aFull && (bFull || bScalar)) {
+    // Common cases (same shape, or times a scalar) in one flat loop each.
+    flatBinary(mul, a, b, out, n, bScalar, accumulate);
     return;
   }
   let o = 0;
   for (let i0 = 0; i0 < n0; i0++) {
     for (let i1 = 0; i1 < n1; i1++) {
       for (let i2 = 0; i2 < n2; i2++) {
-        let ai = i0 * a0 + i1 * a1 + i2 * a2, bi = i0 * b0 + i1 * b1 + i2 * b2;
-        for (let i3 = 0; i3 < n3; i3++, o++, ai += a3, bi += b3) {
-          const v = mul ? a[ai] * b[bi] : a[ai] + b[bi];
-          out[o] = accumulate ? out[o] + v : v;
-        }
+        const ai = i0 * a0 + i1 * a1 + i2 * a2, bi = i0 * b0 + i1 * b1 + i2 * b2;
+        // One inner loop per (op, accumulate): V8 does not hoist the choice out of the loop.
+        if (mul) {
+          if (accumulate) {
+            for (let i3 = 0; i3 < n3; i3++) out[o + i3] += a[ai + i3 * a3] * b[bi + i3 * b3];
+          } else for (let i3 = 0; i3 < n3; i3++) out[o + i3] = a[ai + i3 * a3] * b[bi + i3 * b3];
+        } else if (accumulate) {
+          for (let i3 = 0; i3 < n3; i3++) out[o + i3] += a[ai + i3 * a3] + b[bi + i3 * b3];
+        } else for (let i3 = 0; i3 < n3; i3++) out[o + i3] = a[ai + i3 * a3] + b[bi + i3 * b3];
+        o += n3;
       }
     }
   }
+}
+
+/** binaryKernel's dense cases: out[i] (+)= a[i] op (b[i], or b[0] when `bScalar`). */
+function flatBinary(
+  mul: boolean,
+  a: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
+  n: number,
+  bScalar: boolean,
+  accumulate: boolean,
+): void {
+  if (bScalar) {
+    const s = b[0];
+    if (accumulate) {
+      if (mul) { for (let i = 0; i < n; i++) out[i] += a[i] * s; }
+      else for (let i = 0; i < n; i++) out[i] += a[i] + s;
+    } else if (mul) { for (let i = 0; i < n; i++) out[i] = a[i] * s; }
+    else for (let i = 0; i < n; i++) out[i] = a[i] + s;
+  } else if (accumulate) {
+    if (mul) { for (let i = 0; i < n; i++) out[i] += a[i] * b[i]; }
+    else for (let i = 0; i < n; i++) out[i] += a[i] + b[i];
+  } else if (mul) { for (let i = 0; i < n; i++) out[i] = a[i] * b[i]; }
+  else for (let i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 /** out (outShape) (+)= alpha * sum of x (shape) over broadcast dims; f64 accumulation. */
