@@ -301,18 +301,23 @@ export function attentionBackward(
   const { batch: B, seq: T, heads: H, headDim: D, window, scale } = s;
   const n = B * T * H * D, BH = B * H;
   const qh = scratch.get("q", n), kh = scratch.get("k", n), vh = scratch.get("v", n);
-  const oh = scratch.get("o", n), doh = scratch.get("do", n);
+  const doh = scratch.get("do", n);
   const dqh = scratch.get("dq", n), dkh = scratch.get("dk", n), dvh = scratch.get("dv", n);
-  transpose(pool, [q, qh, k, kh, v, vh, out, oh, gradOut, doh], s, true, false);
+  transpose(pool, [q, qh, k, kh, v, vh, gradOut, doh], s, true, false);
   // dK and dV gather contributions from several query blocks: start from zero, add each.
   dkh.fill(0, 0, n);
   dvh.fill(0, 0, n);
-  // delta[bh, i] = dO_i . O_i (the softmax backward's row term)
+  // delta[bh, i] = dO_i . O_i (the softmax backward's row term), read from the (B, T, H, D)
+  // layout so O itself needs no transpose
   const delta = scratch.get("delta", BH * T);
-  for (let r = 0; r < BH * T; r++) {
-    let acc = 0;
-    for (let d = 0, o = r * D; d < D; d++) acc += doh[o + d] * oh[o + d];
-    delta[r] = acc;
+  for (let b = 0, o = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let h = 0; h < H; h++, o += D) {
+        let acc = 0;
+        for (let d = 0; d < D; d++) acc += gradOut[o + d] * out[o + d];
+        delta[(b * H + h) * T + t] = acc;
+      }
+    }
   }
   const chunk = headsPerChunk(s);
   const block = chunk * Math.min(QUERY_BLOCK, T) * T;
