@@ -144,38 +144,39 @@ export function softmaxBlock(
   vm: VecMath | null,
 ): void {
   const { seq: T, window } = s;
-  const view = vm ? vm.view(L + 4) : null;
+  const size = bq * L; // one head's block
+  const view = vm ? vm.view(size + 4) : null;
   for (let gi = 0; gi < g; gi++) {
+    // With SIMD the head's whole block goes into module memory at once (one copy in, one out,
+    // instead of a pair per row); `x` is the array worked on, `base` the block's start in it.
+    const x = view ?? p, base = view ? 0 : gi * size;
+    if (view) view.set(p.subarray(gi * size, gi * size + size), 0);
     for (let qi = 0; qi < bq; qi++) {
-      const i = q0 + qi, row = (gi * bq + qi) * L;
+      const i = q0 + qi, row = base + qi * L;
       const a = Math.max(lo, i - window) - lo, b = i - lo; // visible columns [a, b]
       const li = (g0 + gi) * T + i;
       // SIMD max and exp over the first multiple of 4 of the visible keys, JS for the rest
       const n4 = view ? (b - a + 1) & ~3 : 0;
-      if (n4 > 0) view!.set(p.subarray(row + a, row + a + n4), 0);
       let shift: number;
       if (forward) {
-        shift = n4 > 0 ? vm!.rowMax(n4) : -Infinity;
-        for (let j = a + n4; j <= b; j++) if (p[row + j] > shift) shift = p[row + j];
+        shift = n4 > 0 ? vm!.rowMax(n4, row + a) : -Infinity;
+        for (let j = a + n4; j <= b; j++) if (x[row + j] > shift) shift = x[row + j];
       } else shift = lse[li];
-      let sum = 0;
-      if (n4 > 0) {
-        sum = vm!.expShift(n4, 0, shift);
-        p.set(view!.subarray(0, n4), row + a);
-      }
+      let sum = n4 > 0 ? vm!.expShift(n4, row + a, shift, row + a) : 0;
       for (let j = a + n4; j <= b; j++) {
-        const e = Math.exp(p[row + j] - shift);
-        p[row + j] = e;
+        const e = Math.exp(x[row + j] - shift);
+        x[row + j] = e;
         sum += e;
       }
-      p.fill(0, row, row + a);
-      p.fill(0, row + b + 1, row + L);
+      x.fill(0, row, row + a);
+      x.fill(0, row + b + 1, row + L);
       if (forward) {
         const inv = 1 / sum;
-        for (let j = a; j <= b; j++) p[row + j] *= inv;
+        for (let j = a; j <= b; j++) x[row + j] *= inv;
         lse[li] = shift + Math.log(sum);
       }
     }
+    if (view) p.set(view.subarray(0, size), gi * size);
   }
 }
 

@@ -287,9 +287,9 @@ export class VecMath {
     return this.#view;
   }
 
-  /** Max of floats [0, n4) (n4 % 4 == 0), NaN skipped; -Infinity when n4 is 0. */
-  rowMax(n4: number): number {
-    return this.#k.row_max(0, 0, n4, 0, 0, 0, 0);
+  /** Max of floats [src, src+n4) (n4 % 4 == 0), NaN skipped; -Infinity when n4 is 0. */
+  rowMax(n4: number, src = 0): number {
+    return this.#k.row_max(src * 4, 0, n4, 0, 0, 0, 0);
   }
 
   /** sum over the first n4 floats (n4 % 4 == 0) of exp(softcap(x) - shift). */
@@ -302,9 +302,9 @@ export class VecMath {
     this.#k.grad_softcap(0, dst * 4, n4, cap, 2 / cap, lse, g);
   }
 
-  /** floats [dst, dst+n4) = exp(x - shift) of floats [0, n4); returns their sum. */
-  expShift(n4: number, dst: number, shift: number): number {
-    return this.#k.exp_shift(0, dst * 4, n4, shift, 0, 0, 0);
+  /** floats [dst, dst+n4) = exp(x - shift) of floats [src, src+n4) (may be dst); returns the sum. */
+  expShift(n4: number, dst: number, shift: number, src = 0): number {
+    return this.#k.exp_shift(src * 4, dst * 4, n4, shift, 0, 0, 0);
   }
 
   /** floats [dst, dst+n4) = g * exp(x - lse) of floats [0, n4). */
