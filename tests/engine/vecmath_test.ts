@@ -58,6 +58,22 @@ Deno.test("vecmath: SIMD row max equals the JS `x > max` loop (NaN skipped, -Inf
   }
 });
 
+Deno.test("vecmath: row max and exp at a source offset, in place, equal the same at offset 0", () => {
+  const vm = createVecMath();
+  assert.ok(vm, "WebAssembly SIMD is available in Deno");
+  const x = new Rng(29).uniform(40, -5, 5);
+  const v = vm.view(200);
+  v.set(x, 0);
+  const max0 = vm.rowMax(40), sum0 = vm.expShift(40, 100, max0);
+  const at0 = vm.view(200).slice(100, 140);
+  v.fill(0, 0, 200);
+  v.set(x, 13); // an offset that is not a multiple of 4 floats
+  assert.equal(vm.rowMax(40, 13), max0);
+  assert.equal(vm.expShift(40, 13, max0, 13), sum0);
+  assert.deepEqual(vm.view(200).slice(13, 53), at0);
+  assert.equal(vm.view(200)[53], 0, "nothing written past the row");
+});
+
 async function pair(): Promise<[Backend, Backend]> {
   return [await createCpuBackend(), await createCpuBackend({ simd: false })];
 }
