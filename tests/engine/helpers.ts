@@ -4,6 +4,7 @@
  * skip when AUTORESEARCH_REQUIRE_WEBGPU=1), seeded random data and closeness checks.
  */
 import { seededRandom } from "../../src/util/random.ts";
+import type { Backend } from "../../src/engine/backend.ts";
 
 export { type BackendCase, BACKENDS } from "../backends.ts";
 
@@ -63,4 +64,35 @@ export function assertClose(
         `(atol ${atol}, rtol ${rtol}, ratio ${worst.toFixed(2)})`,
     );
   }
+}
+
+/** Attention shape of {@linkcode attentionForwardBackward}. */
+export interface AttentionGeometry {
+  batch: number;
+  seq: number;
+  heads: number;
+  headDim: number;
+  window: number;
+}
+
+/**
+ * Attention forward then backward on `be` from host q, k, v (B, T, H, D) and the output gradient:
+ * returns [out, lse, dq, dk, dv] read back to the host.
+ */
+export async function attentionForwardBackward(
+  be: Backend,
+  [qHost, kHost, vHost, gradOutHost]: Float32Array[],
+  geo: AttentionGeometry,
+): Promise<Float32Array[]> {
+  const [q, k, v, gradOut] = [qHost, kHost, vHost, gradOutHost].map((values) => {
+    const b = be.alloc("f32", values.length);
+    be.write(b, values);
+    return b;
+  });
+  const n = qHost.length;
+  const out = be.alloc("f32", n), lse = be.alloc("f32", geo.batch * geo.heads * geo.seq);
+  const [gradQ, gradK, gradV] = [0, 1, 2].map(() => be.alloc("f32", n));
+  be.attention({ q, k, v, out, lse, ...geo });
+  be.attentionBackward({ q, k, v, out, lse, gradOut, gradQ, gradK, gradV, ...geo });
+  return await Promise.all([out, lse, gradQ, gradK, gradV].map((b) => be.read(b)));
 }

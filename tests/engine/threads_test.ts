@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
 import type { Backend } from "../../src/engine/backend.ts";
-import { Rng } from "./helpers.ts";
+import { attentionForwardBackward, Rng } from "./helpers.ts";
 
 async function crossEntropyOn(be: Backend, rows: number, vocab: number) {
   const rng = new Rng(23);
@@ -97,27 +97,7 @@ Deno.test("threads: attention transposes and softmax rows over threads equal one
   for (const threads of [1, 3]) {
     const be = await createCpuBackend({ threads });
     try {
-      const [q, k, v, go] = inputs.map((x) => {
-        const b = be.alloc("f32", n);
-        be.write(b, x);
-        return b;
-      });
-      const out = be.alloc("f32", n), lse = be.alloc("f32", 4 * 4 * 256);
-      const [dq, dk, dv] = [0, 1, 2].map(() => be.alloc("f32", n));
-      be.attention({ q, k, v, out, lse, ...geo });
-      be.attentionBackward({
-        q,
-        k,
-        v,
-        out,
-        lse,
-        gradOut: go,
-        gradQ: dq,
-        gradK: dk,
-        gradV: dv,
-        ...geo,
-      });
-      results.push(await Promise.all([out, lse, dq, dk, dv].map((b) => be.read(b))));
+      results.push(await attentionForwardBackward(be, inputs, geo));
     } finally {
       be.destroy();
     }

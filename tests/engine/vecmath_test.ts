@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
 import { createVecMath } from "../../src/engine/cpu/vecmath.ts";
 import type { Backend, DeviceBuffer } from "../../src/engine/backend.ts";
-import { assertClose, Rng } from "./helpers.ts";
+import { assertClose, attentionForwardBackward, Rng } from "./helpers.ts";
 
 Deno.test("vecmath: SIMD exp within 2 ulp-ish of Math.exp from -87 to 88, saturating beyond", () => {
   const vm = createVecMath();
@@ -125,23 +125,7 @@ Deno.test("vecmath: attention SIMD and JS paths agree (seq 137, window 70)", asy
   const data = [rng.uniform(n, -3, 3), rng.uniform(n, -3, 3), rng.uniform(n), rng.uniform(n)];
   const results: Float32Array[][] = [];
   for (const be of [simd, js]) {
-    const [q, k, v, go] = data.map((d) => put(be, d));
-    const out = be.alloc("f32", n), lse = be.alloc("f32", 2 * 3 * 137);
-    const [dq, dk, dv] = [0, 1, 2].map(() => be.alloc("f32", n));
-    be.attention({ q, k, v, out, lse, ...geo });
-    be.attentionBackward({
-      q,
-      k,
-      v,
-      out,
-      lse,
-      gradOut: go,
-      gradQ: dq,
-      gradK: dk,
-      gradV: dv,
-      ...geo,
-    });
-    results.push(await Promise.all([out, lse, dq, dk, dv].map((b) => be.read(b))));
+    results.push(await attentionForwardBackward(be, data, geo));
     be.destroy();
   }
   results[0].forEach((a, i) => assertClose(a, results[1][i], 1e-6, 1e-5, `tensor ${i}`));
