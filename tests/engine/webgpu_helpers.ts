@@ -3,34 +3,15 @@
  * no WebGPU adapter, but FAILS when AUTORESEARCH_REQUIRE_WEBGPU=1 (CI), a seeded generator, and
  * a tolerance check that names the worst element.
  */
-import { HAS_WEBGPU, REQUIRE_WEBGPU } from "../backends.ts";
+import { BACKENDS, testOnBackend } from "../backends.ts";
 import { seededRandom } from "../../src/util/random.ts";
-import { createWebGpuBackend, type WebGpuBackend } from "../../src/engine/webgpu/mod.ts";
+import type { WebGpuBackend } from "../../src/engine/webgpu/mod.ts";
 
-export { HAS_WEBGPU };
-let warned = false;
+const webgpu = BACKENDS.find((b) => b.name === "webgpu")!;
 
 /** Register a test that gets a fresh WebGPU backend, destroyed afterwards. */
 export function gpuTest(name: string, body: (backend: WebGpuBackend) => Promise<void>): void {
-  if (!HAS_WEBGPU && !REQUIRE_WEBGPU) {
-    if (!warned) {
-      console.warn(
-        "skipping WebGPU tests: no WebGPU adapter (set AUTORESEARCH_REQUIRE_WEBGPU=1 to fail)",
-      );
-      warned = true;
-    }
-    Deno.test({ name, ignore: true, fn() {} });
-    return;
-  }
-  Deno.test(name, async () => {
-    if (!HAS_WEBGPU) throw new Error("no WebGPU adapter, and AUTORESEARCH_REQUIRE_WEBGPU=1");
-    const backend = await createWebGpuBackend() as WebGpuBackend;
-    try {
-      await body(backend);
-    } finally {
-      backend.destroy();
-    }
-  });
+  testOnBackend(webgpu, name, (backend) => body(backend as WebGpuBackend));
 }
 
 /** A seeded uniform generator in [-1, 1) (mulberry32). */
