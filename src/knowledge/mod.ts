@@ -14,9 +14,11 @@ export {
   type CardDetail,
   type CardFilter,
   checkCardId,
+  checkOutputPath,
   KnowledgeBase,
   type Lineage,
   openKnowledgeBase,
+  RECORD_AREAS,
 } from "./store.ts";
 export type { CardSummary, RefreshReport, Skipped } from "./index.ts";
 export { classKeyOf } from "./index.ts";
