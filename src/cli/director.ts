@@ -4,7 +4,7 @@
  * prints `--json` for scripts; bad input exits 2 with one line naming the field.
  */
 import { type Command, Option } from "@commander-js/extra-typings";
-import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
 import { UsageError } from "../util/errors.ts";
 import { isValidId } from "../util/ids.ts";
 import { oneLine, truncate } from "../util/text.ts";
@@ -68,7 +68,7 @@ function itemId(raw: string): string {
 
 function reportProblems(problems: readonly QueueProblem[]): void {
   for (const problem of problems) {
-    console.error(`warning: ${problem.path}: ${oneLine(problem.reason)} (skipped)`);
+    console.error(`warning: ${oneLine(problem.path)}: ${oneLine(problem.reason)} (skipped)`);
   }
 }
 
@@ -94,16 +94,16 @@ function ago(from: string, now: Date): string {
 
 function line(state: ItemState): string {
   const { item } = state;
-  return `${item.id} p${item.priority} [${item.category}] ${
+  return `${item.id} p${item.priority} [${oneLine(item.category)}] ${
     truncate(oneLine(item.hypothesis), 100)
   }`;
 }
 
 function printSuggestion(suggestion: Suggestion, index: number): void {
   const enqueued = suggestion.enqueued ? ` -> ${suggestion.enqueued}` : "";
-  const config = suggestion.config ? ` config ${JSON.stringify(suggestion.config)}` : "";
+  const config = suggestion.config ? ` config ${oneLine(JSON.stringify(suggestion.config))}` : "";
   console.log(
-    `${index + 1}. p${suggestion.priority} [${suggestion.category}] ` +
+    `${index + 1}. p${suggestion.priority} [${oneLine(suggestion.category)}] ` +
       `${oneLine(suggestion.hypothesis)}${config}${enqueued}`,
   );
   console.log(`   why: ${oneLine(suggestion.rationale)}`);
@@ -129,6 +129,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      checkBase(opts.kb, true);
       const limit = parseNumber("limit", opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
         throw new UsageError("limit", "must be an integer from 1 to 100");
@@ -166,6 +167,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      checkBase(opts.kb, false); // adding the first item creates the queue
       const priority = parseNumber("priority", opts.priority);
       const config = opts.config === undefined ? null : parseConfig(opts.config);
       const priorCards = opts.priorCards === undefined ? [] : opts.priorCards.split(",")
@@ -208,7 +210,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const options = queueOptions(opts.kb, opts.staleMinutes);
+      const options = queueOptions(checkBase(opts.kb, true), opts.staleMinutes);
       const state = await readQueue(opts.kb);
       reportProblems(state.problems);
       const now = options.now!();
@@ -246,7 +248,7 @@ export function register(program: Command): void {
       if (shown.length) console.log(opts.all ? "done:" : "done (latest 10):");
       for (const s of shown) {
         const how = s.status === "completed"
-          ? `completed -> ${s.card}`
+          ? `completed -> ${oneLine(s.card ?? "")}`
           : `dropped: ${truncate(oneLine(s.dropReason ?? ""), 60)}`;
         console.log(`  ${line(s)} | ${how}`);
       }
@@ -260,6 +262,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      checkBase(opts.kb, true);
       const agent = validateAgent(opts.agent);
       const result = await claimNext(queueOptions(opts.kb, opts.staleMinutes), agent);
       reportProblems(result.problems);
@@ -281,9 +284,11 @@ export function register(program: Command): void {
       const { item } = result.claimed;
       console.log(`claimed ${item.id} for ${agent}`);
       console.log(`hypothesis: ${oneLine(item.hypothesis)}`);
-      console.log(`category: ${item.category}  priority: ${item.priority}`);
-      if (item.config) console.log(`config: ${JSON.stringify(item.config)}`);
-      if (item.priorCards.length) console.log(`prior cards: ${item.priorCards.join(", ")}`);
+      console.log(`category: ${oneLine(item.category)}  priority: ${item.priority}`);
+      if (item.config) console.log(`config: ${oneLine(JSON.stringify(item.config))}`);
+      if (item.priorCards.length) {
+        console.log(`prior cards: ${oneLine(item.priorCards.join(", "))}`);
+      }
       if (item.rationale) console.log(`why: ${oneLine(item.rationale)}`);
       console.log(
         `heartbeat at least every ${queueOptions(opts.kb, opts.staleMinutes).staleMinutes} min: ` +
@@ -299,6 +304,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
+      checkBase(opts.kb, true);
       const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
       const state = await heartbeatItem(queueOptions(opts.kb), itemId(id), agent);
       if (opts.json) return printJson(itemJson(state));
@@ -314,6 +320,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
+      checkBase(opts.kb, true);
       const valid = itemId(id);
       const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
       const tried = await loadTriedCards(opts.kb);
@@ -338,12 +345,14 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
-      const options = queueOptions(opts.kb, opts.staleMinutes);
+      const options = queueOptions(checkBase(opts.kb, true), opts.staleMinutes);
       if (opts.stale) {
         if (id !== undefined) throw new UsageError("id", "give an id or --stale, not both");
         const released = await releaseStale(options);
         if (opts.json) return printJson({ released: released.map((s) => s.item.id) });
-        for (const s of released) console.log(`released ${s.item.id} (${s.claim!.agent}, stale)`);
+        for (const s of released) {
+          console.log(`released ${s.item.id} (${oneLine(s.claim!.agent)}, stale)`);
+        }
         if (released.length === 0) console.log("no stale claims");
         return;
       }
@@ -364,6 +373,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
+      checkBase(opts.kb, true);
       const valid = itemId(id);
       const reason = validateReason(opts.reason);
       const state = await dropItem(queueOptions(opts.kb), valid, reason);

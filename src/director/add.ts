@@ -163,5 +163,5 @@ export async function addItem(options: AddOptions, fields: NewItem): Promise<Add
     );
     if (duplicate && !options.force) return { item: null, duplicate };
     return { item: await createItem(options, valid), duplicate };
-  });
+  }, { base: options.kb });
 }

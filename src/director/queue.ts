@@ -234,7 +234,7 @@ export async function createItem(options: QueueOptions, fields: NewItem): Promis
 
 async function locked<T>(options: QueueOptions, body: () => Promise<T>): Promise<T> {
   const paths = await ensureQueueDirs(options.kb);
-  return await withLock(paths.lock, body);
+  return await withLock(paths.lock, body, { base: options.kb });
 }
 
 /** Release every stale claim in `state` (caller holds the lock). Returns the released items. */

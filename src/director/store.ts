@@ -16,7 +16,7 @@
  */
 import * as v from "valibot";
 import { join } from "node:path";
-import { createExclusive } from "../util/atomic.ts";
+import { guardedCreateExclusive, guardedMkdir } from "../util/guarded.ts";
 import { isValidId, newId } from "../util/ids.ts";
 
 /** Record kinds of the event log. */
@@ -140,12 +140,13 @@ const readyRoots = new Set<string>();
 export async function ensureQueueDirs(kb: string): Promise<QueuePaths> {
   const paths = queuePaths(kb);
   if (readyRoots.has(paths.root)) return paths;
-  await Deno.mkdir(paths.items, { recursive: true });
-  await Deno.mkdir(paths.events, { recursive: true });
+  // Guarded: a base is hostile input, and `queue/` or `queue/events` may be planted links.
+  await guardedMkdir(kb, paths.items);
+  await guardedMkdir(kb, paths.events);
   try {
     await Deno.lstat(join(paths.root, ".gitignore"));
   } catch {
-    await createExclusive(join(paths.root, ".gitignore"), GITIGNORE);
+    await guardedCreateExclusive(kb, join(paths.root, ".gitignore"), GITIGNORE);
   }
   readyRoots.add(paths.root);
   return paths;
@@ -337,7 +338,7 @@ export async function readSnapshot(kb: string): Promise<Snapshot> {
 export async function writeItem(kb: string, item: QueueItem): Promise<void> {
   const paths = await ensureQueueDirs(kb);
   const path = join(paths.items, `${item.id}.json`);
-  if (!await createExclusive(path, JSON.stringify(item, null, 2) + "\n")) {
+  if (!await guardedCreateExclusive(kb, path, JSON.stringify(item, null, 2) + "\n")) {
     throw new Error(`${path}: already exists`);
   }
 }
@@ -369,6 +370,8 @@ export async function writeEvent(
   const event: QueueEvent = { id, ...fields };
   const suffix = fields.kind === "claim" ? host : id;
   const path = join(paths.events, eventFileName(event, suffix));
-  if (!await createExclusive(path, JSON.stringify(event, null, 2) + "\n")) return null;
+  if (!await guardedCreateExclusive(kb, path, JSON.stringify(event, null, 2) + "\n")) {
+    return null;
+  }
   return event;
 }
