@@ -12,6 +12,7 @@ import { withLock } from "../util/lock.ts";
 import { newId } from "../util/ids.ts";
 import { UsageError } from "../util/errors.ts";
 import {
+  damagedClaimGenerations,
   ensureQueueDirs,
   hostTag,
   type Problem,
@@ -307,15 +308,9 @@ export async function claimNext(options: QueueOptions, agent: string): Promise<C
       .sort(pickOrder);
     const host = options.host ?? hostTag();
     for (const candidate of candidates) {
-      const generation = candidate.nextGeneration;
-      const event = await writeEvent(options.kb, {
-        kind: "claim",
-        item: candidate.item.id,
-        generation,
-        at: now.toISOString(),
-        agent,
-      }, host);
-      if (!event) continue; // this generation's claim file exists (e.g. unreadable): skip it
+      const claimed = await claimPastDamaged(options, candidate, snapshot.problems, agent, now);
+      if (!claimed) continue;
+      const { event, generation } = claimed;
       const claim = { agent, generation, claimedAt: event.at, heartbeatAt: event.at };
       return {
         claimed: { ...candidate, status: "in_progress", nextGeneration: generation + 1, claim },
@@ -325,6 +320,55 @@ export async function claimNext(options: QueueOptions, agent: string): Promise<C
     }
     return { claimed: null, released, problems: state.problems };
   });
+}
+
+/**
+ * Write a claim of `candidate` for `agent` at its next generation, going past generations whose
+ * claim file exists but is unreadable (a corrupt record must never leave an item stuck: it would
+ * be listed pending while every claim of it failed). Null when the generation is really taken.
+ */
+async function claimPastDamaged(
+  options: QueueOptions,
+  candidate: ItemState,
+  problems: readonly Problem[],
+  agent: string,
+  now: Date,
+): Promise<{ event: QueueEvent; generation: number } | null> {
+  const damaged = new Set(damagedClaimGenerations(problems, candidate.item.id));
+  let generation = candidate.nextGeneration;
+  while (damaged.has(generation)) generation++;
+  const event = await writeEvent(options.kb, {
+    kind: "claim",
+    item: candidate.item.id,
+    generation,
+    at: now.toISOString(),
+    agent,
+  }, options.host ?? hostTag());
+  return event ? { event, generation } : null;
+}
+
+/**
+ * The claim `agent` holds on a pending `state` whose own claim record became unreadable: the
+ * item is claimed again for that agent past the damaged generation, so the holder can still
+ * heartbeat and complete. Null when no claim of the item's next generation is damaged.
+ */
+async function reclaimDamaged(
+  options: QueueOptions,
+  state: ItemState,
+  problems: readonly Problem[],
+  agent: string | undefined,
+): Promise<ClaimInfo | null> {
+  if (state.status !== "pending" || agent === undefined) return null;
+  const damaged = damagedClaimGenerations(problems, state.item.id);
+  if (!damaged.some((generation) => generation >= state.nextGeneration)) return null;
+  const claimed = await claimPastDamaged(options, state, problems, agent, clock(options));
+  if (!claimed) return null;
+  return {
+    agent,
+    generation: claimed.generation,
+    claimedAt: claimed.event.at,
+    heartbeatAt: claimed.event.at,
+  };
 }
 
 async function findItem(options: QueueOptions, id: string): Promise<ItemState> {
@@ -373,7 +417,8 @@ export async function heartbeat(
   await findItem(options, id); // an unknown id is refused before the lock file is created
   return await locked(options, async () => {
     const state = await findItem(options, id);
-    const claim = requireInProgress(state, "heartbeat", agent);
+    const claim = await reclaimDamaged(options, state, await queueProblems(options), agent) ??
+      requireInProgress(state, "heartbeat", agent);
     const event = await writeEvent(options.kb, {
       kind: "heartbeat",
       item: id,
@@ -407,7 +452,8 @@ export async function complete(
       (agent === undefined || agent === last.agent);
     const claim = late
       ? { agent: last.agent!, generation: last.generation }
-      : requireInProgress(state, "complete", agent);
+      : await reclaimDamaged(options, state, await queueProblems(options), agent) ??
+        requireInProgress(state, "complete", agent);
     const event = await writeEvent(options.kb, {
       kind: "complete",
       item: id,
@@ -418,6 +464,11 @@ export async function complete(
     }, options.host ?? hostTag());
     return { ...state, status: "completed", card, closedAt: event!.at };
   });
+}
+
+/** Unreadable queue records as of now. */
+async function queueProblems(options: QueueOptions): Promise<Problem[]> {
+  return (await readSnapshot(options.kb)).problems;
 }
 
 /** Give the claimed item `id` back to the queue (recorded as a release; `agent`: must hold it). */

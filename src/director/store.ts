@@ -217,6 +217,19 @@ interface EventName {
 
 const EVENT_NAME = /^([a-z]+_[0-9A-Z]{26})\.(\d{4,})\.([a-z]+)\.([A-Za-z0-9_-]+)\.json$/;
 
+/**
+ * Generations of item `id` whose claim file exists but could not be read (listed in `problems`):
+ * such a generation is taken, so the next claim goes past it and the item never gets stuck.
+ */
+export function damagedClaimGenerations(problems: readonly Problem[], id: string): number[] {
+  const generations: number[] = [];
+  for (const problem of problems) {
+    const parsed = parseEventName(problem.path.split("/").pop() ?? "");
+    if (parsed?.kind === "claim" && parsed.item === id) generations.push(parsed.generation);
+  }
+  return generations.sort((a, b) => a - b);
+}
+
 function parseEventName(name: string): EventName | null {
   const match = EVENT_NAME.exec(name);
   if (!match || !(EVENT_KINDS as readonly string[]).includes(match[3])) return null;
