@@ -18,6 +18,7 @@ import * as v from "valibot";
 import { join } from "node:path";
 import { createExclusive } from "../util/atomic.ts";
 import { isValidId, newId } from "../util/ids.ts";
+import { ensureBase } from "../knowledge/base.ts";
 
 /** Record kinds of the event log. */
 export type EventKind = "claim" | "heartbeat" | "release" | "complete" | "drop";
@@ -140,6 +141,7 @@ const readyRoots = new Set<string>();
 export async function ensureQueueDirs(kb: string): Promise<QueuePaths> {
   const paths = queuePaths(kb);
   if (readyRoots.has(paths.root)) return paths;
+  await ensureBase(kb); // a base first created by the queue still keeps its index out of git
   await Deno.mkdir(paths.items, { recursive: true });
   await Deno.mkdir(paths.events, { recursive: true });
   try {

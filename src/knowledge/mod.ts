@@ -20,6 +20,7 @@ export {
 } from "./store.ts";
 export type { CardSummary, RefreshReport, Skipped } from "./index.ts";
 export { classKeyOf } from "./index.ts";
+export { BASE_GITIGNORE, ensureBase } from "./base.ts";
 export {
   type Card,
   type CardInput,
