@@ -50,4 +50,4 @@ export {
   SIMILARITY_THRESHOLD,
 } from "./dedup.ts";
 export { planExperiments, type PlanOptions, type PlanResult, type Suggestion } from "./plan.ts";
-export { queueSection } from "./brief.ts";
+export { queueSection, readBriefWithQueue } from "./brief.ts";
