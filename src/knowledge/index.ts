@@ -610,7 +610,11 @@ function summarize(
     agent: row.agent,
     session: row.session,
     hypothesis: row.hypothesis,
-    lesson: (judged ? completion.lesson : null) ?? row.lesson,
+    // A crash card's own judgement (crash again) only carries its lesson.
+    lesson:
+      (judged || (row.status === "crash" && completion !== undefined)
+        ? completion!.lesson
+        : null) ?? row.lesson,
     tags,
     categories: categoriesOf(tags),
     prior_cards: JSON.parse(row.prior_cards) as string[],
