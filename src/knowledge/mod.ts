@@ -21,8 +21,11 @@ export {
 export type { CardSummary, RefreshReport, Skipped } from "./index.ts";
 export { classKeyOf } from "./index.ts";
 export {
+  type Backend,
+  BACKENDS,
   type Card,
   type CardInput,
+  type CardSource,
   type Completion,
   JUDGED_STATUSES,
   type JudgedStatus,
@@ -31,6 +34,7 @@ export {
   type Platform,
   type Results,
   type Retraction,
+  SOURCE_KINDS,
   type Status,
   STATUSES,
   validateCardInput,
