@@ -256,6 +256,10 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
           ...(lesson === undefined ? {} : { lesson }),
           ...(delta === undefined ? {} : { delta }),
         }).catch((error) => {
+          // The card being judged is the one --complete named.
+          if (error instanceof UsageError && (error.field === "card" || error.field === "id")) {
+            throw new UsageError("--complete", error.rule);
+          }
           throw withFlag(error);
         });
         if (opts.json) printJson(completion);
@@ -403,7 +407,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await updateMeta(openKnowledgeBase(checkBase(opts.kb, true)));
+      const result = await updateMeta(openKnowledgeBase(checkBase(opts.kb, false)));
       reportSkipped(result.skipped);
       const summary = {
         path: result.path,
@@ -427,7 +431,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await writePlot(openKnowledgeBase(checkBase(opts.kb, true)), opts.out);
+      const result = await writePlot(openKnowledgeBase(checkBase(opts.kb, false)), opts.out);
       reportSkipped(result.skipped);
       if (opts.json) printJson({ path: result.path, points: result.points, best: result.best });
       else console.log(`plotted ${result.points} results to ${result.path}`);

@@ -16,6 +16,7 @@ export {
   isStale,
   type ItemState,
   type ItemStatus,
+  type LostClaim,
   type NewItem,
   pickOrder,
   type Problem as QueueProblem,
@@ -25,6 +26,7 @@ export {
   type QueueOptions,
   type QueueState,
   readQueue,
+  recordLost,
   release as releaseItem,
   releaseStale,
 } from "./queue.ts";
@@ -50,4 +52,4 @@ export {
   SIMILARITY_THRESHOLD,
 } from "./dedup.ts";
 export { planExperiments, type PlanOptions, type PlanResult, type Suggestion } from "./plan.ts";
-export { queueSection } from "./brief.ts";
+export { queueSection, readBriefWithQueue } from "./brief.ts";

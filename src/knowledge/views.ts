@@ -5,6 +5,7 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { guardedWrite, isInside } from "../util/guarded.ts";
+import { ensureBase } from "./base.ts";
 import { UsageError } from "../util/errors.ts";
 import { type Brief, makeBrief } from "./brief.ts";
 import type { CardSummary, Skipped } from "./index.ts";
@@ -80,6 +81,7 @@ export async function writeSessionReport(
   }
   const text = renderReport(`Session ${session}`, synthesis);
   const path = join(kb.viewsDir, "sessions", `${sessionFileName(session)}.md`);
+  await ensureBase(kb.dir); // a base first created by a view still keeps its index out of git
   await guardedWrite(kb.dir, path, text);
   return { path, text, synthesis, skipped };
 }
@@ -93,6 +95,7 @@ export async function updateMeta(
   const skipped = kb.lastSkipped;
   const text = renderReport("Meta-synthesis", synthesis);
   const path = join(kb.viewsDir, "meta.md");
+  await ensureBase(kb.dir); // a base first created by a view still keeps its index out of git
   await guardedWrite(kb.dir, path, text);
   await guardedWrite(
     kb.dir,
@@ -136,7 +139,9 @@ export async function writePlot(
   const data = plotData(cards);
   const svg = await renderPlotSvg(data);
   const path = out ?? join(kb.viewsDir, "progress.svg");
-  if (out === undefined || isInside(kb.dir, out)) await guardedWrite(kb.dir, path, svg);
-  else await guardedWrite(dirname(resolve(out)), resolve(out), svg);
+  if (out === undefined || isInside(kb.dir, out)) {
+    await ensureBase(kb.dir);
+    await guardedWrite(kb.dir, path, svg);
+  } else await guardedWrite(dirname(resolve(out)), resolve(out), svg);
   return { path, points: data.points.length, best: data.best.length, skipped: kb.lastSkipped };
 }
