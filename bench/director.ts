@@ -172,7 +172,9 @@ async function statusAndPlan(items: number, cards: number): Promise<void> {
     );
   }
   // A realistic mix: a third claimed, a tenth completed.
-  for (let i = 0; i < items / 3; i++) await claimNext({ kb }, `agent${i % 8}`, { allowMultiple: true });
+  for (let i = 0; i < items / 3; i++) {
+    await claimNext({ kb }, `agent${i % 8}`, { allowMultiple: true });
+  }
   const card = JSON.parse(
     await Deno.readTextFile(join(kb, "cards", [...Deno.readDirSync(join(kb, "cards"))][0].name)),
   ).id;

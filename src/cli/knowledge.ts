@@ -212,6 +212,10 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
           ...(lesson === undefined ? {} : { lesson }),
           ...(delta === undefined ? {} : { delta }),
         }).catch((error) => {
+          // The card being judged is the one --complete named.
+          if (error instanceof UsageError && (error.field === "card" || error.field === "id")) {
+            throw new UsageError("--complete", error.rule);
+          }
           throw withFlag(error);
         });
         if (opts.json) printJson(completion);

@@ -19,6 +19,7 @@ export {
   type ItemBase,
   type ItemState,
   type ItemStatus,
+  type LostClaim,
   type NewItem,
   pickOrder,
   type Problem as QueueProblem,
@@ -28,6 +29,7 @@ export {
   type QueueOptions,
   type QueueState,
   readQueue,
+  recordLost,
   release as releaseItem,
   releaseStale,
 } from "./queue.ts";
@@ -56,4 +58,4 @@ export {
   SIMILARITY_THRESHOLD,
 } from "./dedup.ts";
 export { planExperiments, type PlanOptions, type PlanResult, type Suggestion } from "./plan.ts";
-export { queueSection } from "./brief.ts";
+export { queueSection, readBriefWithQueue } from "./brief.ts";

@@ -4,16 +4,18 @@
  * records of store.ts, so readers always see a whole state and nothing is rewritten.
  *
  * Claims are exclusive under any concurrency on one machine: the pick (fold, choose, write) holds
- * the queue lock, and the claim record itself is created exclusively per (item, generation).
- * Across machines, two offline claims of one generation are both kept and the fold picks the
- * earliest; the loser learns it on its next heartbeat or complete.
+ * the queue lock and never hands out an (item, generation) that has a claim file. Across
+ * machines a claim counts once pushed: of two claims of one generation, the one that came first
+ * in the linear git history wins (git push is the compare-and-swap; `sync` records the order),
+ * and a claim not yet pushed is provisional, behind every pushed one. Heartbeats, releases and
+ * completions name the claim they belong to, so the loser's records never move the item: its
+ * card stays in the base, its completion is not accepted, and it is told (see `lostClaims`).
  */
 import { withLock } from "../util/lock.ts";
 import { newId } from "../util/ids.ts";
 import { UsageError } from "../util/errors.ts";
 import {
   ensureQueueDirs,
-  hostTag,
   type ItemBase,
   type Problem,
   type QueueEvent,
@@ -40,12 +42,12 @@ export interface QueueOptions {
   now?: () => Date;
   /** Minutes without a heartbeat before a claim is stale (default 15). */
   staleMinutes?: number;
-  /** Machine tag used in claim file names (default: the sanitised host name). */
-  host?: string;
 }
 
 /** The active claim of an in-progress item. */
 export interface ClaimInfo {
+  /** The claim's event id (`claim_<ULID>`); later records of the claim name it. */
+  id: string;
   /** Agent holding the claim. */
   agent: string;
   /** Claim generation (0 for the first claim, +1 after each release). */
@@ -83,7 +85,29 @@ export interface ItemState {
     generation: number;
     stale: boolean;
     reason: string | null;
+    /** The claim it released (null for old records that name none). */
+    claim: string | null;
   }[];
+  /** Claims that lost their generation to an earlier one (two machines claimed it). */
+  lostClaims: LostClaim[];
+}
+
+/** A claim that lost its generation to one pushed earlier, and what its agent did meanwhile. */
+export interface LostClaim {
+  /** The losing claim's event id. */
+  id: string;
+  /** Its agent. */
+  agent: string;
+  /** The generation both claimed. */
+  generation: number;
+  /** When it was claimed. */
+  claimedAt: string;
+  /** The claim that won, and its agent. */
+  winner: { id: string; agent: string };
+  /** Cards the loser completed the item with (kept in the base, not accepted for the item). */
+  cards: string[];
+  /** True once a `lost` record acknowledges it (its agent was told). */
+  told: boolean;
 }
 
 function byTimeThenId(a: QueueEvent, b: QueueEvent): number {
@@ -91,20 +115,68 @@ function byTimeThenId(a: QueueEvent, b: QueueEvent): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** Derive the state of `item` from its events. Pure: the same records give the same state. */
-export function foldItem(item: QueueItem, events: readonly QueueEvent[]): ItemState {
+/** Where a claim stands among claims of its generation: git position, then time and id. */
+function claimOrder(rank: (event: QueueEvent) => number) {
+  return (a: QueueEvent, b: QueueEvent): number => {
+    const ra = rank(a), rb = rank(b);
+    if (ra !== rb) return ra < rb ? -1 : 1;
+    return byTimeThenId(a, b);
+  };
+}
+
+/** True when `event` (heartbeat, release, complete) belongs to the claim `owner`. */
+function belongsTo(event: QueueEvent, owner: QueueEvent | undefined): boolean {
+  if (event.claim !== undefined) return owner !== undefined && event.claim === owner.id;
+  // Old records name no claim: they belong to the claim of their agent (or to none at all).
+  return owner === undefined || event.agent === null || event.agent === owner.agent;
+}
+
+/**
+ * Derive the state of `item` from its events. Pure: the same records give the same state.
+ * `rank` gives a claim's position in the git history (Infinity when not pushed yet).
+ */
+export function foldItem(
+  item: QueueItem,
+  events: readonly QueueEvent[],
+  rank: (event: QueueEvent) => number = () => Infinity,
+): ItemState {
   const sorted = [...events].sort(byTimeThenId);
-  // The winning claim of each generation: the earliest (only several across machines).
-  const claims = new Map<number, QueueEvent>();
+  // The winning claim of each generation: the first pushed, else the earliest.
+  const byGeneration = new Map<number, QueueEvent[]>();
   for (const event of sorted) {
-    if (event.kind === "claim" && !claims.has(event.generation)) {
-      claims.set(event.generation, event);
+    if (event.kind !== "claim") continue;
+    const list = byGeneration.get(event.generation);
+    if (list) list.push(event);
+    else byGeneration.set(event.generation, [event]);
+  }
+  const claims = new Map<number, QueueEvent>();
+  const lostClaims: LostClaim[] = [];
+  const order = claimOrder(rank);
+  for (const [generation, list] of byGeneration) {
+    list.sort(order);
+    const winner = list[0];
+    claims.set(generation, winner);
+    for (const loser of list.slice(1)) {
+      const mine = (kind: string) =>
+        sorted.filter((e) =>
+          e.kind === kind && e.generation === generation && e.claim === loser.id
+        );
+      lostClaims.push({
+        id: loser.id,
+        agent: loser.agent ?? "unknown",
+        generation,
+        claimedAt: loser.at,
+        winner: { id: winner.id, agent: winner.agent ?? "unknown" },
+        cards: mine("complete").flatMap((e) => e.cards ?? (e.card ? [e.card] : [])),
+        told: mine("lost").length > 0,
+      });
     }
   }
+  const owns = (event: QueueEvent) => belongsTo(event, claims.get(event.generation));
   const releasedGenerations = new Set<number>();
   const releases: ItemState["releases"] = [];
   for (const event of sorted) {
-    if (event.kind !== "release") continue;
+    if (event.kind !== "release" || !owns(event)) continue;
     releasedGenerations.add(event.generation);
     releases.push({
       at: event.at,
@@ -112,6 +184,7 @@ export function foldItem(item: QueueItem, events: readonly QueueEvent[]): ItemSt
       generation: event.generation,
       stale: event.stale === true,
       reason: event.reason ?? null,
+      claim: claims.get(event.generation)?.id ?? null,
     });
   }
   const lastGeneration = claims.size === 0 ? -1 : Math.max(...claims.keys());
@@ -121,11 +194,12 @@ export function foldItem(item: QueueItem, events: readonly QueueEvent[]): ItemSt
     let heartbeatAt = lastClaim.at;
     for (const event of sorted) {
       if (
-        event.kind === "heartbeat" && event.generation === lastGeneration &&
+        event.kind === "heartbeat" && event.generation === lastGeneration && owns(event) &&
         event.at > heartbeatAt
       ) heartbeatAt = event.at;
     }
     claim = {
+      id: lastClaim.id,
       agent: lastClaim.agent ?? "unknown",
       generation: lastGeneration,
       claimedAt: lastClaim.at,
@@ -143,9 +217,10 @@ export function foldItem(item: QueueItem, events: readonly QueueEvent[]): ItemSt
     closedAt: null,
     dropReason: null,
     releases,
+    lostClaims,
   };
-  // A completion wins over everything: the work was done and its card exists.
-  const complete = sorted.find((event) => event.kind === "complete");
+  // A completion by the winning claim wins over everything: the work was done, its card exists.
+  const complete = sorted.find((event) => event.kind === "complete" && owns(event));
   if (complete) {
     const done = complete.adopted ? complete : claims.get(complete.generation) ?? lastClaim;
     return {
@@ -153,6 +228,7 @@ export function foldItem(item: QueueItem, events: readonly QueueEvent[]): ItemSt
       status: "completed",
       claim: done
         ? {
+          id: done.id,
           agent: done.agent ?? "unknown",
           generation: done.generation,
           claimedAt: done.at,
@@ -184,7 +260,10 @@ export interface QueueState {
 }
 
 function foldSnapshot(snapshot: Snapshot): QueueState {
-  const items = snapshot.items.map((item) => foldItem(item, snapshot.events.get(item.id) ?? []));
+  const rank = (event: QueueEvent) => snapshot.ranks.get(event) ?? Infinity;
+  const items = snapshot.items.map((item) =>
+    foldItem(item, snapshot.events.get(item.id) ?? [], rank)
+  );
   return { items, problems: snapshot.problems };
 }
 
@@ -268,9 +347,10 @@ async function releaseStaleIn(
       generation: item.claim.generation,
       at: now.toISOString(),
       agent: item.claim.agent,
+      claim: item.claim.id,
       stale: true,
       reason: `no heartbeat since ${item.claim.heartbeatAt} (timeout ${minutes} min)`,
-    }, options.host ?? hostTag());
+    });
     released.push(item);
   }
   return released;
@@ -329,24 +409,25 @@ function requireNoOtherClaim(
 /**
  * Atomically take the best pending item for `agent` (stale claims are released first), or the
  * pending item `claim.item` when given. Holds the queue lock for the pick; the claim record is
- * created exclusively, so no two claimers on one machine ever get the same item. An agent holds
- * one claim at a time unless `claim.allowMultiple`.
+ * created exclusively, so no two claimers on one base ever get the same item; across machines
+ * the claim is provisional until pushed (see `sync`). An agent holds one claim at a time unless
+ * `pick.allowMultiple`.
  */
 export async function claimNext(
   options: QueueOptions,
   agent: string,
-  claim: ClaimOptions & { item?: string } = {},
+  pick: ClaimOptions & { item?: string } = {},
 ): Promise<ClaimResult> {
-  if (claim.item !== undefined) await findItem(options, claim.item);
+  if (pick.item !== undefined) await findItem(options, pick.item);
   return await locked(options, async () => {
     const snapshot = await readSnapshot(options.kb);
     const state = foldSnapshot(snapshot);
     const now = clock(options);
     const released = await releaseStaleIn(options, state, now);
     const releasedIds = new Set(released.map((item) => item.item.id));
-    requireNoOtherClaim(state, agent, releasedIds, claim);
-    if (claim.item !== undefined) {
-      const wanted = state.items.find((item) => item.item.id === claim.item)!;
+    requireNoOtherClaim(state, agent, releasedIds, pick);
+    if (pick.item !== undefined) {
+      const wanted = state.items.find((item) => item.item.id === pick.item)!;
       if (wanted.status !== "pending" && !releasedIds.has(wanted.item.id)) {
         const who = wanted.claim ? ` by ${wanted.claim.agent}` : "";
         throw new UsageError(
@@ -357,7 +438,7 @@ export async function claimNext(
       }
     }
     const candidates = state.items
-      .filter((item) => claim.item === undefined || item.item.id === claim.item)
+      .filter((item) => pick.item === undefined || item.item.id === pick.item)
       .filter((item) => item.status === "pending" || releasedIds.has(item.item.id))
       .map((item) =>
         releasedIds.has(item.item.id)
@@ -365,18 +446,19 @@ export async function claimNext(
           : item
       )
       .sort(pickOrder);
-    const host = options.host ?? hostTag();
     for (const candidate of candidates) {
       const generation = candidate.nextGeneration;
+      // A claim file of this generation exists but is unreadable: never hand it out twice.
+      if (snapshot.claimed.has(`${candidate.item.id}.${generation}`)) continue;
       const event = await writeEvent(options.kb, {
         kind: "claim",
         item: candidate.item.id,
         generation,
         at: now.toISOString(),
         agent,
-      }, host);
-      if (!event) continue; // this generation's claim file exists (e.g. unreadable): skip it
-      const claim = { agent, generation, claimedAt: event.at, heartbeatAt: event.at };
+      });
+      if (!event) continue;
+      const claim = { id: event.id, agent, generation, claimedAt: event.at, heartbeatAt: event.at };
       return {
         claimed: { ...candidate, status: "in_progress", nextGeneration: generation + 1, claim },
         released,
@@ -407,6 +489,17 @@ function requireInProgress(state: ItemState, action: string, agent?: string): Cl
   const released = lastRelease
     ? ` (a claim was released at ${lastRelease.at}${lastRelease.stale ? ", stale" : ""})`
     : "";
+  const lost = agent === undefined
+    ? undefined
+    : state.lostClaims.findLast((claim) => claim.agent === agent);
+  if (lost && state.claim?.agent !== agent) {
+    throw new UsageError(
+      "agent",
+      `cannot ${action} ${state.item.id}: ${agent}'s claim ${lost.id} lost generation ` +
+        `${lost.generation} to ${lost.winner.agent} (${lost.winner.id}, pushed first); ` +
+        `take another item`,
+    );
+  }
   if (state.status !== "in_progress" || !state.claim) {
     const detail = state.status === "pending" ? released : "";
     throw new UsageError("id", `cannot ${action} ${state.item.id}: it is ${state.status}${detail}`);
@@ -440,7 +533,8 @@ export async function heartbeat(
       generation: claim.generation,
       at: clock(options).toISOString(),
       agent: claim.agent,
-    }, options.host ?? hostTag());
+      claim: claim.id,
+    });
     return { ...state, claim: { ...claim, heartbeatAt: event!.at } };
   });
 }
@@ -483,9 +577,9 @@ export async function complete(
       throw new UsageError("agent", `name the agent who ran the cards to adopt them for ${id}`);
     }
     const claim = adopted
-      ? { agent: agent!, generation: state.nextGeneration }
+      ? { agent: agent!, generation: state.nextGeneration, id: null }
       : late
-      ? { agent: last.agent!, generation: last.generation }
+      ? { agent: last.agent!, generation: last.generation, id: last.claim }
       : requireInProgress(state, "complete", agent);
     const event = await writeEvent(options.kb, {
       kind: "complete",
@@ -496,7 +590,8 @@ export async function complete(
       card: list[0],
       cards: list,
       ...(adopted ? { adopted: true } : {}),
-    }, options.host ?? hostTag());
+      ...(claim.id === null ? {} : { claim: claim.id }),
+    });
     return {
       ...state,
       status: "completed",
@@ -505,6 +600,29 @@ export async function complete(
       adopted,
       closedAt: event!.at,
     };
+  });
+}
+
+/**
+ * Acknowledge that the claim `lost` of item `id` lost its generation (its agent was told): an
+ * append-only `lost` record naming the claim and the winner. Nothing is removed or rewritten.
+ */
+export async function recordLost(
+  options: QueueOptions,
+  id: string,
+  lost: LostClaim,
+): Promise<QueueEvent> {
+  return await locked(options, async () => {
+    const event = await writeEvent(options.kb, {
+      kind: "lost",
+      item: id,
+      generation: lost.generation,
+      at: clock(options).toISOString(),
+      agent: lost.agent,
+      claim: lost.id,
+      reason: `claim ${lost.id} lost to ${lost.winner.agent} (${lost.winner.id}, pushed first)`,
+    });
+    return event!;
   });
 }
 
@@ -526,9 +644,10 @@ export async function release(
       generation: claim.generation,
       at,
       agent: claim.agent,
+      claim: claim.id,
       stale: false,
       ...(reason ? { reason } : {}),
-    }, options.host ?? hostTag());
+    });
     return {
       ...state,
       status: "pending",
@@ -541,6 +660,7 @@ export async function release(
           generation: claim.generation,
           stale: false,
           reason: reason ?? null,
+          claim: claim.id,
         },
       ],
     };
@@ -563,7 +683,7 @@ export async function drop(options: QueueOptions, id: string, reason: string): P
       at,
       agent: state.claim?.agent ?? null,
       reason,
-    }, options.host ?? hostTag());
+    });
     return { ...state, status: "dropped", closedAt: at, dropReason: reason };
   });
 }

@@ -18,7 +18,7 @@ import {
   RECORD_DIRS,
   type RecordKind,
 } from "./records.ts";
-import type { Card, JudgedStatus, Status } from "./schema.ts";
+import type { Backend, Card, JudgedStatus, Status } from "./schema.ts";
 
 /** Bump when the index layout changes: an older index is rebuilt. */
 const INDEX_VERSION = 4;
@@ -68,7 +68,7 @@ export interface CardSummary {
   /** cards that inspired this one */
   prior_cards: string[];
   /** compute backend */
-  backend: "webgpu" | "cpu";
+  backend: Backend;
   /** adapter or CPU description */
   device: string;
   /** harness hash */
@@ -577,7 +577,7 @@ interface CardRow {
   lesson: string | null;
   tags: string;
   prior_cards: string;
-  backend: "webgpu" | "cpu";
+  backend: Backend;
   device: string;
   harness_hash: string;
   budget_s: number;
@@ -610,7 +610,11 @@ function summarize(
     agent: row.agent,
     session: row.session,
     hypothesis: row.hypothesis,
-    lesson: (judged ? completion.lesson : null) ?? row.lesson,
+    // A crash card's own judgement (crash again) only carries its lesson.
+    lesson:
+      (judged || (row.status === "crash" && completion !== undefined)
+        ? completion!.lesson
+        : null) ?? row.lesson,
     tags,
     categories: categoriesOf(tags),
     prior_cards: JSON.parse(row.prior_cards) as string[],

@@ -20,9 +20,13 @@ export {
 } from "./store.ts";
 export type { CardSummary, RefreshReport, Skipped } from "./index.ts";
 export { classKeyOf } from "./index.ts";
+export { BASE_GITIGNORE, ensureBase } from "./base.ts";
 export {
+  type Backend,
+  BACKENDS,
   type Card,
   type CardInput,
+  type CardSource,
   type Completion,
   JUDGED_STATUSES,
   type JudgedStatus,
@@ -31,6 +35,7 @@ export {
   type Platform,
   type Results,
   type Retraction,
+  SOURCE_KINDS,
   type Status,
   STATUSES,
   validateCardInput,

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { createExclusive } from "../util/atomic.ts";
+import { ensureBase } from "./base.ts";
 import { DataError, UsageError } from "../util/errors.ts";
 import { isValidId, newId } from "../util/ids.ts";
 import { withLock } from "../util/lock.ts";
@@ -40,14 +41,6 @@ import {
 
 /** Cache key of the synthesis state. */
 const SYNTHESIS_CACHE = "synthesis-state";
-
-/** The `.gitignore` a new base gets: derived views stay local. */
-const BASE_GITIGNORE = `# derived views of this knowledge base are rebuilt locally
-index.sqlite*
-views/
-.lock
-.tmp-*
-`;
 
 /** A card with everything later records say about it. */
 export interface CardDetail {
@@ -137,10 +130,14 @@ export class KnowledgeBase {
   async completeCard(id: string, judgement: Judgement): Promise<Completion> {
     const valid = validateJudgement(judgement);
     const card = this.#readCardOrThrow(id);
-    if (card.status !== "pending") {
+    // A run recorded as a crash is judged crash again only to attach its lesson.
+    const crashLesson = card.status === "crash" && valid.status === "crash";
+    if (card.status !== "pending" && !crashLesson) {
       throw new UsageError(
         "card",
-        `${id} has status ${card.status}; only a pending card is judged`,
+        card.status === "crash"
+          ? `${id} is a crash; judge it crash (to add a lesson), nothing else`
+          : `${id} has status ${card.status}; only a pending or crash card is judged`,
       );
     }
     if (valid.status !== "crash" && card.results.val_bpb === null) {
@@ -342,6 +339,7 @@ export class KnowledgeBase {
       this.#index = CardIndex.empty(this.dir);
     } else {
       try {
+        await ensureBase(this.dir); // the index is about to be created: keep it out of git
         this.#index = await CardIndex.open(this.dir);
       } catch {
         // The index is derived: when it cannot live on disk (read-only base), build it in memory.
@@ -396,11 +394,9 @@ export class KnowledgeBase {
   }
 
   async #ensureLayout(): Promise<void> {
+    await ensureBase(this.dir);
     for (const sub of ["cards", "completions", "retractions"]) {
       await Deno.mkdir(join(this.dir, sub), { recursive: true });
-    }
-    if (!exists(join(this.dir, ".gitignore"))) {
-      await createExclusive(join(this.dir, ".gitignore"), BASE_GITIGNORE);
     }
   }
 }

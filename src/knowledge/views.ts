@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { atomicWrite } from "../util/atomic.ts";
+import { ensureBase } from "./base.ts";
 import { UsageError } from "../util/errors.ts";
 import { type Brief, makeBrief } from "./brief.ts";
 import type { CardSummary, Skipped } from "./index.ts";
@@ -71,6 +72,7 @@ export async function writeSessionReport(
   }
   const text = renderReport(`Session ${session}`, synthesis);
   const path = join(kb.viewsDir, "sessions", `${sessionFileName(session)}.md`);
+  await ensureBase(kb.dir); // a base first created by a view still keeps its index out of git
   await atomicWrite(path, text);
   return { path, text, synthesis, skipped };
 }
@@ -84,6 +86,7 @@ export async function updateMeta(
   const skipped = kb.lastSkipped;
   const text = renderReport("Meta-synthesis", synthesis);
   const path = join(kb.viewsDir, "meta.md");
+  await ensureBase(kb.dir); // a base first created by a view still keeps its index out of git
   await atomicWrite(path, text);
   await atomicWrite(
     join(kb.viewsDir, "meta.json"),
@@ -125,6 +128,7 @@ export async function writePlot(
   const data = plotData(cards);
   const svg = await renderPlotSvg(data);
   const path = out ?? join(kb.viewsDir, "progress.svg");
+  if (out === undefined) await ensureBase(kb.dir);
   await atomicWrite(path, svg);
   return { path, points: data.points.length, best: data.best.length, skipped: kb.lastSkipped };
 }
