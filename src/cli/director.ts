@@ -29,7 +29,9 @@ import {
   validateNewItem,
   validateReason,
 } from "../director/mod.ts";
-import { loadTriedCards, requireCard } from "../director/cards.ts";
+import { loadTriedCards, requireCard, type TriedCards } from "../director/cards.ts";
+import type { CardSummary } from "../knowledge/index.ts";
+import { recipeValidator } from "./recipe_check.ts";
 import { planExperiments, type Suggestion } from "../director/plan.ts";
 
 /** The clock: `$AUTORESEARCH_NOW` (ISO time or epoch ms) when set, for tests; else real time. */
@@ -64,6 +66,28 @@ function itemId(raw: string): string {
     throw new UsageError("id", `must be a queue item id like item_01J..., got ${oneLine(raw)}`);
   }
   return raw;
+}
+
+/** Parse `--seeds 1,2,3`. */
+function parseSeeds(raw: string): number[] {
+  const seeds = raw.split(",").map((part) => part.trim()).filter((part) => part !== "");
+  if (seeds.length === 0 || !seeds.every((seed) => /^\d{1,15}$/.test(seed))) {
+    throw new UsageError(
+      "seeds",
+      `must be comma-separated non-negative integers, got ${oneLine(raw)}`,
+    );
+  }
+  return seeds.map(Number);
+}
+
+/** The best card of the most recently active comparability class, or null. */
+async function currentBest(tried: TriedCards): Promise<CardSummary | null> {
+  const synthesis = await tried.base.synthesis();
+  for (const stats of synthesis.classes) {
+    const best = stats.best ? tried.byId.get(stats.best.id) : undefined;
+    if (best) return best;
+  }
+  return null;
 }
 
 function reportProblems(problems: readonly QueueProblem[]): void {
@@ -162,6 +186,11 @@ export function register(program: Command): void {
     .option("--priority <n>", "1 (most urgent) to 5", "3")
     .option("--config <json>", "the config change, e.g. '{\"lr\": 0.02}'")
     .option("--prior-cards <ids>", "comma-separated cards this idea comes from")
+    .option(
+      "--base <card-id>",
+      "the card whose config the change applies to (default: the current best card)",
+    )
+    .option("--seeds <list>", "comma-separated seeds to run, e.g. 1,2,3")
     .option("--agent <name>", "who adds it")
     .option("--force", "add even when it duplicates a queue item or a tried card")
     .addOption(kbOption())
@@ -172,24 +201,44 @@ export function register(program: Command): void {
       const config = opts.config === undefined ? null : parseConfig(opts.config);
       const priorCards = opts.priorCards === undefined ? [] : opts.priorCards.split(",")
         .map((id) => id.trim()).filter((id) => id !== "");
+      const seeds = opts.seeds === undefined ? null : parseSeeds(opts.seeds);
       const fields = {
         hypothesis: opts.hypothesis,
         category: opts.category,
         priority,
         config,
         priorCards,
+        seeds,
+        base: opts.base === undefined ? null : { card: opts.base },
         createdBy: opts.agent ?? null,
         source: "add" as const,
       };
-      validateNewItem(fields); // bad input fails before anything is opened or written
+      const valid = validateNewItem(fields); // bad input fails before anything is opened
+      const validateChange = recipeValidator();
+      // Unknown keys and wrong types fail before anything is opened; constraints need the base.
+      if (valid.config) recipeValidator(undefined, { keysOnly: true })(valid.config);
       const tried = await loadTriedCards(opts.kb);
       let result;
       try {
         reportProblems(tried.problems);
         for (const id of priorCards) requireCard(tried, id, "prior-cards");
+        const baseCard = opts.base === undefined
+          ? await currentBest(tried)
+          : requireCard(tried, opts.base, "base");
+        const baseConfig = baseCard ? tried.configOf(baseCard.id) : null;
         result = await addItem(
-          { ...queueOptions(opts.kb), force: opts.force === true, triedCards: tried.comparables },
-          fields,
+          {
+            ...queueOptions(opts.kb),
+            force: opts.force === true,
+            triedCards: tried.comparables,
+            validateChange,
+            baseConfig,
+            configOf: tried.configOf,
+          },
+          {
+            ...fields,
+            base: baseCard ? { card: baseCard.id, recipe_hash: baseCard.recipe_hash } : null,
+          },
         );
       } finally {
         tried.base.close();

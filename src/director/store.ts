@@ -54,6 +54,11 @@ const ItemSchema = v.strictObject({
   createdBy: v.nullable(v.string()),
   source: v.picklist(["add", "plan"]),
   rationale: v.nullable(v.string()),
+  base: v.optional(v.strictObject({
+    recipe_hash: v.optional(v.string()),
+    card: v.optional(IdString),
+  })),
+  seeds: v.optional(v.array(v.pipe(v.number(), v.integer(), v.minValue(0)))),
 });
 
 /** Schema of an event file. */
@@ -65,6 +70,8 @@ const EventSchema = v.strictObject({
   at: IsoTime,
   agent: v.nullable(v.string()),
   card: v.optional(v.string()),
+  cards: v.optional(v.array(v.string())),
+  adopted: v.optional(v.boolean()),
   reason: v.optional(v.string()),
   stale: v.optional(v.boolean()),
   claim: v.optional(v.string()),
@@ -92,6 +99,21 @@ export interface QueueItem {
   source: "add" | "plan";
   /** Why it was proposed (the planner's explanation). */
   rationale: string | null;
+  /**
+   * What the change applies to: the recipe hash and/or the card whose config it changes.
+   * Absent on items written before items carried a base.
+   */
+  base?: ItemBase;
+  /** Seeds to run (replicates use fixed seeds); absent: the worker chooses. */
+  seeds?: number[];
+}
+
+/** The base of a queue item: the recipe (hash) and/or card whose config the change applies to. */
+export interface ItemBase {
+  /** Recipe hash of the base. */
+  recipe_hash?: string;
+  /** Card whose effective config the change applies to. */
+  card?: string;
 }
 
 /** One state change of a queue item. Immutable once written. */
@@ -108,8 +130,12 @@ export interface QueueEvent {
   at: string;
   /** The agent concerned (the claim holder), if any. */
   agent: string | null;
-  /** The result card (complete). */
+  /** The result card (complete; the first of `cards`). */
   card?: string;
+  /** Every result card of a complete (the seeds of the item); absent on older records. */
+  cards?: string[];
+  /** True when a pending item was completed by a run its agent chose on its own. */
+  adopted?: boolean;
   /** Why (release, drop). */
   reason?: string;
   /** True for a release because of a missed heartbeat. */

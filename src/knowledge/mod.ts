@@ -43,6 +43,20 @@ export {
   validateCardInput,
   type ValidCardInput,
 } from "./schema.ts";
+export {
+  applyFlatChange,
+  canonicalChange,
+  canonicalKey,
+  changeHolds,
+  configChange,
+  type ConfigDifference,
+  type ConfigValidator,
+  describeChange,
+  effectiveConfig,
+  type FlatConfig,
+  flattenConfig,
+  sameValue,
+} from "./config_keys.ts";
 export { CATEGORIES, categoriesOf, type Category, normalizeTag } from "./taxonomy.ts";
 export {
   type ClassStats,
