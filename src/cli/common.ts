@@ -114,7 +114,10 @@ export function parseNumber(field: string, raw: string): number {
   // Decimal notation only: Number() would also take `0x10` (16), `0b1`, `1_0`-free forms.
   const value = Number(raw);
   if (!DECIMAL.test(raw) || !Number.isFinite(value)) {
-    throw new UsageError(field, `must be a finite number in decimal notation, got ${JSON.stringify(raw)}`);
+    throw new UsageError(
+      field,
+      `must be a finite number in decimal notation, got ${JSON.stringify(raw)}`,
+    );
   }
   return value;
 }
