@@ -52,7 +52,7 @@ Deno.test("a pending card is judged by a completion record; the card file is unt
   // A judgement is revised only with a reason, by a record that supersedes it.
   await assert.rejects(
     () => kb.completeCard(card.id, { status: "keep", agent: "x" }),
-    /reason: is required to revise a judgement: .* already judged discard/,
+    /already judged discard .*; revising a judgement needs a reason/,
   );
   const kept = await kb.writeCard(sampleInput());
   await assert.rejects(
