@@ -24,6 +24,7 @@ export {
   type Card,
   type CardInput,
   type Completion,
+  type EvalSlice,
   JUDGED_STATUSES,
   type JudgedStatus,
   type Judgement,
