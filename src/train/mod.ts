@@ -67,6 +67,7 @@ export {
   DEFAULT_RECIPE_SOURCE,
   evaluateRecipe,
   loadRecipe,
+  loadRecipeSync,
   RECIPE_API_SPECIFIER,
   RecipeError,
   recipeForDevice,

@@ -105,6 +105,11 @@ const HARNESS_CONSTRAINTS: readonly Constraint[] = [
     rule: "must be an integer >= 0",
     holds: (r) => isInt(r.warmupSteps) && r.warmupSteps >= 0,
   },
+  {
+    key: "totalBatchTokens",
+    rule: "must be a multiple of deviceBatchRows x model.seqLen (whole micro-batches)",
+    holds: (r) => r.totalBatchTokens % (r.deviceBatchRows * r.model.seqLen) === 0,
+  },
 ];
 
 function isInt(value: unknown): value is number {
@@ -146,8 +151,10 @@ export function configValue(recipe: Recipe, key: string): unknown {
 /** Why `value` cannot replace `old` (same JSON type; finite numbers; same-length arrays). */
 function typeProblem(old: unknown, value: unknown): string | null {
   const kind = (x: unknown) => Array.isArray(x) ? "array" : x === null ? "null" : typeof x;
+  if (kind(old) === "number" && (typeof value !== "number" || !Number.isFinite(value))) {
+    return `must be a finite number, got ${JSON.stringify(value)}`;
+  }
   if (kind(old) !== kind(value)) return `must be a ${kind(old)}, got ${JSON.stringify(value)}`;
-  if (typeof value === "number" && !Number.isFinite(value)) return "must be a finite number";
   if (Array.isArray(old) && Array.isArray(value)) {
     if (old.length !== value.length) return `must be an array of ${old.length} values`;
     for (let i = 0; i < old.length; i++) {
@@ -233,10 +240,7 @@ export function changeConfig(
   const known = new Set(recipeConfigKeys(recipe));
   for (const [key, value] of Object.entries(change)) {
     if (!known.has(key)) {
-      throw new UsageError(
-        `config.${key}`,
-        `is not a config key of the recipe (${hint(key, known)})`,
-      );
+      throw new UsageError(`config.${key}`, `not a recipe key${hint(key, [...known])}`);
     }
     const problem = typeProblem(configValue(recipe, key), value);
     if (problem) throw new UsageError(`config.${key}`, problem);
@@ -249,13 +253,31 @@ export function changeConfig(
   return next;
 }
 
-/** A short pointer at the right spelling for an unknown key. */
-function hint(key: string, known: Set<string>): string {
-  const last = key.split(".").pop()!.toLowerCase().replace(/_/g, "");
-  const near = [...known].filter((k) => k.split(".").pop()!.toLowerCase() === last);
-  if (near.length > 0) return `did you mean ${near.join(" or ")}?`;
-  const keys = [...known];
-  return `keys: ${keys.slice(0, 12).join(", ")}${keys.length > 12 ? ", ..." : ""}`;
+/** A pointer at the right spelling of an unknown key: the closest known key by edit distance. */
+function hint(key: string, known: string[]): string {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      let previous = row[0];
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const current = row[j];
+        const cost = a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1;
+        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + cost);
+        previous = current;
+      }
+    }
+    return row[b.length];
+  };
+  let best: string | null = null, bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = distance(key, candidate);
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  if (best !== null && bestDistance <= Math.max(2, Math.floor(key.length / 4))) {
+    return ` (did you mean ${best}?)`;
+  }
+  return `; keys are dotted paths into the recipe such as ${known.slice(0, 6).join(", ")}`;
 }
 
 /**

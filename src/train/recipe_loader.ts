@@ -87,6 +87,19 @@ export async function loadRecipe(
   return evaluateRecipe(source, file, device);
 }
 
+/** `loadRecipe`, synchronously (for validators that cannot wait). */
+export function loadRecipeSync(path?: string, device: Device = CPU_DEVICE): LoadedRecipe {
+  const file = resolveRecipePath(path);
+  if (file === null) return evaluateRecipe(DEFAULT_RECIPE_SOURCE, null, device);
+  let source: string;
+  try {
+    source = new TextDecoder("utf-8", { fatal: true }).decode(Deno.readFileSync(file));
+  } catch (error) {
+    throw new RecipeError(`${file}: cannot be read: ${messageOf(error)}`);
+  }
+  return evaluateRecipe(source, file, device);
+}
+
 /** Evaluate recipe `source` (from `path`, null for the default) and pick its values for `device`. */
 export function evaluateRecipe(source: string, path: string | null, device: Device): LoadedRecipe {
   const label = path ?? "default recipe";

@@ -87,7 +87,7 @@ Deno.test("recipe: unknown keys, wrong types and broken rules name config.<key>"
   const recipe = await loadRecipe();
   assert.match(
     usageField(() => applyConfigChange(recipe, { "optim.bogus": 1 })),
-    /^config\.optim\.bogus: is not a config key/,
+    /^config\.optim\.bogus: not a recipe key/,
   );
   assert.match(
     usageField(() => applyConfigChange(recipe, { "optim.matrix_lr": 1 })),
@@ -95,11 +95,11 @@ Deno.test("recipe: unknown keys, wrong types and broken rules name config.<key>"
   );
   assert.match(
     usageField(() => applyConfigChange(recipe, { "model.depth": "4" })),
-    /^config\.model\.depth: must be a number/,
+    /^config\.model\.depth: must be a finite number, got "4"/,
   );
   assert.match(
     usageField(() => applyConfigChange(recipe, { "model": 1 })),
-    /^config\.model: is not a config key/,
+    /^config\.model: not a recipe key/,
   );
   assert.match(
     usageField(() => applyConfigChange(recipe, { "optim.adamBetas": [0.9] })),
