@@ -153,8 +153,8 @@ export async function recordRun(options: RecordOptions): Promise<RecordResult> {
   const warnings = outcome.kind === "finished" ? [...outcome.warnings] : [];
 
   const trainerPath = locate("--trainer-file", options.trainerFile, cwd, "train.py");
-  const harnessPath = locate("--harness-file", options.harnessFile, cwd, "prepare.py");
   const trainer = await readRequired("--trainer-file", trainerPath);
+  const harnessPath = locate("--harness-file", options.harnessFile, cwd, "prepare.py");
   const harness = await readRequired("--harness-file", harnessPath);
   const budget = options.budgetS ?? harnessBudget(harness) ?? UPSTREAM_BUDGET_S;
   if (!(budget > 0) || !Number.isFinite(budget)) {
