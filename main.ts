@@ -9,7 +9,8 @@ import { register as registerTrain } from "./src/cli/train.ts";
 import { register as registerPlatform } from "./src/cli/platform.ts";
 import { register as registerExperiment } from "./src/cli/experiment.ts";
 import { register as registerRecord } from "./src/cli/record.ts";
-import { fail } from "./src/cli/common.ts";
+import { fail, installTerminalGuard } from "./src/cli/common.ts";
+import { terminalText } from "./src/util/text.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Build the full `autoresearch` command tree. */
@@ -19,6 +20,11 @@ export function buildProgram(): Command {
     .description("Autonomous LLM research: a WebGPU GPT trainer and a shared knowledge base.")
     .version(VERSION)
     .showHelpAfterError("(add --help for usage)")
+    // Commander echoes arguments in its errors: the same escaping rule as every other printer.
+    .configureOutput({
+      writeOut: (text) => Deno.stdout.writeSync(new TextEncoder().encode(terminalText(text))),
+      writeErr: (text) => Deno.stderr.writeSync(new TextEncoder().encode(terminalText(text))),
+    })
     .exitOverride((error: CommanderError) => {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
         Deno.exit(0);
@@ -36,6 +42,7 @@ export function buildProgram(): Command {
 }
 
 if (import.meta.main) {
+  installTerminalGuard();
   try {
     await buildProgram().parseAsync(Deno.args, { from: "user" });
   } catch (error) {
