@@ -208,7 +208,10 @@ export function register(program: Command): void {
     .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this one")
     .option("--agent <name>", "who ran it (env AUTORESEARCH_AGENT, USER)")
     .option("--session <tag>", "session tag (env AUTORESEARCH_SESSION, default today's date)")
-    .option("--backend <backend>", "webgpu | cpu (default cpu, with this machine's CPU)")
+    .option(
+      "--backend <backend>",
+      "webgpu | cpu | cuda | rocm | mps | mlx (default cpu, with this machine's CPU)",
+    )
     .option("--device <text>", "adapter or CPU description")
     .option("--vendor <text>", "adapter or CPU vendor")
     .option("--cores <n>", "CPU cores")
