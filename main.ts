@@ -9,8 +9,10 @@ import { register as registerTrain } from "./src/cli/train.ts";
 import { register as registerPlatform } from "./src/cli/platform.ts";
 import { register as registerExperiment } from "./src/cli/experiment.ts";
 import { register as registerRecord } from "./src/cli/record.ts";
+import { register as registerSync } from "./src/cli/sync.ts";
 import { fail, installTerminalGuard } from "./src/cli/common.ts";
 import { terminalText } from "./src/util/text.ts";
+import { probeMain, SGEMM_PROBE_ARG } from "./src/engine/cpu/gemm/probe.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Build the full `autoresearch` command tree. */
@@ -38,10 +40,15 @@ export function buildProgram(): Command {
   registerPlatform(program);
   registerExperiment(program);
   registerRecord(program);
+  registerSync(program);
   return program;
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.args[0] === SGEMM_PROBE_ARG) {
+  // The compiled binary times one sgemm candidate in a fresh process (see gemm/select.ts).
+  await probeMain(Deno.args.slice(1));
+  Deno.exit(0);
+} else if (import.meta.main) {
   installTerminalGuard();
   try {
     await buildProgram().parseAsync(Deno.args, { from: "user" });

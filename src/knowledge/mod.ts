@@ -30,6 +30,7 @@ export {
   type CardInput,
   type CardSource,
   type Completion,
+  type EvalSlice,
   JUDGED_STATUSES,
   type JudgedStatus,
   type Judgement,

@@ -130,7 +130,19 @@ const ResultsSchema = v.strictObject({
   num_params: v.optional(count()),
   estimated_flops: v.optional(nonNegative()),
   mfu_percent: v.optional(nonNegative()),
+  load_avg: v.optional(nonNegative()),
 }, "must be an object with at least val_bpb");
+
+/** The fixed validation slice a run was scored on. */
+const EvalSchema = v.strictObject({
+  tokens: v.pipe(count(), v.minValue(1, "must be at least 1")),
+  seq_len: v.pipe(count(), v.minValue(1, "must be at least 1")),
+}, "must be an object with tokens and seq_len");
+
+const groupId = v.pipe(
+  v.string("must be a string"),
+  v.check((s: string) => isValidId(s), "must be an id like grp_01J... or item_01J..."),
+);
 
 const cardId = v.pipe(
   v.string("must be a string"),
@@ -193,6 +205,16 @@ const inputEntries = {
       v.maxLength(LIMITS.recipeDiff, `must be at most ${LIMITS.recipeDiff} characters`),
     ),
   ),
+  dirty: v.optional(v.boolean("must be true or false")),
+  eval: v.optional(EvalSchema),
+  group: v.optional(groupId),
+  item: v.optional(
+    v.pipe(
+      v.string("must be a string"),
+      v.check((s: string) => isValidId(s, "item"), "must be a queue item id like item_01J..."),
+    ),
+  ),
+  error: v.optional(text(LIMITS.text)),
   results: ResultsSchema,
   source: v.optional(SourceSchema),
   status: statusInput,
@@ -303,6 +325,16 @@ export interface Results {
   estimated_flops?: number;
   /** model FLOPs utilisation against the platform's peak, percent */
   mfu_percent?: number;
+  /** 1-minute load average of the machine at the end of training */
+  load_avg?: number;
+}
+
+/** The fixed validation slice a run was scored on (part of the harness). */
+export interface EvalSlice {
+  /** tokens in the slice */
+  tokens: number;
+  /** context of every scored row, tokens */
+  seq_len: number;
 }
 
 /** Where a card made from another tool's record came from. */
@@ -343,8 +375,18 @@ export interface CardInput {
   seed: number;
   /** full hyperparameter snapshot */
   config: Record<string, unknown>;
-  /** optional diff of the recipe against its parent */
+  /** optional diff of the recipe against its parent, or (dirty) its uncommitted diff */
   recipe_diff?: string;
+  /** true when the workspace had uncommitted changes (commit is HEAD; recipe_diff the edit) */
+  dirty?: boolean;
+  /** the fixed validation slice val_bpb was scored on */
+  eval?: EvalSlice;
+  /** id shared by the seeds of one idea (one `train --seeds N`, or one queue item) */
+  group?: string;
+  /** queue item id, when run with `train --item` */
+  item?: string;
+  /** why the run failed (one line), for a crash recorded by the trainer */
+  error?: string;
   /** measured outcome */
   results: Results;
   /** where an imported or externally recorded card came from */
