@@ -26,12 +26,12 @@ import { oneLine, truncate } from "../util/text.ts";
 import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
 
 /** Default agent name: `$AUTORESEARCH_AGENT`, else `$USER`, else `agent`. */
-function defaultAgent(): string {
+export function defaultAgent(): string {
   return Deno.env.get("AUTORESEARCH_AGENT") || Deno.env.get("USER") || "agent";
 }
 
 /** Default session tag: `$AUTORESEARCH_SESSION`, else today's UTC date. */
-function defaultSession(): string {
+export function defaultSession(): string {
   return Deno.env.get("AUTORESEARCH_SESSION") || new Date().toISOString().slice(0, 10);
 }
 
@@ -212,7 +212,10 @@ export function register(program: Command): void {
     .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this one")
     .option("--agent <name>", "who ran it (env AUTORESEARCH_AGENT, USER)")
     .option("--session <tag>", "session tag (env AUTORESEARCH_SESSION, default today's date)")
-    .option("--backend <backend>", "webgpu | cpu (default cpu, with this machine's CPU)")
+    .option(
+      "--backend <backend>",
+      "webgpu | cpu | cuda | rocm | mps | mlx (default cpu, with this machine's CPU)",
+    )
     .option("--device <text>", "adapter or CPU description")
     .option("--vendor <text>", "adapter or CPU vendor")
     .option("--cores <n>", "CPU cores")
