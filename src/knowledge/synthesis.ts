@@ -827,6 +827,47 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
   };
 }
 
+/** Everything the statistics say about one idea in its class (for the judge). */
+export interface IdeaReport {
+  /** the class */
+  class: ClassStats;
+  /** the idea's estimate (null when it has no valued run in the class) */
+  estimate: RecipeEstimate | null;
+  /** its comparison with its parent or the baseline (null for the baseline) */
+  comparison: IdeaComparison | null;
+  /** true when it is the class baseline */
+  is_baseline: boolean;
+  /** true when confirmed (Holm-adjusted p <= ALPHA) */
+  confirmed: boolean;
+  /** true when its CI rules out a useful gain */
+  dead_end: boolean;
+  /** runs still pending judgement */
+  pending: number;
+}
+
+/** The statistics of one idea (recipe hash) in one class of `state`, or null for an unknown class. */
+export function ideaReport(
+  folded: SynthesisState,
+  classKey: string,
+  recipeHash: string,
+): IdeaReport | null {
+  const state = folded.deferred.length === 0 ? folded : structuredClone(folded);
+  for (const card of state.deferred) applyCard(state, card);
+  const klass = state.classes[classKey];
+  if (!klass) return null;
+  const result = analyseClass(classKey, klass);
+  const view = result.views.get(recipeHash);
+  return {
+    class: result.stats,
+    estimate: view?.estimate ?? null,
+    comparison: result.comparisons.get(recipeHash) ?? null,
+    is_baseline: result.stats.baseline?.recipe_hash === recipeHash,
+    confirmed: result.confirmed.has(recipeHash),
+    dead_end: result.deadEndHashes.has(recipeHash),
+    pending: view?.state.pending ?? 0,
+  };
+}
+
 function verdictOf(
   isBaseline: boolean,
   isConfirmed: boolean,
