@@ -29,7 +29,7 @@ export const ALPHA = 0.05;
 /** The noise floor is unknown below this many degrees of freedom of replicate runs. */
 export const MIN_NOISE_DF = 3;
 /** The noise floor pools the replicated recipes nearest the best until this many df. */
-export const TARGET_NOISE_DF = 20;
+export const TARGET_NOISE_DF = 40;
 /** A recipe whose run-to-run sd exceeds this multiple of the median sd near the best is unstable. */
 export const UNSTABLE_SD_RATIO = 3;
 /** A gain smaller than this many noise sigmas is not useful (dead ends rule out at least this). */
@@ -303,8 +303,8 @@ const KEEP = 100;
 /** Stored text in the state is cut to this many characters (views show at most 300). */
 const TEXT = 500;
 
-/** One run: [card id, val_bpb, seed, steps | null, group | null, load_avg | null]. */
-type Run = [string, number, number, number | null, string | null, number | null];
+/** One run: [card id, val_bpb, seed, steps | null, group | null, load_avg | null, kept 1/0]. */
+type Run = [string, number, number, number | null, string | null, number | null, number];
 
 interface RecipeState {
   /** oldest card of the recipe in the class (crashes included) */
@@ -495,6 +495,7 @@ function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
       card.num_steps ?? null,
       card.group ?? null,
       card.load_avg ?? null,
+      card.status === "keep" ? 1 : 0,
     ];
     let at = recipe.runs.length;
     while (at > 0 && recipe.runs[at - 1][0] > card.id) at--;
@@ -626,7 +627,7 @@ function armOf(values: number[], noise: NoiseFloor): Arm {
   const pooled = noise.sigma ** 2;
   if (
     sample.n >= 2 &&
-    varianceExceeds(sample.variance, sample.n - 1, pooled, noise.df)
+    varianceExceeds(sample.variance, sample.n - 1, pooled, noise.df, 0.001)
   ) {
     return {
       n: sample.n,
@@ -640,15 +641,20 @@ function armOf(values: number[], noise: NoiseFloor): Arm {
 }
 
 /**
- * The runs that may confirm an idea: all of them when its first batch (cards sharing the first
- * run's `group`) had two or more runs, else all but the first run, which is what made the idea
- * look worth replicating (selected for being low, so it would bias the mean).
+ * Where the runs that may confirm an idea start. The run that made the idea look worth
+ * replicating (its first kept run) was selected for being low, so it and the runs before it
+ * are left out, unless it came in a batch of two or more seeds run together (one `group`): then
+ * the batch and everything after it count. An idea never kept starts after its first run.
  */
-export function confirmationRuns(runs: { group: string | null }[]): number {
+export function confirmationStart(runs: { group: string | null; kept: boolean }[]): number {
   if (runs.length === 0) return 0;
-  const firstGroup = runs[0].group;
-  const batch = firstGroup === null ? 1 : runs.filter((run) => run.group === firstGroup).length;
-  return batch >= 2 ? runs.length : runs.length - 1;
+  let discovery = runs.findIndex((run) => run.kept);
+  if (discovery < 0) discovery = 0;
+  const group = runs[discovery].group;
+  if (group !== null && runs.filter((run) => run.group === group).length >= 2) {
+    return runs.findIndex((run) => run.group === group);
+  }
+  return discovery + 1;
 }
 
 interface ClassResult {
@@ -705,7 +711,10 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
       .find((hash) => hash !== undefined && hash !== view.hash && views.has(hash));
     const ref = views.get(parentHash ?? baselineHash)!;
     const gain = ref.mean - view.mean;
-    const confirmN = confirmationRuns(view.state.runs.map((run) => ({ group: run[4] })));
+    const start = confirmationStart(
+      view.state.runs.map((run) => ({ group: run[4], kept: run[6] === 1 })),
+    );
+    const confirmN = view.values.length - start;
     const comparison: IdeaComparison = {
       vs: parentHash ? "parent" : "baseline",
       ref: ref.estimate,
@@ -724,7 +733,7 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
       const all: Comparison = compareMeans(armOf(view.values, noise), refArm);
       comparison.gain_ci95 = all.ci95;
       if (confirmN >= 1) {
-        const confirm = compareMeans(armOf(view.values.slice(-confirmN), noise), refArm);
+        const confirm = compareMeans(armOf(view.values.slice(start), noise), refArm);
         comparison.confirmation_gain = confirm.gain;
         comparison.t = confirm.t;
         comparison.df = confirm.df;
