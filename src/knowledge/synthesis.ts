@@ -30,8 +30,8 @@ export const ALPHA = 0.05;
 export const MIN_NOISE_DF = 3;
 /** The noise floor pools the replicated recipes nearest the best until this many df. */
 export const TARGET_NOISE_DF = 40;
-/** A recipe whose run-to-run sd exceeds this multiple of the median sd near the best is unstable. */
-export const UNSTABLE_SD_RATIO = 3;
+/** One-sided F-test level at which a recipe's spread counts as beyond the noise floor's. */
+export const UNSTABLE_ALPHA = 0.001;
 /** A gain smaller than this many noise sigmas is not useful (dead ends rule out at least this). */
 export const USEFUL_GAIN_SIGMAS = 1;
 /** A run with fewer than this fraction of its replicates' median steps is flagged. */
@@ -49,7 +49,7 @@ export interface NoiseFloor {
   groups: number;
   /** runs in those recipes */
   runs: number;
-  /** replicated recipes left out as unstable (sd > 3x the median sd near the best) */
+  /** replicated recipes left out as unstable (spread beyond the others', F-test p < 0.001) */
   unstable: number;
 }
 
@@ -579,8 +579,9 @@ function viewOf(hash: string, state: RecipeState): RecipeView {
 
 /**
  * The noise floor of a class: replicated recipes ordered by how near their mean is to `anchor`
- * (the best mean), unstable ones (sd > UNSTABLE_SD_RATIO x the median sd of the candidates) left
- * out, pooled until TARGET_NOISE_DF degrees of freedom: sigma^2 = sum((n_i - 1) s_i^2) / sum(n_i - 1).
+ * (the best mean), unstable ones (variance beyond the pool of the other candidates by a one-sided
+ * F-test at UNSTABLE_ALPHA) left out, pooled until TARGET_NOISE_DF degrees of freedom:
+ * sigma^2 = sum((n_i - 1) s_i^2) / sum(n_i - 1).
  */
 function noiseFloor(
   views: RecipeView[],
@@ -593,8 +594,13 @@ function noiseFloor(
   const available = candidates.reduce((sum, view) => sum + view.values.length - 1, 0);
   const evidence = { df: available, needed: MIN_NOISE_DF };
   if (available < MIN_NOISE_DF) return { noise: null, evidence };
-  const variances = candidates.map((view) => view.variance).sort((a, b) => a - b);
-  const median = variances[Math.floor((variances.length - 1) / 2)];
+  // Unstable: a recipe whose spread exceeds the pool of the other candidates beyond chance.
+  let allSquares = 0;
+  let allDf = 0;
+  for (const view of candidates) {
+    allSquares += view.variance * (view.values.length - 1);
+    allDf += view.values.length - 1;
+  }
   let squares = 0;
   let df = 0;
   let groups = 0;
@@ -602,7 +608,12 @@ function noiseFloor(
   let unstable = 0;
   for (const view of candidates) {
     if (df >= TARGET_NOISE_DF) break;
-    if (candidates.length >= 3 && view.variance > UNSTABLE_SD_RATIO ** 2 * median) {
+    const ownDf = view.values.length - 1;
+    const otherDf = allDf - ownDf;
+    const otherVariance = otherDf > 0 ? (allSquares - view.variance * ownDf) / otherDf : 0;
+    if (
+      otherDf > 0 && varianceExceeds(view.variance, ownDf, otherVariance, otherDf, UNSTABLE_ALPHA)
+    ) {
       unstable++;
       continue;
     }
@@ -627,7 +638,7 @@ function armOf(values: number[], noise: NoiseFloor): Arm {
   const pooled = noise.sigma ** 2;
   if (
     sample.n >= 2 &&
-    varianceExceeds(sample.variance, sample.n - 1, pooled, noise.df, 0.001)
+    varianceExceeds(sample.variance, sample.n - 1, pooled, noise.df, UNSTABLE_ALPHA)
   ) {
     return {
       n: sample.n,
@@ -1000,7 +1011,8 @@ export function finalize(folded: SynthesisState): Synthesis {
     }
   }
   for (const finding of findings) {
-    if (finding.confirmed) continue;
+    // Confirmed, or replicated MAX_REPLICATES times and still within noise: nothing to ask.
+    if (finding.confirmed || finding.n >= MAX_REPLICATES) continue;
     if (openQuestions.length >= KEEP) break;
     const c = finding.comparison;
     const evidence = finding.provisional
