@@ -23,7 +23,10 @@ import {
 } from "../train/run.ts";
 import { TIME_BUDGET_SECONDS } from "../train/harness.ts";
 import { UsageError } from "../util/errors.ts";
-import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { checkOutputPath } from "../knowledge/store.ts";
+import { checkWritePath } from "../util/guarded.ts";
+import { DEFAULT_KEEP_CHECKPOINTS, pruneCheckpoints } from "../train/checkpoint.ts";
 
 /** Default agent name: `$AUTORESEARCH_AGENT`, else `$USER`, else `agent`. */
 function defaultAgent(): string {
@@ -39,6 +42,62 @@ function positive(field: string, raw: string): number {
   const value = parseNumber(field, raw);
   if (value <= 0) throw new UsageError(field, `must be positive, got ${raw}`);
   return value;
+}
+
+function positiveInteger(field: string, raw: string): number {
+  const value = parseNumber(field, raw);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new UsageError(field, `must be a positive integer, got ${raw}`);
+  }
+  return value;
+}
+
+/**
+ * Everything `train` will write, checked before training starts, so a finished run is never
+ * lost to a late error: the base (`--kb` must be a directory or not exist yet; its record
+ * directories must not be links), `--results` (a file path, not a directory, not a record of
+ * the base), and the checkpoint directory (created now).
+ */
+function preflightWrites(
+  kb: string | null,
+  results: string | undefined,
+  checkpointsRoot: string,
+): void {
+  if (kb !== null) {
+    checkBase(kb, false);
+    for (const sub of ["cards", "completions"]) checkWritePath(kb, join(kb, sub), "directory");
+  }
+  if (results !== undefined) checkOutputPath(kb ?? ".", "--results", results);
+  try {
+    Deno.mkdirSync(checkpointsRoot, { recursive: true });
+  } catch (error) {
+    throw new UsageError(
+      "--cache",
+      `cannot create the checkpoint directory ${checkpointsRoot}: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** How many run checkpoints to keep: `$AUTORESEARCH_KEEP_CHECKPOINTS`, else the default. */
+function keepCheckpoints(raw: string | undefined): number {
+  const value = raw ?? Deno.env.get("AUTORESEARCH_KEEP_CHECKPOINTS");
+  if (value === undefined || value === "") return DEFAULT_KEEP_CHECKPOINTS;
+  const keep = parseNumber("--keep-checkpoints", value);
+  if (!Number.isInteger(keep) || keep < 0) {
+    throw new UsageError("--keep-checkpoints", `must be a non-negative integer, got ${value}`);
+  }
+  return keep;
+}
+
+/** Remove all but the newest `keep` run checkpoints and say which went (never silent). */
+async function pruneOld(checkpointsRoot: string, keep: number): Promise<void> {
+  const pruned = await pruneCheckpoints(checkpointsRoot, keep);
+  if (pruned.length > 0) {
+    console.error(
+      `pruned ${pruned.length} old checkpoint${pruned.length === 1 ? "" : "s"} ` +
+        `(keeping the newest ${keep}): ${pruned.join(", ")}`,
+    );
+  }
 }
 
 function nonNegativeInteger(field: string, raw: string): number {
@@ -162,12 +221,21 @@ export function register(program: Command): void {
     .option("--hypothesis <text>", "what this run tests, for the card", "run of the current recipe")
     .option("--tags <list>", "comma-separated tags for the card (lr, batch_size, ...)")
     .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this run")
-    .option("--eval-tokens <n>", "validation tokens scored (default: by device)")
+    .option(
+      "--eval-tokens <n>",
+      "validation tokens scored (default: by device; capped at the val split)",
+    )
     .option("--cache <dir>", "cache root (env AUTORESEARCH_CACHE; default ~/.cache/autoresearch)")
+    .option(
+      "--keep-checkpoints <n>",
+      `run checkpoints kept in the cache, newest first (env AUTORESEARCH_KEEP_CHECKPOINTS; ` +
+        `default ${DEFAULT_KEEP_CHECKPOINTS})`,
+    )
     .option("--no-card", "do not record a card")
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      const keep = keepCheckpoints(opts.keepCheckpoints);
       const run: CommonRun = {
         backend: parseBackendChoice(opts.backend),
         budget: opts.budget === undefined ? TIME_BUDGET_SECONDS : positive("--budget", opts.budget),
@@ -179,13 +247,17 @@ export function register(program: Command): void {
         cache: opts.cache,
         evalTokens: opts.evalTokens === undefined
           ? undefined
-          : positive("--eval-tokens", opts.evalTokens),
+          : positiveInteger("--eval-tokens", opts.evalTokens),
         commit: await headCommit(),
         tags: splitList(opts.tags),
         priorCards: splitList(opts.priorCards),
       };
       if (run.hypothesis.trim() === "") throw new UsageError("--hypothesis", "must not be empty");
-      await finish(await trainOnce(run), opts.json === true, opts.results);
+      const checkpointsRoot = join(cachePaths(run.cache).root, "checkpoints");
+      preflightWrites(run.kb, opts.results, checkpointsRoot);
+      const report = await trainOnce(run);
+      await pruneOld(checkpointsRoot, keep);
+      await finish(report, opts.json === true, opts.results);
     }));
 
   program

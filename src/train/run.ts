@@ -217,8 +217,14 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
   const recipe = opts.recipe ?? recipeFor(backend.info.name, backend.info.isFallback);
   // Upstream's slice on a GPU, a small one elsewhere; never more than the val split holds
   // (scoring the same tokens again adds nothing but time).
-  const evalTokens = opts.evalTokens ??
-    Math.min(isRealGpu ? EVAL_TOKENS : SMALL_EVAL_TOKENS, opts.data.val.tokens.length);
+  // Capped at the val split, as documented: a larger request scores the whole split.
+  const evalTokens = Math.min(
+    opts.evalTokens ?? (isRealGpu ? EVAL_TOKENS : SMALL_EVAL_TOKENS),
+    opts.data.val.tokens.length,
+  );
+  if (opts.evalTokens !== undefined && opts.evalTokens > evalTokens) {
+    log(`--eval-tokens ${opts.evalTokens} capped at the val split: ${evalTokens} tokens`);
+  }
   // We train in f32 everywhere, so MFU is against the f32 peak (not a bf16 H100 figure).
   const peakFlops = platform.peak ? platform.peak.fp32 : null;
   const [hHash, rHash] = await Promise.all([
