@@ -166,6 +166,7 @@ export function register(program: Command): void {
         agent,
       });
       reportProblems(result.problems);
+      reportProblems((await readQueue(opts.kb)).problems); // skipped queue records, too
       if (opts.json) return printJson(result);
       if (result.suggestions.length === 0) {
         console.log("no suggestions: the knowledge base has nothing new to propose");
@@ -221,6 +222,7 @@ export function register(program: Command): void {
       let result;
       try {
         reportProblems(tried.problems);
+        reportProblems((await readQueue(opts.kb)).problems); // dedup skips them: say so
         for (const id of priorCards) requireCard(tried, id, "prior-cards");
         const baseCard = opts.base === undefined
           ? await currentBest(tried)
