@@ -12,3 +12,10 @@ export * from "./src/platform/mod.ts";
 export * from "./src/engine/mod.ts";
 export * from "./src/train/mod.ts";
 export { VERSION } from "./src/version.ts";
+/** The engine's raw device contract (the knowledge layer's card `Backend` is a plain name). */
+export type { Backend } from "./src/engine/mod.ts";
+/**
+ * The brief an agent reads before planning, queue included (the knowledge layer's own
+ * `readBrief` takes the queue section as an argument because it never imports the director).
+ */
+export { readBriefWithQueue as readBrief } from "./src/director/brief.ts";

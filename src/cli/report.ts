@@ -4,42 +4,13 @@
  * default browser; `--serve` serves it on localhost and regenerates it when the base changes.
  */
 import type { Command } from "@commander-js/extra-typings";
-import { relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { queueSection } from "../director/brief.ts";
-import { openKnowledgeBase } from "../knowledge/mod.ts";
+import { checkOutputPath, openKnowledgeBase } from "../knowledge/mod.ts";
 import { collectHtmlReport, renderHtmlReport, writeHtmlReport } from "../knowledge/report_html.ts";
 import { UsageError } from "../util/errors.ts";
 import { oneLine } from "../util/text.ts";
-import { action, jsonOption, kbOption, printJson } from "./common.ts";
-
-/** Directories of a base that hold records: a report is never written there. */
-const RECORD_DIRS = ["cards", "completions", "retractions", "queue"];
-
-function checkKb(kb: string): void {
-  if (kb.trim() === "") throw new UsageError("--kb", "must not be empty");
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(kb);
-  } catch {
-    throw new UsageError("--kb", `${oneLine(kb)} does not exist`);
-  }
-  if (!info.isDirectory) throw new UsageError("--kb", `${oneLine(kb)} is not a directory`);
-}
-
-function checkOut(kb: string, out: string): void {
-  if (out.trim() === "") throw new UsageError("--out", "must not be empty");
-  try {
-    if (Deno.statSync(out).isDirectory) {
-      throw new UsageError("--out", `${oneLine(out)} is a directory; give a file name`);
-    }
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-  }
-  const inside = relative(resolve(kb), resolve(out)).split(/[\\/]/)[0];
-  if (RECORD_DIRS.includes(inside)) {
-    throw new UsageError("--out", `${oneLine(out)} is inside the base's ${inside}/ records`);
-  }
-}
+import { action, checkBase, jsonOption, kbOption, printJson } from "./common.ts";
 
 function parsePort(raw: string): number {
   const port = Number(raw);
@@ -136,7 +107,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      checkKb(opts.kb);
+      checkBase(opts.kb, true);
       if (opts.port !== undefined && !opts.serve) {
         throw new UsageError("--port", "only with --serve");
       }
@@ -146,7 +117,7 @@ export function register(program: Command): void {
         await serve(opts.kb, opts.port === undefined ? 8000 : parsePort(opts.port));
         return;
       }
-      if (opts.out !== undefined) checkOut(opts.kb, opts.out);
+      if (opts.out !== undefined) checkOutputPath(opts.kb, "--out", opts.out);
       const kb = openKnowledgeBase(opts.kb);
       const result = await writeHtmlReport(kb, {
         out: opts.out,

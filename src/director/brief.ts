@@ -5,6 +5,7 @@
  */
 import type { QueueSection } from "../knowledge/queue_section.ts";
 import { pickOrder, readQueue } from "./queue.ts";
+import { type BriefResult, type KnowledgeBase, readBrief } from "../knowledge/mod.ts";
 
 /** Pending and in-progress queue items of the base at `kb`, for read-brief. */
 export async function queueSection(kb: string): Promise<QueueSection> {
@@ -28,4 +29,16 @@ export async function queueSection(kb: string): Promise<QueueSection> {
     })),
     unreadable: state.problems.length,
   };
+}
+
+/**
+ * The brief of a base with its queue section filled in: what `autoresearch read-brief` prints.
+ * The knowledge layer's `readBrief(kb, queue)` cannot read the queue itself (it never imports
+ * the director), so the library exports this one as `readBrief`.
+ */
+export async function readBriefWithQueue(
+  kb: KnowledgeBase,
+  queue?: QueueSection,
+): Promise<BriefResult> {
+  return await readBrief(kb, queue ?? await queueSection(kb.dir));
 }

@@ -5,8 +5,10 @@
 export {
   type ClaimInfo,
   claimNext,
+  type ClaimOptions,
   type ClaimResult,
   complete as completeItem,
+  type CompleteOptions,
   countQueue,
   DEFAULT_STALE_MINUTES,
   drop as dropItem,
@@ -14,8 +16,10 @@ export {
   foldItem,
   heartbeat as heartbeatItem,
   isStale,
+  type ItemBase,
   type ItemState,
   type ItemStatus,
+  type LostClaim,
   type NewItem,
   pickOrder,
   type Problem as QueueProblem,
@@ -25,6 +29,7 @@ export {
   type QueueOptions,
   type QueueState,
   readQueue,
+  recordLost,
   release as releaseItem,
   releaseStale,
 } from "./queue.ts";
@@ -32,14 +37,17 @@ export {
   addItem,
   type AddOptions,
   type AddResult,
+  checkChange,
   duplicateMessage,
   ITEM_LIMITS,
+  itemComparable,
   parseConfig,
   validateAgent,
   validateNewItem,
   validateReason,
 } from "./add.ts";
 export {
+  type Candidate,
   canonicalConfig,
   type Comparable,
   type Duplicate,
@@ -50,4 +58,4 @@ export {
   SIMILARITY_THRESHOLD,
 } from "./dedup.ts";
 export { planExperiments, type PlanOptions, type PlanResult, type Suggestion } from "./plan.ts";
-export { queueSection } from "./brief.ts";
+export { queueSection, readBriefWithQueue } from "./brief.ts";

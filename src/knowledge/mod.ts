@@ -14,15 +14,21 @@ export {
   type CardDetail,
   type CardFilter,
   checkCardId,
+  checkOutputPath,
   KnowledgeBase,
   type Lineage,
   openKnowledgeBase,
+  RECORD_AREAS,
 } from "./store.ts";
 export type { CardSummary, RefreshReport, Skipped } from "./index.ts";
 export { classKeyOf } from "./index.ts";
+export { BASE_GITIGNORE, ensureBase } from "./base.ts";
 export {
+  type Backend,
+  BACKENDS,
   type Card,
   type CardInput,
+  type CardSource,
   type Completion,
   JUDGED_STATUSES,
   type JudgedStatus,
@@ -31,11 +37,26 @@ export {
   type Platform,
   type Results,
   type Retraction,
+  SOURCE_KINDS,
   type Status,
   STATUSES,
   validateCardInput,
   type ValidCardInput,
 } from "./schema.ts";
+export {
+  applyFlatChange,
+  canonicalChange,
+  canonicalKey,
+  changeHolds,
+  configChange,
+  type ConfigDifference,
+  type ConfigValidator,
+  describeChange,
+  effectiveConfig,
+  type FlatConfig,
+  flattenConfig,
+  sameValue,
+} from "./config_keys.ts";
 export { CATEGORIES, categoriesOf, type Category, normalizeTag } from "./taxonomy.ts";
 export {
   type ClassStats,

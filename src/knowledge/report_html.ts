@@ -7,9 +7,9 @@
  * it is escaped, in the data it is shown through `textContent`, and control, bidi and
  * zero-width characters are made visible everywhere.
  */
-import { join } from "node:path";
-import { atomicWrite } from "../util/atomic.ts";
-import { oneLine, truncate } from "../util/text.ts";
+import { dirname, join, resolve } from "node:path";
+import { guardedWrite, isInside } from "../util/guarded.ts";
+import { htmlText, oneLine, terminalText, truncate } from "../util/text.ts";
 import type { CardSummary, Skipped } from "./index.ts";
 import { EMPTY_QUEUE_SECTION, type QueueSection } from "./queue_section.ts";
 import { readCardFile } from "./records.ts";
@@ -23,8 +23,10 @@ import {
 } from "./report_charts.ts";
 import { REPORT_CSS, REPORT_SCRIPT } from "./report_client.ts";
 import type { Card } from "./schema.ts";
-import type { KnowledgeBase } from "./store.ts";
+import { checkOutputPath, type KnowledgeBase } from "./store.ts";
+import { ensureBase } from "./base.ts";
 import { classLabel, type Synthesis } from "./synthesis.ts";
+import { configChange, effectiveConfig } from "./config_keys.ts";
 
 /** Everything one report is built from (read from a base by `collectHtmlReport`). */
 export interface HtmlReportInput {
@@ -73,41 +75,20 @@ const FINDING_ROWS = 40;
 const ACTIVITY_AGENTS = 30;
 
 const CARD_ID = /card_[0-9A-HJKMNP-TV-Z]{26}/g;
-// Bidi controls and invisible characters: they make text read differently than it is stored.
-const HIDDEN = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u00ad\ufeff]/g;
-// deno-lint-ignore no-control-regex
-const CONTROL_KEEP_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
-
-function escapeVisible(ch: string): string {
-  const code = ch.charCodeAt(0);
-  return code <= 0xff
-    ? `\\x${code.toString(16).padStart(2, "0")}`
-    : `\\u{${code.toString(16).padStart(4, "0")}}`;
-}
 
 /** Stored text as shown in the page: line breaks kept, other controls and bidi made visible. */
 export function visibleText(text: string, max = TEXT_MAX): string {
-  const shown = String(text).replace(/\r\n?/g, "\n").replace(CONTROL_KEEP_LINES, escapeVisible)
-    .replace(HIDDEN, escapeVisible);
-  return truncate(shown, max);
+  return truncate(terminalText(String(text)), max);
 }
 
-/** One line of stored text (labels, table cells). */
+/** One line of stored text (labels, table cells), controls and bidi made visible. */
 function line(text: string, max = 200): string {
-  return truncate(oneLine(String(text)).replace(HIDDEN, escapeVisible), max);
+  return truncate(oneLine(String(text)), max);
 }
 
-const HTML_ESCAPES: Record<string, string> = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&#39;",
-};
-
-/** `text` as HTML character data or attribute value (markup escaped). */
-export function escapeHtml(text: string): string {
-  return String(text).replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch]);
+/** Text already made visible, as HTML character data or attribute value. */
+function escapeHtml(text: string): string {
+  return htmlText(text);
 }
 
 /** Stored text on one line, escaped for HTML. */
@@ -164,20 +145,8 @@ function pointOf(card: CardSummary): ChartPoint {
   };
 }
 
-/** The flat `a.b.c -> value` map of a config object (arrays and scalars are leaves). */
-function flatten(
-  value: unknown,
-  prefix = "",
-  out = new Map<string, string>(),
-): Map<string, string> {
-  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-    for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
-      flatten(inner, prefix ? `${prefix}.${key}` : key, out);
-    }
-  } else if (prefix) {
-    out.set(prefix, JSON.stringify(value) ?? "null");
-  }
-  return out;
+function configValue(value: unknown): string {
+  return value === undefined ? "-" : JSON.stringify(value) ?? "null";
 }
 
 /** The details of one card as the page's script reads them (all text made visible). */
@@ -218,18 +187,18 @@ function configView(
   const prior = card.prior_cards.find((id) => typeof files.get(id) === "object");
   const baselineId = classBaseline.get(card.class_key);
   const baseId = prior ?? (baselineId !== card.id ? baselineId : undefined);
-  const after = flatten(own.config);
   const base = baseId === undefined ? undefined : files.get(baseId);
-  const before = typeof base === "object" ? flatten(base.config) : new Map<string, string>();
-  const keys = [...new Set([...before.keys(), ...after.keys()])].sort();
-  const rows: [string, string, string][] = [];
-  for (const key of keys) {
-    const a = before.get(key) ?? "-";
-    const b = after.get(key) ?? "-";
-    if (a !== b) rows.push([line(key, 120), line(a, DIFF_VALUE), line(b, DIFF_VALUE)]);
-  }
+  // A root shows its whole config; any other card the keys that differ from its base.
+  const differences = typeof base === "object"
+    ? configChange(base.config, own.config)
+    : Object.entries(effectiveConfig(own)).map(([key, to]) => ({ key, from: undefined, to }));
+  const rows: [string, string, string][] = differences.map((d) => [
+    line(d.key, 120),
+    line(configValue(d.from), DIFF_VALUE),
+    line(configValue(d.to), DIFF_VALUE),
+  ]);
   return {
-    configBase: baseId === undefined
+    configBase: typeof base !== "object"
       ? null
       : prior !== undefined
       ? `prior card ${baseId}`
@@ -729,7 +698,10 @@ export async function collectHtmlReport(
     // The index has the summary; the file has config, platform details and results.
     const read = readCardFile(kb.cardPath(card.id), card.id);
     files.set(card.id, read.ok ? read.value : read.reason);
-    if (!read.ok) skipped.push({ path: kb.cardPath(card.id), reason: read.reason });
+    // Indexed but unreadable now (changed since the refresh): reported once, details omitted.
+    if (!read.ok && !skipped.some((s) => s.path === kb.cardPath(card.id))) {
+      skipped.push({ path: kb.cardPath(card.id), reason: read.reason });
+    }
   }
   return {
     title: "autoresearch report",
@@ -748,10 +720,14 @@ export async function writeHtmlReport(
   kb: KnowledgeBase,
   options: { out?: string; queue?: QueueSection } = {},
 ): Promise<HtmlReport & { path: string; bytes: number; skipped: Skipped[] }> {
+  if (options.out !== undefined) checkOutputPath(kb, "--out", options.out);
   const input = await collectHtmlReport(kb, options.queue);
   const report = await renderHtmlReport(input);
   const path = options.out ?? join(kb.viewsDir, "report.html");
   const bytes = new TextEncoder().encode(report.html);
-  await atomicWrite(path, bytes);
+  if (options.out === undefined || isInside(kb.dir, options.out)) {
+    await ensureBase(kb.dir);
+    await guardedWrite(kb.dir, path, bytes);
+  } else await guardedWrite(dirname(resolve(path)), resolve(path), bytes);
   return { ...report, path, bytes: bytes.length, skipped: input.skipped };
 }

@@ -26,6 +26,8 @@ export const LIMITS = {
   configJson: 65_536,
   /** platform device / vendor description: characters */
   device: 256,
+  /** source.ref (the import key of an imported card): characters */
+  sourceRef: 256,
 } as const;
 
 /** The statuses a card can be written with (`revert` is accepted and stored as `discard`). */
@@ -39,6 +41,18 @@ export const JUDGED_STATUSES = ["keep", "discard", "inconclusive", "crash"] as c
 
 /** A judgement of a pending card. */
 export type JudgedStatus = typeof JUDGED_STATUSES[number];
+
+/**
+ * Compute backends a card may name: ours (`webgpu`, `cpu`) and those of external trainers
+ * (upstream's PyTorch `train.py` on `cuda` or `rocm`, its Apple ports on `mps` or `mlx`).
+ */
+export const BACKENDS = ["webgpu", "cpu", "cuda", "rocm", "mps", "mlx"] as const;
+
+/** A compute backend a card may name. */
+export type Backend = typeof BACKENDS[number];
+
+/** Where an imported or externally recorded card came from (`source.kind`). */
+export const SOURCE_KINDS = ["run-log", "results.tsv", "commons"] as const;
 
 /** Current on-disk schema version of a card file. */
 export const CARD_SCHEMA_VERSION = 1;
@@ -98,7 +112,7 @@ const statusInput = v.pipe(
 
 /** Where a result was measured: results compare only within one backend + device. */
 const PlatformSchema = v.strictObject({
-  backend: v.picklist(["webgpu", "cpu"], "must be webgpu or cpu"),
+  backend: v.picklist(BACKENDS, `must be one of ${BACKENDS.join(", ")}`),
   device: name(LIMITS.device),
   vendor: name(LIMITS.device),
   cores: v.pipe(count(), v.minValue(1, "must be at least 1")),
@@ -135,6 +149,13 @@ const config = v.pipe(
     `must be at most ${LIMITS.configJson} characters of JSON`,
   ),
 );
+
+/** Provenance of a card made from another tool's record: the import key that keeps it single. */
+const SourceSchema = v.strictObject({
+  kind: v.picklist(SOURCE_KINDS, `must be one of ${SOURCE_KINDS.join(", ")}`),
+  ref: name(LIMITS.sourceRef),
+  timestamp: v.optional(name(LIMITS.name)),
+}, "must be an object with kind and ref");
 
 const inputEntries = {
   agent: name(LIMITS.name),
@@ -173,6 +194,7 @@ const inputEntries = {
     ),
   ),
   results: ResultsSchema,
+  source: v.optional(SourceSchema),
   status: statusInput,
 };
 
@@ -250,7 +272,7 @@ const JudgementSchema = v.strictObject({
 /** Where a result was measured: results compare only within one backend + device. */
 export interface Platform {
   /** compute backend the trainer ran on */
-  backend: "webgpu" | "cpu";
+  backend: Backend;
   /** WebGPU adapter description or CPU model */
   device: string;
   /** adapter or CPU vendor */
@@ -281,6 +303,16 @@ export interface Results {
   estimated_flops?: number;
   /** model FLOPs utilisation against the platform's peak, percent */
   mfu_percent?: number;
+}
+
+/** Where a card made from another tool's record came from. */
+export interface CardSource {
+  /** `run-log` (autoresearch record), `results.tsv` (upstream history), `commons` (the fork) */
+  kind: typeof SOURCE_KINDS[number];
+  /** the import key: a second import of the same record finds it and adds nothing */
+  ref: string;
+  /** the source's own timestamp, verbatim (the card's timestamp is the import time) */
+  timestamp?: string;
 }
 
 /** What a writer supplies for a new card; id and timestamp are assigned on write. */
@@ -315,6 +347,8 @@ export interface CardInput {
   recipe_diff?: string;
   /** measured outcome */
   results: Results;
+  /** where an imported or externally recorded card came from */
+  source?: CardSource;
   /** keep | discard (alias revert) | inconclusive | crash | pending */
   status: Status | "revert";
 }

@@ -381,7 +381,8 @@ export async function prepare(options: PrepareOptions = {}): Promise<PreparedMet
     await atomicWrite(metaPath, JSON.stringify(meta, null, 1) + "\n");
     await atomicWrite(paths.current, JSON.stringify({ name: source.name }) + "\n");
     return meta;
-  });
+    // A download may take long: wait for another prepare up to a day, saying whom we wait for.
+  }, { timeoutS: 24 * 3600 });
 }
 
 async function isIntact(

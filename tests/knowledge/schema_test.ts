@@ -111,9 +111,9 @@ Deno.test("wrong types, missing fields and unknown fields are rejected", () => {
   const { platform: _p, ...noPlatform } = sampleInput();
   rejects(noPlatform, /^platform$/, /required/);
   rejects(
-    sampleInput({ platform: { ...sampleInput().platform, backend: "cuda" as "cpu" } }),
+    sampleInput({ platform: { ...sampleInput().platform, backend: "tpu" as "cpu" } }),
     /backend/,
-    /webgpu or cpu/,
+    /one of webgpu, cpu, cuda/,
   );
   rejects(sampleInput({ config: [] as unknown as Record<string, unknown> }), /^config$/, /object/);
   rejects(sampleInput({ tags: "lr" as unknown as string[] }), /^tags$/, /list/);
@@ -144,4 +144,26 @@ Deno.test("bad input writes nothing, not even the base directories", async () =>
     /does not exist/,
   );
   assert.deepEqual(listDir(dir), []);
+});
+
+Deno.test("external backends and an optional source are accepted; a bad source is rejected", () => {
+  const cuda = validateCardInput(
+    sampleInput({
+      platform: { ...sampleInput().platform, backend: "cuda", device: "NVIDIA H100" },
+      source: { kind: "results.tsv", ref: "a1b2c3d:0123456789abcdef" },
+    }),
+  );
+  assert.equal(cuda.platform.backend, "cuda");
+  assert.deepEqual(cuda.source, { kind: "results.tsv", ref: "a1b2c3d:0123456789abcdef" });
+  rejects(
+    sampleInput({ source: { kind: "csv" as "commons", ref: "x" } }),
+    /^source\.kind$/,
+    /one of run-log/,
+  );
+  rejects(sampleInput({ source: { kind: "commons", ref: " " } }), /^source\.ref$/, /empty/);
+  rejects(
+    sampleInput({ source: { kind: "commons", ref: "x", extra: 1 } as never }),
+    /extra/,
+    /not a known field/,
+  );
 });

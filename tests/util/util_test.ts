@@ -82,7 +82,7 @@ Deno.test("errors carry field/rule or path/reason and their exit codes", () => {
 });
 
 Deno.test("oneLine escapes every control character; truncate marks the cut", () => {
-  assert.equal(oneLine("a\nb\rc\td\x1b[31m\x00\u2028"), "a\\nb\\rc\\td\\x1b[31m\\x00\\x2028");
+  assert.equal(oneLine("a\nb\rc\td\x1b[31m\x00\u2028"), "a\\nb\\rc\\td\\x1b[31m\\x00\\u{2028}");
   assert.equal(oneLine("plain ünïcode"), "plain ünïcode");
   assert.equal(truncate("abcdef", 4), "abc…");
   assert.equal(truncate("abc", 4), "abc");
