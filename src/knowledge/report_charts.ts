@@ -252,14 +252,14 @@ export class ChartRenderer {
   }
 
   /** Coverage of the taxonomy: categories x counts, shaded per column. */
-  coverage(cells: CoverageCell[], rows: string[], columns: string[]): string {
+  coverage(cells: CoverageCell[], rows: string[], columns: readonly string[]): string {
     const Plot = this.#plot;
     return this.#render({
       width: 900,
       height: 60 + 26 * rows.length,
       marginLeft: 230,
       marginTop: 30,
-      x: { domain: columns, axis: "top", label: null },
+      x: { domain: [...columns], axis: "top", label: null },
       y: { domain: rows, label: null },
       color: { type: "linear", domain: [0, 1], range: ["#f3f6fa", "#2c6fbb"] },
       marks: [

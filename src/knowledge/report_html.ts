@@ -25,7 +25,15 @@ import { REPORT_CSS, REPORT_SCRIPT } from "./report_client.ts";
 import type { Card } from "./schema.ts";
 import { checkOutputPath, type KnowledgeBase } from "./store.ts";
 import { ensureBase } from "./base.ts";
-import { classLabel, type Synthesis } from "./synthesis.ts";
+import {
+  classLabel,
+  type ClassStats,
+  type CoverageRow,
+  type Finding,
+  type RecipeEstimate,
+  type Synthesis,
+} from "./synthesis.ts";
+import { meanHalfWidth } from "./stats.ts";
 import { configChange, effectiveConfig } from "./config_keys.ts";
 
 /** Everything one report is built from (read from a base by `collectHtmlReport`). */
@@ -73,6 +81,19 @@ const TABLE_ROWS = 100;
 const FINDING_ROWS = 40;
 /** Agents drawn one per row in the activity chart; the rest share a row. */
 const ACTIVITY_AGENTS = 30;
+
+/** The coverage heat map's columns (CoverageRow counts). */
+export const COVERAGE_COLUMNS: readonly (keyof CoverageRow)[] = [
+  "experiments",
+  "ideas",
+  "keep",
+  "discard",
+  "inconclusive",
+  "crash",
+  "pending",
+  "confirmed",
+  "dead_ends",
+];
 
 const CARD_ID = /card_[0-9A-HJKMNP-TV-Z]{26}/g;
 
@@ -272,39 +293,74 @@ function cardView(
   };
 }
 
-/** Running best of a class: each kept card that beat the kept ones before it, with a band. */
-function runningBest(cards: CardSummary[], sigma: number | null): BestStep[] {
+/** Running sums of one recipe's runs (Welford), while walking a class in time order. */
+interface RecipeRun {
+  n: number;
+  mean: number;
+  m2: number;
+  kept: boolean;
+}
+
+/**
+ * The running best of a class over time: after each card, the kept recipe with the lowest mean
+ * of its runs so far (pending runs included, as the synthesis counts them), with the 95%
+ * confidence interval of that mean: the class noise floor when known, else the recipe's own
+ * spread once it has two runs. The last step is the synthesis's own best.
+ */
+function runningBest(cards: CardSummary[], stats: ClassStats | undefined): BestStep[] {
+  const noise = stats?.noise ?? null;
+  const recipes = new Map<string, RecipeRun>();
+  const halfWidth = (r: RecipeRun) =>
+    noise !== null
+      ? meanHalfWidth(noise.sigma ** 2, r.n, noise.df)
+      : r.n >= 2
+      ? meanHalfWidth(r.m2 / (r.n - 1), r.n, r.n - 1)
+      : 0;
   const steps: BestStep[] = [];
-  let best = Infinity;
-  const band = sigma === null ? 0 : 2 * sigma;
+  let best = null as { hash: string; recipe: RecipeRun } | null;
   for (const card of cards) {
-    if (card.retracted || card.status !== "keep" || card.val_bpb === null) continue;
-    if (card.val_bpb >= best) continue;
-    best = card.val_bpb;
-    steps.push({
-      time: new Date(card.timestamp),
-      value: best,
-      low: best - band,
-      high: best + band,
-    });
+    if (card.retracted || card.status === "crash" || card.val_bpb === null) continue;
+    const recipe = recipes.get(card.recipe_hash) ?? { n: 0, mean: 0, m2: 0, kept: false };
+    recipes.set(card.recipe_hash, recipe);
+    const delta = card.val_bpb - recipe.mean;
+    recipe.n++;
+    recipe.mean += delta / recipe.n;
+    recipe.m2 += delta * (card.val_bpb - recipe.mean);
+    if (card.status === "keep") recipe.kept = true;
+    if (best?.hash === card.recipe_hash && delta > 0) {
+      best = null; // the best got worse: look at every kept recipe again
+      for (const [hash, r] of recipes) {
+        if (r.kept && (best === null || r.mean < best.recipe.mean)) best = { hash, recipe: r };
+      }
+    } else if (recipe.kept && (best === null || recipe.mean < best.recipe.mean)) {
+      best = { hash: card.recipe_hash, recipe };
+    }
+    if (best === null) continue;
+    const half = halfWidth(best.recipe);
+    const value = best.recipe.mean;
+    const last = steps[steps.length - 1];
+    if (last && last.value === value && last.high - last.value === half) continue;
+    steps.push({ time: new Date(card.timestamp), value, low: value - half, high: value + half });
+  }
+  const final = stats?.best;
+  if (final && cards.length > 0) {
+    const half = final.ci95 ?? 0;
+    const last = steps[steps.length - 1];
+    if (!last || last.value !== final.mean || last.high - last.value !== half) {
+      steps.push({
+        time: new Date(cards[cards.length - 1].timestamp),
+        value: final.mean,
+        low: final.mean - half,
+        high: final.mean + half,
+      });
+    }
   }
   return steps;
 }
 
-/** The baseline of a class: its first measured recipe, all its runs averaged, with a band. */
-function baselineOf(
-  cards: CardSummary[],
-  sigma: number | null,
-): { value: number; low: number; high: number; id: string; runs: number } | null {
-  const first = cards.find((c) => !c.retracted && c.status !== "crash" && c.val_bpb !== null);
-  if (!first) return null;
-  const runs = cards.filter((c) =>
-    !c.retracted && c.status !== "crash" && c.val_bpb !== null &&
-    c.recipe_hash === first.recipe_hash
-  );
-  const value = runs.reduce((sum, c) => sum + c.val_bpb!, 0) / runs.length;
-  const half = sigma === null ? 0 : 2 * sigma / Math.sqrt(runs.length);
-  return { value, low: value - half, high: value + half, id: first.id, runs: runs.length };
+/** `mean ± ci (n=N)` of a recipe estimate. */
+function estimate(e: RecipeEstimate): string {
+  return `${fixed(e.mean)}${e.ci95 === null ? "" : ` ± ${fixed(e.ci95)}`} (n=${e.n})`;
 }
 
 function table(headers: string[], rows: string[][], numeric: Set<number> = new Set()): string {
@@ -324,7 +380,7 @@ function more(total: number, shown: number, what: string): string {
 const LEGEND = `<div class="legend">${
   ["keep", "discard", "inconclusive", "pending", "crash", "retracted"]
     .map((kind) => `<span class="${kind}">${kind}</span>`).join("")
-}<span class="best">running best (band: 2 sigma)</span><span class="noise">baseline noise band</span></div>`;
+}<span class="best">running best recipe mean (band: its 95% CI)</span><span class="noise">baseline mean (band: its 95% CI)</span></div>`;
 
 async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -367,26 +423,24 @@ export async function renderHtmlReport(input: HtmlReportInput): Promise<HtmlRepo
   for (const key of classOrder) {
     const list = byClass.get(key)!;
     const stats = synthesis.classes.find((c) => c.key === key);
-    const sigma = stats?.noise?.sigma ?? null;
-    const baseline = baselineOf(list, sigma);
-    const best = runningBest(list, sigma);
+    const baseline = stats?.baseline ?? null;
+    const best = runningBest(list, stats);
     const points = list.map(pointOf);
     marks += points.length;
     const crashes = list.filter((c) => c.status === "crash" && !c.retracted).length;
     const bestText = stats?.best
-      ? `best ${fixed(stats.best.val_bpb)} (${cardLink(stats.best.id)}: ${
+      ? `best ${estimate(stats.best)}, ${h(stats.best.verdict, 120)} (${cardLink(stats.best.id)}: ${
         linkified(stats.best.hypothesis, 160)
       })`
       : "nothing kept yet";
     const noiseText = stats?.noise
-      ? `noise sigma ${
-        fixed(stats.noise.sigma)
-      } from ${stats.noise.groups} replicate groups (${stats.noise.runs} runs)`
-      : "noise unknown (no replicate runs)";
+      ? `noise sigma ${fixed(stats.noise.sigma)} (df ${stats.noise.df}, ${stats.noise.groups} ` +
+        `replicated recipes, ${stats.noise.runs} runs)`
+      : `noise unknown (df ${stats?.noise_evidence.df ?? 0} of ${
+        stats?.noise_evidence.needed ?? "?"
+      } needed)`;
     const baselineText = baseline
-      ? `baseline ${fixed(baseline.value)} (${cardLink(baseline.id)}, ${baseline.runs} run${
-        baseline.runs === 1 ? "" : "s"
-      })`
+      ? `baseline ${estimate(baseline)} (${cardLink(baseline.card)})`
       : "no measured baseline";
     progress.push(
       `<h3 class="class-label">${classShort.get(key)} · ${h(classLabel(key), 300)}</h3>`,
@@ -395,7 +449,11 @@ export async function renderHtmlReport(input: HtmlReportInput): Promise<HtmlRepo
         charts.progress({
           points,
           best,
-          baseline: baseline && { value: baseline.value, low: baseline.low, high: baseline.high },
+          baseline: baseline && {
+            value: baseline.mean,
+            low: baseline.mean - (baseline.ci95 ?? 0),
+            high: baseline.mean + (baseline.ci95 ?? 0),
+          },
         }),
       ),
     );
@@ -404,19 +462,23 @@ export async function renderHtmlReport(input: HtmlReportInput): Promise<HtmlRepo
   // Findings and questions.
   const confirmed = synthesis.findings.filter((f) => f.confirmed);
   const unconfirmed = synthesis.findings.filter((f) => !f.confirmed);
-  const findingRow = (f: Synthesis["findings"][number]) => [
+  const findingRow = (f: Finding) => [
     cardLink(f.id),
     classShort.get(f.class_key) ?? "-",
-    fixed(f.val_bpb),
-    fixed(f.gain),
-    f.sigmas === null ? "-" : f.sigmas.toFixed(2),
-    f.basis ?? "-",
+    `${fixed(f.val_bpb)} (n=${f.n})`,
+    `${fixed(f.gain)}${
+      f.comparison.gain_ci95 === null ? "" : ` ± ${fixed(f.comparison.gain_ci95)}`
+    }`,
+    f.comparison.vs,
+    f.comparison.p_adjusted === null
+      ? "-"
+      : `${f.comparison.p_adjusted.toFixed(3)} of ${f.comparison.family}`,
     `${linkified(f.hypothesis, 240)}${
       f.lesson === null ? "" : `<br><span class="muted">lesson: ${linkified(f.lesson, 200)}</span>`
     }`,
   ];
-  const findingHead = ["card", "class", "val_bpb", "gain", "sigmas", "basis", "hypothesis"];
-  const numericFinding = new Set([2, 3, 4]);
+  const findingHead = ["card", "class", "mean", "gain", "against", "Holm p", "hypothesis"];
+  const numericFinding = new Set([2, 3, 5]);
 
   // Lineage graph.
   const depth = new Map<string, number>();
@@ -437,15 +499,7 @@ export async function renderHtmlReport(input: HtmlReportInput): Promise<HtmlRepo
     .map((c) => ({ ...pointOf(c), depth: depth.get(c.id) ?? 0 }));
 
   // Coverage heat map.
-  const columns = [
-    "experiments",
-    "keep",
-    "discard",
-    "inconclusive",
-    "crash",
-    "pending",
-    "confirmed",
-  ];
+  const columns = COVERAGE_COLUMNS;
   const coverageRows = synthesis.coverage.map((row) => `${row.category} (${row.state})`);
   const columnMax = new Map(
     columns.map((column) => [
@@ -534,22 +588,26 @@ export async function renderHtmlReport(input: HtmlReportInput): Promise<HtmlRepo
           numericFinding,
         ) + more(confirmed.length, FINDING_ROWS, "confirmed findings")
         : "<p>None confirmed yet.</p>"
-    }<h3>Improvements not confirmed (within noise or not replicated)</h3>${
+    }<h3>Better than their reference, not confirmed (within noise or too few runs)</h3>${
       unconfirmed.length
         ? table(findingHead, unconfirmed.slice(0, FINDING_ROWS).map(findingRow), numericFinding) +
           more(unconfirmed.length, FINDING_ROWS, "improvements")
         : "<p>None.</p>"
-    }<h3>Dead ends</h3>${
+    }<h3>Dead ends (the 95% CI rules out a useful gain)</h3>${
       synthesis.deadEnds.length
         ? table(
-          ["tag", "tried", "kept"],
-          synthesis.deadEnds.slice(0, TABLE_ROWS).map((d) => [
-            h(d.tag, 64),
-            String(d.tried),
-            String(d.kept),
+          ["card", "class", "runs", "gain", "useful gain", "tags", "hypothesis"],
+          synthesis.deadEnds.slice(0, FINDING_ROWS).map((d) => [
+            cardLink(d.id),
+            classShort.get(d.class_key) ?? "-",
+            String(d.n),
+            `${fixed(d.gain)} ± ${fixed(d.gain_ci95)}`,
+            fixed(d.useful),
+            d.tags.map((tag) => h(tag, 64)).join(", "),
+            linkified(d.hypothesis, 240),
           ]),
-          new Set([1, 2]),
-        )
+          new Set([2, 3, 4]),
+        ) + more(synthesis.deadEnds.length, FINDING_ROWS, "dead ends")
         : "<p>None.</p>"
     }</section>`,
     `<section id="questions"><h2>Open questions</h2>${

@@ -15,7 +15,7 @@ import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { runCli } from "../cli_helpers.ts";
 import { CATEGORIES } from "../../src/knowledge/taxonomy.ts";
 import { readCardFile } from "../../src/knowledge/records.ts";
-import { visibleText } from "../../src/knowledge/report_html.ts";
+import { COVERAGE_COLUMNS, visibleText } from "../../src/knowledge/report_html.ts";
 import { generateDemoBase, HOSTILE_TEXTS } from "./demo_base.ts";
 
 /** The browser API the page functions below use; they are serialised and run in Chromium. */
@@ -163,7 +163,7 @@ Deno.test({
         '#coverage g[aria-description="coverage"] rect',
         (r) => r.length,
       );
-      assert.equal(cells, CATEGORIES.length * 7);
+      assert.equal(cells, CATEGORIES.length * COVERAGE_COLUMNS.length);
       const nodes = await page.$$eval('#lineage g[aria-description="lineage"] a', (n) => n.length);
       assert.ok(nodes > base.ids.length / 2, `lineage shows ${nodes} nodes`);
       const edges = await page.$$eval(
