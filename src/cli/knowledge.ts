@@ -194,7 +194,11 @@ export function register(program: Command): void {
     .description(
       "record an experiment card (immutable), or judge a pending card with --complete ID",
     )
-    .option("--complete <card-id>", "judge this pending card instead of writing a new one")
+    .option(
+      "--complete <card-id>",
+      "judge this card instead of writing a new one (again, with --reason, to revise it)",
+    )
+    .option("--reason <text>", "with --complete: why an earlier judgement is revised")
     .option("--input <file>", "card input as JSON (file or - for stdin); flags override it")
     .option("--commit <hash>", "git commit of the recipe that ran")
     .option("--hypothesis <text>", "what was tried and why")
@@ -258,6 +262,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
           agent,
           ...(lesson === undefined ? {} : { lesson }),
           ...(delta === undefined ? {} : { delta }),
+          ...(opts.reason === undefined ? {} : { reason: opts.reason }),
         }).catch((error) => {
           // The card being judged is the one --complete named.
           if (error instanceof UsageError && (error.field === "card" || error.field === "id")) {
@@ -268,6 +273,9 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
         if (opts.json) printJson(completion);
         else console.log(`${completion.card_id} judged ${completion.status} (${completion.id})`);
         return;
+      }
+      if (opts.reason !== undefined) {
+        throw new UsageError("--reason", "is only used with --complete");
       }
       const input: Record<string, unknown> = opts.input === undefined
         ? {}

@@ -160,7 +160,7 @@ Deno.test("retract, read-brief, coverage, synthesize, update-meta, read-meta, pl
 
   const brief = await runCli(["read-brief", "--kb", kb]);
   assert.equal(brief.code, 0, brief.stderr);
-  assert.match(brief.stdout, new RegExp(`1\\.0000 ${a}`));
+  assert.match(brief.stdout, new RegExp(`\\(${a}\\) = 1\\.0000 \\(n=1\\)`));
   assert.match(brief.stdout, new RegExp(`${b} keep,retracted`));
   const briefJson = JSON.parse((await runCli(["read-brief", "--kb", kb, "--json"])).stdout);
   assert.equal(briefJson.best[0].card, a);
