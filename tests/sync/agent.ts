@@ -15,7 +15,7 @@ import { completeItem } from "../../src/director/mod.ts";
 import { runExperiment, type TrainingData } from "../../src/train/run.ts";
 import type { Recipe } from "../../src/train/recipe.ts";
 import { MAIN } from "../cli_helpers.ts";
-import { markovBatches, TINY_RECIPE } from "../train/model_helpers.ts";
+import { markovBatches, REFERENCE_RECIPE_TEXT, TINY_RECIPE } from "../train/model_helpers.ts";
 
 const [kb, agent, roundsArg] = Deno.args;
 const rounds = Number(roundsArg);
@@ -115,7 +115,6 @@ for (let round = 0; round < rounds; round++) {
   const claim = await cli(["director", "claim", "--sync", "--agent", agent]);
   if (claim.code !== 0) throw new Error(`claim --sync exited ${claim.code}: ${claim.stderr}`);
   const claimed = JSON.parse(claim.stdout);
-  for (const lost of claimed.lost) summary.lost.push(lost.item);
   for (const outcome of claimed.syncs) {
     for (const lost of outcome.lost_claims) if (lost.local) summary.lost.push(lost.item);
   }
@@ -130,8 +129,10 @@ for (let round = 0; round < rounds; round++) {
     backend: "cpu",
     budgetSeconds: 1,
     seed: 1,
-    recipe,
+    recipe: REFERENCE_RECIPE_TEXT,
+    configOverride: recipe,
     evalTokens: 256,
+    item: item.id,
     kb,
     agent,
     session: "sync-test",
