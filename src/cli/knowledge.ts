@@ -26,12 +26,12 @@ import { oneLine, truncate } from "../util/text.ts";
 import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
 
 /** Default agent name: `$AUTORESEARCH_AGENT`, else `$USER`, else `agent`. */
-function defaultAgent(): string {
+export function defaultAgent(): string {
   return Deno.env.get("AUTORESEARCH_AGENT") || Deno.env.get("USER") || "agent";
 }
 
 /** Default session tag: `$AUTORESEARCH_SESSION`, else today's UTC date. */
-function defaultSession(): string {
+export function defaultSession(): string {
   return Deno.env.get("AUTORESEARCH_SESSION") || new Date().toISOString().slice(0, 10);
 }
 
@@ -194,7 +194,11 @@ export function register(program: Command): void {
     .description(
       "record an experiment card (immutable), or judge a pending card with --complete ID",
     )
-    .option("--complete <card-id>", "judge this pending card instead of writing a new one")
+    .option(
+      "--complete <card-id>",
+      "judge this card instead of writing a new one (again, with --reason, to revise it)",
+    )
+    .option("--reason <text>", "with --complete: why an earlier judgement is revised")
     .option("--input <file>", "card input as JSON (file or - for stdin); flags override it")
     .option("--commit <hash>", "git commit of the recipe that ran")
     .option("--hypothesis <text>", "what was tried and why")
@@ -208,7 +212,10 @@ export function register(program: Command): void {
     .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this one")
     .option("--agent <name>", "who ran it (env AUTORESEARCH_AGENT, USER)")
     .option("--session <tag>", "session tag (env AUTORESEARCH_SESSION, default today's date)")
-    .option("--backend <backend>", "webgpu | cpu (default cpu, with this machine's CPU)")
+    .option(
+      "--backend <backend>",
+      "webgpu | cpu | cuda | rocm | mps | mlx (default cpu, with this machine's CPU)",
+    )
     .option("--device <text>", "adapter or CPU description")
     .option("--vendor <text>", "adapter or CPU vendor")
     .option("--cores <n>", "CPU cores")
@@ -255,6 +262,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
           agent,
           ...(lesson === undefined ? {} : { lesson }),
           ...(delta === undefined ? {} : { delta }),
+          ...(opts.reason === undefined ? {} : { reason: opts.reason }),
         }).catch((error) => {
           // The card being judged is the one --complete named.
           if (error instanceof UsageError && (error.field === "card" || error.field === "id")) {
@@ -265,6 +273,9 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
         if (opts.json) printJson(completion);
         else console.log(`${completion.card_id} judged ${completion.status} (${completion.id})`);
         return;
+      }
+      if (opts.reason !== undefined) {
+        throw new UsageError("--reason", "is only used with --complete");
       }
       const input: Record<string, unknown> = opts.input === undefined
         ? {}

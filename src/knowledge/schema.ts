@@ -42,6 +42,12 @@ export const JUDGED_STATUSES = ["keep", "discard", "inconclusive", "crash"] as c
 /** A judgement of a pending card. */
 export type JudgedStatus = typeof JUDGED_STATUSES[number];
 
+/** What the judge (`autoresearch judge`) can say about a run. */
+export const VERDICTS = ["keep", "discard", "inconclusive", "replicate", "crash"] as const;
+
+/** A verdict of the judge; `replicate` is stored as status `keep` (kept provisionally). */
+export type Verdict = typeof VERDICTS[number];
+
 /**
  * Compute backends a card may name: ours (`webgpu`, `cpu`) and those of external trainers
  * (upstream's PyTorch `train.py` on `cuda` or `rocm`, its Apple ports on `mps` or `mlx`).
@@ -255,7 +261,19 @@ const CardSchema = v.pipe(
   ),
 );
 
-/** A judgement of a pending card, stored in `completions/<card id>.<completion id>.json`. */
+const completionId = v.pipe(
+  v.string("must be a string"),
+  v.check((s: string) => isValidId(s, "done"), "must be a completion id like done_01J..."),
+);
+
+const supersedesList = v.pipe(
+  v.array(completionId, "must be a list of completion ids"),
+  v.maxLength(LIMITS.priorCards, `must have at most ${LIMITS.priorCards} completions`),
+);
+
+const verdict = v.picklist(VERDICTS, `must be one of ${VERDICTS.join(", ")}`);
+
+/** A judgement of a card, stored in `completions/<card id>.<completion id>.json`. */
 const CompletionSchema = v.object({
   schema: v.literal(CARD_SCHEMA_VERSION, `must be ${CARD_SCHEMA_VERSION}`),
   id: v.pipe(v.string(), v.check((s: string) => isValidId(s, "done"), "must be a completion id")),
@@ -265,6 +283,9 @@ const CompletionSchema = v.object({
   status: v.picklist(JUDGED_STATUSES, `must be one of ${JUDGED_STATUSES.join(", ")}`),
   lesson: v.optional(text(LIMITS.text)),
   delta: v.optional(v.nullable(finiteNumber())),
+  supersedes: v.optional(supersedesList),
+  reason: v.optional(text(LIMITS.text)),
+  verdict: v.optional(verdict),
 }, "must be a JSON object");
 
 /** A retraction of a card, stored in `retractions/<card id>.<retraction id>.json`. */
@@ -289,6 +310,9 @@ const JudgementSchema = v.strictObject({
   agent: name(LIMITS.name),
   lesson: v.optional(text(LIMITS.text)),
   delta: v.optional(v.nullable(finiteNumber())),
+  supersedes: v.optional(supersedesList),
+  reason: v.optional(text(LIMITS.text)),
+  verdict: v.optional(verdict),
 }, "must be an object");
 
 /** Where a result was measured: results compare only within one backend + device. */
@@ -429,6 +453,12 @@ export interface Completion {
   lesson?: string;
   /** improvement claimed versus the baseline */
   delta?: number | null;
+  /** completion ids of the earlier judgements of this card that this one replaces */
+  supersedes?: string[];
+  /** why this judgement replaces the earlier ones (required with `supersedes`) */
+  reason?: string;
+  /** the judge's verdict when the status came from `autoresearch judge` */
+  verdict?: Verdict;
 }
 
 /** A retraction of a card, stored in `retractions/<card id>.<retraction id>.json`. */
@@ -457,6 +487,12 @@ export interface Judgement {
   lesson?: string;
   /** improvement claimed versus the baseline */
   delta?: number | null;
+  /** completion ids this judgement replaces (set by `completeCard` when re-judging) */
+  supersedes?: string[];
+  /** why it replaces them */
+  reason?: string;
+  /** the judge's verdict behind the status */
+  verdict?: Verdict;
 }
 
 /** Normalised card input (status alias resolved, tags normalised and deduplicated). */
