@@ -10,6 +10,7 @@ import { register as registerPlatform } from "./src/cli/platform.ts";
 import { register as registerExperiment } from "./src/cli/experiment.ts";
 import { register as registerRecord } from "./src/cli/record.ts";
 import { register as registerSync } from "./src/cli/sync.ts";
+import { register as registerReport } from "./src/cli/report.ts";
 import { fail, installTerminalGuard } from "./src/cli/common.ts";
 import { terminalText } from "./src/util/text.ts";
 import { probeMain, SGEMM_PROBE_ARG } from "./src/engine/cpu/gemm/probe.ts";
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerExperiment(program);
   registerRecord(program);
   registerSync(program);
+  registerReport(program);
   return program;
 }
 
