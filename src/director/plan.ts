@@ -240,55 +240,65 @@ export function budgetProblem(
   return null;
 }
 
-/** One knob the explorer steps, and how. */
+/** One knob the explorer steps, and how: by a factor, or by a delta within bounds. */
 interface Knob {
   key: string;
-  /** Step values from `value` (both directions), given the base config. */
-  steps: (value: number, base: FlatConfig) => number[];
+  /** `mul`: value x factor^k; `add`: value + delta * k (k = 1, 2, ... both directions). */
+  kind: "mul" | "add";
+  /** The factor or delta of one step. */
+  step: number;
+  /** Values must stay in [min, max]. */
+  min?: number;
+  max?: number;
+  /** Values are integers (rounded; widths to a multiple of the head size). */
+  integer?: boolean;
   /** Prior expected gain of one step, in val_bpb (before the category's track record). */
   prior: number;
 }
 
-const times = (...factors: number[]) => (x: number) =>
-  factors.map((f) => Number((x * f).toPrecision(4)));
-const plus = (...deltas: number[]) => (x: number) => deltas.map((d) => x + d);
-const ratioSteps = (x: number) =>
-  [x + 0.1, x - 0.1, x + 0.2, x - 0.2].map((v) => Number(v.toFixed(4)))
-    .filter((v) => v >= 0 && v <= 1);
-
-/** The explorer's knobs: keys of the recipe (config_keys vocabulary) and their step rules. */
+/** The explorer's knobs: keys of the recipe (config_keys vocabulary) and their steps. */
 const KNOBS: Knob[] = [
-  { key: "optim.matrixLr", steps: times(1.5, 1 / 1.5, 2.25, 1 / 2.25), prior: 0.012 },
-  { key: "optim.embeddingLr", steps: times(1.5, 1 / 1.5, 2.25, 1 / 2.25), prior: 0.006 },
-  { key: "optim.unembeddingLr", steps: times(1.5, 1 / 1.5, 2.25), prior: 0.006 },
-  { key: "optim.scalarLr", steps: times(1.5, 1 / 1.5), prior: 0.003 },
-  { key: "optim.warmdownRatio", steps: ratioSteps, prior: 0.008 },
-  { key: "optim.warmupRatio", steps: (x) => [x + 0.05, x + 0.1], prior: 0.004 },
-  { key: "optim.weightDecay", steps: times(0.5, 2, 0), prior: 0.004 },
-  { key: "optim.muonMomentumStart", steps: plus(0.05, -0.05), prior: 0.003 },
-  { key: "optim.muonMomentumEnd", steps: plus(0.02, -0.03), prior: 0.003 },
+  { key: "optim.matrixLr", kind: "mul", step: 1.5, prior: 0.012 },
+  { key: "optim.embeddingLr", kind: "mul", step: 1.5, prior: 0.006 },
+  { key: "optim.unembeddingLr", kind: "mul", step: 1.5, prior: 0.006 },
+  { key: "optim.scalarLr", kind: "mul", step: 1.5, prior: 0.003 },
+  { key: "optim.warmdownRatio", kind: "add", step: 0.1, min: 0, max: 1, prior: 0.008 },
+  { key: "optim.warmupRatio", kind: "add", step: 0.05, min: 0, max: 0.5, prior: 0.004 },
+  { key: "optim.finalLrFrac", kind: "add", step: 0.05, min: 0, max: 1, prior: 0.003 },
+  { key: "optim.weightDecay", kind: "mul", step: 2, prior: 0.004 },
+  { key: "optim.muonMomentumStart", kind: "add", step: 0.03, min: 0, max: 0.99, prior: 0.003 },
+  { key: "optim.muonMomentumEnd", kind: "add", step: 0.02, min: 0, max: 0.999, prior: 0.003 },
   {
     key: "optim.muonMomentumRampSteps",
-    steps: (x) => [Math.round(x / 4), Math.round(x / 2), x * 2],
+    kind: "mul",
+    step: 2,
+    integer: true,
+    min: 1,
     prior: 0.003,
   },
-  { key: "model.depth", steps: plus(2, -1, 1, -2), prior: 0.015 },
-  {
-    key: "model.width",
-    steps: (x, base) => {
-      const head = typeof base["model.headDim"] === "number" ? base["model.headDim"] : 1;
-      return [x + head, x - head, x * 2, x / 2].map((w) => Math.round(w / head) * head);
-    },
-    prior: 0.015,
-  },
-  { key: "model.softcap", steps: times(2 / 3, 4 / 3), prior: 0.002 },
-  {
-    key: "totalBatchTokens",
-    steps: (x) => [x / 2, x * 2, x / 4],
-    prior: 0.01,
-  },
-  { key: "model.seqLen", steps: (x) => [x / 2, x * 2], prior: 0.006 },
+  { key: "optim.muonBeta2", kind: "add", step: 0.02, min: 0.5, max: 0.999, prior: 0.002 },
+  { key: "model.depth", kind: "add", step: 1, integer: true, min: 1, prior: 0.015 },
+  { key: "model.width", kind: "add", step: 0, integer: true, min: 1, prior: 0.015 },
+  { key: "model.softcap", kind: "mul", step: 1.25, prior: 0.002 },
+  { key: "totalBatchTokens", kind: "mul", step: 2, integer: true, min: 1, prior: 0.01 },
+  { key: "model.seqLen", kind: "mul", step: 2, integer: true, min: 16, prior: 0.006 },
 ];
+
+/** How far the explorer reaches from the anchor (steps of 1..SCALES knob steps). */
+const SCALES = 4;
+
+/** The values k steps of `knob` away from `value`, both directions. */
+function knobValues(knob: Knob, value: number, k: number, base: FlatConfig): number[] {
+  const head = typeof base["model.headDim"] === "number" ? base["model.headDim"] as number : 1;
+  const raw = knob.key === "model.width"
+    ? [value + head * k, value - head * k]
+    : knob.kind === "mul"
+    ? [value * knob.step ** k, value / knob.step ** k]
+    : [value + knob.step * k, value - knob.step * k];
+  return raw
+    .map((v) => (knob.integer ? Math.round(v) : Number(v.toPrecision(4))))
+    .filter((v) => v >= (knob.min ?? 0) && v <= (knob.max ?? Infinity));
+}
 
 /** Hypothesis verbs by direction. */
 function verb(from: number, to: number): string {
@@ -609,29 +619,30 @@ function draftSuggestions(
     const row = record.get(category as never);
     // The category's track record: keeps over experiments (Laplace), vs an even prior.
     const rate = row ? (row.keep + 1) / (row.experiments + 2) : 0.5;
-    let rank = 0;
-    for (const next of knob.steps(now, anchorConfig)) {
-      if (!Number.isFinite(next) || next === now) continue;
-      const delta = change(knob.key, next);
-      if (!feasible(delta)) continue;
-      // Farther steps and steps already tried in this category are worth a little less.
-      const value = knob.prior * rate * 2 / (1 + rank++ * 0.5);
-      explore.push({
-        hypothesis: `${verb(now, next)} ${knob.key} from ${fmt(now)} to ${fmt(next)} on ` +
-          `${describe(anchor)}${stepsText}`,
-        category,
-        priority: 3,
-        config: delta,
-        base: baseOf(anchor),
-        seeds: null,
-        source: row && row.experiments > 0 ? "neighbourhood" : "unexplored",
-        rationale: `one step of ${knob.key} from the anchor ${anchor.id}; ${category} kept ` +
-          `${row?.keep ?? 0} of ${row?.experiments ?? 0}; expected gain per run ~${fmt(value)}`,
-        priorCards: [anchor.id],
-        value,
-        target: { ...anchorConfig, ...delta },
-        replicates: null,
-      });
+    for (let k = 1; k <= SCALES; k++) {
+      for (const next of knobValues(knob, now, k, anchorConfig)) {
+        if (!Number.isFinite(next) || next === now) continue;
+        const delta = change(knob.key, next);
+        if (!feasible(delta)) continue;
+        // Farther steps are worth less (a bowl around a tuned value).
+        const value = knob.prior * rate * 2 / k;
+        explore.push({
+          hypothesis: `${verb(now, next)} ${knob.key} from ${fmt(now)} to ${fmt(next)} on ` +
+            `${describe(anchor)}${stepsText}`,
+          category,
+          priority: 3,
+          config: delta,
+          base: baseOf(anchor),
+          seeds: null,
+          source: row && row.experiments > 0 ? "neighbourhood" : "unexplored",
+          rationale: `one step of ${knob.key} from the anchor ${anchor.id}; ${category} kept ` +
+            `${row?.keep ?? 0} of ${row?.experiments ?? 0}; expected gain per run ~${fmt(value)}`,
+          priorCards: [anchor.id],
+          value,
+          target: { ...anchorConfig, ...delta },
+          replicates: null,
+        });
+      }
     }
   }
   explore.sort((a, b) => b.value! - a.value!);

@@ -113,7 +113,9 @@ Deno.test("lifecycle: plan -> claim -> heartbeat -> complete with its seeds' car
   // The done item shows its result: the mean val_bpb of its seeds and their verdicts.
   assert.match(
     plain.stdout,
-    new RegExp(`${id} .*\\| val_bpb 1\\.0500 \\(mean of 2\\), keep x2 -> ${seeds[0].id}, ${seeds[1].id}`),
+    new RegExp(
+      `${id} .*\\| val_bpb 1\\.0500 \\(mean of 2\\), keep x2 -> ${seeds[0].id}, ${seeds[1].id}`,
+    ),
   );
   assert.match(plain.stdout, /throughput: .* items\/hour/);
 

@@ -55,21 +55,26 @@ Deno.test("a confirmed direction is extended from the best, with the numbers in 
   // Depth 4 -> 6 kept twice (replicated below the previous best: confirmed).
   const deep = [];
   for (const seed of [0, 1]) {
-    deep.push(await writeCard(kb, {
-      hypothesis: "Increase depth from 4 to 6",
-      tags: ["architecture"],
-      valBpb: seed ? 1.03 : 1.02,
-      priorCards: [base.id],
-      config: recipeConfig({ "model.depth": 6 }),
-      recipeHash: "d6",
-      seed,
-    }));
+    deep.push(
+      await writeCard(kb, {
+        hypothesis: "Increase depth from 4 to 6",
+        tags: ["architecture"],
+        valBpb: seed ? 1.03 : 1.02,
+        priorCards: [base.id],
+        config: recipeConfig({ "model.depth": 6 }),
+        recipeHash: "d6",
+        seed,
+      }),
+    );
   }
   const suggestions = await plan(kb);
   const step = suggestions.find((s) => JSON.stringify(s.config) === '{"model.depth":8}');
   assert.ok(step, JSON.stringify(suggestions.map((s) => s.config)));
   assert.equal(step.priority, 2);
-  assert.match(step.hypothesis, /Raise model\.depth from 6 to 8 on card_\S+ \(val_bpb 1\.0\d+ over 2 runs\)/);
+  assert.match(
+    step.hypothesis,
+    /Raise model\.depth from 6 to 8 on card_\S+ \(val_bpb 1\.0\d+ over 2 runs\)/,
+  );
   assert.deepEqual(step.base, { card: deep[0].id, recipe_hash: "d6" });
   assert.ok(step.priorCards.includes(deep[0].id));
   // Nothing that repeats a run: depth 6 on the best is the best itself.
