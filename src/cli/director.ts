@@ -4,7 +4,7 @@
  * prints `--json` for scripts; bad input exits 2 with one line naming the field.
  */
 import { type Command, Option } from "@commander-js/extra-typings";
-import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
 import { UsageError } from "../util/errors.ts";
 import { isValidId } from "../util/ids.ts";
 import { oneLine, truncate } from "../util/text.ts";
@@ -42,6 +42,7 @@ import {
 } from "../director/results.ts";
 import { readSnapshot } from "../director/store.ts";
 import { planExperiments, type Suggestion } from "../director/plan.ts";
+import { claimWithSync, printSyncedClaim, syncedClaimJson } from "./sync.ts";
 
 /** The clock: `$AUTORESEARCH_NOW` (ISO time or epoch ms) when set, for tests; else real time. */
 function clockFromEnv(): () => Date {
@@ -101,7 +102,7 @@ async function currentBest(tried: TriedCards): Promise<CardSummary | null> {
 
 function reportProblems(problems: readonly QueueProblem[]): void {
   for (const problem of problems) {
-    console.error(`warning: ${problem.path}: ${oneLine(problem.reason)} (skipped)`);
+    console.error(`warning: ${oneLine(problem.path)}: ${oneLine(problem.reason)} (skipped)`);
   }
 }
 
@@ -129,16 +130,16 @@ function ago(from: string, now: Date): string {
 
 function line(state: ItemState): string {
   const { item } = state;
-  return `${item.id} p${item.priority} [${item.category}] ${
+  return `${item.id} p${item.priority} [${oneLine(item.category)}] ${
     truncate(oneLine(item.hypothesis), 100)
   }`;
 }
 
 function printSuggestion(suggestion: Suggestion, index: number): void {
   const enqueued = suggestion.enqueued ? ` -> ${suggestion.enqueued}` : "";
-  const config = suggestion.config ? ` config ${JSON.stringify(suggestion.config)}` : "";
+  const config = suggestion.config ? ` config ${oneLine(JSON.stringify(suggestion.config))}` : "";
   console.log(
-    `${index + 1}. p${suggestion.priority} [${suggestion.category}] ` +
+    `${index + 1}. p${suggestion.priority} [${oneLine(suggestion.category)}] ` +
       `${oneLine(suggestion.hypothesis)}${config}${enqueued}`,
   );
   console.log(`   why: ${oneLine(suggestion.rationale)}`);
@@ -168,6 +169,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      checkBase(opts.kb, true);
       const limit = parseNumber("limit", opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
         throw new UsageError("limit", "must be an integer from 1 to 100");
@@ -226,6 +228,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      checkBase(opts.kb, false); // adding the first item creates the queue
       const priority = parseNumber("priority", opts.priority);
       const config = opts.config === undefined ? null : parseConfig(opts.config);
       const priorCards = opts.priorCards === undefined ? [] : opts.priorCards.split(",")
@@ -288,7 +291,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const options = queueOptions(opts.kb, opts.staleMinutes);
+      const options = queueOptions(checkBase(opts.kb, true), opts.staleMinutes);
       const state = await readQueue(opts.kb);
       reportProblems(state.problems);
       const now = options.now!();
@@ -383,15 +386,23 @@ export function register(program: Command): void {
     .argument("[id]", "a specific pending queue item")
     .requiredOption("--agent <name>", "who claims it")
     .option("--allow-multiple", "hold this claim beside the agent's other claims")
+    .option("--sync", "sync, claim, push the claim and confirm it won (else take another)")
     .addOption(staleOption())
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
+      checkBase(opts.kb, true);
       const agent = validateAgent(opts.agent);
-      const result = await claimNext(queueOptions(opts.kb, opts.staleMinutes), agent, {
+      const options = queueOptions(opts.kb, opts.staleMinutes);
+      const pick = {
         item: id === undefined ? undefined : itemId(id),
         allowMultiple: opts.allowMultiple === true,
-      });
+      };
+      const synced = opts.sync ? await claimWithSync(options, agent) : null;
+      const result = synced
+        ? { claimed: synced.claimed, released: synced.released, problems: [] }
+        : await claimNext(options, agent, pick);
+      if (synced && !opts.json) printSyncedClaim(synced, opts.kb);
       reportProblems(result.problems);
       for (const released of result.released) {
         console.error(
@@ -412,6 +423,7 @@ export function register(program: Command): void {
           claimed: result.claimed ? itemJson(result.claimed) : null,
           released: result.released.map((s) => s.item.id),
           baseMoved: news,
+          ...(synced ? syncedClaimJson(synced) : {}),
         });
       }
       if (!result.claimed) {
@@ -421,13 +433,15 @@ export function register(program: Command): void {
       const { item } = result.claimed;
       console.log(`claimed ${item.id} for ${agent}`);
       console.log(`hypothesis: ${oneLine(item.hypothesis)}`);
-      console.log(`category: ${item.category}  priority: ${item.priority}`);
-      if (item.config) console.log(`config: ${JSON.stringify(item.config)}`);
+      console.log(`category: ${oneLine(item.category)}  priority: ${item.priority}`);
+      if (item.config) console.log(`config: ${oneLine(JSON.stringify(item.config))}`);
       if (item.base) {
         console.log(
           `base: ${
-            [item.base.card, item.base.recipe_hash && `recipe ${item.base.recipe_hash}`]
-              .filter(Boolean).join(", ")
+            oneLine(
+              [item.base.card, item.base.recipe_hash && `recipe ${item.base.recipe_hash}`]
+                .filter(Boolean).join(", "),
+            )
           }`,
         );
       }
@@ -435,7 +449,9 @@ export function register(program: Command): void {
         console.log(`seeds: ${item.seeds.join(", ")} (run each; complete with every card)`);
       }
       if (news) console.log(oneLine(describeBaseNews(news)));
-      if (item.priorCards.length) console.log(`prior cards: ${item.priorCards.join(", ")}`);
+      if (item.priorCards.length) {
+        console.log(`prior cards: ${oneLine(item.priorCards.join(", "))}`);
+      }
       if (item.rationale) console.log(`why: ${oneLine(item.rationale)}`);
       console.log(
         `heartbeat at least every ${queueOptions(opts.kb, opts.staleMinutes).staleMinutes} min: ` +
@@ -451,6 +467,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
+      checkBase(opts.kb, true);
       const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
       const state = await heartbeatItem(queueOptions(opts.kb), itemId(id), agent);
       if (opts.json) return printJson(itemJson(state));
@@ -473,6 +490,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
+      checkBase(opts.kb, true);
       const valid = itemId(id);
       const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
       const cardIds = [...new Set(opts.card.flatMap((c) => c.split(",")).map((c) => c.trim()))]
@@ -517,12 +535,14 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
-      const options = queueOptions(opts.kb, opts.staleMinutes);
+      const options = queueOptions(checkBase(opts.kb, true), opts.staleMinutes);
       if (opts.stale) {
         if (id !== undefined) throw new UsageError("id", "give an id or --stale, not both");
         const released = await releaseStale(options);
         if (opts.json) return printJson({ released: released.map((s) => s.item.id) });
-        for (const s of released) console.log(`released ${s.item.id} (${s.claim!.agent}, stale)`);
+        for (const s of released) {
+          console.log(`released ${s.item.id} (${oneLine(s.claim!.agent)}, stale)`);
+        }
         if (released.length === 0) console.log("no stale claims");
         return;
       }
@@ -543,6 +563,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
+      checkBase(opts.kb, true);
       const valid = itemId(id);
       const reason = validateReason(opts.reason);
       const state = await dropItem(queueOptions(opts.kb), valid, reason);

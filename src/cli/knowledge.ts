@@ -21,16 +21,17 @@ import {
 import { checkCardId } from "../knowledge/store.ts";
 import { cpuCardPlatform } from "../platform/mod.ts";
 import { UsageError } from "../util/errors.ts";
+import { readTextLimited } from "../util/guarded.ts";
 import { oneLine, truncate } from "../util/text.ts";
-import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
 
 /** Default agent name: `$AUTORESEARCH_AGENT`, else `$USER`, else `agent`. */
-function defaultAgent(): string {
+export function defaultAgent(): string {
   return Deno.env.get("AUTORESEARCH_AGENT") || Deno.env.get("USER") || "agent";
 }
 
 /** Default session tag: `$AUTORESEARCH_SESSION`, else today's UTC date. */
-function defaultSession(): string {
+export function defaultSession(): string {
   return Deno.env.get("AUTORESEARCH_SESSION") || new Date().toISOString().slice(0, 10);
 }
 
@@ -69,24 +70,33 @@ let stdinUsedBy: string | null = null;
 
 /** Text of a `--*-file` argument: a path, or `-` for stdin (one option at most). */
 async function readTextArg(flag: string, path: string): Promise<string> {
-  let bytes: Uint8Array;
-  if (path === "-") {
-    if (stdinUsedBy) throw new UsageError(flag, `stdin is already read by ${stdinUsedBy}`);
-    stdinUsedBy = flag;
-    bytes = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
-  } else {
-    try {
-      bytes = await Deno.readFile(path);
-    } catch (error) {
-      throw new UsageError(flag, `cannot read ${path}: ${(error as Error).message}`);
+  if (path !== "-") return await readTextLimited(flag, path, TEXT_ARG_LIMIT);
+  if (stdinUsedBy) throw new UsageError(flag, `stdin is already read by ${stdinUsedBy}`);
+  stdinUsedBy = flag;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of Deno.stdin.readable) {
+    total += chunk.length;
+    if (total > TEXT_ARG_LIMIT) {
+      throw new UsageError(flag, `stdin is larger than ${TEXT_ARG_LIMIT} bytes`);
     }
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
   }
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new UsageError(flag, `${path === "-" ? "stdin" : path} is not valid UTF-8`);
+    throw new UsageError(flag, "stdin is not valid UTF-8");
   }
 }
+
+/** Largest `--*-file` read (a card's text fields are far smaller; /dev/zero never ends). */
+const TEXT_ARG_LIMIT = 4 << 20;
 
 function exactlyOne(
   flag: string,
@@ -131,6 +141,38 @@ function parseJsonObject(flag: string, text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/**
+ * Options of `write-card` that a judgement (`--complete`) records; any other option given with
+ * `--complete` is refused rather than silently dropped (a `--result` there would be lost).
+ */
+const JUDGEMENT_OPTIONS = new Set([
+  "complete",
+  "status",
+  "lesson",
+  "lessonFile",
+  "delta",
+  "agent",
+  "kb",
+  "json",
+  // judgement options of later versions (superseding a judgement) are theirs to check
+  "supersede",
+  "supersedes",
+  "reason",
+  "reasonFile",
+]);
+
+function refuseFlagsOutsideJudgement(opts: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(opts)) {
+    if (value === undefined || JUDGEMENT_OPTIONS.has(key)) continue;
+    const flag = `--${key.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`;
+    throw new UsageError(
+      flag,
+      "does not apply to --complete (a judgement records --status, --lesson and --delta only; " +
+        "results belong on the card when it is written)",
+    );
+  }
+}
+
 function reportSkipped(skipped: Skipped[]): void {
   for (const skip of skipped) {
     console.error(`warning: skipped ${oneLine(skip.path)}: ${oneLine(skip.reason)}`);
@@ -152,7 +194,11 @@ export function register(program: Command): void {
     .description(
       "record an experiment card (immutable), or judge a pending card with --complete ID",
     )
-    .option("--complete <card-id>", "judge this pending card instead of writing a new one")
+    .option(
+      "--complete <card-id>",
+      "judge this card instead of writing a new one (again, with --reason, to revise it)",
+    )
+    .option("--reason <text>", "with --complete: why an earlier judgement is revised")
     .option("--input <file>", "card input as JSON (file or - for stdin); flags override it")
     .option("--commit <hash>", "git commit of the recipe that ran")
     .option("--hypothesis <text>", "what was tried and why")
@@ -166,7 +212,10 @@ export function register(program: Command): void {
     .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this one")
     .option("--agent <name>", "who ran it (env AUTORESEARCH_AGENT, USER)")
     .option("--session <tag>", "session tag (env AUTORESEARCH_SESSION, default today's date)")
-    .option("--backend <backend>", "webgpu | cpu (default cpu, with this machine's CPU)")
+    .option(
+      "--backend <backend>",
+      "webgpu | cpu | cuda | rocm | mps | mlx (default cpu, with this machine's CPU)",
+    )
     .option("--device <text>", "adapter or CPU description")
     .option("--vendor <text>", "adapter or CPU vendor")
     .option("--cores <n>", "CPU cores")
@@ -197,11 +246,13 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
   autoresearch write-card --complete card_01K... --status discard --lesson-file notes.txt`,
     )
     .action(action(async (opts) => {
-      const kb = openKnowledgeBase(opts.kb);
+      // Writing a new card creates the base; judging one needs it to exist.
+      const kb = openKnowledgeBase(checkBase(opts.kb, opts.complete !== undefined));
       const agent = opts.agent ?? defaultAgent();
       const lesson = await textOption("--lesson", opts.lesson, opts.lessonFile);
       if (opts.complete !== undefined) {
         checkCardId(opts.complete, "--complete");
+        refuseFlagsOutsideJudgement(opts);
         if (opts.status === undefined) {
           throw new UsageError("--status", "is required with --complete");
         }
@@ -211,6 +262,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
           agent,
           ...(lesson === undefined ? {} : { lesson }),
           ...(delta === undefined ? {} : { delta }),
+          ...(opts.reason === undefined ? {} : { reason: opts.reason }),
         }).catch((error) => {
           // The card being judged is the one --complete named.
           if (error instanceof UsageError && (error.field === "card" || error.field === "id")) {
@@ -221,6 +273,9 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
         if (opts.json) printJson(completion);
         else console.log(`${completion.card_id} judged ${completion.status} (${completion.id})`);
         return;
+      }
+      if (opts.reason !== undefined) {
+        throw new UsageError("--reason", "is only used with --complete");
       }
       const input: Record<string, unknown> = opts.input === undefined
         ? {}
@@ -308,7 +363,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const kb = openKnowledgeBase(opts.kb);
+      const kb = openKnowledgeBase(checkBase(opts.kb, true));
       const result = await readBrief(kb, await queueSection(opts.kb));
       reportSkipped(result.skipped);
       if (opts.json) printJson(result.brief);
@@ -321,7 +376,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await readMeta(openKnowledgeBase(opts.kb));
+      const result = await readMeta(openKnowledgeBase(checkBase(opts.kb, true)));
       reportSkipped(result.skipped);
       if (opts.json) {
         printJson({ path: result.path, regenerated: result.regenerated, text: result.text });
@@ -334,7 +389,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await coverage(openKnowledgeBase(opts.kb));
+      const result = await coverage(openKnowledgeBase(checkBase(opts.kb, true)));
       reportSkipped(result.skipped);
       if (opts.json) {
         printJson({ categories: result.synthesis.coverage, free_tags: result.synthesis.freeTags });
@@ -348,7 +403,10 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await writeSessionReport(openKnowledgeBase(opts.kb), opts.session);
+      const result = await writeSessionReport(
+        openKnowledgeBase(checkBase(opts.kb, true)),
+        opts.session,
+      );
       reportSkipped(result.skipped);
       if (opts.json) printJson({ path: result.path, text: result.text });
       else console.log(`${result.text.trimEnd()}\n\n(written to ${result.path})`);
@@ -360,7 +418,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await updateMeta(openKnowledgeBase(opts.kb));
+      const result = await updateMeta(openKnowledgeBase(checkBase(opts.kb, false)));
       reportSkipped(result.skipped);
       const summary = {
         path: result.path,
@@ -384,7 +442,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await writePlot(openKnowledgeBase(opts.kb), opts.out);
+      const result = await writePlot(openKnowledgeBase(checkBase(opts.kb, false)), opts.out);
       reportSkipped(result.skipped);
       if (opts.json) printJson({ path: result.path, points: result.points, best: result.best });
       else console.log(`plotted ${result.points} results to ${result.path}`);
@@ -403,7 +461,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
       checkCardId(opts.id, "--id");
       const reason = await textOption("--reason", opts.reason, opts.reasonFile);
       if (reason === undefined) throw new UsageError("--reason", "is required");
-      const record = await openKnowledgeBase(opts.kb).retract(
+      const record = await openKnowledgeBase(checkBase(opts.kb, true)).retract(
         opts.id,
         reason,
         opts.agent ?? defaultAgent(),
@@ -423,7 +481,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const kb = openKnowledgeBase(opts.kb);
+      const kb = openKnowledgeBase(checkBase(opts.kb, true));
       const report = await kb.rebuildIndex();
       const cards = (await kb.listCards()).length;
       reportSkipped(report.skipped);
@@ -442,7 +500,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action((id, opts) => {
-      const detail = openKnowledgeBase(opts.kb).getCard(id);
+      const detail = openKnowledgeBase(checkBase(opts.kb, true)).getCard(id);
       if (opts.json) {
         printJson(detail);
         return;
@@ -488,7 +546,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
-      const kb = openKnowledgeBase(opts.kb);
+      const kb = openKnowledgeBase(checkBase(opts.kb, true));
       const lineage = await lineageOf(kb, id);
       if (opts.json) {
         printJson(lineage);
@@ -514,7 +572,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const kb = openKnowledgeBase(opts.kb);
+      const kb = openKnowledgeBase(checkBase(opts.kb, true));
       const cards = await kb.listCards({ session: opts.session });
       reportSkipped(kb.lastSkipped);
       if (opts.json) printJson(cards);

@@ -256,5 +256,5 @@ export async function addItem(options: AddOptions, fields: NewItem): Promise<Add
     }, existing);
     if (duplicate && !options.force) return { item: null, duplicate };
     return { item: await createItem(options, valid), duplicate };
-  });
+  }, { base: options.kb });
 }

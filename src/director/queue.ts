@@ -15,6 +15,7 @@ import { withLock } from "../util/lock.ts";
 import { newId } from "../util/ids.ts";
 import { UsageError } from "../util/errors.ts";
 import {
+  damagedClaimGenerations,
   ensureQueueDirs,
   type ItemBase,
   type Problem,
@@ -328,7 +329,7 @@ export async function createItem(options: QueueOptions, fields: NewItem): Promis
 
 async function locked<T>(options: QueueOptions, body: () => Promise<T>): Promise<T> {
   const paths = await ensureQueueDirs(options.kb);
-  return await withLock(paths.lock, body);
+  return await withLock(paths.lock, body, { base: options.kb });
 }
 
 /** Release every stale claim in `state` (caller holds the lock). Returns the released items. */
@@ -447,17 +448,9 @@ export async function claimNext(
       )
       .sort(pickOrder);
     for (const candidate of candidates) {
-      const generation = candidate.nextGeneration;
-      // A claim file of this generation exists but is unreadable: never hand it out twice.
-      if (snapshot.claimed.has(`${candidate.item.id}.${generation}`)) continue;
-      const event = await writeEvent(options.kb, {
-        kind: "claim",
-        item: candidate.item.id,
-        generation,
-        at: now.toISOString(),
-        agent,
-      });
-      if (!event) continue;
+      const claimed = await claimPastDamaged(options, candidate, snapshot.problems, agent, now);
+      if (!claimed) continue;
+      const { event, generation } = claimed;
       const claim = { id: event.id, agent, generation, claimedAt: event.at, heartbeatAt: event.at };
       return {
         claimed: { ...candidate, status: "in_progress", nextGeneration: generation + 1, claim },
@@ -467,6 +460,57 @@ export async function claimNext(
     }
     return { claimed: null, released, problems: state.problems };
   });
+}
+
+/**
+ * Write a claim of `candidate` for `agent` at its next generation, going past generations whose
+ * claim file exists but is unreadable (a corrupt record must never leave an item stuck: it would
+ * be listed pending while every claim of it failed). Null when the generation is really taken.
+ */
+async function claimPastDamaged(
+  options: QueueOptions,
+  candidate: ItemState,
+  problems: readonly Problem[],
+  agent: string,
+  now: Date,
+): Promise<{ event: QueueEvent; generation: number } | null> {
+  // Every generation with a claim file (readable or not) is taken: a damaged one is skipped.
+  const damaged = new Set(damagedClaimGenerations(problems, candidate.item.id));
+  let generation = candidate.nextGeneration;
+  while (damaged.has(generation)) generation++;
+  const event = await writeEvent(options.kb, {
+    kind: "claim",
+    item: candidate.item.id,
+    generation,
+    at: now.toISOString(),
+    agent,
+  });
+  return event ? { event, generation } : null;
+}
+
+/**
+ * The claim `agent` holds on a pending `state` whose own claim record became unreadable: the
+ * item is claimed again for that agent past the damaged generation, so the holder can still
+ * heartbeat and complete. Null when no claim of the item's next generation is damaged.
+ */
+async function reclaimDamaged(
+  options: QueueOptions,
+  state: ItemState,
+  problems: readonly Problem[],
+  agent: string | undefined,
+): Promise<ClaimInfo | null> {
+  if (state.status !== "pending" || agent === undefined) return null;
+  const damaged = damagedClaimGenerations(problems, state.item.id);
+  if (!damaged.some((generation) => generation >= state.nextGeneration)) return null;
+  const claimed = await claimPastDamaged(options, state, problems, agent, clock(options));
+  if (!claimed) return null;
+  return {
+    id: claimed.event.id,
+    agent,
+    generation: claimed.generation,
+    claimedAt: claimed.event.at,
+    heartbeatAt: claimed.event.at,
+  };
 }
 
 async function findItem(options: QueueOptions, id: string): Promise<ItemState> {
@@ -526,7 +570,8 @@ export async function heartbeat(
   await findItem(options, id); // an unknown id is refused before the lock file is created
   return await locked(options, async () => {
     const state = await findItem(options, id);
-    const claim = requireInProgress(state, "heartbeat", agent);
+    const claim = await reclaimDamaged(options, state, await queueProblems(options), agent) ??
+      requireInProgress(state, "heartbeat", agent);
     const event = await writeEvent(options.kb, {
       kind: "heartbeat",
       item: id,
@@ -580,7 +625,8 @@ export async function complete(
       ? { agent: agent!, generation: state.nextGeneration, id: null }
       : late
       ? { agent: last.agent!, generation: last.generation, id: last.claim }
-      : requireInProgress(state, "complete", agent);
+      : await reclaimDamaged(options, state, await queueProblems(options), agent) ??
+        requireInProgress(state, "complete", agent);
     const event = await writeEvent(options.kb, {
       kind: "complete",
       item: id,
@@ -624,6 +670,11 @@ export async function recordLost(
     });
     return event!;
   });
+}
+
+/** Unreadable queue records as of now. */
+async function queueProblems(options: QueueOptions): Promise<Problem[]> {
+  return (await readSnapshot(options.kb)).problems;
 }
 
 /** Give the claimed item `id` back to the queue (recorded as a release; `agent`: must hold it). */

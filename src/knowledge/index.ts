@@ -8,6 +8,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { withLock } from "../util/lock.ts";
+import { UnsafePathError } from "../util/guarded.ts";
 import { categoriesOf, type Category } from "./taxonomy.ts";
 import {
   isTempName,
@@ -21,7 +22,7 @@ import {
 import type { Backend, Card, JudgedStatus, Status } from "./schema.ts";
 
 /** Bump when the index layout changes: an older index is rebuilt. */
-const INDEX_VERSION = 4;
+const INDEX_VERSION = 5;
 
 /**
  * A record directory whose mtime is at least this much older than the scan that saw it is
@@ -89,8 +90,16 @@ export interface CardSummary {
   written_status: Status;
   /** effective status: the judgement of a pending card, else the written status */
   status: Status;
-  /** id of the completion record that judged it, if any */
+  /** id of the completion record whose judgement is in effect, if any */
   completion_id: string | null;
+  /** true when two judgements of the card do not supersede each other (two machines) */
+  disputed: boolean;
+  /** optimizer steps of the run, when recorded */
+  num_steps: number | null;
+  /** 1-minute load average at the end of training, when recorded */
+  load_avg: number | null;
+  /** id shared by the seeds of one idea (one `train --seeds N` or one queue item), if any */
+  group: string | null;
   /** true when a retraction record names this card */
   retracted: boolean;
   /** the first retraction's reason */
@@ -113,12 +122,14 @@ CREATE TABLE IF NOT EXISTS cards (
   session TEXT NOT NULL, hypothesis TEXT NOT NULL, lesson TEXT, tags TEXT NOT NULL,
   prior_cards TEXT NOT NULL, backend TEXT NOT NULL, device TEXT NOT NULL,
   harness_hash TEXT NOT NULL, budget_s REAL NOT NULL, recipe_hash TEXT NOT NULL,
-  seed INTEGER NOT NULL, val_bpb REAL, delta REAL, status TEXT NOT NULL
+  seed INTEGER NOT NULL, val_bpb REAL, delta REAL, status TEXT NOT NULL,
+  num_steps INTEGER, load_avg REAL, group_id TEXT
 );
 CREATE INDEX IF NOT EXISTS cards_session ON cards (session);
 CREATE TABLE IF NOT EXISTS completions (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, card_id TEXT NOT NULL, status TEXT NOT NULL,
-  lesson TEXT, delta REAL, agent TEXT NOT NULL, timestamp TEXT NOT NULL
+  lesson TEXT, delta REAL, agent TEXT NOT NULL, timestamp TEXT NOT NULL,
+  supersedes TEXT NOT NULL, reason TEXT, verdict TEXT
 );
 CREATE INDEX IF NOT EXISTS completions_card ON completions (card_id);
 CREATE TABLE IF NOT EXISTS retractions (
@@ -143,6 +154,18 @@ export class CardIndex {
   /** Open (creating or rebuilding as needed) the index of the base at `dir`. */
   static async open(dir: string): Promise<CardIndex> {
     const path = join(dir, "index.sqlite");
+    // A link planted as the index would have sqlite write into whatever it points at.
+    for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+      try {
+        if (!Deno.lstatSync(path + suffix).isSymlink) continue;
+      } catch {
+        continue;
+      }
+      throw new UnsafePathError(
+        path + suffix,
+        "is a symbolic link; not used as the index (an in-memory index is used; remove the link)",
+      );
+    }
     try {
       return new CardIndex(dir, path, openDb(path));
     } catch (error) {
@@ -161,7 +184,7 @@ export class CardIndex {
         } catch { /* not there */ }
       }
       return new CardIndex(dir, path, openDb(path));
-    });
+    }, { base: dir });
   }
 
   /** An empty in-memory index, for a base directory that does not exist yet. */
@@ -219,7 +242,10 @@ export class CardIndex {
     let added = 0;
     let removed = 0;
     const settled = [...observed].filter(([, mtime]) => mtime < scanStart - SETTLE_MS);
-    if (this.#pendingWork(listed, knownBefore) || settled.length > 0) {
+    // Records are immutable, but a base is hostile input: one edited in place (same name, new
+    // size or mtime) must not keep being served from the index, so every good file is stat'ed.
+    const edited = this.#editedGoodFiles(listed, knownBefore);
+    if (edited.size > 0 || this.#pendingWork(listed, knownBefore) || settled.length > 0) {
       this.#db.exec("BEGIN IMMEDIATE");
       try {
         // Re-read inside the write lock: another process may have indexed them meanwhile.
@@ -234,11 +260,15 @@ export class CardIndex {
           const knownOfKind = known.get(kind)!;
           for (const name of names) {
             const entry = knownOfKind.get(name);
-            if (entry && (entry.ok || !this.#changed(kind, name, entry))) continue;
+            const wasEdited = edited.has(`${kind}/${name}`);
+            if (entry && !wasEdited && (entry.ok || !this.#changed(kind, name, entry))) continue;
             if (entry) this.#forget(kind, name);
-            if (this.#index(kind, name) && !this.#appendable(kind, name, maxCard)) {
+            if (
+              this.#index(kind, name) && (wasEdited || !this.#appendable(kind, name, maxCard))
+            ) {
               appendOnly = false;
             }
+            if (wasEdited) appendOnly = false;
             added++;
           }
           for (const name of knownOfKind.keys()) {
@@ -400,13 +430,15 @@ export class CardIndex {
     const cards = this.#db.prepare(`SELECT * FROM cards ${where} ORDER BY id`).all(
       ...args,
     ) as unknown as CardRow[];
-    // Earliest completion wins when two machines judged the same card.
-    const completions = new Map<string, CompletionRow>();
+    const completions = new Map<string, CompletionRow[]>();
     for (
       const row of this.#db.prepare("SELECT * FROM completions ORDER BY id")
-        .all() as unknown as CompletionRow[]
+        .all() as unknown as (Omit<CompletionRow, "supersedes"> & { supersedes: string })[]
     ) {
-      if (!completions.has(row.card_id)) completions.set(row.card_id, row);
+      const record = { ...row, supersedes: JSON.parse(row.supersedes) as string[] };
+      let list = completions.get(row.card_id);
+      if (!list) completions.set(row.card_id, list = []);
+      list.push(record);
     }
     const retractions = new Map<string, string>();
     for (
@@ -415,7 +447,10 @@ export class CardIndex {
     ) {
       if (!retractions.has(row.card_id)) retractions.set(row.card_id, row.reason);
     }
-    return cards.map((row) => summarize(row, completions.get(row.id), retractions.get(row.id)));
+    return cards.map((row) => {
+      const judgement = effectiveJudgement(completions.get(row.id) ?? []);
+      return summarize(row, judgement, retractions.get(row.id));
+    });
   }
 
   /** Ids of the cards that list `id` among their prior cards. */
@@ -449,19 +484,47 @@ export class CardIndex {
   #knownFiles(): Map<RecordKind, Map<string, FileRow>> {
     const known = new Map<RecordKind, Map<string, FileRow>>();
     for (const kind of KINDS) known.set(kind, new Map());
-    // Good files are immutable: fetch their names as one string (10k row objects are slow).
+    // Fetch good files as one string per kind (10k row objects are slow): `name|size|mtime`.
     const good = this.#db.prepare(
-      "SELECT kind, group_concat(name, '/') AS names FROM files WHERE ok = 1 GROUP BY kind",
+      `SELECT kind, group_concat(name || '|' || ifnull(size, '') || '|' || ifnull(mtime, ''), '/')
+         AS names FROM files WHERE ok = 1 GROUP BY kind`,
     ).all() as { kind: RecordKind; names: string }[];
-    const okRow: FileRow = { ok: 1, size: null, mtime: null };
     for (const row of good) {
       const map = known.get(row.kind);
-      if (map) { for (const name of row.names.split("/")) map.set(name, okRow); }
+      if (!map) continue;
+      for (const entry of row.names.split("/")) {
+        const [name, size, mtime] = entry.split("|");
+        map.set(name, {
+          ok: 1,
+          size: size === "" ? null : Number(size),
+          mtime: mtime === "" ? null : Number(mtime),
+        });
+      }
     }
     const bad = this.#db.prepare("SELECT kind, name, ok, size, mtime FROM files WHERE ok = 0")
       .all() as unknown as (FileRow & { kind: RecordKind; name: string })[];
     for (const row of bad) known.get(row.kind)?.set(row.name, row);
     return known;
+  }
+
+  /** `kind/name` of indexed good files whose size or mtime changed since they were indexed. */
+  #editedGoodFiles(
+    listed: Map<RecordKind, Set<string>>,
+    known: Map<RecordKind, Map<string, FileRow>>,
+  ): Set<string> {
+    const edited = new Set<string>();
+    for (const kind of KINDS) {
+      const dir = join(this.#dir, RECORD_DIRS[kind]);
+      const names = listed.get(kind)!;
+      for (const [name, entry] of known.get(kind)!) {
+        if (!entry.ok || !names.has(name)) continue;
+        const stat = statOrNull(join(dir, name));
+        if (stat === null || stat.size !== entry.size || stat.mtime !== entry.mtime) {
+          edited.add(`${kind}/${name}`);
+        }
+      }
+    }
+    return edited;
   }
 
   /** A skipped file is re-checked when its size or mtime changed (someone repaired it). */
@@ -504,7 +567,8 @@ export class CardIndex {
       if (!result.ok) return markBad(result.reason);
       const c = result.value;
       this.#db.prepare(
-        "INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        `INSERT OR REPLACE INTO cards VALUES
+           (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         c.id,
         name,
@@ -524,6 +588,9 @@ export class CardIndex {
         c.results.val_bpb,
         c.results.delta ?? null,
         c.status,
+        c.results.num_steps ?? null,
+        optionalNumber((c.results as { load_avg?: unknown }).load_avg),
+        optionalString((c as { group?: unknown }).group),
       );
       const insertPrior = this.#db.prepare("INSERT INTO priors VALUES (?, ?)");
       for (const prior of c.prior_cards) insertPrior.run(c.id, prior);
@@ -531,7 +598,9 @@ export class CardIndex {
       const result = readCompletionFile(path, parsed.id, parsed.cardId);
       if (!result.ok) return markBad(result.reason);
       const r = result.value;
-      this.#db.prepare("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
+      this.#db.prepare(
+        "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(
         r.id,
         name,
         r.card_id,
@@ -540,6 +609,9 @@ export class CardIndex {
         r.delta ?? null,
         r.agent,
         r.timestamp,
+        JSON.stringify(r.supersedes ?? []),
+        r.reason ?? null,
+        r.verdict ?? null,
       );
     } else {
       const result = readRetractionFile(path, parsed.id, parsed.cardId);
@@ -554,9 +626,13 @@ export class CardIndex {
         r.timestamp,
       );
     }
-    this.#db.prepare("INSERT OR REPLACE INTO files VALUES (?, ?, 1, NULL, NULL, NULL)").run(
+    // Size and mtime of a good file: a record edited in place later is noticed and re-read.
+    const stat = statOrNull(path);
+    this.#db.prepare("INSERT OR REPLACE INTO files VALUES (?, ?, 1, NULL, ?, ?)").run(
       kind,
       name,
+      stat?.size ?? null,
+      stat?.mtime ?? null,
     );
     return true;
   }
@@ -586,6 +662,9 @@ interface CardRow {
   val_bpb: number | null;
   delta: number | null;
   status: Status;
+  num_steps: number | null;
+  load_avg: number | null;
+  group_id: string | null;
 }
 
 interface CompletionRow {
@@ -594,15 +673,46 @@ interface CompletionRow {
   status: JudgedStatus;
   lesson: string | null;
   delta: number | null;
+  supersedes: string[];
+}
+
+/**
+ * The judgement in effect among a card's completion records (oldest first): the records no
+ * other record supersedes are the heads; one head is the judgement, several heads (judged
+ * independently, e.g. on two machines) make the card disputed and the earliest head stands.
+ */
+export function effectiveJudgement<T extends { id: string; supersedes?: string[] }>(
+  records: T[],
+): { head: T; disputed: boolean; heads: T[] } | null {
+  if (records.length === 0) return null;
+  const superseded = new Set<string>();
+  for (const record of records) {
+    for (const id of record.supersedes ?? []) {
+      if (id !== record.id) superseded.add(id);
+    }
+  }
+  const heads = records.filter((record) => !superseded.has(record.id));
+  // A cycle of supersedes (hostile input) leaves no head: fall back to the earliest record.
+  if (heads.length === 0) return { head: records[0], disputed: true, heads: [records[0]] };
+  return { head: heads[0], disputed: heads.length > 1, heads };
+}
+
+function optionalNumber(value: unknown): number | null {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+function optionalString(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
 }
 
 function summarize(
   row: CardRow,
-  completion: CompletionRow | undefined,
+  judgement: { head: CompletionRow; disputed: boolean } | null,
   retraction: string | undefined,
 ): CardSummary {
   const tags = JSON.parse(row.tags) as string[];
-  const judged = row.status === "pending" && completion !== undefined;
+  const completion = judgement?.head;
+  const judged = completion !== undefined;
   const status: Status = judged ? completion.status : row.status;
   return {
     id: row.id,
@@ -631,6 +741,10 @@ function summarize(
     written_status: row.status,
     status,
     completion_id: judged ? completion.id : null,
+    disputed: judgement?.disputed ?? false,
+    num_steps: row.num_steps,
+    load_avg: row.load_avg,
+    group: row.group_id,
     retracted: retraction !== undefined,
     retraction_reason: retraction ?? null,
   };
@@ -673,7 +787,8 @@ function listNames(dir: string): Set<string> {
   const names = new Set<string>();
   try {
     for (const entry of Deno.readDirSync(dir)) {
-      if (!entry.isFile || isTempName(entry.name) || entry.name.startsWith(".")) continue;
+      // Directories and links are listed too, so they are reported (never silently skipped).
+      if (isTempName(entry.name) || entry.name.startsWith(".")) continue;
       names.add(entry.name);
     }
   } catch (error) {
@@ -684,7 +799,7 @@ function listNames(dir: string): Set<string> {
 
 function statOrNull(path: string): { size: number; mtime: number | null } | null {
   try {
-    const stat = Deno.statSync(path);
+    const stat = Deno.lstatSync(path);
     return { size: stat.size, mtime: stat.mtime?.getTime() ?? null };
   } catch {
     return null;

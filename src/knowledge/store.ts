@@ -5,13 +5,24 @@
  * file and touches nothing else, so its cost does not grow with the base and two machines
  * never conflict on `git pull --rebase`.
  */
-import { join } from "node:path";
-import { createExclusive } from "../util/atomic.ts";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import {
+  guardedCreateExclusive,
+  guardedMkdir,
+  isInside,
+  UnsafePathError,
+} from "../util/guarded.ts";
 import { ensureBase } from "./base.ts";
 import { DataError, UsageError } from "../util/errors.ts";
 import { isValidId, newId } from "../util/ids.ts";
 import { withLock } from "../util/lock.ts";
-import { CardIndex, type CardSummary, type RefreshReport, type Skipped } from "./index.ts";
+import {
+  CardIndex,
+  type CardSummary,
+  effectiveJudgement,
+  type RefreshReport,
+  type Skipped,
+} from "./index.ts";
 import {
   finalize,
   foldUpdates,
@@ -46,8 +57,12 @@ const SYNTHESIS_CACHE = "synthesis-state";
 export interface CardDetail {
   /** the card as written */
   card: Card;
-  /** the judgement of a pending card, if any (the earliest wins) */
+  /** the judgement in effect, if any (the earliest when disputed) */
   completion: Completion | null;
+  /** every judgement of the card, oldest first (superseded ones included) */
+  completions: Completion[];
+  /** true when two judgements do not supersede each other */
+  disputed: boolean;
   /** retractions naming this card */
   retractions: Retraction[];
   /** effective status (judgement applied) */
@@ -80,6 +95,7 @@ export class KnowledgeBase {
   readonly dir: string;
   #index: CardIndex | null = null;
   #lastRefresh: RefreshReport | null = null;
+  #indexProblem: Skipped | null = null;
 
   /** Use `openKnowledgeBase(dir)`. */
   constructor(dir: string) {
@@ -116,7 +132,13 @@ export class KnowledgeBase {
         timestamp: new Date().toISOString(),
         ...valid,
       };
-      if (await createExclusive(this.cardPath(card.id), `${JSON.stringify(card, null, 2)}\n`)) {
+      if (
+        await guardedCreateExclusive(
+          this.dir,
+          this.cardPath(card.id),
+          `${JSON.stringify(card, null, 2)}\n`,
+        )
+      ) {
         return card;
       }
     }
@@ -124,31 +146,40 @@ export class KnowledgeBase {
   }
 
   /**
-   * Judge a pending card (keep / discard / inconclusive / crash) by writing a completion record;
-   * the card itself is never rewritten. A card can be judged once.
+   * Judge a card by writing a completion record; the card itself is never rewritten. The first
+   * judgement of a pending card needs no reason. Any later one (a card already judged, or
+   * written with a status) revises it: it needs a `reason` and supersedes every judgement in
+   * effect, so disputed judgements are resolved too. The `card` field of a UsageError names the
+   * judged card.
    */
   async completeCard(id: string, judgement: Judgement): Promise<Completion> {
     const valid = validateJudgement(judgement);
     const card = this.#readCardOrThrow(id);
     // A run recorded as a crash is judged crash again only to attach its lesson.
     const crashLesson = card.status === "crash" && valid.status === "crash";
-    if (card.status !== "pending" && !crashLesson) {
+    if (card.status === "crash" && !crashLesson) {
       throw new UsageError(
         "card",
-        card.status === "crash"
-          ? `${id} is a crash; judge it crash (to add a lesson), nothing else`
-          : `${id} has status ${card.status}; only a pending or crash card is judged`,
+        `${id} is a crash; judge it crash (to add a lesson), nothing else`,
       );
     }
     if (valid.status !== "crash" && card.results.val_bpb === null) {
       throw new UsageError("status", `${id} has no val_bpb (the run failed); judge it crash`);
     }
     await this.#ensureLayout();
-    return await withLock(join(this.dir, ".lock"), async () => {
-      const previous = this.#linkedRecords("completions", id);
-      if (previous.length > 0) {
-        throw new UsageError("card", `${id} was already judged (${previous[0]})`);
+    return await this.#locked(async () => {
+      const previous = this.#linkedRecords("completions", id)
+        .map((name) => this.#readLinked<Completion>("completions", name))
+        .filter((record): record is Completion => record !== null);
+      const current = effectiveJudgement(previous);
+      const revises = current !== null || (card.status !== "pending" && !crashLesson);
+      if (revises && valid.reason === undefined) {
+        const what = current
+          ? `was already judged ${current.head.status} (${current.head.id})`
+          : `was written with status ${card.status}`;
+        throw new UsageError("card", `${id} ${what}; revising a judgement needs a reason`);
       }
+      const supersedes = current ? current.heads.map((head) => head.id) : [];
       const completion: Completion = {
         schema: CARD_SCHEMA_VERSION,
         id: newId("done"),
@@ -158,9 +189,12 @@ export class KnowledgeBase {
         status: valid.status,
         ...(valid.lesson === undefined ? {} : { lesson: valid.lesson }),
         ...(valid.delta === undefined ? {} : { delta: valid.delta }),
+        ...(supersedes.length ? { supersedes } : {}),
+        ...(valid.reason === undefined ? {} : { reason: valid.reason }),
+        ...(valid.verdict === undefined ? {} : { verdict: valid.verdict }),
       };
       const path = join(this.dir, "completions", linkedFileName(id, completion.id));
-      await createExclusive(path, `${JSON.stringify(completion, null, 2)}\n`);
+      await guardedCreateExclusive(this.dir, path, `${JSON.stringify(completion, null, 2)}\n`);
       return completion;
     });
   }
@@ -177,7 +211,7 @@ export class KnowledgeBase {
     }
     this.#readCardOrThrow(id);
     await this.#ensureLayout();
-    return await withLock(join(this.dir, ".lock"), async () => {
+    return await this.#locked(async () => {
       const previous = this.#linkedRecords("retractions", id);
       if (previous.length > 0) {
         throw new UsageError("id", `${id} is already retracted (${previous[0]})`);
@@ -191,7 +225,7 @@ export class KnowledgeBase {
         reason,
       };
       const path = join(this.dir, "retractions", linkedFileName(id, retraction.id));
-      await createExclusive(path, `${JSON.stringify(retraction, null, 2)}\n`);
+      await guardedCreateExclusive(this.dir, path, `${JSON.stringify(retraction, null, 2)}\n`);
       return retraction;
     });
   }
@@ -199,16 +233,20 @@ export class KnowledgeBase {
   /** A card with its judgement and retractions. UsageError for a bad or unknown id. */
   getCard(id: string): CardDetail {
     const card = this.#readCardOrThrow(id);
-    const completion = this.#linkedRecords("completions", id)
+    const completions = this.#linkedRecords("completions", id)
       .map((name) => this.#readLinked<Completion>("completions", name))
-      .find((record) => record !== null) ?? null;
+      .filter((record): record is Completion => record !== null);
+    const judgement = effectiveJudgement(completions);
+    const completion = judgement?.head ?? null;
     const retractions = this.#linkedRecords("retractions", id)
       .map((name) => this.#readLinked<Retraction>("retractions", name))
       .filter((record): record is Retraction => record !== null);
-    const judged = card.status === "pending" && completion !== null;
+    const judged = completion !== null;
     return {
       card,
       completion,
+      completions,
+      disputed: judgement?.disputed ?? false,
       retractions,
       status: judged ? completion.status : card.status,
       retracted: retractions.length > 0,
@@ -270,21 +308,22 @@ export class KnowledgeBase {
 
   /** Unusable record files as of the last refresh (no new scan; empty before any read). */
   get lastSkipped(): Skipped[] {
-    return this.#lastRefresh?.skipped ?? [];
+    const skipped = this.#lastRefresh?.skipped ?? [];
+    return this.#indexProblem === null ? skipped : [this.#indexProblem, ...skipped];
   }
 
   /** Bring the derived index up to date (parses only new files) and report what changed. */
   async refreshIndex(): Promise<RefreshReport> {
     const index = await this.#openIndex();
     this.#lastRefresh = index.refresh();
-    return this.#lastRefresh;
+    return { ...this.#lastRefresh, skipped: this.lastSkipped };
   }
 
   /** Rebuild the derived index from the record files, from scratch. */
   async rebuildIndex(): Promise<RefreshReport> {
     const index = await this.#openIndex();
     this.#lastRefresh = index.rebuild();
-    return this.#lastRefresh;
+    return { ...this.#lastRefresh, skipped: this.lastSkipped };
   }
 
   /** Ancestors (through prior_cards) and descendants of a card. */
@@ -341,8 +380,12 @@ export class KnowledgeBase {
       try {
         await ensureBase(this.dir); // the index is about to be created: keep it out of git
         this.#index = await CardIndex.open(this.dir);
-      } catch {
-        // The index is derived: when it cannot live on disk (read-only base), build it in memory.
+      } catch (error) {
+        // The index is derived: when it cannot live on disk (read-only base, a planted link),
+        // build it in memory; a refused link is reported with every read.
+        if (error instanceof UnsafePathError) {
+          this.#indexProblem = { path: error.path, reason: error.reason };
+        }
         this.#index = CardIndex.scratch(this.dir);
       }
     }
@@ -393,10 +436,72 @@ export class KnowledgeBase {
     return result.ok ? result.value as T : null;
   }
 
+  /** Run `body` under the base's lock (a link planted as `.lock` is refused). */
+  #locked<T>(body: () => Promise<T>): Promise<T> {
+    return withLock(join(this.dir, ".lock"), body, { base: this.dir });
+  }
+
   async #ensureLayout(): Promise<void> {
     await ensureBase(this.dir);
     for (const sub of ["cards", "completions", "retractions"]) {
-      await Deno.mkdir(join(this.dir, sub), { recursive: true });
+      await guardedMkdir(this.dir, join(this.dir, sub));
+    }
+  }
+}
+
+/** Top-level entries of a base that hold shared records (or its git setup): never an output. */
+export const RECORD_AREAS: readonly string[] = [
+  "cards",
+  "completions",
+  "retractions",
+  "queue",
+  ".git",
+  ".gitignore",
+];
+
+function realOrSelf(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * Throw a UsageError unless `out` is a sensible place for a derived file (`plot --out`,
+ * `train --results`): not a directory, not a link, and not among the base's records (an
+ * immutable card must never be overwritten with a plot). Outside the base any other path is
+ * the user's choice.
+ */
+export function checkOutputPath(kb: KnowledgeBase | string, field: string, out: string): void {
+  const dir = typeof kb === "string" ? kb : kb.dir;
+  if (out.trim() === "") throw new UsageError(field, "must not be empty");
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = Deno.lstatSync(out);
+  } catch { /* a new file */ }
+  if (info?.isDirectory) {
+    throw new UsageError(field, `${JSON.stringify(out)} is a directory; give a file path`);
+  }
+  if (info?.isSymlink) {
+    throw new UsageError(
+      field,
+      `${JSON.stringify(out)} is a symbolic link; refusing to write through it`,
+    );
+  }
+  const candidates = [[resolve(dir), resolve(out)], [
+    realOrSelf(dir),
+    join(realOrSelf(dirname(resolve(out))), resolve(out).split(sep).pop()!),
+  ]];
+  for (const [base, target] of candidates) {
+    if (!isInside(base, target)) continue;
+    const top = relative(base, target).split(sep)[0];
+    if (top === "" || RECORD_AREAS.includes(top)) {
+      throw new UsageError(
+        field,
+        `${JSON.stringify(out)} is inside the records of the base ${dir} (${top || "."}); ` +
+          "records are never overwritten: write it elsewhere (views/ is for derived files)",
+      );
     }
   }
 }

@@ -3,10 +3,12 @@
  * over a few knobs (others have no effect), and the optimizer steps a 20-second run gets.
  */
 import { type FlatConfig, flattenConfig } from "../../src/knowledge/config_keys.ts";
-import { CPU_RECIPE } from "../../src/train/recipe.ts";
+import { loadRecipeSync } from "../../src/train/recipe_loader.ts";
 
 /** The CPU recipe, flat: the baseline every run starts from. */
-export const BASELINE: FlatConfig = flattenConfig(CPU_RECIPE as unknown as Record<string, unknown>);
+export const BASELINE: FlatConfig = flattenConfig(
+  loadRecipeSync().config as unknown as Record<string, unknown>,
+);
 
 const num = (config: FlatConfig, key: string) => config[key] as number;
 
