@@ -8,6 +8,7 @@ import { register as registerDirector } from "./src/cli/director.ts";
 import { register as registerTrain } from "./src/cli/train.ts";
 import { register as registerPlatform } from "./src/cli/platform.ts";
 import { register as registerExperiment } from "./src/cli/experiment.ts";
+import { register as registerWorkspace } from "./src/cli/workspace.ts";
 import { fail } from "./src/cli/common.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerPlatform(program);
   registerExperiment(program);
+  registerWorkspace(program);
   return program;
 }
 
