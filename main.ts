@@ -9,7 +9,9 @@ import { register as registerTrain } from "./src/cli/train.ts";
 import { register as registerPlatform } from "./src/cli/platform.ts";
 import { register as registerExperiment } from "./src/cli/experiment.ts";
 import { register as registerWorkspace } from "./src/cli/workspace.ts";
-import { fail } from "./src/cli/common.ts";
+import { fail, installTerminalGuard } from "./src/cli/common.ts";
+import { terminalText } from "./src/util/text.ts";
+import { probeMain, SGEMM_PROBE_ARG } from "./src/engine/cpu/gemm/probe.ts";
 import { VERSION } from "./src/version.ts";
 
 /** Build the full `autoresearch` command tree. */
@@ -19,6 +21,11 @@ export function buildProgram(): Command {
     .description("Autonomous LLM research: a WebGPU GPT trainer and a shared knowledge base.")
     .version(VERSION)
     .showHelpAfterError("(add --help for usage)")
+    // Commander echoes arguments in its errors: the same escaping rule as every other printer.
+    .configureOutput({
+      writeOut: (text) => Deno.stdout.writeSync(new TextEncoder().encode(terminalText(text))),
+      writeErr: (text) => Deno.stderr.writeSync(new TextEncoder().encode(terminalText(text))),
+    })
     .exitOverride((error: CommanderError) => {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
         Deno.exit(0);
@@ -35,7 +42,12 @@ export function buildProgram(): Command {
   return program;
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.args[0] === SGEMM_PROBE_ARG) {
+  // The compiled binary times one sgemm candidate in a fresh process (see gemm/select.ts).
+  await probeMain(Deno.args.slice(1));
+  Deno.exit(0);
+} else if (import.meta.main) {
+  installTerminalGuard();
   try {
     await buildProgram().parseAsync(Deno.args, { from: "user" });
   } catch (error) {

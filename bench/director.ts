@@ -21,7 +21,7 @@ const [kb, agent, go] = Deno.args;
 while (true) { try { await Deno.stat(go); break; } catch { await new Promise((r) => setTimeout(r, 2)); } }
 const start = performance.timeOrigin + performance.now();
 let n = 0;
-while ((await claimNext({ kb }, agent)).claimed) n++;
+while ((await claimNext({ kb }, agent, { allowMultiple: true })).claimed) n++;
 console.log(JSON.stringify({ n, start, end: performance.timeOrigin + performance.now() }));
 `;
 
@@ -172,7 +172,9 @@ async function statusAndPlan(items: number, cards: number): Promise<void> {
     );
   }
   // A realistic mix: a third claimed, a tenth completed.
-  for (let i = 0; i < items / 3; i++) await claimNext({ kb }, `agent${i % 8}`);
+  for (let i = 0; i < items / 3; i++) {
+    await claimNext({ kb }, `agent${i % 8}`, { allowMultiple: true });
+  }
   const card = JSON.parse(
     await Deno.readTextFile(join(kb, "cards", [...Deno.readDirSync(join(kb, "cards"))][0].name)),
   ).id;

@@ -4,7 +4,7 @@
  * prints `--json` for scripts; bad input exits 2 with one line naming the field.
  */
 import { type Command, Option } from "@commander-js/extra-typings";
-import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
 import { UsageError } from "../util/errors.ts";
 import { isValidId } from "../util/ids.ts";
 import { oneLine, truncate } from "../util/text.ts";
@@ -29,7 +29,9 @@ import {
   validateNewItem,
   validateReason,
 } from "../director/mod.ts";
-import { loadTriedCards, requireCard } from "../director/cards.ts";
+import { loadTriedCards, requireCard, type TriedCards } from "../director/cards.ts";
+import type { CardSummary } from "../knowledge/index.ts";
+import { recipeValidator } from "./recipe_check.ts";
 import { planExperiments, type Suggestion } from "../director/plan.ts";
 
 /** The clock: `$AUTORESEARCH_NOW` (ISO time or epoch ms) when set, for tests; else real time. */
@@ -66,9 +68,31 @@ function itemId(raw: string): string {
   return raw;
 }
 
+/** Parse `--seeds 1,2,3`. */
+function parseSeeds(raw: string): number[] {
+  const seeds = raw.split(",").map((part) => part.trim()).filter((part) => part !== "");
+  if (seeds.length === 0 || !seeds.every((seed) => /^\d{1,15}$/.test(seed))) {
+    throw new UsageError(
+      "seeds",
+      `must be comma-separated non-negative integers, got ${oneLine(raw)}`,
+    );
+  }
+  return seeds.map(Number);
+}
+
+/** The best card of the most recently active comparability class, or null. */
+async function currentBest(tried: TriedCards): Promise<CardSummary | null> {
+  const synthesis = await tried.base.synthesis();
+  for (const stats of synthesis.classes) {
+    const best = stats.best ? tried.byId.get(stats.best.id) : undefined;
+    if (best) return best;
+  }
+  return null;
+}
+
 function reportProblems(problems: readonly QueueProblem[]): void {
   for (const problem of problems) {
-    console.error(`warning: ${problem.path}: ${oneLine(problem.reason)} (skipped)`);
+    console.error(`warning: ${oneLine(problem.path)}: ${oneLine(problem.reason)} (skipped)`);
   }
 }
 
@@ -94,16 +118,16 @@ function ago(from: string, now: Date): string {
 
 function line(state: ItemState): string {
   const { item } = state;
-  return `${item.id} p${item.priority} [${item.category}] ${
+  return `${item.id} p${item.priority} [${oneLine(item.category)}] ${
     truncate(oneLine(item.hypothesis), 100)
   }`;
 }
 
 function printSuggestion(suggestion: Suggestion, index: number): void {
   const enqueued = suggestion.enqueued ? ` -> ${suggestion.enqueued}` : "";
-  const config = suggestion.config ? ` config ${JSON.stringify(suggestion.config)}` : "";
+  const config = suggestion.config ? ` config ${oneLine(JSON.stringify(suggestion.config))}` : "";
   console.log(
-    `${index + 1}. p${suggestion.priority} [${suggestion.category}] ` +
+    `${index + 1}. p${suggestion.priority} [${oneLine(suggestion.category)}] ` +
       `${oneLine(suggestion.hypothesis)}${config}${enqueued}`,
   );
   console.log(`   why: ${oneLine(suggestion.rationale)}`);
@@ -129,6 +153,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      checkBase(opts.kb, true);
       const limit = parseNumber("limit", opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
         throw new UsageError("limit", "must be an integer from 1 to 100");
@@ -161,33 +186,59 @@ export function register(program: Command): void {
     .option("--priority <n>", "1 (most urgent) to 5", "3")
     .option("--config <json>", "the config change, e.g. '{\"lr\": 0.02}'")
     .option("--prior-cards <ids>", "comma-separated cards this idea comes from")
+    .option(
+      "--base <card-id>",
+      "the card whose config the change applies to (default: the current best card)",
+    )
+    .option("--seeds <list>", "comma-separated seeds to run, e.g. 1,2,3")
     .option("--agent <name>", "who adds it")
     .option("--force", "add even when it duplicates a queue item or a tried card")
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      checkBase(opts.kb, false); // adding the first item creates the queue
       const priority = parseNumber("priority", opts.priority);
       const config = opts.config === undefined ? null : parseConfig(opts.config);
       const priorCards = opts.priorCards === undefined ? [] : opts.priorCards.split(",")
         .map((id) => id.trim()).filter((id) => id !== "");
+      const seeds = opts.seeds === undefined ? null : parseSeeds(opts.seeds);
       const fields = {
         hypothesis: opts.hypothesis,
         category: opts.category,
         priority,
         config,
         priorCards,
+        seeds,
+        base: opts.base === undefined ? null : { card: opts.base },
         createdBy: opts.agent ?? null,
         source: "add" as const,
       };
-      validateNewItem(fields); // bad input fails before anything is opened or written
+      const valid = validateNewItem(fields); // bad input fails before anything is opened
+      const validateChange = recipeValidator();
+      // Unknown keys and wrong types fail before anything is opened; constraints need the base.
+      if (valid.config) recipeValidator(undefined, { keysOnly: true })(valid.config);
       const tried = await loadTriedCards(opts.kb);
       let result;
       try {
         reportProblems(tried.problems);
         for (const id of priorCards) requireCard(tried, id, "prior-cards");
+        const baseCard = opts.base === undefined
+          ? await currentBest(tried)
+          : requireCard(tried, opts.base, "base");
+        const baseConfig = baseCard ? tried.configOf(baseCard.id) : null;
         result = await addItem(
-          { ...queueOptions(opts.kb), force: opts.force === true, triedCards: tried.comparables },
-          fields,
+          {
+            ...queueOptions(opts.kb),
+            force: opts.force === true,
+            triedCards: tried.comparables,
+            validateChange,
+            baseConfig,
+            configOf: tried.configOf,
+          },
+          {
+            ...fields,
+            base: baseCard ? { card: baseCard.id, recipe_hash: baseCard.recipe_hash } : null,
+          },
         );
       } finally {
         tried.base.close();
@@ -208,7 +259,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const options = queueOptions(opts.kb, opts.staleMinutes);
+      const options = queueOptions(checkBase(opts.kb, true), opts.staleMinutes);
       const state = await readQueue(opts.kb);
       reportProblems(state.problems);
       const now = options.now!();
@@ -246,7 +297,7 @@ export function register(program: Command): void {
       if (shown.length) console.log(opts.all ? "done:" : "done (latest 10):");
       for (const s of shown) {
         const how = s.status === "completed"
-          ? `completed -> ${s.card}`
+          ? `completed -> ${oneLine(s.card ?? "")}`
           : `dropped: ${truncate(oneLine(s.dropReason ?? ""), 60)}`;
         console.log(`  ${line(s)} | ${how}`);
       }
@@ -260,6 +311,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      checkBase(opts.kb, true);
       const agent = validateAgent(opts.agent);
       const result = await claimNext(queueOptions(opts.kb, opts.staleMinutes), agent);
       reportProblems(result.problems);
@@ -281,9 +333,11 @@ export function register(program: Command): void {
       const { item } = result.claimed;
       console.log(`claimed ${item.id} for ${agent}`);
       console.log(`hypothesis: ${oneLine(item.hypothesis)}`);
-      console.log(`category: ${item.category}  priority: ${item.priority}`);
-      if (item.config) console.log(`config: ${JSON.stringify(item.config)}`);
-      if (item.priorCards.length) console.log(`prior cards: ${item.priorCards.join(", ")}`);
+      console.log(`category: ${oneLine(item.category)}  priority: ${item.priority}`);
+      if (item.config) console.log(`config: ${oneLine(JSON.stringify(item.config))}`);
+      if (item.priorCards.length) {
+        console.log(`prior cards: ${oneLine(item.priorCards.join(", "))}`);
+      }
       if (item.rationale) console.log(`why: ${oneLine(item.rationale)}`);
       console.log(
         `heartbeat at least every ${queueOptions(opts.kb, opts.staleMinutes).staleMinutes} min: ` +
@@ -299,6 +353,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
+      checkBase(opts.kb, true);
       const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
       const state = await heartbeatItem(queueOptions(opts.kb), itemId(id), agent);
       if (opts.json) return printJson(itemJson(state));
@@ -314,6 +369,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
+      checkBase(opts.kb, true);
       const valid = itemId(id);
       const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
       const tried = await loadTriedCards(opts.kb);
@@ -338,12 +394,14 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
-      const options = queueOptions(opts.kb, opts.staleMinutes);
+      const options = queueOptions(checkBase(opts.kb, true), opts.staleMinutes);
       if (opts.stale) {
         if (id !== undefined) throw new UsageError("id", "give an id or --stale, not both");
         const released = await releaseStale(options);
         if (opts.json) return printJson({ released: released.map((s) => s.item.id) });
-        for (const s of released) console.log(`released ${s.item.id} (${s.claim!.agent}, stale)`);
+        for (const s of released) {
+          console.log(`released ${s.item.id} (${oneLine(s.claim!.agent)}, stale)`);
+        }
         if (released.length === 0) console.log("no stale claims");
         return;
       }
@@ -364,6 +422,7 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
+      checkBase(opts.kb, true);
       const valid = itemId(id);
       const reason = validateReason(opts.reason);
       const state = await dropItem(queueOptions(opts.kb), valid, reason);

@@ -21,8 +21,9 @@ import {
 import { checkCardId } from "../knowledge/store.ts";
 import { cpuCardPlatform } from "../platform/mod.ts";
 import { UsageError } from "../util/errors.ts";
+import { readTextLimited } from "../util/guarded.ts";
 import { oneLine, truncate } from "../util/text.ts";
-import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
 import { cardContext } from "../workspace/mod.ts";
 
 /** Default agent name: `$AUTORESEARCH_AGENT`, else `$USER`, else `agent`. */
@@ -70,24 +71,33 @@ let stdinUsedBy: string | null = null;
 
 /** Text of a `--*-file` argument: a path, or `-` for stdin (one option at most). */
 async function readTextArg(flag: string, path: string): Promise<string> {
-  let bytes: Uint8Array;
-  if (path === "-") {
-    if (stdinUsedBy) throw new UsageError(flag, `stdin is already read by ${stdinUsedBy}`);
-    stdinUsedBy = flag;
-    bytes = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
-  } else {
-    try {
-      bytes = await Deno.readFile(path);
-    } catch (error) {
-      throw new UsageError(flag, `cannot read ${path}: ${(error as Error).message}`);
+  if (path !== "-") return await readTextLimited(flag, path, TEXT_ARG_LIMIT);
+  if (stdinUsedBy) throw new UsageError(flag, `stdin is already read by ${stdinUsedBy}`);
+  stdinUsedBy = flag;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of Deno.stdin.readable) {
+    total += chunk.length;
+    if (total > TEXT_ARG_LIMIT) {
+      throw new UsageError(flag, `stdin is larger than ${TEXT_ARG_LIMIT} bytes`);
     }
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
   }
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new UsageError(flag, `${path === "-" ? "stdin" : path} is not valid UTF-8`);
+    throw new UsageError(flag, "stdin is not valid UTF-8");
   }
 }
+
+/** Largest `--*-file` read (a card's text fields are far smaller; /dev/zero never ends). */
+const TEXT_ARG_LIMIT = 4 << 20;
 
 function exactlyOne(
   flag: string,
@@ -130,6 +140,38 @@ function parseJsonObject(flag: string, text: string): Record<string, unknown> {
     throw new UsageError(flag, "must be a JSON object");
   }
   return value as Record<string, unknown>;
+}
+
+/**
+ * Options of `write-card` that a judgement (`--complete`) records; any other option given with
+ * `--complete` is refused rather than silently dropped (a `--result` there would be lost).
+ */
+const JUDGEMENT_OPTIONS = new Set([
+  "complete",
+  "status",
+  "lesson",
+  "lessonFile",
+  "delta",
+  "agent",
+  "kb",
+  "json",
+  // judgement options of later versions (superseding a judgement) are theirs to check
+  "supersede",
+  "supersedes",
+  "reason",
+  "reasonFile",
+]);
+
+function refuseFlagsOutsideJudgement(opts: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(opts)) {
+    if (value === undefined || JUDGEMENT_OPTIONS.has(key)) continue;
+    const flag = `--${key.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`;
+    throw new UsageError(
+      flag,
+      "does not apply to --complete (a judgement records --status, --lesson and --delta only; " +
+        "results belong on the card when it is written)",
+    );
+  }
 }
 
 function reportSkipped(skipped: Skipped[]): void {
@@ -250,11 +292,13 @@ the default budget; the platform defaults to this machine's CPU. Examples:
   autoresearch write-card --complete card_01K... --status discard --lesson-file notes.txt`,
     )
     .action(action(async (opts) => {
-      const kb = openKnowledgeBase(opts.kb);
+      // Writing a new card creates the base; judging one needs it to exist.
+      const kb = openKnowledgeBase(checkBase(opts.kb, opts.complete !== undefined));
       const agent = opts.agent ?? defaultAgent();
       const lesson = await textOption("--lesson", opts.lesson, opts.lessonFile);
       if (opts.complete !== undefined) {
         checkCardId(opts.complete, "--complete");
+        refuseFlagsOutsideJudgement(opts);
         if (opts.status === undefined) {
           throw new UsageError("--status", "is required with --complete");
         }
@@ -362,7 +406,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const kb = openKnowledgeBase(opts.kb);
+      const kb = openKnowledgeBase(checkBase(opts.kb, true));
       const result = await readBrief(kb, await queueSection(opts.kb));
       reportSkipped(result.skipped);
       if (opts.json) printJson(result.brief);
@@ -375,7 +419,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await readMeta(openKnowledgeBase(opts.kb));
+      const result = await readMeta(openKnowledgeBase(checkBase(opts.kb, true)));
       reportSkipped(result.skipped);
       if (opts.json) {
         printJson({ path: result.path, regenerated: result.regenerated, text: result.text });
@@ -388,7 +432,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await coverage(openKnowledgeBase(opts.kb));
+      const result = await coverage(openKnowledgeBase(checkBase(opts.kb, true)));
       reportSkipped(result.skipped);
       if (opts.json) {
         printJson({ categories: result.synthesis.coverage, free_tags: result.synthesis.freeTags });
@@ -402,7 +446,10 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await writeSessionReport(openKnowledgeBase(opts.kb), opts.session);
+      const result = await writeSessionReport(
+        openKnowledgeBase(checkBase(opts.kb, true)),
+        opts.session,
+      );
       reportSkipped(result.skipped);
       if (opts.json) printJson({ path: result.path, text: result.text });
       else console.log(`${result.text.trimEnd()}\n\n(written to ${result.path})`);
@@ -414,7 +461,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await updateMeta(openKnowledgeBase(opts.kb));
+      const result = await updateMeta(openKnowledgeBase(checkBase(opts.kb, false)));
       reportSkipped(result.skipped);
       const summary = {
         path: result.path,
@@ -438,7 +485,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const result = await writePlot(openKnowledgeBase(opts.kb), opts.out);
+      const result = await writePlot(openKnowledgeBase(checkBase(opts.kb, false)), opts.out);
       reportSkipped(result.skipped);
       if (opts.json) printJson({ path: result.path, points: result.points, best: result.best });
       else console.log(`plotted ${result.points} results to ${result.path}`);
@@ -457,7 +504,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
       checkCardId(opts.id, "--id");
       const reason = await textOption("--reason", opts.reason, opts.reasonFile);
       if (reason === undefined) throw new UsageError("--reason", "is required");
-      const record = await openKnowledgeBase(opts.kb).retract(
+      const record = await openKnowledgeBase(checkBase(opts.kb, true)).retract(
         opts.id,
         reason,
         opts.agent ?? defaultAgent(),
@@ -477,7 +524,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const kb = openKnowledgeBase(opts.kb);
+      const kb = openKnowledgeBase(checkBase(opts.kb, true));
       const report = await kb.rebuildIndex();
       const cards = (await kb.listCards()).length;
       reportSkipped(report.skipped);
@@ -496,7 +543,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action((id, opts) => {
-      const detail = openKnowledgeBase(opts.kb).getCard(id);
+      const detail = openKnowledgeBase(checkBase(opts.kb, true)).getCard(id);
       if (opts.json) {
         printJson(detail);
         return;
@@ -542,7 +589,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
-      const kb = openKnowledgeBase(opts.kb);
+      const kb = openKnowledgeBase(checkBase(opts.kb, true));
       const lineage = await lineageOf(kb, id);
       if (opts.json) {
         printJson(lineage);
@@ -568,7 +615,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const kb = openKnowledgeBase(opts.kb);
+      const kb = openKnowledgeBase(checkBase(opts.kb, true));
       const cards = await kb.listCards({ session: opts.session });
       reportSkipped(kb.lastSkipped);
       if (opts.json) printJson(cards);

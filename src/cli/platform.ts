@@ -46,6 +46,29 @@ export function formatPlatform(info: PlatformInfo): string {
       lines.push(`limit:       ${name} = ${value}`);
     }
   }
+  if (info.sgemm) {
+    lines.push(`sgemm:       ${info.sgemm.chosen ?? "first that loads"} (${info.sgemm.source})`);
+    for (const candidate of info.sgemm.candidates) {
+      const mark = candidate.id === info.sgemm.chosen ? "*" : " ";
+      const speed = candidate.gflops === null
+        ? `unavailable (${candidate.error ?? "not measured"})`
+        : `${candidate.gflops.toFixed(1)} GFLOP/s`;
+      const core = candidate.core ? ` [core ${candidate.core}]` : "";
+      lines.push(`  ${mark} ${candidate.id.padEnd(16)} ${speed}${core}: ${candidate.why}`);
+    }
+    const asLoaded = info.sgemm.candidates.find((candidate) => candidate.id === "blas");
+    const chosen = info.sgemm.candidates.find((candidate) => candidate.id === info.sgemm?.chosen);
+    if (
+      asLoaded?.gflops && chosen?.gflops && chosen.id.startsWith("blas:") &&
+      chosen.gflops > 1.2 * asLoaded.gflops
+    ) {
+      lines.push(
+        `  note: the BLAS as loaded (core ${asLoaded.core || "?"}) runs ` +
+          `${(chosen.gflops / asLoaded.gflops).toFixed(1)}x slower than with core ` +
+          `${chosen.core || "?"}; the trainer loads it with core ${chosen.core || "?"}`,
+      );
+    }
+  }
   if (info.peak) {
     lines.push(
       `peak fp32:   ${formatFlops(info.peak.fp32)} (${info.peak.source})`,
@@ -68,7 +91,7 @@ export function register(program: Command): void {
         "auto",
       ),
     )
-    .option("--refresh", "measure the CPU FLOP/s again instead of using the cached figure")
+    .option("--refresh", "time the CPU sgemm candidates again instead of using the cached choice")
     .action(action(async (options) => {
       const backend = parseBackendChoice(options.backend);
       const info = await detectPlatformWithGemm(backend, Boolean(options.refresh));

@@ -7,6 +7,13 @@
 import { UsageError } from "../util/errors.ts";
 import { withLock } from "../util/lock.ts";
 import { CATEGORIES, isCategory } from "../knowledge/taxonomy.ts";
+import {
+  canonicalChange,
+  changeHolds,
+  type ConfigValidator,
+  describeChange,
+  type FlatConfig,
+} from "../knowledge/config_keys.ts";
 import { type Comparable, type Duplicate, findDuplicate } from "./dedup.ts";
 import { createItem, type NewItem, type QueueOptions, readQueue } from "./queue.ts";
 import { ensureQueueDirs, type QueueItem } from "./store.ts";
@@ -25,6 +32,10 @@ export const ITEM_LIMITS = {
   agent: 64,
   /** characters of a drop or release reason */
   reason: 2_000,
+  /** seeds per item */
+  seeds: 64,
+  /** characters of a base recipe hash */
+  recipeHash: 128,
 } as const;
 
 // deno-lint-ignore no-control-regex
@@ -64,16 +75,37 @@ export function validateNewItem(fields: NewItem): NewItem {
   if (!Number.isInteger(fields.priority) || fields.priority < 1 || fields.priority > 5) {
     throw new UsageError("priority", "must be an integer from 1 (most urgent) to 5");
   }
-  const config = fields.config ?? null;
-  if (config !== null) {
-    if (typeof config !== "object" || Array.isArray(config)) {
-      throw new UsageError("config", 'must be a JSON object such as {"lr": 0.02}');
+  const raw = fields.config ?? null;
+  if (raw !== null) {
+    if (typeof raw !== "object" || Array.isArray(raw)) {
+      throw new UsageError("config", 'must be a JSON object such as {"optim.matrixLr": 0.06}');
     }
-    if (JSON.stringify(config).length > ITEM_LIMITS.configJson) {
+    if (JSON.stringify(raw).length > ITEM_LIMITS.configJson) {
       throw new UsageError(
         "config",
         `must be at most ${ITEM_LIMITS.configJson} characters of JSON`,
       );
+    }
+  }
+  // One spelling everywhere: dotted recipe keys (config_keys.ts), old card spellings mapped.
+  const config = canonicalChange(raw);
+  const base = fields.base ?? null;
+  if (base?.card !== undefined && !isValidId(base.card, "card")) {
+    throw new UsageError("base", `must be a card id like card_01J..., got ${oneLine(base.card)}`);
+  }
+  if (
+    base?.recipe_hash !== undefined &&
+    !/^[0-9A-Za-z_-]{1,128}$/.test(base.recipe_hash)
+  ) {
+    throw new UsageError("base.recipe_hash", "must be 1-128 letters, digits, - or _");
+  }
+  const seeds = fields.seeds ?? null;
+  if (seeds !== null) {
+    if (seeds.length > ITEM_LIMITS.seeds) {
+      throw new UsageError("seeds", `must list at most ${ITEM_LIMITS.seeds} seeds`);
+    }
+    if (!seeds.every((seed) => Number.isSafeInteger(seed) && seed >= 0)) {
+      throw new UsageError("seeds", "must be non-negative integers");
     }
   }
   const priorCards = fields.priorCards ?? [];
@@ -91,7 +123,9 @@ export function validateNewItem(fields: NewItem): NewItem {
   return {
     ...fields,
     hypothesis,
-    config: config && Object.keys(config).length > 0 ? config : null,
+    config,
+    base,
+    seeds: seeds === null ? null : [...new Set(seeds)],
     priorCards: [...new Set(priorCards)],
     createdBy: fields.createdBy ? validateAgent(fields.createdBy, "agent") : null,
   };
@@ -111,18 +145,41 @@ export function parseConfig(raw: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** The pending and in-progress items of the queue, in the form dedup compares. */
-export async function openItemsForDedup(kb: string): Promise<Comparable[]> {
+/**
+ * The pending and in-progress items of the queue, in the form dedup compares. `configOf` gives
+ * a card's effective config, so an item with a base card is compared by its resulting config.
+ */
+export async function openItemsForDedup(
+  kb: string,
+  configOf?: (card: string) => FlatConfig | null,
+): Promise<Comparable[]> {
   const state = await readQueue(kb);
   return state.items
     .filter((item) => item.status === "pending" || item.status === "in_progress")
-    .map((item) => ({
-      kind: "item" as const,
-      id: item.item.id,
-      hypothesis: item.item.hypothesis,
-      categories: [item.item.category],
-      config: item.item.config,
-    }));
+    .map(({ item }) => itemComparable(item, configOf));
+}
+
+/** An item in the form dedup compares (its change, its resulting config when the base is known). */
+export function itemComparable(
+  item: Pick<
+    QueueItem,
+    "id" | "hypothesis" | "category" | "config" | "base" | "seeds"
+  >,
+  configOf?: (card: string) => FlatConfig | null,
+): Comparable {
+  const change = canonicalChange(item.config);
+  const baseConfig = item.base?.card && configOf ? configOf(item.base.card) : null;
+  return {
+    kind: "item",
+    id: item.id,
+    hypothesis: item.hypothesis,
+    categories: [item.category],
+    config: change,
+    target: change && baseConfig ? { ...baseConfig, ...change } : null,
+    replicates: change === null && item.seeds && item.base?.recipe_hash
+      ? item.base.recipe_hash
+      : null,
+  };
 }
 
 /** How `addItem` treats duplicates and where tried cards come from. */
@@ -131,6 +188,15 @@ export interface AddOptions extends QueueOptions {
   force?: boolean;
   /** Tried cards to compare with (live, non-retracted cards of the base). */
   triedCards?: Comparable[];
+  /**
+   * Checks the change against the recipe (unknown keys, types, constraints); throws a
+   * UsageError `config.<key>`. The CLI builds it from the train layer.
+   */
+  validateChange?: ConfigValidator;
+  /** Effective config of the base card, when the item names one. */
+  baseConfig?: FlatConfig | null;
+  /** A card's effective config (to compare open items that name a base card). */
+  configOf?: (card: string) => FlatConfig | null;
 }
 
 /** What `addItem` did. */
@@ -149,19 +215,46 @@ export function duplicateMessage(duplicate: Duplicate): string {
 }
 
 /**
+ * Check a validated item's config change against the recipe (through `validateChange`) and its
+ * base: a change the base already has is no experiment. Returns the item; throws a UsageError.
+ */
+export function checkChange(options: AddOptions, valid: NewItem): NewItem {
+  const change = valid.config as FlatConfig | null;
+  if (change === null) return valid;
+  options.validateChange?.(change, options.baseConfig ?? undefined);
+  if (options.baseConfig && changeHolds(change, options.baseConfig)) {
+    throw new UsageError(
+      "config",
+      `no change: the base${valid.base?.card ? ` ${valid.base.card}` : ""} already has ` +
+        describeChange(change),
+    );
+  }
+  return valid;
+}
+
+/**
  * Validate and add one item, refusing a duplicate of an open item or a tried card unless
  * `force`. Dedup and write hold the queue lock.
  */
 export async function addItem(options: AddOptions, fields: NewItem): Promise<AddResult> {
-  const valid = validateNewItem(fields);
+  const valid = checkChange(options, validateNewItem(fields));
   const paths = await ensureQueueDirs(options.kb);
+  const change = valid.config as FlatConfig | null;
   return await withLock(paths.lock, async () => {
-    const existing = [...await openItemsForDedup(options.kb), ...(options.triedCards ?? [])];
-    const duplicate = findDuplicate(
-      { hypothesis: valid.hypothesis, category: valid.category, config: valid.config },
-      existing,
-    );
+    const existing = [
+      ...await openItemsForDedup(options.kb, options.configOf),
+      ...(options.triedCards ?? []),
+    ];
+    const duplicate = findDuplicate({
+      hypothesis: valid.hypothesis,
+      category: valid.category,
+      config: change,
+      target: change && options.baseConfig ? { ...options.baseConfig, ...change } : null,
+      replicates: change === null && valid.seeds && valid.base?.recipe_hash
+        ? valid.base.recipe_hash
+        : null,
+    }, existing);
     if (duplicate && !options.force) return { item: null, duplicate };
     return { item: await createItem(options, valid), duplicate };
-  });
+  }, { base: options.kb });
 }

@@ -6,6 +6,8 @@ import { UsageError } from "../util/errors.ts";
 import { isValidId } from "../util/ids.ts";
 import { type KnowledgeBase, openKnowledgeBase } from "../knowledge/store.ts";
 import type { CardSummary } from "../knowledge/index.ts";
+import type { Card } from "../knowledge/schema.ts";
+import { effectiveConfig, type FlatConfig } from "../knowledge/config_keys.ts";
 import type { Comparable } from "./dedup.ts";
 import type { Problem } from "./store.ts";
 
@@ -21,6 +23,10 @@ export interface TriedCards {
   comparables: Comparable[];
   /** Card files that could not be used. */
   problems: Problem[];
+  /** The effective config of card `id` (flat, canonical keys; read once), or null. */
+  configOf: (id: string) => FlatConfig | null;
+  /** The full card `id` (read once), or null when unreadable. */
+  cardOf: (id: string) => Card | null;
 }
 
 /** The full config snapshot of card `id`, or null when unreadable. */
@@ -38,6 +44,25 @@ export async function loadTriedCards(kb: string): Promise<TriedCards> {
   try {
     const summaries = await base.listCards();
     const problems = (await base.skipped()).map((s) => ({ path: s.path, reason: s.reason }));
+    const full = new Map<string, Card | null>();
+    const cardOf = (id: string): Card | null => {
+      if (!full.has(id)) {
+        try {
+          full.set(id, base.getCard(id).card);
+        } catch {
+          full.set(id, null);
+        }
+      }
+      return full.get(id)!;
+    };
+    const configs = new Map<string, FlatConfig | null>();
+    const configOf = (id: string): FlatConfig | null => {
+      if (!configs.has(id)) {
+        const card = cardOf(id);
+        configs.set(id, card ? effectiveConfig(card) : null);
+      }
+      return configs.get(id)!;
+    };
     const comparables: Comparable[] = summaries
       .filter((card) => !card.retracted)
       .map((card) => ({
@@ -46,7 +71,7 @@ export async function loadTriedCards(kb: string): Promise<TriedCards> {
         hypothesis: card.hypothesis,
         categories: card.categories,
         config: null,
-        loadConfig: () => cardConfig(base, card.id),
+        loadConfig: () => configOf(card.id),
       }));
     return {
       base,
@@ -54,6 +79,8 @@ export async function loadTriedCards(kb: string): Promise<TriedCards> {
       byId: new Map(summaries.map((card) => [card.id, card])),
       comparables,
       problems,
+      configOf,
+      cardOf,
     };
   } catch (error) {
     base.close();

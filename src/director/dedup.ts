@@ -1,10 +1,19 @@
 /**
- * Duplicate detection for new queue items. A hypothesis is a duplicate when it is in the same
- * category as a pending or in-progress item, or an already tried card, and either names the same
- * config change or says the same thing in other words (normalised text similarity). Numbers are
+ * Duplicate detection for new queue items. A config change is compared with every tried card's
+ * effective config and every open item's change (one key vocabulary, config_keys.ts), whatever
+ * the text says; an idea without a config is a duplicate when it says the same thing as an open
+ * item or tried card of its category in other words (normalised text similarity). Numbers are
  * part of the idea: "lr 0.02" and "lr 0.03" are two experiments. Open questions are compared
  * like any other text, so different questions never collapse into one (an upstream defect).
  */
+import {
+  canonicalChange,
+  changeHolds,
+  configChange,
+  describeChange,
+  type FlatConfig,
+  flattenConfig,
+} from "../knowledge/config_keys.ts";
 
 /** Words that carry no experiment meaning. */
 const STOPWORDS = new Set(
@@ -110,22 +119,11 @@ function subset(a: Set<string>, b: Set<string>): boolean {
 /** Similarity at or above which two hypotheses are the same idea. */
 export const SIMILARITY_THRESHOLD = 0.65;
 
-/** Canonical JSON of a config change: keys sorted, so key order never matters. */
+/** Canonical JSON of a config change: keys canonical and sorted, so spelling and order never matter. */
 export function canonicalConfig(config: Record<string, unknown> | null | undefined): string | null {
-  if (!config || Object.keys(config).length === 0) return null;
-  const sortKeys = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(sortKeys);
-    if (value && typeof value === "object") {
-      return Object.fromEntries(
-        Object.keys(value).sort().map((key) => [
-          key,
-          sortKeys((value as Record<string, unknown>)[key]),
-        ]),
-      );
-    }
-    return value;
-  };
-  return JSON.stringify(sortKeys(config));
+  const flat = canonicalChange(config);
+  if (flat === null) return null;
+  return JSON.stringify(Object.keys(flat).sort().map((key) => [key, flat[key]]));
 }
 
 /** Something a new hypothesis is compared with: a queue item or a tried card. */
@@ -138,23 +136,45 @@ export interface Comparable {
   hypothesis: string;
   /** The categories it belongs to (one for items; cards may span several). */
   categories: readonly string[];
-  /** Its config change (items) or full config snapshot (cards); null when unknown. */
+  /**
+   * Items: the config change (canonical keys). Cards: the effective config (flat, canonical).
+   * Null when unknown (cards are then read through `loadConfig`).
+   */
   config: Record<string, unknown> | null;
+  /** Items with a known base: the base's effective config with the change applied. */
+  target?: FlatConfig | null;
+  /** Items that rerun a recipe unchanged (replicates): that recipe's hash. */
+  replicates?: string | null;
   /** Loads the config when `config` is null and it is needed (cards read lazily). */
   loadConfig?: () => Record<string, unknown> | null;
+}
+
+/** What is checked for duplicates: a proposed item. */
+export interface Candidate {
+  /** The hypothesis text. */
+  hypothesis: string;
+  /** Its taxonomy category. */
+  category: string;
+  /** The config change (any spelling), or null. */
+  config?: Record<string, unknown> | null;
+  /** The base's effective config with the change applied, when the base is known. */
+  target?: FlatConfig | null;
+  /** For a replicate (no change): the recipe hash it reruns. */
+  replicates?: string | null;
 }
 
 /** A found duplicate and why it counts as one. */
 export interface Duplicate {
   /** What the new hypothesis duplicates. */
   existing: Comparable;
-  /** `same config change` or `similar text (0.83)`. */
+  /** `same config change`, `card ran this config` or `similar text (0.83)`. */
   why: string;
 }
 
 // Normalised form of each compared record, computed once (the planner compares many
 // candidates with the same thousands of cards).
 const normalizedCache = new WeakMap<Comparable, Normalized>();
+const flatCache = new WeakMap<Comparable, FlatConfig | null>();
 
 function normalizedOf(other: Comparable): Normalized {
   let normalized = normalizedCache.get(other);
@@ -165,43 +185,71 @@ function normalizedOf(other: Comparable): Normalized {
   return normalized;
 }
 
-/** True when every key of `change` has the same value in `snapshot`. */
-function configAgrees(change: Record<string, unknown>, snapshot: Record<string, unknown>) {
-  for (const [key, value] of Object.entries(change)) {
-    if (!(key in snapshot)) return false;
-    if (canonicalConfig({ v: snapshot[key] }) !== canonicalConfig({ v: value })) return false;
-  }
-  return true;
+/** The flat effective config of a card (loaded once), or null when unknown. */
+function cardConfigOf(card: Comparable): FlatConfig | null {
+  if (flatCache.has(card)) return flatCache.get(card)!;
+  const raw = card.config ?? card.loadConfig?.() ?? null;
+  const flat = raw === null ? null : flattenConfig(raw);
+  flatCache.set(card, flat);
+  return flat;
+}
+
+/** True when the two full configs agree on every key both have (the name aside). */
+function sameRecipe(a: FlatConfig, b: FlatConfig): boolean {
+  return configChange(a, b).length === 0;
 }
 
 /**
- * The first of `existing` that `candidate` duplicates, or null. Same category is required.
- * Items: an equal config change is a duplicate; a different one never is; without configs the
- * text decides. Cards (full config snapshots): the text decides, and a card whose config
- * disagrees with the proposed change is a different experiment.
+ * The first of `existing` that `candidate` duplicates, or null.
+ *
+ * A config change is compared by config, whatever the text or category says:
+ * - with a tried card: the card's effective config already holds every key of the change (and,
+ *   when the candidate's base is known, the card ran exactly base + change: a seed twin);
+ * - with an open item: the same change (or, both bases known, the same resulting config).
+ * A replicate (no change, a recipe hash) duplicates an open replicate of the same recipe.
+ * Otherwise the text decides, within one category (normalised similarity).
  */
 export function findDuplicate(
-  candidate: { hypothesis: string; category: string; config?: Record<string, unknown> | null },
+  candidate: Candidate,
   existing: Iterable<Comparable>,
   threshold: number = SIMILARITY_THRESHOLD,
 ): Duplicate | null {
-  const normalized = normalizeHypothesis(candidate.hypothesis);
-  const config = canonicalConfig(candidate.config);
+  const change = canonicalChange(candidate.config);
+  const changeKey = canonicalConfig(change);
+  const target = change && candidate.target ? candidate.target : null;
+  let normalized: Normalized | null = null;
   for (const other of existing) {
-    if (!other.categories.includes(candidate.category)) continue;
-    if (other.kind === "item") {
-      const otherConfig = canonicalConfig(other.config);
-      if (config !== null && otherConfig !== null) {
-        if (config === otherConfig) return { existing: other, why: "same config change" };
+    if (change !== null) {
+      if (other.kind === "card") {
+        const snapshot = cardConfigOf(other);
+        if (!snapshot || !changeHolds(change, snapshot)) continue;
+        if (target && !sameRecipe(target, snapshot)) continue;
+        return {
+          existing: other,
+          why: target ? "card ran this exact config" : `card ran ${describeChange(change)}`,
+        };
+      }
+      const otherChange = canonicalChange(other.config);
+      if (otherChange === null) {
+        if (other.replicates) continue;
+      } else {
+        const same = target && other.target
+          ? sameRecipe(target, other.target) && changeHolds(change, other.target)
+          : canonicalConfig(otherChange) === changeKey;
+        if (same) return { existing: other, why: "same config change" };
         continue;
       }
-    }
+    } else if (candidate.replicates) {
+      if (other.kind === "item" && other.replicates === candidate.replicates) {
+        return { existing: other, why: `same replicate of recipe ${candidate.replicates}` };
+      }
+      continue;
+    } else if (other.replicates) continue;
+    // Text decides only where a config could not: within one category.
+    if (!other.categories.includes(candidate.category)) continue;
+    normalized ??= normalizeHypothesis(candidate.hypothesis);
     const score = similarity(normalized, normalizedOf(other));
     if (score < threshold) continue;
-    if (other.kind === "card" && candidate.config && config !== null) {
-      const snapshot = other.config ?? other.loadConfig?.() ?? null;
-      if (snapshot && !configAgrees(candidate.config, snapshot)) continue;
-    }
     return { existing: other, why: `similar text (${score.toFixed(2)})` };
   }
   return null;

@@ -14,6 +14,7 @@ import type { Synthesis } from "../knowledge/synthesis.ts";
 import { oneLine, truncate } from "../util/text.ts";
 import { addItem, openItemsForDedup } from "./add.ts";
 import { cardConfig, loadTriedCards, type TriedCards } from "./cards.ts";
+import { flattenConfig } from "../knowledge/config_keys.ts";
 import { type Comparable, findDuplicate } from "./dedup.ts";
 import type { QueueOptions } from "./queue.ts";
 import type { Problem } from "./store.ts";
@@ -56,21 +57,6 @@ export interface PlanResult {
   suggestions: Suggestion[];
   /** Unreadable card or queue files. */
   problems: Problem[];
-}
-
-/** Flatten a nested config into dotted keys (`{optim: {matrixLr: 1}}` -> `optim.matrixLr`). */
-export function flattenConfig(
-  config: Record<string, unknown>,
-  prefix = "",
-): Record<string, unknown> {
-  const flat: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(config)) {
-    const path = prefix ? `${prefix}.${key}` : key;
-    if (value && typeof value === "object" && !Array.isArray(value)) {
-      Object.assign(flat, flattenConfig(value as Record<string, unknown>, path));
-    } else flat[path] = value;
-  }
-  return flat;
 }
 
 /** A number written compactly (4 significant digits). */

@@ -15,7 +15,9 @@ import { withLock } from "../util/lock.ts";
 import { newId } from "../util/ids.ts";
 import { UsageError } from "../util/errors.ts";
 import {
+  damagedClaimGenerations,
   ensureQueueDirs,
+  type ItemBase,
   type Problem,
   type QueueEvent,
   type QueueItem,
@@ -25,7 +27,7 @@ import {
   writeItem,
 } from "./store.ts";
 
-export type { EventKind, Problem, QueueEvent, QueueItem } from "./store.ts";
+export type { EventKind, ItemBase, Problem, QueueEvent, QueueItem } from "./store.ts";
 
 /** Default minutes without a heartbeat after which a claim is released. */
 export const DEFAULT_STALE_MINUTES = 15;
@@ -67,8 +69,12 @@ export interface ItemState {
   nextGeneration: number;
   /** The claim behind in_progress, or the last one for completed items. */
   claim: ClaimInfo | null;
-  /** The card that completed the item. */
+  /** The card that completed the item (the first of `cards`). */
   card: string | null;
+  /** Every card that completed the item (its seeds), in the order given. */
+  cards: string[];
+  /** True when the item was completed by a run its agent chose on its own (adopted). */
+  adopted: boolean;
   /** When the item was completed or dropped. */
   closedAt: string | null;
   /** Why it was dropped. */
@@ -162,7 +168,7 @@ export function foldItem(
         generation,
         claimedAt: loser.at,
         winner: { id: winner.id, agent: winner.agent ?? "unknown" },
-        cards: mine("complete").map((e) => e.card).filter((c): c is string => c !== undefined),
+        cards: mine("complete").flatMap((e) => e.cards ?? (e.card ? [e.card] : [])),
         told: mine("lost").length > 0,
       });
     }
@@ -207,6 +213,8 @@ export function foldItem(
     nextGeneration: lastGeneration + 1,
     claim: null,
     card: null,
+    cards: [],
+    adopted: false,
     closedAt: null,
     dropReason: null,
     releases,
@@ -215,7 +223,7 @@ export function foldItem(
   // A completion by the winning claim wins over everything: the work was done, its card exists.
   const complete = sorted.find((event) => event.kind === "complete" && owns(event));
   if (complete) {
-    const done = claims.get(complete.generation) ?? lastClaim;
+    const done = complete.adopted ? complete : claims.get(complete.generation) ?? lastClaim;
     return {
       ...state,
       status: "completed",
@@ -228,7 +236,9 @@ export function foldItem(
           heartbeatAt: done.at,
         }
         : null,
-      card: complete.card ?? null,
+      card: complete.card ?? complete.cards?.[0] ?? null,
+      cards: complete.cards ?? (complete.card ? [complete.card] : []),
+      adopted: complete.adopted === true,
       closedAt: complete.at,
     };
   }
@@ -291,6 +301,10 @@ export interface NewItem {
   source?: "add" | "plan";
   /** Why (the planner explains its suggestions here). */
   rationale?: string | null;
+  /** What the change applies to (recipe hash and/or card). */
+  base?: ItemBase | null;
+  /** Fixed seeds to run (replicates). */
+  seeds?: number[] | null;
 }
 
 /** Write a new pending item (no dedup here; see `addItem` in add.ts). Returns the record. */
@@ -306,6 +320,8 @@ export async function createItem(options: QueueOptions, fields: NewItem): Promis
     createdBy: fields.createdBy ?? null,
     source: fields.source ?? "add",
     rationale: fields.rationale ?? null,
+    ...(fields.base && (fields.base.card || fields.base.recipe_hash) ? { base: fields.base } : {}),
+    ...(fields.seeds && fields.seeds.length > 0 ? { seeds: fields.seeds } : {}),
   };
   await writeItem(options.kb, item);
   return item;
@@ -313,7 +329,7 @@ export async function createItem(options: QueueOptions, fields: NewItem): Promis
 
 async function locked<T>(options: QueueOptions, body: () => Promise<T>): Promise<T> {
   const paths = await ensureQueueDirs(options.kb);
-  return await withLock(paths.lock, body);
+  return await withLock(paths.lock, body, { base: options.kb });
 }
 
 /** Release every stale claim in `state` (caller holds the lock). Returns the released items. */
@@ -365,20 +381,65 @@ export interface ClaimResult {
   problems: Problem[];
 }
 
+/** How a claim treats the agent's other claims. */
+export interface ClaimOptions {
+  /** Let the agent hold this claim beside others it already holds (default: one at a time). */
+  allowMultiple?: boolean;
+}
+
+/** Refuse a second active claim of `agent` (the claims released as stale do not count). */
+function requireNoOtherClaim(
+  state: QueueState,
+  agent: string,
+  releasedIds: Set<string>,
+  claim: ClaimOptions,
+): void {
+  if (claim.allowMultiple) return;
+  const held = state.items.find((item) =>
+    item.status === "in_progress" && item.claim?.agent === agent && !releasedIds.has(item.item.id)
+  );
+  if (held) {
+    throw new UsageError(
+      "agent",
+      `${agent} already holds ${held.item.id} (claimed ${held.claim!.claimedAt}): complete or ` +
+        `release it first, or pass --allow-multiple`,
+    );
+  }
+}
+
 /**
- * Atomically take the best pending item for `agent` (stale claims are released first). Holds the
- * queue lock for the pick and skips every (item, generation) with a claim file, so no two
- * claimers on one base ever get the same item. Across machines the claim is provisional until
- * pushed (see `sync`).
+ * Atomically take the best pending item for `agent` (stale claims are released first), or the
+ * pending item `claim.item` when given. Holds the queue lock for the pick; the claim record is
+ * created exclusively, so no two claimers on one base ever get the same item; across machines
+ * the claim is provisional until pushed (see `sync`). An agent holds one claim at a time unless
+ * `pick.allowMultiple`.
  */
-export async function claimNext(options: QueueOptions, agent: string): Promise<ClaimResult> {
+export async function claimNext(
+  options: QueueOptions,
+  agent: string,
+  pick: ClaimOptions & { item?: string } = {},
+): Promise<ClaimResult> {
+  if (pick.item !== undefined) await findItem(options, pick.item);
   return await locked(options, async () => {
     const snapshot = await readSnapshot(options.kb);
     const state = foldSnapshot(snapshot);
     const now = clock(options);
     const released = await releaseStaleIn(options, state, now);
     const releasedIds = new Set(released.map((item) => item.item.id));
+    requireNoOtherClaim(state, agent, releasedIds, pick);
+    if (pick.item !== undefined) {
+      const wanted = state.items.find((item) => item.item.id === pick.item)!;
+      if (wanted.status !== "pending" && !releasedIds.has(wanted.item.id)) {
+        const who = wanted.claim ? ` by ${wanted.claim.agent}` : "";
+        throw new UsageError(
+          "id",
+          `cannot claim ${wanted.item.id}: it is ${wanted.status.replace("_", " ")}` +
+            (wanted.status === "in_progress" ? who : ""),
+        );
+      }
+    }
     const candidates = state.items
+      .filter((item) => pick.item === undefined || item.item.id === pick.item)
       .filter((item) => item.status === "pending" || releasedIds.has(item.item.id))
       .map((item) =>
         releasedIds.has(item.item.id)
@@ -387,17 +448,9 @@ export async function claimNext(options: QueueOptions, agent: string): Promise<C
       )
       .sort(pickOrder);
     for (const candidate of candidates) {
-      const generation = candidate.nextGeneration;
-      // A claim file of this generation exists but is unreadable: never hand it out twice.
-      if (snapshot.claimed.has(`${candidate.item.id}.${generation}`)) continue;
-      const event = await writeEvent(options.kb, {
-        kind: "claim",
-        item: candidate.item.id,
-        generation,
-        at: now.toISOString(),
-        agent,
-      });
-      if (!event) continue;
+      const claimed = await claimPastDamaged(options, candidate, snapshot.problems, agent, now);
+      if (!claimed) continue;
+      const { event, generation } = claimed;
       const claim = { id: event.id, agent, generation, claimedAt: event.at, heartbeatAt: event.at };
       return {
         claimed: { ...candidate, status: "in_progress", nextGeneration: generation + 1, claim },
@@ -407,6 +460,57 @@ export async function claimNext(options: QueueOptions, agent: string): Promise<C
     }
     return { claimed: null, released, problems: state.problems };
   });
+}
+
+/**
+ * Write a claim of `candidate` for `agent` at its next generation, going past generations whose
+ * claim file exists but is unreadable (a corrupt record must never leave an item stuck: it would
+ * be listed pending while every claim of it failed). Null when the generation is really taken.
+ */
+async function claimPastDamaged(
+  options: QueueOptions,
+  candidate: ItemState,
+  problems: readonly Problem[],
+  agent: string,
+  now: Date,
+): Promise<{ event: QueueEvent; generation: number } | null> {
+  // Every generation with a claim file (readable or not) is taken: a damaged one is skipped.
+  const damaged = new Set(damagedClaimGenerations(problems, candidate.item.id));
+  let generation = candidate.nextGeneration;
+  while (damaged.has(generation)) generation++;
+  const event = await writeEvent(options.kb, {
+    kind: "claim",
+    item: candidate.item.id,
+    generation,
+    at: now.toISOString(),
+    agent,
+  });
+  return event ? { event, generation } : null;
+}
+
+/**
+ * The claim `agent` holds on a pending `state` whose own claim record became unreadable: the
+ * item is claimed again for that agent past the damaged generation, so the holder can still
+ * heartbeat and complete. Null when no claim of the item's next generation is damaged.
+ */
+async function reclaimDamaged(
+  options: QueueOptions,
+  state: ItemState,
+  problems: readonly Problem[],
+  agent: string | undefined,
+): Promise<ClaimInfo | null> {
+  if (state.status !== "pending" || agent === undefined) return null;
+  const damaged = damagedClaimGenerations(problems, state.item.id);
+  if (!damaged.some((generation) => generation >= state.nextGeneration)) return null;
+  const claimed = await claimPastDamaged(options, state, problems, agent, clock(options));
+  if (!claimed) return null;
+  return {
+    id: claimed.event.id,
+    agent,
+    generation: claimed.generation,
+    claimedAt: claimed.event.at,
+    heartbeatAt: claimed.event.at,
+  };
 }
 
 async function findItem(options: QueueOptions, id: string): Promise<ItemState> {
@@ -466,7 +570,8 @@ export async function heartbeat(
   await findItem(options, id); // an unknown id is refused before the lock file is created
   return await locked(options, async () => {
     const state = await findItem(options, id);
-    const claim = requireInProgress(state, "heartbeat", agent);
+    const claim = await reclaimDamaged(options, state, await queueProblems(options), agent) ??
+      requireInProgress(state, "heartbeat", agent);
     const event = await writeEvent(options.kb, {
       kind: "heartbeat",
       item: id,
@@ -479,18 +584,31 @@ export async function heartbeat(
   });
 }
 
+/** How `complete` may close an item nobody claimed. */
+export interface CompleteOptions {
+  /**
+   * The cards are a run `agent` chose on its own that matches this pending item (the caller
+   * checked the match): the item is completed by them instead of being run again.
+   */
+  adopt?: boolean;
+}
+
 /**
- * Mark the claimed item `id` done, linking the card with its result. The caller checks that
- * the card exists (the CLI does, through the knowledge layer). With `agent`, the claim must be
- * that agent's. A pending item whose last claim was released as stale can still be completed by
- * that claim's agent.
+ * Mark the claimed item `id` done, linking the cards with its result (one per seed). The caller
+ * checks that the cards exist (the CLI does, through the knowledge layer). With `agent`, the
+ * claim must be that agent's. A pending item whose last claim was released as stale can still be
+ * completed by that claim's agent; any pending item can be completed with `adopt` by an agent
+ * who ran it on its own.
  */
 export async function complete(
   options: QueueOptions,
   id: string,
-  card: string,
+  cards: string | readonly string[],
   agent?: string,
+  how: CompleteOptions = {},
 ): Promise<ItemState> {
+  const list = [...new Set(typeof cards === "string" ? [cards] : cards)];
+  if (list.length === 0) throw new UsageError("card", "name at least one card");
   await findItem(options, id); // an unknown id is refused before the lock file is created
   return await locked(options, async () => {
     const state = await findItem(options, id);
@@ -499,19 +617,35 @@ export async function complete(
     const last = state.releases[state.releases.length - 1];
     const late = state.status === "pending" && last?.stale && last.agent !== null &&
       (agent === undefined || agent === last.agent);
-    const claim = late
+    const adopted = state.status === "pending" && !late && how.adopt === true;
+    if (adopted && agent === undefined) {
+      throw new UsageError("agent", `name the agent who ran the cards to adopt them for ${id}`);
+    }
+    const claim = adopted
+      ? { agent: agent!, generation: state.nextGeneration, id: null }
+      : late
       ? { agent: last.agent!, generation: last.generation, id: last.claim }
-      : requireInProgress(state, "complete", agent);
+      : await reclaimDamaged(options, state, await queueProblems(options), agent) ??
+        requireInProgress(state, "complete", agent);
     const event = await writeEvent(options.kb, {
       kind: "complete",
       item: id,
       generation: claim.generation,
       at: clock(options).toISOString(),
       agent: claim.agent,
-      card,
+      card: list[0],
+      cards: list,
+      ...(adopted ? { adopted: true } : {}),
       ...(claim.id === null ? {} : { claim: claim.id }),
     });
-    return { ...state, status: "completed", card, closedAt: event!.at };
+    return {
+      ...state,
+      status: "completed",
+      card: list[0],
+      cards: list,
+      adopted,
+      closedAt: event!.at,
+    };
   });
 }
 
@@ -536,6 +670,11 @@ export async function recordLost(
     });
     return event!;
   });
+}
+
+/** Unreadable queue records as of now. */
+async function queueProblems(options: QueueOptions): Promise<Problem[]> {
+  return (await readSnapshot(options.kb)).problems;
 }
 
 /** Give the claimed item `id` back to the queue (recorded as a release; `agent`: must hold it). */

@@ -23,7 +23,7 @@
  */
 import * as v from "valibot";
 import { join } from "node:path";
-import { atomicWrite, createExclusive } from "../util/atomic.ts";
+import { guardedCreateExclusive, guardedMkdir, guardedWrite } from "../util/guarded.ts";
 import { isValidId, newId } from "../util/ids.ts";
 import { ensureBase } from "../knowledge/base.ts";
 
@@ -54,6 +54,11 @@ const ItemSchema = v.strictObject({
   createdBy: v.nullable(v.string()),
   source: v.picklist(["add", "plan"]),
   rationale: v.nullable(v.string()),
+  base: v.optional(v.strictObject({
+    recipe_hash: v.optional(v.string()),
+    card: v.optional(IdString),
+  })),
+  seeds: v.optional(v.array(v.pipe(v.number(), v.integer(), v.minValue(0)))),
 });
 
 /** Schema of an event file. */
@@ -65,6 +70,8 @@ const EventSchema = v.strictObject({
   at: IsoTime,
   agent: v.nullable(v.string()),
   card: v.optional(v.string()),
+  cards: v.optional(v.array(v.string())),
+  adopted: v.optional(v.boolean()),
   reason: v.optional(v.string()),
   stale: v.optional(v.boolean()),
   claim: v.optional(v.string()),
@@ -92,6 +99,21 @@ export interface QueueItem {
   source: "add" | "plan";
   /** Why it was proposed (the planner's explanation). */
   rationale: string | null;
+  /**
+   * What the change applies to: the recipe hash and/or the card whose config it changes.
+   * Absent on items written before items carried a base.
+   */
+  base?: ItemBase;
+  /** Seeds to run (replicates use fixed seeds); absent: the worker chooses. */
+  seeds?: number[];
+}
+
+/** The base of a queue item: the recipe (hash) and/or card whose config the change applies to. */
+export interface ItemBase {
+  /** Recipe hash of the base. */
+  recipe_hash?: string;
+  /** Card whose effective config the change applies to. */
+  card?: string;
 }
 
 /** One state change of a queue item. Immutable once written. */
@@ -108,8 +130,12 @@ export interface QueueEvent {
   at: string;
   /** The agent concerned (the claim holder), if any. */
   agent: string | null;
-  /** The result card (complete). */
+  /** The result card (complete; the first of `cards`). */
   card?: string;
+  /** Every result card of a complete (the seeds of the item); absent on older records. */
+  cards?: string[];
+  /** True when a pending item was completed by a run its agent chose on its own. */
+  adopted?: boolean;
   /** Why (release, drop). */
   reason?: string;
   /** True for a release because of a missed heartbeat. */
@@ -159,12 +185,13 @@ export async function ensureQueueDirs(kb: string): Promise<QueuePaths> {
   const paths = queuePaths(kb);
   if (readyRoots.has(paths.root)) return paths;
   await ensureBase(kb); // a base first created by the queue still keeps its index out of git
-  await Deno.mkdir(paths.items, { recursive: true });
-  await Deno.mkdir(paths.events, { recursive: true });
+  // Guarded: a base is hostile input, and `queue/` or `queue/events` may be planted links.
+  await guardedMkdir(kb, paths.items);
+  await guardedMkdir(kb, paths.events);
   try {
     await Deno.lstat(join(paths.root, ".gitignore"));
   } catch {
-    await createExclusive(join(paths.root, ".gitignore"), GITIGNORE);
+    await guardedCreateExclusive(kb, join(paths.root, ".gitignore"), GITIGNORE);
   }
   readyRoots.add(paths.root);
   return paths;
@@ -239,6 +266,19 @@ interface EventName {
 // (old claims: `<item>.<gen>.claim.<host>.json` with id `claim_<host>`).
 const EVENT_NAME =
   /^([a-z]+_[0-9A-Z]{26})\.(\d{4,})\.([a-z]+)\.([A-Za-z0-9_-]+)(?:\.([a-z]+_[0-9A-Z]{26}))?\.json$/;
+
+/**
+ * Generations of item `id` whose claim file exists but could not be read (listed in `problems`):
+ * such a generation is taken, so the next claim goes past it and the item never gets stuck.
+ */
+export function damagedClaimGenerations(problems: readonly Problem[], id: string): number[] {
+  const generations: number[] = [];
+  for (const problem of problems) {
+    const parsed = parseEventName(problem.path.split("/").pop() ?? "");
+    if (parsed?.kind === "claim" && parsed.item === id) generations.push(parsed.generation);
+  }
+  return generations.sort((a, b) => a - b);
+}
 
 function parseEventName(name: string): EventName | null {
   const match = EVENT_NAME.exec(name);
@@ -375,7 +415,7 @@ export async function readSnapshot(kb: string): Promise<Snapshot> {
 export async function writeItem(kb: string, item: QueueItem): Promise<void> {
   const paths = await ensureQueueDirs(kb);
   const path = join(paths.items, `${item.id}.json`);
-  if (!await createExclusive(path, JSON.stringify(item, null, 2) + "\n")) {
+  if (!await guardedCreateExclusive(kb, path, JSON.stringify(item, null, 2) + "\n")) {
     throw new Error(`${path}: already exists`);
   }
 }
@@ -416,7 +456,9 @@ export async function writeEvent(
   const paths = await ensureQueueDirs(kb);
   const event: QueueEvent = { id: newId(fields.kind === "claim" ? "claim" : "ev"), ...fields };
   const path = join(paths.events, eventFileName(event));
-  if (!await createExclusive(path, JSON.stringify(event, null, 2) + "\n")) return null;
+  if (!await guardedCreateExclusive(kb, path, JSON.stringify(event, null, 2) + "\n")) {
+    return null;
+  }
   return event;
 }
 
@@ -451,7 +493,8 @@ export function readClaimOrder(kb: string): Map<string, number> {
  */
 export async function writeClaimOrder(kb: string, head: string, names: string[]): Promise<void> {
   const claims = names.filter((name) => parseEventName(name)?.kind === "claim");
-  await atomicWrite(
+  await guardedWrite(
+    kb,
     claimOrderPath(kb),
     JSON.stringify({ version: 1, head, claims }) + "\n",
   );

@@ -49,5 +49,15 @@ export {
   orthogonalize,
   POLAR_EXPRESS_COEFFS,
 } from "./optim.ts";
-export { createGemm, type Gemm, type GemmOptions, type SgemmParams } from "./cpu/gemm/mod.ts";
+export {
+  type BlasIdentity,
+  createGemm,
+  type Gemm,
+  type GemmOptions,
+  type MeasuredCandidate,
+  type SgemmCandidate,
+  type SgemmChoice,
+  sgemmChoice,
+  type SgemmParams,
+} from "./cpu/gemm/mod.ts";
 export { createWebGpuBackend } from "./webgpu/mod.ts";

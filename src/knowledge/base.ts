@@ -3,16 +3,17 @@
  * the derived files (index, views, locks, temp files) out of git. Every code path that creates a
  * base or a derived file in it goes through `ensureBase`, so a base first touched by `read-brief`,
  * `director add` or `update-meta` never commits its index and `git pull --rebase` never conflicts
- * on derived files.
+ * on derived files. `views` carries no trailing slash, so a `views` planted as a link (which git
+ * does not see as a directory) is ignored too.
  */
 import { join } from "node:path";
-import { createExclusive } from "../util/atomic.ts";
+import { guardedCreateExclusive } from "../util/guarded.ts";
 
 /** The `.gitignore` a new base gets: derived views and local locks stay local. */
 export const BASE_GITIGNORE =
   `# derived files of this knowledge base are rebuilt locally: never commit them
 index.sqlite*
-views/
+views
 .lock
 .tmp-*
 queue/.lock
@@ -33,7 +34,7 @@ export async function ensureBase(dir: string): Promise<void> {
     await Deno.lstat(path);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
-    await createExclusive(path, BASE_GITIGNORE);
+    await guardedCreateExclusive(dir, path, BASE_GITIGNORE);
   }
   readyBases.add(dir);
 }

@@ -8,6 +8,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { withLock } from "../util/lock.ts";
+import { UnsafePathError } from "../util/guarded.ts";
 import { categoriesOf, type Category } from "./taxonomy.ts";
 import {
   isTempName,
@@ -21,7 +22,7 @@ import {
 import type { Backend, Card, JudgedStatus, Status } from "./schema.ts";
 
 /** Bump when the index layout changes: an older index is rebuilt. */
-const INDEX_VERSION = 4;
+const INDEX_VERSION = 5;
 
 /**
  * A record directory whose mtime is at least this much older than the scan that saw it is
@@ -143,6 +144,18 @@ export class CardIndex {
   /** Open (creating or rebuilding as needed) the index of the base at `dir`. */
   static async open(dir: string): Promise<CardIndex> {
     const path = join(dir, "index.sqlite");
+    // A link planted as the index would have sqlite write into whatever it points at.
+    for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+      try {
+        if (!Deno.lstatSync(path + suffix).isSymlink) continue;
+      } catch {
+        continue;
+      }
+      throw new UnsafePathError(
+        path + suffix,
+        "is a symbolic link; not used as the index (an in-memory index is used; remove the link)",
+      );
+    }
     try {
       return new CardIndex(dir, path, openDb(path));
     } catch (error) {
@@ -161,7 +174,7 @@ export class CardIndex {
         } catch { /* not there */ }
       }
       return new CardIndex(dir, path, openDb(path));
-    });
+    }, { base: dir });
   }
 
   /** An empty in-memory index, for a base directory that does not exist yet. */
@@ -219,7 +232,10 @@ export class CardIndex {
     let added = 0;
     let removed = 0;
     const settled = [...observed].filter(([, mtime]) => mtime < scanStart - SETTLE_MS);
-    if (this.#pendingWork(listed, knownBefore) || settled.length > 0) {
+    // Records are immutable, but a base is hostile input: one edited in place (same name, new
+    // size or mtime) must not keep being served from the index, so every good file is stat'ed.
+    const edited = this.#editedGoodFiles(listed, knownBefore);
+    if (edited.size > 0 || this.#pendingWork(listed, knownBefore) || settled.length > 0) {
       this.#db.exec("BEGIN IMMEDIATE");
       try {
         // Re-read inside the write lock: another process may have indexed them meanwhile.
@@ -234,11 +250,15 @@ export class CardIndex {
           const knownOfKind = known.get(kind)!;
           for (const name of names) {
             const entry = knownOfKind.get(name);
-            if (entry && (entry.ok || !this.#changed(kind, name, entry))) continue;
+            const wasEdited = edited.has(`${kind}/${name}`);
+            if (entry && !wasEdited && (entry.ok || !this.#changed(kind, name, entry))) continue;
             if (entry) this.#forget(kind, name);
-            if (this.#index(kind, name) && !this.#appendable(kind, name, maxCard)) {
+            if (
+              this.#index(kind, name) && (wasEdited || !this.#appendable(kind, name, maxCard))
+            ) {
               appendOnly = false;
             }
+            if (wasEdited) appendOnly = false;
             added++;
           }
           for (const name of knownOfKind.keys()) {
@@ -449,19 +469,47 @@ export class CardIndex {
   #knownFiles(): Map<RecordKind, Map<string, FileRow>> {
     const known = new Map<RecordKind, Map<string, FileRow>>();
     for (const kind of KINDS) known.set(kind, new Map());
-    // Good files are immutable: fetch their names as one string (10k row objects are slow).
+    // Fetch good files as one string per kind (10k row objects are slow): `name|size|mtime`.
     const good = this.#db.prepare(
-      "SELECT kind, group_concat(name, '/') AS names FROM files WHERE ok = 1 GROUP BY kind",
+      `SELECT kind, group_concat(name || '|' || ifnull(size, '') || '|' || ifnull(mtime, ''), '/')
+         AS names FROM files WHERE ok = 1 GROUP BY kind`,
     ).all() as { kind: RecordKind; names: string }[];
-    const okRow: FileRow = { ok: 1, size: null, mtime: null };
     for (const row of good) {
       const map = known.get(row.kind);
-      if (map) { for (const name of row.names.split("/")) map.set(name, okRow); }
+      if (!map) continue;
+      for (const entry of row.names.split("/")) {
+        const [name, size, mtime] = entry.split("|");
+        map.set(name, {
+          ok: 1,
+          size: size === "" ? null : Number(size),
+          mtime: mtime === "" ? null : Number(mtime),
+        });
+      }
     }
     const bad = this.#db.prepare("SELECT kind, name, ok, size, mtime FROM files WHERE ok = 0")
       .all() as unknown as (FileRow & { kind: RecordKind; name: string })[];
     for (const row of bad) known.get(row.kind)?.set(row.name, row);
     return known;
+  }
+
+  /** `kind/name` of indexed good files whose size or mtime changed since they were indexed. */
+  #editedGoodFiles(
+    listed: Map<RecordKind, Set<string>>,
+    known: Map<RecordKind, Map<string, FileRow>>,
+  ): Set<string> {
+    const edited = new Set<string>();
+    for (const kind of KINDS) {
+      const dir = join(this.#dir, RECORD_DIRS[kind]);
+      const names = listed.get(kind)!;
+      for (const [name, entry] of known.get(kind)!) {
+        if (!entry.ok || !names.has(name)) continue;
+        const stat = statOrNull(join(dir, name));
+        if (stat === null || stat.size !== entry.size || stat.mtime !== entry.mtime) {
+          edited.add(`${kind}/${name}`);
+        }
+      }
+    }
+    return edited;
   }
 
   /** A skipped file is re-checked when its size or mtime changed (someone repaired it). */
@@ -554,9 +602,13 @@ export class CardIndex {
         r.timestamp,
       );
     }
-    this.#db.prepare("INSERT OR REPLACE INTO files VALUES (?, ?, 1, NULL, NULL, NULL)").run(
+    // Size and mtime of a good file: a record edited in place later is noticed and re-read.
+    const stat = statOrNull(path);
+    this.#db.prepare("INSERT OR REPLACE INTO files VALUES (?, ?, 1, NULL, ?, ?)").run(
       kind,
       name,
+      stat?.size ?? null,
+      stat?.mtime ?? null,
     );
     return true;
   }
@@ -673,7 +725,8 @@ function listNames(dir: string): Set<string> {
   const names = new Set<string>();
   try {
     for (const entry of Deno.readDirSync(dir)) {
-      if (!entry.isFile || isTempName(entry.name) || entry.name.startsWith(".")) continue;
+      // Directories and links are listed too, so they are reported (never silently skipped).
+      if (isTempName(entry.name) || entry.name.startsWith(".")) continue;
       names.add(entry.name);
     }
   } catch (error) {
@@ -684,7 +737,7 @@ function listNames(dir: string): Set<string> {
 
 function statOrNull(path: string): { size: number; mtime: number | null } | null {
   try {
-    const stat = Deno.statSync(path);
+    const stat = Deno.lstatSync(path);
     return { size: stat.size, mtime: stat.mtime?.getTime() ?? null };
   } catch {
     return null;

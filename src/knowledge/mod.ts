@@ -14,9 +14,11 @@ export {
   type CardDetail,
   type CardFilter,
   checkCardId,
+  checkOutputPath,
   KnowledgeBase,
   type Lineage,
   openKnowledgeBase,
+  RECORD_AREAS,
 } from "./store.ts";
 export type { CardSummary, RefreshReport, Skipped } from "./index.ts";
 export { classKeyOf } from "./index.ts";
@@ -41,6 +43,20 @@ export {
   validateCardInput,
   type ValidCardInput,
 } from "./schema.ts";
+export {
+  applyFlatChange,
+  canonicalChange,
+  canonicalKey,
+  changeHolds,
+  configChange,
+  type ConfigDifference,
+  type ConfigValidator,
+  describeChange,
+  effectiveConfig,
+  type FlatConfig,
+  flattenConfig,
+  sameValue,
+} from "./config_keys.ts";
 export { CATEGORIES, categoriesOf, type Category, normalizeTag } from "./taxonomy.ts";
 export {
   type ClassStats,

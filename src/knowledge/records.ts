@@ -60,8 +60,25 @@ export function isTempName(name: string): boolean {
   return name.startsWith(".tmp-") || name.endsWith(".tmp");
 }
 
+/** Largest record file read; anything bigger is hostile or broken, not a record. */
+export const RECORD_MAX_BYTES = 8 << 20;
+
 function parseJson(path: string): Checked<unknown> {
   let bytes: Uint8Array;
+  try {
+    // A record is a regular file: a link could point anywhere, a directory is no record.
+    const info = Deno.lstatSync(path);
+    if (info.isSymlink) {
+      return { ok: false, reason: "is a symbolic link; a record must be a regular file" };
+    }
+    if (info.isDirectory) return { ok: false, reason: "is a directory, not a record file" };
+    if (!info.isFile) return { ok: false, reason: "is not a regular file" };
+    if (info.size > RECORD_MAX_BYTES) {
+      return { ok: false, reason: `larger than ${RECORD_MAX_BYTES} bytes` };
+    }
+  } catch (error) {
+    return { ok: false, reason: `cannot read: ${(error as Error).message}` };
+  }
   try {
     bytes = Deno.readFileSync(path);
   } catch (error) {

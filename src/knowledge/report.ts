@@ -3,11 +3,12 @@
  * --session`) and the rolling meta-synthesis (`update-meta` / `read-meta`). These are derived
  * views written under `views/` (git-ignored) and rebuilt from the cards at any time.
  */
-import { oneLine, truncate } from "../util/text.ts";
+import { markdownText, oneLine, truncate } from "../util/text.ts";
 import type { CoverageRow, Synthesis } from "./synthesis.ts";
 
+/** Card text for the Markdown report: one line, markup inert (a card may carry `<script>`). */
 function clip(text: string, width = 140): string {
-  return truncate(oneLine(text), width);
+  return markdownText(truncate(oneLine(text), width));
 }
 
 /** Coverage table: one line per taxonomy category, then the free tags. */
@@ -39,7 +40,7 @@ function coverageLine(row: CoverageRow): string {
 
 /** A markdown report of a synthesis; `title` names the session or the whole base. */
 export function renderReport(title: string, synthesis: Synthesis, maxItems = 20): string {
-  const out: string[] = [`# ${oneLine(title)}`, ""];
+  const out: string[] = [`# ${markdownText(title)}`, ""];
   out.push(
     `${synthesis.total} cards, ${synthesis.retracted} retracted, ${synthesis.pending} pending, ` +
       `${synthesis.classes.length} comparability classes.`,

@@ -5,8 +5,13 @@
  * file and touches nothing else, so its cost does not grow with the base and two machines
  * never conflict on `git pull --rebase`.
  */
-import { join } from "node:path";
-import { createExclusive } from "../util/atomic.ts";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import {
+  guardedCreateExclusive,
+  guardedMkdir,
+  isInside,
+  UnsafePathError,
+} from "../util/guarded.ts";
 import { ensureBase } from "./base.ts";
 import { DataError, UsageError } from "../util/errors.ts";
 import { isValidId, newId } from "../util/ids.ts";
@@ -80,6 +85,7 @@ export class KnowledgeBase {
   readonly dir: string;
   #index: CardIndex | null = null;
   #lastRefresh: RefreshReport | null = null;
+  #indexProblem: Skipped | null = null;
 
   /** Use `openKnowledgeBase(dir)`. */
   constructor(dir: string) {
@@ -116,7 +122,13 @@ export class KnowledgeBase {
         timestamp: new Date().toISOString(),
         ...valid,
       };
-      if (await createExclusive(this.cardPath(card.id), `${JSON.stringify(card, null, 2)}\n`)) {
+      if (
+        await guardedCreateExclusive(
+          this.dir,
+          this.cardPath(card.id),
+          `${JSON.stringify(card, null, 2)}\n`,
+        )
+      ) {
         return card;
       }
     }
@@ -144,7 +156,7 @@ export class KnowledgeBase {
       throw new UsageError("status", `${id} has no val_bpb (the run failed); judge it crash`);
     }
     await this.#ensureLayout();
-    return await withLock(join(this.dir, ".lock"), async () => {
+    return await this.#locked(async () => {
       const previous = this.#linkedRecords("completions", id);
       if (previous.length > 0) {
         throw new UsageError("card", `${id} was already judged (${previous[0]})`);
@@ -160,7 +172,7 @@ export class KnowledgeBase {
         ...(valid.delta === undefined ? {} : { delta: valid.delta }),
       };
       const path = join(this.dir, "completions", linkedFileName(id, completion.id));
-      await createExclusive(path, `${JSON.stringify(completion, null, 2)}\n`);
+      await guardedCreateExclusive(this.dir, path, `${JSON.stringify(completion, null, 2)}\n`);
       return completion;
     });
   }
@@ -177,7 +189,7 @@ export class KnowledgeBase {
     }
     this.#readCardOrThrow(id);
     await this.#ensureLayout();
-    return await withLock(join(this.dir, ".lock"), async () => {
+    return await this.#locked(async () => {
       const previous = this.#linkedRecords("retractions", id);
       if (previous.length > 0) {
         throw new UsageError("id", `${id} is already retracted (${previous[0]})`);
@@ -191,7 +203,7 @@ export class KnowledgeBase {
         reason,
       };
       const path = join(this.dir, "retractions", linkedFileName(id, retraction.id));
-      await createExclusive(path, `${JSON.stringify(retraction, null, 2)}\n`);
+      await guardedCreateExclusive(this.dir, path, `${JSON.stringify(retraction, null, 2)}\n`);
       return retraction;
     });
   }
@@ -270,21 +282,22 @@ export class KnowledgeBase {
 
   /** Unusable record files as of the last refresh (no new scan; empty before any read). */
   get lastSkipped(): Skipped[] {
-    return this.#lastRefresh?.skipped ?? [];
+    const skipped = this.#lastRefresh?.skipped ?? [];
+    return this.#indexProblem === null ? skipped : [this.#indexProblem, ...skipped];
   }
 
   /** Bring the derived index up to date (parses only new files) and report what changed. */
   async refreshIndex(): Promise<RefreshReport> {
     const index = await this.#openIndex();
     this.#lastRefresh = index.refresh();
-    return this.#lastRefresh;
+    return { ...this.#lastRefresh, skipped: this.lastSkipped };
   }
 
   /** Rebuild the derived index from the record files, from scratch. */
   async rebuildIndex(): Promise<RefreshReport> {
     const index = await this.#openIndex();
     this.#lastRefresh = index.rebuild();
-    return this.#lastRefresh;
+    return { ...this.#lastRefresh, skipped: this.lastSkipped };
   }
 
   /** Ancestors (through prior_cards) and descendants of a card. */
@@ -341,8 +354,12 @@ export class KnowledgeBase {
       try {
         await ensureBase(this.dir); // the index is about to be created: keep it out of git
         this.#index = await CardIndex.open(this.dir);
-      } catch {
-        // The index is derived: when it cannot live on disk (read-only base), build it in memory.
+      } catch (error) {
+        // The index is derived: when it cannot live on disk (read-only base, a planted link),
+        // build it in memory; a refused link is reported with every read.
+        if (error instanceof UnsafePathError) {
+          this.#indexProblem = { path: error.path, reason: error.reason };
+        }
         this.#index = CardIndex.scratch(this.dir);
       }
     }
@@ -393,10 +410,72 @@ export class KnowledgeBase {
     return result.ok ? result.value as T : null;
   }
 
+  /** Run `body` under the base's lock (a link planted as `.lock` is refused). */
+  #locked<T>(body: () => Promise<T>): Promise<T> {
+    return withLock(join(this.dir, ".lock"), body, { base: this.dir });
+  }
+
   async #ensureLayout(): Promise<void> {
     await ensureBase(this.dir);
     for (const sub of ["cards", "completions", "retractions"]) {
-      await Deno.mkdir(join(this.dir, sub), { recursive: true });
+      await guardedMkdir(this.dir, join(this.dir, sub));
+    }
+  }
+}
+
+/** Top-level entries of a base that hold shared records (or its git setup): never an output. */
+export const RECORD_AREAS: readonly string[] = [
+  "cards",
+  "completions",
+  "retractions",
+  "queue",
+  ".git",
+  ".gitignore",
+];
+
+function realOrSelf(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * Throw a UsageError unless `out` is a sensible place for a derived file (`plot --out`,
+ * `train --results`): not a directory, not a link, and not among the base's records (an
+ * immutable card must never be overwritten with a plot). Outside the base any other path is
+ * the user's choice.
+ */
+export function checkOutputPath(kb: KnowledgeBase | string, field: string, out: string): void {
+  const dir = typeof kb === "string" ? kb : kb.dir;
+  if (out.trim() === "") throw new UsageError(field, "must not be empty");
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = Deno.lstatSync(out);
+  } catch { /* a new file */ }
+  if (info?.isDirectory) {
+    throw new UsageError(field, `${JSON.stringify(out)} is a directory; give a file path`);
+  }
+  if (info?.isSymlink) {
+    throw new UsageError(
+      field,
+      `${JSON.stringify(out)} is a symbolic link; refusing to write through it`,
+    );
+  }
+  const candidates = [[resolve(dir), resolve(out)], [
+    realOrSelf(dir),
+    join(realOrSelf(dirname(resolve(out))), resolve(out).split(sep).pop()!),
+  ]];
+  for (const [base, target] of candidates) {
+    if (!isInside(base, target)) continue;
+    const top = relative(base, target).split(sep)[0];
+    if (top === "" || RECORD_AREAS.includes(top)) {
+      throw new UsageError(
+        field,
+        `${JSON.stringify(out)} is inside the records of the base ${dir} (${top || "."}); ` +
+          "records are never overwritten: write it elsewhere (views/ is for derived files)",
+      );
     }
   }
 }

@@ -3,8 +3,8 @@
  * meta-synthesis and plot. Each refreshes the derived index (parsing only new files), then
  * synthesizes; files it writes live under `views/` (git-ignored, rebuildable).
  */
-import { join } from "node:path";
-import { atomicWrite } from "../util/atomic.ts";
+import { dirname, join, resolve } from "node:path";
+import { guardedWrite, isInside } from "../util/guarded.ts";
 import { ensureBase } from "./base.ts";
 import { UsageError } from "../util/errors.ts";
 import { type Brief, makeBrief } from "./brief.ts";
@@ -12,7 +12,7 @@ import type { CardSummary, Skipped } from "./index.ts";
 import { plotData, renderPlotSvg } from "./plot.ts";
 import { EMPTY_QUEUE_SECTION, type QueueSection } from "./queue_section.ts";
 import { renderCoverage, renderReport } from "./report.ts";
-import type { KnowledgeBase } from "./store.ts";
+import { checkOutputPath, type KnowledgeBase } from "./store.ts";
 import { type Synthesis, synthesize } from "./synthesis.ts";
 
 /** The brief plus the unusable files found on the way. */
@@ -53,9 +53,18 @@ export async function coverage(
   return { text: renderCoverage(synthesis), synthesis, skipped: kb.lastSkipped };
 }
 
-/** File-name-safe form of a session tag. */
+/**
+ * File-name-safe form of a session tag. A tag that had to be changed gets a hash of the original
+ * appended, so `a/b/c` and `a_b_c` never write the same report file.
+ */
 function sessionFileName(session: string): string {
-  return session.replace(/[^A-Za-z0-9_-]/g, "_");
+  const safe = session.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 100);
+  if (safe === session) return safe;
+  let hash = 0x811c9dc5; // FNV-1a over the UTF-8 bytes
+  for (const byte of new TextEncoder().encode(session)) {
+    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  }
+  return `${safe}-${hash.toString(16).padStart(8, "0")}`;
 }
 
 /** Write the session report to `views/sessions/<session>.md`; returns its path and text. */
@@ -73,7 +82,7 @@ export async function writeSessionReport(
   const text = renderReport(`Session ${session}`, synthesis);
   const path = join(kb.viewsDir, "sessions", `${sessionFileName(session)}.md`);
   await ensureBase(kb.dir); // a base first created by a view still keeps its index out of git
-  await atomicWrite(path, text);
+  await guardedWrite(kb.dir, path, text);
   return { path, text, synthesis, skipped };
 }
 
@@ -87,8 +96,9 @@ export async function updateMeta(
   const text = renderReport("Meta-synthesis", synthesis);
   const path = join(kb.viewsDir, "meta.md");
   await ensureBase(kb.dir); // a base first created by a view still keeps its index out of git
-  await atomicWrite(path, text);
-  await atomicWrite(
+  await guardedWrite(kb.dir, path, text);
+  await guardedWrite(
+    kb.dir,
     join(kb.viewsDir, "meta.json"),
     JSON.stringify({ stamp, generated: new Date().toISOString() }),
   );
@@ -124,11 +134,14 @@ export async function writePlot(
   kb: KnowledgeBase,
   out?: string,
 ): Promise<{ path: string; points: number; best: number; skipped: Skipped[] }> {
+  if (out !== undefined) checkOutputPath(kb, "--out", out);
   const cards = await kb.listCards();
   const data = plotData(cards);
   const svg = await renderPlotSvg(data);
   const path = out ?? join(kb.viewsDir, "progress.svg");
-  if (out === undefined) await ensureBase(kb.dir);
-  await atomicWrite(path, svg);
+  if (out === undefined || isInside(kb.dir, out)) {
+    await ensureBase(kb.dir);
+    await guardedWrite(kb.dir, path, svg);
+  } else await guardedWrite(dirname(resolve(out)), resolve(out), svg);
   return { path, points: data.points.length, best: data.best.length, skipped: kb.lastSkipped };
 }

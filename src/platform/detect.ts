@@ -6,6 +6,7 @@
 import { UsageError } from "../util/errors.ts";
 import { type CpuInfo, detectCpu } from "./cpu.ts";
 import { detectGpu, type GpuInfo } from "./gpu.ts";
+import { detectCpuFeatures, hardwarePeak } from "./cpu_features.ts";
 import { cpuPeakFlops, type CpuPeakOptions, gpuPeakFlops, type PeakFlops } from "./peak.ts";
 
 /** A backend the user may ask for. */
@@ -52,12 +53,64 @@ export interface PlatformInfo {
   cpu: CpuInfo;
   /** Peak FLOP/s of the chosen backend's device, or null for a GPU not in the table. */
   peak: PeakFlops | null;
+  /** The CPU sgemm implementations timed on this machine and the one in use (engine-provided). */
+  sgemm?: SgemmSummary;
   /** A short label for cards and comparability ("NVIDIA H100 80GB HBM3", "cpu:<model> x2"). */
   label: string;
 }
 
+/** One CPU sgemm candidate as measured (see the engine's gemm/select.ts). */
+export interface SgemmCandidateSummary {
+  /** Candidate id (`blas`, `blas:detected`, `blas:<Core>`, `wasm`). */
+  id: string;
+  /** Why it is a candidate. */
+  why: string;
+  /** GFLOP/s on the training shapes, or null when it could not run. */
+  gflops: number | null;
+  /** The BLAS core the library chose, or "". */
+  core: string;
+  /** Why it could not run. */
+  error?: string;
+}
+
+/** The CPU sgemm candidates of this machine and the chosen one. */
+export interface SgemmSummary {
+  /** The candidate in use, or null when none could be measured. */
+  chosen: string | null;
+  /** "measured", "cache", "forced" or "unmeasured". */
+  source: string;
+  /** Every candidate. */
+  candidates: SgemmCandidateSummary[];
+}
+
+/**
+ * The CPU's f32 peak for MFU: `AUTORESEARCH_PEAK_FLOPS` when set; else the hardware formula
+ * (cores x clock x FLOP per cycle, see cpu_features.ts), unless the best measured sgemm beats it
+ * (the clock boosts above the one reported), in which case the measurement is the honest bound;
+ * else, with no clock known, the best measured sgemm; else a short portable measurement.
+ */
+export function cpuPeak(
+  cpu: CpuInfo,
+  bestSgemmFlops: number | null,
+  options: CpuPeakOptions = {},
+): PeakFlops {
+  const override = Number(Deno.env.get("AUTORESEARCH_PEAK_FLOPS") ?? "");
+  if (override > 0) return cpuPeakFlops(cpu, options);
+  const hardware = hardwarePeak(detectCpuFeatures(), cpu.model, cpu.cores);
+  if (hardware && (bestSgemmFlops === null || bestSgemmFlops <= hardware.flops)) {
+    return { fp32: hardware.flops, fp16: hardware.flops, source: `hardware:${hardware.formula}` };
+  }
+  if (bestSgemmFlops !== null) {
+    const why = hardware ? `above ${hardware.formula}` : "clock unknown";
+    return { fp32: bestSgemmFlops, fp16: bestSgemmFlops, source: `measured:best sgemm (${why})` };
+  }
+  return cpuPeakFlops(cpu, options);
+}
+
 /** Options for `detectPlatform`. */
 export interface DetectOptions extends CpuPeakOptions {
+  /** The engine's sgemm selection, when the caller has one (used for the CPU peak). */
+  sgemm?: SgemmSummary;
   /** Which backend to resolve (default "auto"). */
   backend?: BackendChoice;
   /** Skip the CPU FLOP/s measurement (peak is then only from the cache or env, else null). */
@@ -74,10 +127,19 @@ export async function detectPlatform(options: DetectOptions = {}): Promise<Platf
   if (backend === "webgpu" && gpu) {
     peak = gpuPeakFlops(gpu);
   } else {
-    peak = options.skipCpuMeasurement ? null : cpuPeakFlops(cpu, options);
+    const best = Math.max(0, ...(options.sgemm?.candidates ?? []).map((c) => c.gflops ?? 0));
+    peak = options.skipCpuMeasurement ? null : cpuPeak(cpu, best > 0 ? best * 1e9 : null, options);
   }
   const label = backend === "webgpu" && gpu
     ? gpu.description || `${gpu.vendor} ${gpu.device}`.trim()
     : `cpu:${cpu.model} x${cpu.cores}`;
-  return { backend, requested, gpu, cpu, peak, label };
+  return {
+    backend,
+    requested,
+    gpu,
+    cpu,
+    peak,
+    label,
+    ...(options.sgemm ? { sgemm: options.sgemm } : {}),
+  };
 }

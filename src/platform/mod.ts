@@ -10,6 +10,14 @@ export {
   detectCpu,
 } from "./cpu.ts";
 export {
+  type CpuFeatures,
+  detectCpuFeatures,
+  flopsPerCycle,
+  type HardwarePeak,
+  hardwarePeak,
+  parseCpuFeatures,
+} from "./cpu_features.ts";
+export {
   describeAdapter,
   detectGpu,
   type GpuInfo,
@@ -33,9 +41,12 @@ export {
   BACKEND_CHOICES,
   type BackendChoice,
   type BackendKind,
+  cpuPeak,
   type DetectOptions,
   detectPlatform,
   parseBackendChoice,
   type PlatformInfo,
   resolveBackend,
+  type SgemmCandidateSummary,
+  type SgemmSummary,
 } from "./detect.ts";

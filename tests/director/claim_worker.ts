@@ -1,6 +1,7 @@
 /**
  * Test worker: says it is ready (GO_FILE.<agent>.ready), waits for the go-file, then claims
- * queue items until none is pending and prints the claimed ids as JSON. Run as one of several
+ * queue items (several claims at once: --allow-multiple) until none is pending and prints the
+ * claimed ids as JSON. Run as one of several
  * concurrent processes by concurrency_test.ts.
  * Usage: deno run -A claim_worker.ts KB AGENT GO_FILE
  */
@@ -18,7 +19,7 @@ while (true) {
 }
 const claimed: string[] = [];
 while (true) {
-  const result = await claimNext({ kb }, agent);
+  const result = await claimNext({ kb }, agent, { allowMultiple: true });
   if (!result.claimed) break;
   claimed.push(result.claimed.item.id);
 }

@@ -159,7 +159,7 @@ function runCli(args: string[], env: Record<string, string>): Promise<CliResult>
   });
 }
 
-Deno.test("autoresearch platform --json prints the whole picture", async () => {
+Deno.test("autoresearch platform --json prints the whole picture, sgemm candidates included", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const run = await runCli(["platform", "--json", "--backend", "cpu"], { XDG_CACHE_HOME: dir });
@@ -168,11 +168,20 @@ Deno.test("autoresearch platform --json prints the whole picture", async () => {
     assert.equal(info.backend, "cpu");
     assert.equal(info.requested, "cpu");
     assert.ok(info.cpu.cores >= 1);
-    assert.ok(info.peak.fp32 > 0);
-    assert.match(info.peak.source, /^measured:gemm:/);
-    // The measurement was cached under XDG_CACHE_HOME.
-    const cache = JSON.parse(await Deno.readTextFile(join(dir, "autoresearch", "platform.json")));
-    assert.equal(Object.keys(cache.cpu).length, 1);
+    // Every sgemm candidate was timed now and the fastest is the one in use.
+    const candidates = info.sgemm.candidates as { id: string; gflops: number | null }[];
+    assert.equal(info.sgemm.source, "measured");
+    assert.ok(candidates.some((c) => c.id === "wasm"));
+    const best = Math.max(...candidates.map((c) => c.gflops ?? 0));
+    assert.equal(candidates.find((c) => c.id === info.sgemm.chosen)?.gflops, best);
+    // MFU's peak: the hardware formula, or the best sgemm where that beats the formula.
+    assert.match(info.peak.source, /^(hardware:\d+ cores x|measured:best sgemm)/);
+    assert.ok(info.peak.fp32 >= best * 1e9 * 0.999, "the peak is never below the best sgemm");
+    // The choice was cached under XDG_CACHE_HOME and is reused.
+    const cache = JSON.parse(await Deno.readTextFile(join(dir, "autoresearch", "sgemm.json")));
+    assert.equal(Object.keys(cache.choices).length, 1);
+    const again = await runCli(["platform", "--json", "--backend", "cpu"], { XDG_CACHE_HOME: dir });
+    assert.equal(JSON.parse(again.stdout).sgemm.source, "cache");
     if (info.gpu) assert.ok(info.gpu.limits.maxComputeWorkgroupsPerDimension > 0);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -42,7 +42,7 @@ for (const [name, args, exists] of CREATORS) {
       assert.equal(result.code, 0, result.stderr);
       const ignore = gitignoreOf(kb);
       assert(ignore !== null, `${name} left ${kb} without a .gitignore`);
-      for (const line of ["index.sqlite*", "views/", ".lock"]) {
+      for (const line of ["index.sqlite*", "views", ".lock"]) {
         assert(ignore.split("\n").includes(line), `.gitignore lacks ${line}`);
       }
       // git itself agrees: nothing derived shows up as addable.

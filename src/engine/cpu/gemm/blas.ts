@@ -6,7 +6,7 @@
  * @module
  */
 import { scaleC } from "./js.ts";
-import type { Gemm, SgemmParams } from "./types.ts";
+import type { BlasIdentity, Gemm, SgemmParams } from "./types.ts";
 import { resolveSgemm } from "./types.ts";
 
 /** Library names tried in order, per operating system. */
@@ -42,11 +42,59 @@ const SYMBOLS = {
   },
   openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
   openblas_get_config: { parameters: [], result: "pointer", optional: true },
+  openblas_get_corename: { parameters: [], result: "pointer", optional: true },
 } as const;
 
 type BlasLibrary = Deno.DynamicLibrary<typeof SYMBOLS>;
 
 const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
+
+/** Whether this process has loaded a BLAS (its core type is then fixed until it exits). */
+let loadedOnce = false;
+
+/** True once a BLAS has been loaded in this process. */
+export function blasLoaded(): boolean {
+  return loadedOnce;
+}
+
+/** Directories searched for the library file when stamping it (the loader's usual places). */
+const LIBRARY_DIRS = [
+  "/usr/lib/x86_64-linux-gnu",
+  "/usr/lib/aarch64-linux-gnu",
+  "/usr/lib64",
+  "/usr/lib",
+  "/usr/local/lib",
+  "/lib/x86_64-linux-gnu",
+  "/opt/homebrew/opt/openblas/lib",
+  "/usr/local/opt/openblas/lib",
+];
+
+/**
+ * A stamp of the BLAS file the loader would open (path, size, modification time), without
+ * loading it: a library upgrade changes it. "blas:none" when no candidate file is found.
+ */
+export function blasLibraryStamp(): string {
+  let fromEnv = "";
+  try {
+    fromEnv = Deno.env.get("LD_LIBRARY_PATH") ?? "";
+  } catch {
+    // No env permission: the usual places only.
+  }
+  const dirs = [...fromEnv.split(":").filter((dir) => dir !== ""), ...LIBRARY_DIRS];
+  for (const name of CANDIDATES[Deno.build.os] ?? []) {
+    const paths = name.startsWith("/") ? [name] : dirs.map((dir) => `${dir}/${name}`);
+    for (const path of paths) {
+      try {
+        const real = Deno.realPathSync(path);
+        const info = Deno.statSync(real);
+        return `blas:${real}:${info.size}:${info.mtime?.getTime() ?? 0}`;
+      } catch {
+        // Not here: try the next place.
+      }
+    }
+  }
+  return "blas:none";
+}
 
 /** Opens the first BLAS that loads; null when none does or ffi is not granted. */
 function openBlas(): { lib: BlasLibrary; path: string } | null {
@@ -57,12 +105,20 @@ function openBlas(): { lib: BlasLibrary; path: string } | null {
   }
   for (const path of CANDIDATES[Deno.build.os] ?? []) {
     try {
-      return { lib: Deno.dlopen(path, SYMBOLS), path };
+      const lib = Deno.dlopen(path, SYMBOLS);
+      loadedOnce = true;
+      return { lib, path };
     } catch {
       // Not installed under this name, or no cblas_sgemm in it: try the next.
     }
   }
   return null;
+}
+
+/** A C string returned by the library, or "" when the symbol is missing or returns null. */
+function libraryString(read: (() => Deno.PointerValue) | null | undefined): string {
+  const pointer = read?.();
+  return pointer ? Deno.UnsafePointerView.getCString(pointer) : "";
 }
 
 /** Creates the BLAS implementation, or returns null when no system BLAS loads. */
@@ -74,9 +130,16 @@ export function createBlasGemm(threads: number): Gemm | null {
   // OpenBLAS's thread count is process-wide; cap it so we share the CPU as asked.
   sym.openblas_set_num_threads?.(threads);
   const name = path.split("/").pop() ?? path;
+  const identity: BlasIdentity = {
+    library: name,
+    core: libraryString(sym.openblas_get_corename),
+    config: libraryString(sym.openblas_get_config),
+  };
   let closed = false;
   return {
     kind: `blas:${name}`,
+    detail: identity.core ? `core ${identity.core}` : "",
+    blas: identity,
     threads,
     sgemm(p: SgemmParams): void {
       if (closed) throw new Error("gemm: used after close()");

@@ -25,12 +25,30 @@ export interface SgemmParams extends MatmulShape {
   c: Float32Array;
 }
 
+/**
+ * What the loaded library says of itself: the kernel family OpenBLAS picked for this CPU
+ * ("Cooperlake", "Haswell", ...; chosen once, when the library loads, from the CPU or from
+ * `OPENBLAS_CORETYPE`) and its build configuration (version, threading).
+ */
+export interface BlasIdentity {
+  /** Library file name as opened. */
+  library: string;
+  /** OpenBLAS core name, or "" for a BLAS without `openblas_get_corename`. */
+  core: string;
+  /** OpenBLAS build configuration, or "". */
+  config: string;
+}
+
 /** A matrix-multiply engine. `sgemm` is synchronous; `close` releases workers and libraries. */
 export interface Gemm {
   /** Which implementation runs: "blas", "wasm" or "js" (with detail after a colon, if any). */
   readonly kind: string;
   /** Threads the implementation uses (1 for "js"). */
   readonly threads: number;
+  /** More about the implementation (the BLAS kernel family), or "". */
+  readonly detail?: string;
+  /** For "blas": what the loaded library says of itself. */
+  readonly blas?: BlasIdentity;
   /** Computes `C = alpha * op(A) @ op(B) + beta * C`; blocks until done. */
   sgemm(p: SgemmParams): void;
   /** Releases resources (workers, shared memory, the dynamic library). Idempotent. */
