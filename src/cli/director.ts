@@ -33,6 +33,7 @@ import { loadTriedCards, requireCard, type TriedCards } from "../director/cards.
 import type { CardSummary } from "../knowledge/index.ts";
 import { recipeValidator } from "./recipe_check.ts";
 import { planExperiments, type Suggestion } from "../director/plan.ts";
+import { claimWithSync, printSyncedClaim, syncedClaimJson } from "./sync.ts";
 
 /** The clock: `$AUTORESEARCH_NOW` (ISO time or epoch ms) when set, for tests; else real time. */
 function clockFromEnv(): () => Date {
@@ -307,13 +308,19 @@ export function register(program: Command): void {
     .command("claim")
     .description("atomically take the best pending item (stale claims are released first)")
     .requiredOption("--agent <name>", "who claims it")
+    .option("--sync", "sync, claim, push the claim and confirm it won (else take another)")
     .addOption(staleOption())
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
       checkBase(opts.kb, true);
       const agent = validateAgent(opts.agent);
-      const result = await claimNext(queueOptions(opts.kb, opts.staleMinutes), agent);
+      const options = queueOptions(opts.kb, opts.staleMinutes);
+      const synced = opts.sync ? await claimWithSync(options, agent) : null;
+      const result = synced
+        ? { claimed: synced.claimed, released: synced.released, problems: [] }
+        : await claimNext(options, agent);
+      if (synced && !opts.json) printSyncedClaim(synced, opts.kb);
       reportProblems(result.problems);
       for (const released of result.released) {
         console.error(
@@ -324,6 +331,7 @@ export function register(program: Command): void {
         return printJson({
           claimed: result.claimed ? itemJson(result.claimed) : null,
           released: result.released.map((s) => s.item.id),
+          ...(synced ? syncedClaimJson(synced) : {}),
         });
       }
       if (!result.claimed) {

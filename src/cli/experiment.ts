@@ -1,12 +1,14 @@
 /**
- * CLI commands that run experiments: `train` (one run of the recipe, upstream's
- * `uv run train.py`: progress on stderr, the summary block on stdout, a pending card recorded)
- * and `start` (the first thing on a fresh machine: prepare the embedded corpus, a short run,
- * the summary, the card, then the brief an agent reads next).
+ * CLI commands that run experiments: `train` (a run of the workspace's recipe, upstream's
+ * `uv run train.py`: progress on stderr, the summary block on stdout, a pending card recorded;
+ * `--config` and `--item` apply a validated config change, `--seeds N` runs N seeds as one
+ * group) and `start` (the first thing on a fresh machine: prepare the embedded corpus, a short
+ * run, the summary, the card, then the brief an agent reads next).
  */
 import type { Command } from "@commander-js/extra-typings";
 import { join } from "node:path";
 import { queueSection } from "../director/brief.ts";
+import { readQueue } from "../director/queue.ts";
 import { openKnowledgeBase, readBrief } from "../knowledge/mod.ts";
 import { type BackendChoice, parseBackendChoice } from "../platform/mod.ts";
 import { cachePaths } from "../train/paths.ts";
@@ -15,6 +17,7 @@ import {
   defaultHardTimeout,
   newRunId,
   preflightCard,
+  type RecipeText,
   runExperiment,
   type RunReport,
   summaryText,
@@ -22,8 +25,17 @@ import {
   writeResults,
 } from "../train/run.ts";
 import { TIME_BUDGET_SECONDS } from "../train/harness.ts";
+import { applyConfigChange, CPU_DEVICE } from "../train/recipe.ts";
+import { evaluateRecipe, RecipeError, resolveRecipePath } from "../train/recipe_loader.ts";
+import { DEFAULT_RECIPE_SOURCE } from "../train/recipe_loader.ts";
+import { gitState } from "../train/workspace_git.ts";
+import { atomicWrite } from "../util/atomic.ts";
+import { newId } from "../util/ids.ts";
 import { UsageError } from "../util/errors.ts";
 import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+
+/** The seed of a run when neither `--seed` nor a queue item gives one. */
+const DEFAULT_SEED = 42;
 
 /** Default agent name: `$AUTORESEARCH_AGENT`, else `$USER`, else `agent`. */
 function defaultAgent(): string {
@@ -61,25 +73,94 @@ function splitList(raw: string | undefined): string[] {
   return raw === undefined ? [] : raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
 }
 
-/** The commit of HEAD in the working directory, when it is a git checkout. */
-async function headCommit(): Promise<string | undefined> {
+/** The recipe a run trains (C3): `--recipe FILE`, else ./recipe.ts, else the embedded default. */
+async function readRecipeText(path?: string): Promise<RecipeText> {
+  const file = resolveRecipePath(path);
+  if (file === null) return { source: DEFAULT_RECIPE_SOURCE, path: null };
   try {
-    const out = await new Deno.Command("git", {
-      args: ["rev-parse", "HEAD"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout).trim();
-    return out.success && /^[0-9a-f]{40}$/.test(text) ? text : undefined;
-  } catch {
-    return undefined;
+    return {
+      source: new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(file)),
+      path: file,
+    };
+  } catch (error) {
+    throw new UsageError("--recipe", `cannot read ${file}: ${(error as Error).message}`);
   }
+}
+
+/** `--config`: a JSON object of dotted config keys. */
+function parseConfigChange(raw: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new UsageError("--config", "must be a JSON object such as '{\"optim.matrixLr\":0.05}'");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new UsageError("--config", "must be a JSON object of config keys");
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Check a config change against the recipe before anything is trained (exit 2 on a bad key).
+ * A recipe that does not load is not bad input: the run records it as a crash.
+ */
+function precheckConfig(text: RecipeText, change: Record<string, unknown> | undefined): void {
+  if (!change || Object.keys(change).length === 0) return;
+  let recipe;
+  try {
+    recipe = evaluateRecipe(text.source, text.path, CPU_DEVICE);
+  } catch (error) {
+    if (error instanceof RecipeError) return;
+    throw error;
+  }
+  applyConfigChange(recipe, change);
+}
+
+/** What a queue item brings to a run. */
+interface ItemRun {
+  id: string;
+  hypothesis: string;
+  category: string;
+  config: Record<string, unknown> | null;
+  priorCards: string[];
+  seed?: number;
+}
+
+/** The queue item `id` of the knowledge base `kb`, read through the director's queue. */
+async function readItem(kb: string, id: string): Promise<ItemRun> {
+  if (!/^item_[0-9A-HJKMNP-TV-Z]{26}$/.test(id)) {
+    throw new UsageError("--item", "must be a queue item id like item_01J...");
+  }
+  const state = await readQueue(kb);
+  const found = state.items.find((s) => s.item.id === id);
+  if (!found) throw new UsageError("--item", `no item ${id} in the queue of ${kb}`);
+  const item = found.item as typeof found.item & { seed?: unknown; seeds?: unknown };
+  const seed = typeof item.seed === "number" && Number.isSafeInteger(item.seed) && item.seed >= 0
+    ? item.seed
+    : Array.isArray(item.seeds) && Number.isSafeInteger(item.seeds[0])
+    ? item.seeds[0] as number
+    : undefined;
+  return {
+    id: item.id,
+    hypothesis: item.hypothesis,
+    category: item.category,
+    config: item.config,
+    priorCards: item.priorCards,
+    ...(seed !== undefined ? { seed } : {}),
+  };
 }
 
 interface CommonRun {
   backend: BackendChoice;
   budget: number;
   seed: number;
+  recipe: RecipeText;
+  configChange?: Record<string, unknown>;
+  group?: string;
+  item?: string;
+  dirty?: boolean;
+  recipeDiff?: string;
   kb: string | null;
   agent: string;
   session: string;
@@ -117,6 +198,12 @@ async function trainAfterChecks(run: CommonRun): Promise<RunReport> {
     backend: run.backend,
     budgetSeconds: run.budget,
     seed: run.seed,
+    recipe: run.recipe,
+    configChange: run.configChange,
+    group: run.group,
+    item: run.item,
+    dirty: run.dirty,
+    recipeDiff: run.recipeDiff,
     evalTokens: run.evalTokens,
     kb: run.kb,
     agent: run.agent,
@@ -129,20 +216,29 @@ async function trainAfterChecks(run: CommonRun): Promise<RunReport> {
   });
 }
 
-/** Print the report the upstream way (or as JSON), and FAIL + exit 1 for a failed run. */
-async function finish(report: RunReport, json: boolean, results?: string): Promise<void> {
-  if (results) await writeResults(results, report);
+/**
+ * Print the report the upstream way (or as JSON); a failed run prints FAIL. True when ok.
+ * `quiet` prints only stderr lines (the JSON of several runs is printed once by the caller).
+ */
+function report(report: RunReport, json: boolean, quiet = false): boolean {
   if (report.card_id) {
     const status = report.val_bpb === null ? "crash" : "pending";
     console.error(`card recorded: ${report.card_id} (status ${status})`);
   }
   if (json) printJson(report);
   if (report.status === "fail") {
-    if (!json) console.log("FAIL");
+    if (!json && !quiet) console.log("FAIL");
     console.error(`error: training failed: ${report.failure}`);
-    Deno.exit(1);
+    return false;
   }
-  if (!json) console.log(summaryText(report));
+  if (!json && !quiet) console.log(summaryText(report));
+  return true;
+}
+
+/** Print the report, write `--results` for THIS run, exit 1 for a failed run. */
+async function finish(run: RunReport, json: boolean, results?: string): Promise<void> {
+  if (results) await writeResults(results, run);
+  if (!report(run, json)) Deno.exit(1);
 }
 
 /** Add this group's commands to `program`. */
@@ -150,16 +246,24 @@ export function register(program: Command): void {
   program
     .command("train")
     .description(
-      "Train the recipe (src/train/recipe.ts) for the time budget, evaluate val_bpb, print " +
-        "upstream's summary block and record a pending card. Needs `autoresearch prepare` first.",
+      "Train the workspace's recipe (--recipe FILE, else ./recipe.ts, else the embedded default) " +
+        "for the time budget, evaluate val_bpb, print upstream's summary block and record a " +
+        "pending card. Needs `autoresearch prepare` first.",
     )
     .option("--budget <seconds>", `seconds of counted training (default ${TIME_BUDGET_SECONDS})`)
     .option("--backend <kind>", "auto | cpu | webgpu", "auto")
-    .option("--seed <n>", "seed of the init and data order", "42")
+    .option(
+      "--seed <n>",
+      "seed of the init and data order, first of --seeds (default: the item's, else 42)",
+    )
+    .option("--seeds <n>", "run N seeds (seed, seed+1, ...) of the recipe as one group", "1")
+    .option("--recipe <file>", "the recipe to train (default ./recipe.ts, else the embedded one)")
+    .option("--config <json>", `config change, e.g. '{"optim.matrixLr":0.05}' (dotted keys)`)
+    .option("--item <id>", "run a queue item: its config change, seed, prior cards and group")
     .option("--results <file>", "also write the results as JSON to this file")
     .option("--agent <name>", "agent name on the card (env AUTORESEARCH_AGENT)")
     .option("--session <tag>", "session tag on the card (env AUTORESEARCH_SESSION)")
-    .option("--hypothesis <text>", "what this run tests, for the card", "run of the current recipe")
+    .option("--hypothesis <text>", "what this run tests, for the card (default: the item's)")
     .option("--tags <list>", "comma-separated tags for the card (lr, batch_size, ...)")
     .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this run")
     .option("--eval-tokens <n>", "validation tokens scored (default: by device)")
@@ -168,24 +272,68 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const run: CommonRun = {
+      const seeds = nonNegativeInteger("--seeds", opts.seeds);
+      if (seeds < 1) throw new UsageError("--seeds", "must be at least 1");
+      const item = opts.item === undefined ? undefined : await readItem(opts.kb, opts.item);
+      if (item && opts.config !== undefined) {
+        throw new UsageError("--config", "cannot be combined with --item (the item has its own)");
+      }
+      const configChange = opts.config !== undefined
+        ? parseConfigChange(opts.config)
+        : item?.config ?? undefined;
+      const recipe = await readRecipeText(opts.recipe);
+      precheckConfig(recipe, configChange);
+      const git = await gitState(recipe.path);
+      const hypothesis = opts.hypothesis ?? item?.hypothesis ?? "run of the current recipe";
+      const base: CommonRun = {
         backend: parseBackendChoice(opts.backend),
         budget: opts.budget === undefined ? TIME_BUDGET_SECONDS : positive("--budget", opts.budget),
-        seed: nonNegativeInteger("--seed", opts.seed),
+        seed: opts.seed !== undefined
+          ? nonNegativeInteger("--seed", opts.seed)
+          : item?.seed ?? DEFAULT_SEED,
+        recipe,
+        configChange,
+        item: item?.id,
+        group: item?.id ?? (seeds > 1 ? newId("grp") : undefined),
         kb: opts.card ? opts.kb : null,
         agent: checkName("--agent", opts.agent ?? defaultAgent()),
         session: checkName("--session", opts.session ?? defaultSession()),
-        hypothesis: opts.hypothesis,
+        hypothesis,
         cache: opts.cache,
         evalTokens: opts.evalTokens === undefined
           ? undefined
           : positive("--eval-tokens", opts.evalTokens),
-        commit: await headCommit(),
-        tags: splitList(opts.tags),
-        priorCards: splitList(opts.priorCards),
+        commit: git.commit,
+        dirty: git.dirty,
+        recipeDiff: git.diff,
+        tags: opts.tags !== undefined ? splitList(opts.tags) : item ? [item.category] : [],
+        priorCards: [...new Set([...(item?.priorCards ?? []), ...splitList(opts.priorCards)])],
       };
-      if (run.hypothesis.trim() === "") throw new UsageError("--hypothesis", "must not be empty");
-      await finish(await trainOnce(run), opts.json === true, opts.results);
+      if (hypothesis.trim() === "") throw new UsageError("--hypothesis", "must not be empty");
+      if (git.dirty) {
+        console.error(
+          `warning: uncommitted changes in the workspace: the card records commit ` +
+            `${git.commit?.slice(0, 12)} as dirty, with the recipe's diff`,
+        );
+      }
+      if (seeds === 1) {
+        await finish(await trainOnce(base), opts.json === true, opts.results);
+        return;
+      }
+      const runs: RunReport[] = [];
+      for (let i = 0; i < seeds; i++) {
+        const seed = base.seed + i;
+        console.error(`seed ${seed} (${i + 1} of ${seeds}, group ${base.group})`);
+        runs.push(await trainOnce({ ...base, seed }));
+        if (opts.results) {
+          const summary = { group: base.group, runs };
+          await atomicWrite(opts.results, `${JSON.stringify(summary, null, 2)}\n`);
+        }
+      }
+      if (opts.json) printJson({ group: base.group, runs });
+      let ok = true;
+      for (const run of runs) ok = report(run, false, opts.json === true) && ok;
+      if (!ok) Deno.exit(1);
     }));
 
   program
@@ -201,6 +349,8 @@ export function register(program: Command): void {
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      const recipe = await readRecipeText();
+      const git = await gitState(recipe.path);
       const run: CommonRun = {
         backend: parseBackendChoice(opts.backend),
         budget: positive("--budget", opts.budget),
@@ -210,7 +360,10 @@ export function register(program: Command): void {
         session: checkName("--session", defaultSession()),
         hypothesis: "baseline: the default recipe on the embedded corpus (autoresearch start)",
         cache: opts.cache,
-        commit: await headCommit(),
+        recipe,
+        commit: git.commit,
+        dirty: git.dirty,
+        recipeDiff: git.diff,
       };
       console.error("preparing the embedded default corpus ...");
       await prepare({ cacheRoot: opts.cache, source: "embedded", log: (l) => console.error(l) });

@@ -27,12 +27,12 @@ import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from 
 import { cardContext } from "../workspace/mod.ts";
 
 /** Default agent name: `$AUTORESEARCH_AGENT`, else `$USER`, else `agent`. */
-function defaultAgent(): string {
+export function defaultAgent(): string {
   return Deno.env.get("AUTORESEARCH_AGENT") || Deno.env.get("USER") || "agent";
 }
 
 /** Default session tag: `$AUTORESEARCH_SESSION`, else today's UTC date. */
-function defaultSession(): string {
+export function defaultSession(): string {
   return Deno.env.get("AUTORESEARCH_SESSION") || new Date().toISOString().slice(0, 10);
 }
 
@@ -240,7 +240,11 @@ export function register(program: Command): void {
     .description(
       "record an experiment card (immutable), or judge a pending card with --complete ID",
     )
-    .option("--complete <card-id>", "judge this pending card instead of writing a new one")
+    .option(
+      "--complete <card-id>",
+      "judge this card instead of writing a new one (again, with --reason, to revise it)",
+    )
+    .option("--reason <text>", "with --complete: why an earlier judgement is revised")
     .option("--input <file>", "card input as JSON (file or - for stdin); flags override it")
     .option("--commit <hash>", "git commit of the recipe that ran")
     .option("--hypothesis <text>", "what was tried and why")
@@ -254,7 +258,10 @@ export function register(program: Command): void {
     .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this one")
     .option("--agent <name>", "who ran it (env AUTORESEARCH_AGENT, USER)")
     .option("--session <tag>", "session tag (env AUTORESEARCH_SESSION, default today's date)")
-    .option("--backend <backend>", "webgpu | cpu (default cpu, with this machine's CPU)")
+    .option(
+      "--backend <backend>",
+      "webgpu | cpu | cuda | rocm | mps | mlx (default cpu, with this machine's CPU)",
+    )
     .option("--device <text>", "adapter or CPU description")
     .option("--vendor <text>", "adapter or CPU vendor")
     .option("--cores <n>", "CPU cores")
@@ -308,6 +315,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
           agent,
           ...(lesson === undefined ? {} : { lesson }),
           ...(delta === undefined ? {} : { delta }),
+          ...(opts.reason === undefined ? {} : { reason: opts.reason }),
         }).catch((error) => {
           // The card being judged is the one --complete named.
           if (error instanceof UsageError && (error.field === "card" || error.field === "id")) {
@@ -318,6 +326,9 @@ the default budget; the platform defaults to this machine's CPU. Examples:
         if (opts.json) printJson(completion);
         else console.log(`${completion.card_id} judged ${completion.status} (${completion.id})`);
         return;
+      }
+      if (opts.reason !== undefined) {
+        throw new UsageError("--reason", "is only used with --complete");
       }
       const input: Record<string, unknown> = opts.input === undefined
         ? {}

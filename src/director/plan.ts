@@ -364,8 +364,8 @@ export async function planExperiments(options: PlanOptions): Promise<PlanResult>
     const saturated = new Set<string>(
       synthesis.coverage.filter((row) => row.state === "saturated").map((row) => row.category),
     );
-    // Dead ends: tags tried at least three times and never kept. No new idea goes there.
-    const deadEnds = new Set(synthesis.deadEnds.map((dead) => dead.tag));
+    // Saturated categories (many ideas, several dead ends, none confirmed): no new idea there.
+    const deadEnds = saturated;
     const candidates: Suggestion[] = [];
     if (live(cards.summaries).length === 0) {
       candidates.push({

@@ -30,6 +30,7 @@ export {
   type CardInput,
   type CardSource,
   type Completion,
+  type EvalSlice,
   JUDGED_STATUSES,
   type JudgedStatus,
   type Judgement,
@@ -42,6 +43,8 @@ export {
   STATUSES,
   validateCardInput,
   type ValidCardInput,
+  type Verdict,
+  VERDICTS,
 } from "./schema.ts";
 export {
   applyFlatChange,
@@ -59,14 +62,33 @@ export {
 } from "./config_keys.ts";
 export { CATEGORIES, categoriesOf, type Category, normalizeTag } from "./taxonomy.ts";
 export {
+  ALPHA,
+  type BestEstimate,
   type ClassStats,
   type CoverageRow,
   type DeadEnd,
+  type Disputed,
   type Finding,
+  type IdeaComparison,
+  MIN_NOISE_DF,
+  type NoiseEvidence,
   type NoiseFloor,
+  type RecipeEstimate,
+  type StepsDrift,
   type Synthesis,
   synthesize,
 } from "./synthesis.ts";
+export {
+  type Arm,
+  compareMeans,
+  type Comparison,
+  holm,
+  meanHalfWidth,
+  type Sample,
+  sampleOf,
+  tCdf,
+  tQuantile,
+} from "./stats.ts";
 export { type Brief, BRIEF_MAX_BYTES, makeBrief, renderBrief } from "./brief.ts";
 export { type PlotData, plotData, renderPlotSvg } from "./plot.ts";
 export { renderCoverage, renderReport } from "./report.ts";

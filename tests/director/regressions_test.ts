@@ -135,7 +135,7 @@ Deno.test("2. one key vocabulary: old card spellings match, unknown keys and inv
   assert.equal(result.code, 2);
   assert.match(
     result.stderr,
-    /^error: config\.model\.width: model\.width \(32\) must be a multiple of model\.headDim \(64\)/,
+    /^error: config\.model\.width: must be a positive multiple of model\.headDim/,
   );
   result = await add(
     kb,
