@@ -9,8 +9,10 @@
 import { TIME_BUDGET_SECONDS } from "../train/harness.ts";
 import { loadPrepared } from "../train/prepare.ts";
 import { harnessHash, recipeHash, trainingDataFrom } from "../train/run.ts";
-import { SMALL_EVAL_TOKENS } from "../train/harness.ts";
-import { recipeFor } from "../train/recipe.ts";
+import { evalSettings } from "../train/evaluation.ts";
+import { CPU_DEVICE } from "../train/recipe.ts";
+import { loadRecipe } from "../train/recipe_loader.ts";
+import { UsageError } from "../util/errors.ts";
 
 /** What the context of a run on this machine determines, and why a field could not be. */
 export interface CardContext {
@@ -44,16 +46,18 @@ export async function cardContext(options: CardContextOptions = {}): Promise<Car
   const context: CardContext = { budget_s: TIME_BUDGET_SECONDS, unavailable: {} };
   if (want.has("recipe_hash")) {
     try {
-      context.recipe_hash = await recipeHash(recipeFor("cpu", false));
+      const recipe = await loadRecipe(options.recipe, CPU_DEVICE);
+      context.recipe_hash = await recipeHash(recipe.source, recipe.config);
     } catch (error) {
+      if (error instanceof UsageError) throw error; // --recipe names no file
       context.unavailable.recipe_hash = `the recipe does not load: ${reason(error)}`;
     }
   }
   if (want.has("harness_hash")) {
     try {
       const data = await trainingDataFrom(await loadPrepared({ cacheRoot: options.cache }));
-      const evalTokens = Math.min(SMALL_EVAL_TOKENS, data.val.tokens.length);
-      context.harness_hash = await harnessHash(data.identity, evalTokens);
+      const evaluation = evalSettings(CPU_DEVICE.gpu, data.val.tokens.length);
+      context.harness_hash = await harnessHash(data.identity, evaluation);
     } catch (error) {
       context.unavailable.harness_hash = reason(error);
     }

@@ -7,7 +7,7 @@
  */
 import programMd from "../../program.md" with { type: "text" };
 import directorMd from "../../director.md" with { type: "text" };
-import { DEFAULT_RECIPE_SOURCE } from "./default_recipe.ts";
+import { DEFAULT_RECIPE_SOURCE } from "../train/recipe_loader.ts";
 import { UsageError } from "../util/errors.ts";
 
 /** One kind of research workspace. */
