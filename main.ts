@@ -11,6 +11,7 @@ import { register as registerExperiment } from "./src/cli/experiment.ts";
 import { register as registerWorkspace } from "./src/cli/workspace.ts";
 import { register as registerRecord } from "./src/cli/record.ts";
 import { register as registerSync } from "./src/cli/sync.ts";
+import { register as registerReport } from "./src/cli/report.ts";
 import { fail, installTerminalGuard } from "./src/cli/common.ts";
 import { terminalText } from "./src/util/text.ts";
 import { probeMain, SGEMM_PROBE_ARG } from "./src/engine/cpu/gemm/probe.ts";
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerWorkspace(program);
   registerRecord(program);
   registerSync(program);
+  registerReport(program);
   return program;
 }
 
