@@ -53,7 +53,9 @@ export async function run(): Promise<void> {
     const firstPull = await cli("sync", "--kb", b);
     await cli("sync", "--kb", c);
     console.log(`first push of ${CARDS} cards (1 commit): ${firstPush.ms.toFixed(0)} ms`);
-    console.log(`first pull of ${CARDS} cards into a clone (+ index): ${firstPull.ms.toFixed(0)} ms`);
+    console.log(
+      `first pull of ${CARDS} cards into a clone (+ index): ${firstPull.ms.toFixed(0)} ms`,
+    );
 
     const single: number[] = [];
     const rounds: number[] = [];
