@@ -132,6 +132,7 @@ export function register(program: Command): void {
     .option("--tags <list>", "comma-separated tags")
     .option("--prior-cards <ids>", "lineage (default: the card of the parent commit)")
     .option("--lesson <text>", "lesson of a finished run (a crash's lesson is its error)")
+    .option("--item <id>", "the queue item this run is for (from director claim)")
     .addOption(kbOption())
     .addOption(jsonOption())
     .addHelpText(
@@ -167,6 +168,7 @@ Recording the same log twice writes nothing. Example:
         tags: opts.tags === undefined ? undefined : parseList("--tags", opts.tags),
         priorCards,
         lesson: opts.lesson,
+        item: opts.item,
       }).catch((error) => {
         if (error instanceof UsageError && !error.field.startsWith("-")) {
           const flag = error.field === "RUN_LOG" ? "RUN_LOG" : `--${error.field.split(".")[0]}`;

@@ -53,6 +53,8 @@ export interface RecordOptions {
   priorCards?: string[];
   /** lesson of a finished run (a crash's lesson is its error) */
   lesson?: string;
+  /** the queue item this run is for (`director claim`) */
+  item?: string;
 }
 
 /** What `recordRun` did. */
@@ -167,6 +169,7 @@ export async function recordRun(options: RecordOptions): Promise<RecordResult> {
   let commit = options.commit;
   let recipeDiff: string | undefined;
   let parent: string | null = null;
+  let dirty = false;
   if (root !== null) {
     const rel = relative(root, trainerPath);
     commit ??= (await headCommit(root)) ?? undefined;
@@ -175,6 +178,7 @@ export async function recordRun(options: RecordOptions): Promise<RecordResult> {
       const diff = await diffAgainst(root, parent ?? commit, rel);
       if (diff && diff.trim() !== "") recipeDiff = diff;
       if (await isDirty(root, rel)) {
+        dirty = true;
         warnings.push(`${rel} has uncommitted changes: the recipe diff and hash include them`);
       }
     }
@@ -219,6 +223,8 @@ export async function recordRun(options: RecordOptions): Promise<RecordResult> {
       seed: options.seed ?? 0,
       config: {},
       ...(recipeDiff === undefined ? {} : { recipe_diff: clipText(recipeDiff, LIMITS.recipeDiff) }),
+      ...(dirty ? { dirty: true } : {}),
+      ...(options.item === undefined ? {} : { item: options.item }),
       results: outcome.kind === "finished"
         ? resultsOf(outcome.summary, warnings)
         : { val_bpb: null },

@@ -110,7 +110,19 @@ Deno.test({
     assert.equal(noisy.results.num_steps, 953);
     assert.equal((await opts.kb.listCards()).length, 7);
 
-    // 7. A results.tsv of the same repository imports with the same recipe hashes as record.
+    // 7. An uncommitted edit: the card says dirty, and its diff and hash are of what ran.
+    const committed = await Deno.readTextFile(join(dir, "train.py"));
+    await Deno.writeTextFile(join(dir, "train.py"), committed.replace("DEPTH = 12", "DEPTH = 14"));
+    await runTrainer(dir, { VAL_BPB: "0.9905" });
+    const dirty = await recordRun(opts);
+    assert.equal(dirty.card.dirty, true);
+    assert.match(dirty.card.recipe_diff ?? "", /^\+DEPTH = 14$/m);
+    assert.match(dirty.warnings.join("\n"), /uncommitted changes/);
+    assert.notEqual(dirty.card.recipe_hash, c2.recipe_hash);
+    assert.equal(c2.dirty, undefined);
+    await Deno.writeTextFile(join(dir, "train.py"), committed);
+
+    // 8. A results.tsv of the same repository imports with the same recipe hashes as record.
     const head = git(dir, "rev-parse", "--short", "HEAD");
     const root = git(dir, "rev-parse", "--short", "HEAD~1");
     const tsv = `commit\tval_bpb\tmemory_gb\tstatus\tdescription\n${root}\t0.997900\t44.0\t` +

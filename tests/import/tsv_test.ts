@@ -76,7 +76,7 @@ Deno.test("results.tsv: a 131-row effort imports once, with the right best and l
   assert.equal(brief.best.length, 1);
   assert.equal(brief.best[0].card, bestCard.id);
   assert.equal(brief.best[0].val_bpb, best);
-  assert.ok(briefText.includes(`${best.toFixed(4)} ${bestCard.id}`));
+  assert.ok(briefText.includes(`(${bestCard.id}) = ${best.toFixed(4)}`), briefText);
   // The lineage of the best: every earlier kept commit, nearest first.
   const lineage = await kb.lineage(bestCard.id);
   const keptBefore = keeps.filter((r) => r.valBpb > best).map((r) => r.commit).reverse();
