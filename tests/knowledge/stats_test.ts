@@ -202,7 +202,7 @@ Deno.test("the judge: replicate a lucky run, keep a confirmed idea, discard a de
 
   const text = await runCli(["judge", cards[4].id, "--kb", kb.dir]);
   assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stdout, /: replicate\n  why: .*gain 0\.00\d+/);
+  assert.match(text.stdout, /: replicate\n {2}why: .*gain 0\.00\d+/);
   const json = JSON.parse((await runCli(["judge", cards[8].id, "--kb", kb.dir, "--json"])).stdout);
   assert.equal(json.verdict, "discard");
   assert.ok(json.comparison.gain < 0);
