@@ -1,7 +1,7 @@
 /**
  * Public API of the knowledge layer (re-exported by the top-level mod.ts): experiment cards,
  * their judgements and retractions, the derived index, synthesis, the bounded brief, coverage,
- * reports and the progress plot.
+ * reports, the progress plot and the HTML report.
  *
  * ```ts
  * const kb = openKnowledgeBase("knowledge");
@@ -92,6 +92,13 @@ export {
 export { type Brief, BRIEF_MAX_BYTES, makeBrief, renderBrief } from "./brief.ts";
 export { type PlotData, plotData, renderPlotSvg } from "./plot.ts";
 export { renderCoverage, renderReport } from "./report.ts";
+export {
+  collectHtmlReport,
+  type HtmlReport,
+  type HtmlReportInput,
+  renderHtmlReport,
+  writeHtmlReport,
+} from "./report_html.ts";
 export {
   type BriefResult,
   coverage,

@@ -20,6 +20,7 @@ import engineCpuGemmDriverTs from "../engine/cpu/gemm/driver.ts" with { type: "t
 import engineCpuGemmJsTs from "../engine/cpu/gemm/js.ts" with { type: "text" };
 import engineCpuGemmKernelsTs from "../engine/cpu/gemm/kernels.ts" with { type: "text" };
 import engineCpuGemmModTs from "../engine/cpu/gemm/mod.ts" with { type: "text" };
+import engineCpuGemmSelectTs from "../engine/cpu/gemm/select.ts" with { type: "text" };
 import engineCpuGemmTypesTs from "../engine/cpu/gemm/types.ts" with { type: "text" };
 import engineCpuGemmWasmTs from "../engine/cpu/gemm/wasm.ts" with { type: "text" };
 import engineCpuGemmWasmBuilderTs from "../engine/cpu/gemm/wasm_builder.ts" with { type: "text" };
@@ -67,6 +68,7 @@ export const HARNESS_SOURCES: Readonly<Record<string, string>> = {
   "src/engine/cpu/gemm/js.ts": engineCpuGemmJsTs,
   "src/engine/cpu/gemm/kernels.ts": engineCpuGemmKernelsTs,
   "src/engine/cpu/gemm/mod.ts": engineCpuGemmModTs,
+  "src/engine/cpu/gemm/select.ts": engineCpuGemmSelectTs,
   "src/engine/cpu/gemm/types.ts": engineCpuGemmTypesTs,
   "src/engine/cpu/gemm/wasm.ts": engineCpuGemmWasmTs,
   "src/engine/cpu/gemm/wasm_builder.ts": engineCpuGemmWasmBuilderTs,
@@ -99,10 +101,11 @@ export const HARNESS_SOURCES: Readonly<Record<string, string>> = {
   "src/train/evaluation.ts": trainEvaluationTs,
 };
 
-/** Engine files deliberately outside the hash (selection and detection, no arithmetic). */
+/** Engine files deliberately outside the hash (selection, detection and timing, no arithmetic). */
 export const HARNESS_HASH_EXCLUDED: readonly string[] = [
   "src/engine/mod.ts",
   "src/engine/create.ts",
   "src/engine/platform.ts",
   "src/engine/webgpu/mod.ts",
+  "src/engine/cpu/gemm/probe.ts",
 ];
