@@ -8,6 +8,7 @@ import { register as registerDirector } from "./src/cli/director.ts";
 import { register as registerTrain } from "./src/cli/train.ts";
 import { register as registerPlatform } from "./src/cli/platform.ts";
 import { register as registerExperiment } from "./src/cli/experiment.ts";
+import { register as registerWorkspace } from "./src/cli/workspace.ts";
 import { register as registerRecord } from "./src/cli/record.ts";
 import { register as registerSync } from "./src/cli/sync.ts";
 import { register as registerReport } from "./src/cli/report.ts";
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerPlatform(program);
   registerExperiment(program);
+  registerWorkspace(program);
   registerRecord(program);
   registerSync(program);
   registerReport(program);

@@ -24,6 +24,7 @@ import { UsageError } from "../util/errors.ts";
 import { readTextLimited } from "../util/guarded.ts";
 import { oneLine, truncate } from "../util/text.ts";
 import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { cardContext } from "../workspace/mod.ts";
 
 /** Default agent name: `$AUTORESEARCH_AGENT`, else `$USER`, else `agent`. */
 export function defaultAgent(): string {
@@ -187,6 +188,51 @@ function cardLine(card: CardSummary): string {
   }`;
 }
 
+/** Card fields -> the flag that gives them, for the one "required" error of a new card. */
+const REQUIRED: [string, string][] = [
+  ["hypothesis", "--hypothesis"],
+  ["status", "--status"],
+  ["results.val_bpb", "--result"],
+  ["harness_hash", "--harness-hash"],
+  ["recipe_hash", "--recipe-hash"],
+  ["budget_s", "--budget"],
+];
+
+/**
+ * Fill harness_hash, recipe_hash and budget_s of a new card from what a run here would record
+ * (workspace recipe, prepared data, default budget) when neither a flag nor --input gave them,
+ * then name every required field still missing in ONE error (nothing written).
+ */
+async function fillFromContext(
+  input: Record<string, unknown>,
+  options: { recipe?: string; cache?: string },
+): Promise<void> {
+  const want = (["harness_hash", "recipe_hash"] as const).filter((key) => input[key] === undefined);
+  const unavailable: Record<string, string> = {};
+  if (want.length > 0 || input.budget_s === undefined) {
+    const context = await cardContext({ ...options, want: [...want] });
+    for (const key of want) {
+      if (context[key] !== undefined) input[key] = context[key];
+    }
+    if (input.budget_s === undefined) input.budget_s = context.budget_s;
+    Object.assign(unavailable, context.unavailable);
+  }
+  const results = input.results as Record<string, unknown>;
+  // A crash has no val_bpb; every other status needs one.
+  const resultMissing = input.status !== "crash" &&
+    (results.val_bpb === null || results.val_bpb === undefined);
+  const missing = REQUIRED.filter(([key]) =>
+    key === "results.val_bpb" ? resultMissing : input[key] === undefined
+  );
+  if (missing.length === 0) return;
+  const why = missing.filter(([key]) => unavailable[key] !== undefined)
+    .map(([key, flag]) => `${flag} cannot be derived here: ${unavailable[key]}`);
+  throw new UsageError(
+    missing.map(([key, flag]) => `${key} (${flag})`).join(", "),
+    `required${why.length > 0 ? `; ${why.join("; ")}` : ""}`,
+  );
+}
+
 /** Add this group's commands to `program`. */
 export function register(program: Command): void {
   program
@@ -227,6 +273,11 @@ export function register(program: Command): void {
     .option("--config <json>", "full hyperparameter snapshot as a JSON object")
     .option("--config-file <file>", "hyperparameter snapshot from a JSON file (- for stdin)")
     .option("--recipe-diff-file <file>", "diff of the recipe against its parent (- for stdin)")
+    .option(
+      "--recipe <file>",
+      "recipe whose hash a new card gets (default ./recipe.ts, else built in)",
+    )
+    .option("--cache <dir>", "prepared data the harness hash comes from (env AUTORESEARCH_CACHE)")
     .option("--peak-memory-mb <n>", "peak memory, MB")
     .option("--training-seconds <n>", "counted training seconds")
     .option("--num-steps <n>", "optimizer steps")
@@ -239,10 +290,12 @@ export function register(program: Command): void {
     .addHelpText(
       "after",
       `
-A new card needs --hypothesis, --status, --result (unless crash), --harness-hash,
---recipe-hash and --budget (or all of it as JSON with --input). Examples:
-  autoresearch write-card --hypothesis "halve the batch" --result 0.9861 --status keep \\
-    --tags batch_size --lesson "more steps win" --harness-hash 3f2a --recipe-hash 77b0 --budget 300
+A new card needs --hypothesis, --status and --result (unless crash), or all of it as JSON with
+--input. --harness-hash, --recipe-hash and --budget default to what a run here would record: the
+prepared data in the cache, the recipe (--recipe, else ./recipe.ts, else the built-in one) and
+the default budget; the platform defaults to this machine's CPU. Examples:
+  autoresearch write-card --commit a1b2c3d --hypothesis "halve the batch" --result 0.986 \\
+    --status keep --lesson "more steps win" --tags batch_size
   autoresearch write-card --complete card_01K... --status discard --lesson-file notes.txt`,
     )
     .action(action(async (opts) => {
@@ -350,6 +403,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
         if (raw !== undefined) results[key] = parseNumber(flag, raw);
       }
       input.results = results;
+      await fillFromContext(input, { recipe: opts.recipe, cache: opts.cache });
       const card = await kb.writeCard(input).catch((error) => {
         throw withFlag(error);
       });

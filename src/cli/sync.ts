@@ -10,6 +10,7 @@
  * provisional; sync again later.
  */
 import type { Command } from "@commander-js/extra-typings";
+import { relative, sep } from "node:path";
 import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
 import {
   countByKind,
@@ -93,6 +94,11 @@ export async function syncAndResolve(
     const refresh = await base.refreshIndex();
     const incoming = new Set(report.incoming.map((c) => c.path));
     const skipped = refresh.skipped.filter((skip) => incoming.has(relativeTo(kb, skip.path)));
+    // What came in counts usable records; the unusable ones are listed as skipped instead.
+    const unusable = new Set(
+      [...skipped, ...resolution.corrupt].map((skip) => relativeTo(kb, skip.path)),
+    );
+    report.incoming = report.incoming.filter((change) => !unusable.has(change.path));
     return { report, resolution, skipped };
   } finally {
     base.close();
@@ -100,8 +106,7 @@ export async function syncAndResolve(
 }
 
 function relativeTo(kb: string, path: string): string {
-  const prefix = kb.endsWith("/") ? kb : `${kb}/`;
-  return path.startsWith(prefix) ? path.slice(prefix.length) : path;
+  return relative(kb, path).split(sep).join("/");
 }
 
 function idsByKind(changes: readonly RecordChange[]): Record<string, string[]> {

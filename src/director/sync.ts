@@ -9,7 +9,7 @@
  * - two judgements of one card that do not supersede each other: both are kept and the card is
  *   reported as disputed.
  */
-import { basename, join } from "node:path";
+import { basename, join, relative, sep } from "node:path";
 import { addedInHistoryOrder, type RecordChange, type SyncReport } from "../knowledge/sync.ts";
 import { type Comparable, findDuplicate } from "./dedup.ts";
 import {
@@ -183,8 +183,7 @@ export async function resolveAfterSync(
 }
 
 function relativeTo(kb: string, path: string): string {
-  const prefix = kb.endsWith("/") ? kb : `${kb}/`;
-  return path.startsWith(prefix) ? path.slice(prefix.length) : path;
+  return relative(kb, path).split(sep).join("/");
 }
 
 /**

@@ -504,8 +504,8 @@ export function countByKind(changes: readonly RecordChange[]): Map<string, numbe
 }
 
 function plural(kind: string, count: number): string {
+  if (kind === "other" || kind === "config") return count === 1 ? `${kind} file` : `${kind} files`;
   if (count === 1) return kind;
-  if (kind === "other" || kind === "config") return `${kind} files`;
   return kind.endsWith("s") ? `${kind}es` : `${kind}s`;
 }
 
