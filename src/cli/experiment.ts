@@ -32,7 +32,10 @@ import { gitState } from "../train/workspace_git.ts";
 import { atomicWrite } from "../util/atomic.ts";
 import { newId } from "../util/ids.ts";
 import { UsageError } from "../util/errors.ts";
-import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { checkOutputPath } from "../knowledge/store.ts";
+import { checkWritePath } from "../util/guarded.ts";
+import { DEFAULT_KEEP_CHECKPOINTS, pruneCheckpoints } from "../train/checkpoint.ts";
 
 /** The seed of a run when neither `--seed` nor a queue item gives one. */
 const DEFAULT_SEED = 42;
@@ -51,6 +54,62 @@ function positive(field: string, raw: string): number {
   const value = parseNumber(field, raw);
   if (value <= 0) throw new UsageError(field, `must be positive, got ${raw}`);
   return value;
+}
+
+function positiveInteger(field: string, raw: string): number {
+  const value = parseNumber(field, raw);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new UsageError(field, `must be a positive integer, got ${raw}`);
+  }
+  return value;
+}
+
+/**
+ * Everything `train` will write, checked before training starts, so a finished run is never
+ * lost to a late error: the base (`--kb` must be a directory or not exist yet; its record
+ * directories must not be links), `--results` (a file path, not a directory, not a record of
+ * the base), and the checkpoint directory (created now).
+ */
+function preflightWrites(
+  kb: string | null,
+  results: string | undefined,
+  checkpointsRoot: string,
+): void {
+  if (kb !== null) {
+    checkBase(kb, false);
+    for (const sub of ["cards", "completions"]) checkWritePath(kb, join(kb, sub), "directory");
+  }
+  if (results !== undefined) checkOutputPath(kb ?? ".", "--results", results);
+  try {
+    Deno.mkdirSync(checkpointsRoot, { recursive: true });
+  } catch (error) {
+    throw new UsageError(
+      "--cache",
+      `cannot create the checkpoint directory ${checkpointsRoot}: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** How many run checkpoints to keep: `$AUTORESEARCH_KEEP_CHECKPOINTS`, else the default. */
+function keepCheckpoints(raw: string | undefined): number {
+  const value = raw ?? Deno.env.get("AUTORESEARCH_KEEP_CHECKPOINTS");
+  if (value === undefined || value === "") return DEFAULT_KEEP_CHECKPOINTS;
+  const keep = parseNumber("--keep-checkpoints", value);
+  if (!Number.isInteger(keep) || keep < 0) {
+    throw new UsageError("--keep-checkpoints", `must be a non-negative integer, got ${value}`);
+  }
+  return keep;
+}
+
+/** Remove all but the newest `keep` run checkpoints and say which went (never silent). */
+async function pruneOld(checkpointsRoot: string, keep: number): Promise<void> {
+  const pruned = await pruneCheckpoints(checkpointsRoot, keep);
+  if (pruned.length > 0) {
+    console.error(
+      `pruned ${pruned.length} old checkpoint${pruned.length === 1 ? "" : "s"} ` +
+        `(keeping the newest ${keep}): ${pruned.join(", ")}`,
+    );
+  }
 }
 
 function nonNegativeInteger(field: string, raw: string): number {
@@ -266,12 +325,21 @@ export function register(program: Command): void {
     .option("--hypothesis <text>", "what this run tests, for the card (default: the item's)")
     .option("--tags <list>", "comma-separated tags for the card (lr, batch_size, ...)")
     .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this run")
-    .option("--eval-tokens <n>", "validation tokens scored (default: by device)")
+    .option(
+      "--eval-tokens <n>",
+      "validation tokens scored (default: by device; capped at the val split)",
+    )
     .option("--cache <dir>", "cache root (env AUTORESEARCH_CACHE; default ~/.cache/autoresearch)")
+    .option(
+      "--keep-checkpoints <n>",
+      `run checkpoints kept in the cache, newest first (env AUTORESEARCH_KEEP_CHECKPOINTS; ` +
+        `default ${DEFAULT_KEEP_CHECKPOINTS})`,
+    )
     .option("--no-card", "do not record a card")
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
+      const keep = keepCheckpoints(opts.keepCheckpoints);
       const seeds = nonNegativeInteger("--seeds", opts.seeds);
       if (seeds < 1) throw new UsageError("--seeds", "must be at least 1");
       const item = opts.item === undefined ? undefined : await readItem(opts.kb, opts.item);
@@ -302,7 +370,7 @@ export function register(program: Command): void {
         cache: opts.cache,
         evalTokens: opts.evalTokens === undefined
           ? undefined
-          : positive("--eval-tokens", opts.evalTokens),
+          : positiveInteger("--eval-tokens", opts.evalTokens),
         commit: git.commit,
         dirty: git.dirty,
         recipeDiff: git.diff,
@@ -310,6 +378,8 @@ export function register(program: Command): void {
         priorCards: [...new Set([...(item?.priorCards ?? []), ...splitList(opts.priorCards)])],
       };
       if (hypothesis.trim() === "") throw new UsageError("--hypothesis", "must not be empty");
+      const checkpointsRoot = join(cachePaths(base.cache).root, "checkpoints");
+      preflightWrites(base.kb, opts.results, checkpointsRoot);
       if (git.dirty) {
         console.error(
           `warning: uncommitted changes in the workspace: the card records commit ` +
@@ -317,7 +387,9 @@ export function register(program: Command): void {
         );
       }
       if (seeds === 1) {
-        await finish(await trainOnce(base), opts.json === true, opts.results);
+        const single = await trainOnce(base);
+        await pruneOld(checkpointsRoot, keep);
+        await finish(single, opts.json === true, opts.results);
         return;
       }
       const runs: RunReport[] = [];
@@ -330,6 +402,7 @@ export function register(program: Command): void {
           await atomicWrite(opts.results, `${JSON.stringify(summary, null, 2)}\n`);
         }
       }
+      await pruneOld(checkpointsRoot, keep);
       if (opts.json) printJson({ group: base.group, runs });
       let ok = true;
       for (const run of runs) ok = report(run, false, opts.json === true) && ok;

@@ -253,6 +253,13 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
   try {
     const gpu = backend.info.name === "webgpu" && !backend.info.isFallback;
     const evaluation = evalSettings(gpu, opts.data.val.tokens.length, opts.evalTokens);
+    if (opts.evalTokens !== undefined && opts.evalTokens > opts.data.val.tokens.length) {
+      // Capped as documented (never silently): the val split is all there is to score.
+      log(
+        `--eval-tokens ${opts.evalTokens} capped at the val split: ` +
+          `${opts.data.val.tokens.length} tokens (${evaluation.tokens} scored)`,
+      );
+    }
     const hHash = await harnessHash(opts.data.identity, evaluation);
     const text = opts.recipe ?? { source: DEFAULT_RECIPE_SOURCE, path: null };
     const run: RunContext = { opts, platform, backend, evaluation, hHash, started, text };
