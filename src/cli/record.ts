@@ -110,6 +110,16 @@ async function sessionOf(dir: string): Promise<string> {
   return tag && tag.length <= 64 ? tag : defaultSession();
 }
 
+/** Platform flags, which only a results.tsv import (and record) takes. */
+const PLATFORM_FLAGS = ["--backend", "--device", "--vendor", "--cores", "--memory-gb"] as const;
+const FLAG_KEYS = {
+  "--backend": "backend",
+  "--device": "device",
+  "--vendor": "vendor",
+  "--cores": "cores",
+  "--memory-gb": "memoryGb",
+} as const;
+
 /** Add this group's commands to `program`. */
 export function register(program: Command): void {
   program
@@ -255,6 +265,14 @@ Examples:
       };
 
       if (opts.commons !== undefined) {
+        for (const [flag, value] of PLATFORM_FLAGS.map((f) => [f, opts[FLAG_KEYS[f]]] as const)) {
+          if (value !== undefined) {
+            throw new UsageError(
+              flag,
+              "applies to a results.tsv; the fork's cards name their platform",
+            );
+          }
+        }
         const fork = readForkBase(opts.commons);
         const harness = opts.harnessHash === undefined && opts.harnessFile === undefined &&
             fork.harnessFile === null
