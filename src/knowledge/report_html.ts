@@ -629,6 +629,35 @@ export async function renderHtmlReport(input: HtmlReportInput): Promise<HtmlRepo
             .join("")
         }</ul>${more(synthesis.openQuestions.length, TABLE_ROWS, "questions")}`
         : "<p>None.</p>"
+    }${
+      synthesis.disputed.length
+        ? `<h3>Disputed: judged twice, neither judgement superseding the other</h3>${
+          table(
+            ["card", "status", "hypothesis"],
+            synthesis.disputed.slice(0, TABLE_ROWS).map((d) => [
+              cardLink(d.id),
+              h(d.status, 20),
+              linkified(d.hypothesis, 240),
+            ]),
+          )
+        }`
+        : ""
+    }${
+      synthesis.stepsDrift.length
+        ? `<h3>Runs with far fewer steps than their replicates (a loaded machine?)</h3>${
+          table(
+            ["card", "class", "steps", "typical", "load"],
+            synthesis.stepsDrift.slice(0, TABLE_ROWS).map((d) => [
+              cardLink(d.id),
+              classShort.get(d.class_key) ?? "-",
+              String(d.steps),
+              String(d.typical),
+              d.load_avg === null ? "-" : d.load_avg.toFixed(2),
+            ]),
+            new Set([2, 3, 4]),
+          )
+        }`
+        : ""
     }</section>`,
     `<section id="lineage"><h2>Lineage</h2><p class="muted">${lineageNodes.length} cards linked by ${edges.length} prior-card references; arrows point from a prior card to the card that built on it. Click a node for its card.</p>${
       lineageNodes.length
