@@ -4,8 +4,8 @@
  * replaced by real ones), by a scripted worker and director in a scratch workspace made by
  * `autoresearch init`: baseline, a queue item run with `train --item`, an own edit kept or
  * reverted by the judge's verdict, a crash reverted, an item released, sync throughout. The
- * `autoresearch` on the PATH is a shim over this checkout's main.ts that gives `train` a tiny
- * budget; nothing else differs from an agent's shell. At the end every extracted command must
+ * `autoresearch` on the PATH is a shim over this checkout's main.ts that trains on the CPU with a
+ * tiny budget; nothing else differs from an agent's shell. At the end every extracted command must
  * have run, so a command added to the docs without a working counterpart fails here.
  */
 import assert from "node:assert/strict";
@@ -85,7 +85,11 @@ class Shell {
       stdout: decoder.decode(output.stdout),
       stderr: decoder.decode(output.stderr),
     };
-    assert.equal(result.code, code, `${line}\nexit ${result.code}\n${result.stdout}\n${result.stderr}`);
+    assert.equal(
+      result.code,
+      code,
+      `${line}\nexit ${result.code}\n${result.stdout}\n${result.stderr}`,
+    );
     return result;
   }
 
@@ -99,7 +103,10 @@ class Shell {
       stderr: "piped",
     }).output();
     const text = new TextDecoder().decode(output.stdout);
-    assert.ok(output.success, `autoresearch ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+    assert.ok(
+      output.success,
+      `autoresearch ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`,
+    );
     return text;
   }
 
@@ -120,7 +127,7 @@ async function shimDir(root: string): Promise<string> {
   await Deno.writeTextFile(
     join(bin, "autoresearch"),
     `#!/bin/sh
-if [ "$1" = train ]; then shift; exec "${deno}" run -A "${MAIN}" train --budget 1 --eval-tokens 2048 "$@"; fi
+if [ "$1" = train ]; then shift; exec "${deno}" run -A "${MAIN}" train --backend cpu --budget 1 --eval-tokens 2048 "$@"; fi
 exec "${deno}" run -A "${MAIN}" "$@"
 `,
   );
@@ -213,7 +220,7 @@ Deno.test("every command of program.md and director.md runs as written in a work
     await Deno.writeTextFile(recipe, edited);
     await worker.run("git commit -am ");
     const experiment = await git(worker.cwd, "rev-parse", "HEAD");
-    await worker.run("autoresearch train --hypothesis \"3 warmup", { CARD_ID: baseline });
+    await worker.run('autoresearch train --hypothesis "3 warmup', { CARD_ID: baseline });
     const ownCard = await worker.cardOfRun();
     const verdict = JSON.parse(await worker.raw(["judge", ownCard, "--json"])).verdict;
     await worker.run("autoresearch write-card --complete CARD_ID --from-judge", {
