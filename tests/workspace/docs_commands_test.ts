@@ -19,7 +19,8 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 function commandsOf(markdown: string): string[] {
   const commands: string[] = [];
   for (const block of markdown.matchAll(/```sh\n([\s\S]*?)```/g)) {
-    for (const raw of block[1].split("\n")) {
+    // A line ending in a backslash continues on the next, as in the shell.
+    for (const raw of block[1].replace(/\\\n\s*/g, "").split("\n")) {
       const line = raw.trim();
       if (line !== "" && !line.startsWith("#")) commands.push(line);
     }
