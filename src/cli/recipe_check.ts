@@ -1,41 +1,43 @@
 /**
  * The config validator the director commands use: a change is checked against the recipe it
- * applies to (C2: the workspace's recipe, loaded as the trainer loads it), so no invalid config
- * ever reaches the queue: unknown keys, wrong types, the harness's rules and the rules the recipe
- * declares itself. The director layer cannot import the train layer, so the CLI builds this check
- * from the recipe and hands it down as a callback.
+ * applies to through the train layer's `applyConfigChange` (unknown keys, types, the harness's
+ * constraints and those the recipe declares), with the base card's values overlaid first, so no
+ * invalid config ever reaches the queue. The director layer cannot import the train layer, so
+ * the CLI builds this check and hands it down as a callback.
  */
-import { applyConfigChange, changeConfig, type LoadedRecipe } from "../train/recipe.ts";
+import { applyConfigChange, changeConfig, recipeConfigKeys } from "../train/recipe.ts";
+import type { LoadedRecipe } from "../train/recipe.ts";
 import { loadRecipeSync } from "../train/recipe_loader.ts";
 import type { ConfigValidator, FlatConfig } from "../knowledge/config_keys.ts";
 
 /**
- * A validator for changes to `recipe` (default: the workspace's, C3): the change is applied to
- * the recipe (overlaid with the base's effective config when the item names a base card) and the
- * result must be a recipe the trainer accepts. With `keysOnly`, only keys, value types and
- * single-value rules are checked (the base is not known yet).
+ * A validator for changes to `recipe` (default: the workspace recipe, else the embedded one).
+ * With `keysOnly`, only keys and value types are checked (the base is not known yet).
  */
 export function recipeValidator(
   recipe?: LoadedRecipe,
   options: { keysOnly?: boolean } = {},
 ): ConfigValidator {
-  let loaded = recipe;
-  const current = (): LoadedRecipe => loaded ??= loadRecipeSync();
+  let loaded = recipe ?? null;
+  const get = (): LoadedRecipe => (loaded ??= loadRecipeSync());
   return (change: FlatConfig, base?: FlatConfig): void => {
-    const target = current();
+    const current = get();
+    const keys = new Set(recipeConfigKeys(current));
     if (options.keysOnly) {
-      changeConfig(target.config, change);
+      for (const [key, value] of Object.entries(change)) {
+        if (!keys.has(key)) applyConfigChange(current.config, { [key]: value }); // throws
+      }
       return;
     }
-    // The base card's values, where they are keys of this recipe with values it accepts.
-    let withBase = target;
-    for (const [key, value] of Object.entries(base ?? {})) {
-      try {
-        withBase = { ...withBase, config: changeConfig(withBase.config, { [key]: value }) };
-      } catch {
-        // A key of an older recipe, or a value the rules reject alone: not this change's fault.
-      }
+    let start = current.config;
+    const overlay = Object.fromEntries(
+      Object.entries(base ?? {}).filter(([key]) => keys.has(key) && key !== "name"),
+    );
+    try {
+      start = changeConfig(current.config, overlay);
+    } catch {
+      // The base does not fit today's recipe (older keys or rules): judge against the recipe.
     }
-    applyConfigChange(withBase, change);
+    applyConfigChange({ ...current, config: start }, change);
   };
 }
