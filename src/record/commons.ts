@@ -44,7 +44,10 @@ export interface ForkCard {
   valBpb: number | null;
   results: Record<string, number | null>;
   platform: { gpu: string | null; ram_gb: number | null; framework: string | null };
+  /** the commit the experiment started from */
   parentCommit: string | null;
+  /** the commit that ran (`commit_id`, in some versions of the fork) */
+  commitId: string | null;
   configDiff: unknown;
   lesson: string | null;
   tags: string[];
@@ -198,7 +201,8 @@ export function checkForkCard(value: unknown, path: string): ForkCard {
       ram_gb: typeof ram === "number" ? ram : null,
       framework: nonEmptyString(framework) ? framework : null,
     },
-    parentCommit: optionalString(value, "parent_commit") ?? optionalString(value, "commit_id"),
+    parentCommit: optionalString(value, "parent_commit"),
+    commitId: optionalString(value, "commit_id"),
     configDiff: value.config_diff ?? null,
     lesson: optionalString(value, "lesson"),
     tags: stringList(value, "tags"),
@@ -370,16 +374,17 @@ export function forkPlatform(p: ForkCard["platform"]): Platform {
   };
 }
 
-function configDiffText(diff: unknown): string | undefined {
+function configDiffText(diff: unknown, parent: string | null): string | undefined {
   if (diff === null || diff === undefined) return undefined;
   if (typeof diff === "string") return diff.trim() === "" ? undefined : diff;
+  const header = `config_diff (commons fork)${parent ? ` against parent commit ${parent}` : ""}`;
   if (isObject(diff)) {
     const lines = Object.entries(diff).map(([key, value]) =>
       `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`
     );
-    return lines.length ? `config_diff (commons fork)\n${lines.join("\n")}\n` : undefined;
+    return lines.length ? `${header}\n${lines.join("\n")}\n` : undefined;
   }
-  return `config_diff (commons fork)\n${JSON.stringify(diff)}\n`;
+  return `${header}\n${JSON.stringify(diff)}\n`;
 }
 
 /** True when `text` holds a control or line-separator character (not allowed in a tag). */
@@ -519,10 +524,16 @@ export async function importCommons(
               fork.status === "keep" || fork.status === "discard"
           ? fork.status
           : "inconclusive";
-        const recipeKey = JSON.stringify({ parent: fork.parentCommit, diff: fork.configDiff });
-        const diffText = configDiffText(fork.configDiff);
-        const commit = fork.parentCommit && /^[0-9a-f]{4,64}$/i.test(fork.parentCommit)
-          ? fork.parentCommit
+        // The recipe: the commit that ran when the fork recorded it, else parent + config diff.
+        const recipeKey = JSON.stringify(
+          fork.commitId ? { commit: fork.commitId } : {
+            parent: fork.parentCommit,
+            diff: fork.configDiff,
+          },
+        );
+        const diffText = configDiffText(fork.configDiff, fork.parentCommit);
+        const commit = fork.commitId && /^[0-9a-f]{4,64}$/i.test(fork.commitId)
+          ? fork.commitId
           : undefined;
         const date = /^\d{4}-\d{2}-\d{2}/.exec(fork.timestamp)?.[0];
         const input: CardInput = {
