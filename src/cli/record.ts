@@ -13,6 +13,7 @@ import { currentBranch, repoRoot } from "../record/git.ts";
 import { externalHarnessHash, harnessBudget } from "../record/hash.ts";
 import { detectExternalPlatform, type PlatformOverrides } from "../record/platform.ts";
 import { recordRun, UPSTREAM_BUDGET_S } from "../record/record.ts";
+import { isFile } from "../record/text.ts";
 import {
   type ImportReport,
   importResultsTsv,
@@ -66,14 +67,6 @@ function readFileOrUsage(flag: string, path: string): Uint8Array {
   } catch (error) {
     const why = error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message;
     throw new UsageError(flag, `cannot read ${path}: ${why}`);
-  }
-}
-
-function fileExists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
   }
 }
 
@@ -275,7 +268,7 @@ Examples:
           }
           return { hash: opts.harnessHash, budget: budgetFlag ?? UPSTREAM_BUDGET_S };
         }
-        const path = opts.harnessFile ?? fallbacks.find(fileExists);
+        const path = opts.harnessFile ?? fallbacks.find(isFile);
         if (path === undefined) {
           throw new UsageError(
             "--harness-file",
