@@ -243,5 +243,5 @@ export async function withQueueLock<T>(kb: string, body: () => Promise<T>): Prom
   } catch {
     return await body(); // no queue yet: nothing to protect
   }
-  return await withLock(paths.lock, body);
+  return await withLock(paths.lock, body, { base: kb });
 }

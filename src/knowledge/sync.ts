@@ -313,9 +313,12 @@ function toChanges(raw: RawChange[]): RecordChange[] {
  */
 export async function syncBase(options: SyncOptions): Promise<SyncReport> {
   const repo = await openRepo(options.kb);
+  // A sync may wait on another one's fetch/push (network timeouts of minutes): a longer bound
+  // than the default lock wait, still bounded, naming the holder when it runs out.
   return await withLock(
     join(repo.gitDir, "autoresearch-sync.lock"),
     () => syncLocked(repo, options),
+    { timeoutS: 900 },
   );
 }
 
