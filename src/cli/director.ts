@@ -400,7 +400,7 @@ export function register(program: Command): void {
         item: id === undefined ? undefined : itemId(id),
         allowMultiple: opts.allowMultiple === true,
       };
-      const synced = opts.sync ? await claimWithSync(options, agent) : null;
+      const synced = opts.sync ? await claimWithSync(options, agent, pick) : null;
       const result = synced
         ? { claimed: synced.claimed, released: synced.released, problems: [] }
         : await claimNext(options, agent, pick);

@@ -25,7 +25,8 @@ import {
   writeResults,
 } from "../train/run.ts";
 import { TIME_BUDGET_SECONDS } from "../train/harness.ts";
-import { applyConfigChange, CPU_DEVICE } from "../train/recipe.ts";
+import { applyConfigChange, changeConfig, configValue, CPU_DEVICE } from "../train/recipe.ts";
+import { effectiveConfig, type FlatConfig, sameValue } from "../knowledge/config_keys.ts";
 import { evaluateRecipe, RecipeError, resolveRecipePath } from "../train/recipe_loader.ts";
 import { DEFAULT_RECIPE_SOURCE } from "../train/recipe_loader.ts";
 import { gitState } from "../train/workspace_git.ts";
@@ -183,7 +184,10 @@ interface ItemRun {
   category: string;
   config: Record<string, unknown> | null;
   priorCards: string[];
-  seed?: number;
+  /** The item's fixed seeds (replicates), when it names them. */
+  seeds?: number[];
+  /** The card whose config the change applies to, and its recipe hash. */
+  base?: { card?: string; recipe_hash?: string };
 }
 
 /** The queue item `id` of the knowledge base `kb`, read through the director's queue. */
@@ -194,20 +198,47 @@ async function readItem(kb: string, id: string): Promise<ItemRun> {
   const state = await readQueue(kb);
   const found = state.items.find((s) => s.item.id === id);
   if (!found) throw new UsageError("--item", `no item ${id} in the queue of ${kb}`);
-  const item = found.item as typeof found.item & { seed?: unknown; seeds?: unknown };
-  const seed = typeof item.seed === "number" && Number.isSafeInteger(item.seed) && item.seed >= 0
-    ? item.seed
-    : Array.isArray(item.seeds) && Number.isSafeInteger(item.seeds[0])
-    ? item.seeds[0] as number
-    : undefined;
+  const item = found.item;
   return {
     id: item.id,
     hypothesis: item.hypothesis,
     category: item.category,
     config: item.config,
     priorCards: item.priorCards,
-    ...(seed !== undefined ? { seed } : {}),
+    ...(item.seeds && item.seeds.length > 0 ? { seeds: item.seeds } : {}),
+    ...(item.base ? { base: item.base } : {}),
   };
+}
+
+/**
+ * The values of an item's base card that differ from the recipe's own (the change applies on top
+ * of them): keys of this recipe only, each value one the recipe accepts; empty when the card is
+ * unreadable or the recipe does not load (the run then records what it can).
+ */
+function baseOverlay(kb: string, cardId: string, text: RecipeText): Record<string, unknown> {
+  let recipe, config: FlatConfig;
+  try {
+    recipe = evaluateRecipe(text.source, text.path, CPU_DEVICE);
+    const base = openKnowledgeBase(kb);
+    try {
+      config = effectiveConfig(base.getCard(cardId).card);
+    } finally {
+      base.close();
+    }
+  } catch {
+    return {};
+  }
+  const overlay: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    try {
+      if (sameValue(configValue(recipe.config, key), value)) continue;
+      changeConfig(recipe.config, { [key]: value });
+      overlay[key] = value;
+    } catch {
+      // A key of another recipe, or a value this one rejects alone: not part of the base here.
+    }
+  }
+  return overlay;
 }
 
 interface CommonRun {
@@ -315,7 +346,10 @@ export function register(program: Command): void {
       "--seed <n>",
       "seed of the init and data order, first of --seeds (default: the item's, else 42)",
     )
-    .option("--seeds <n>", "run N seeds (seed, seed+1, ...) of the recipe as one group", "1")
+    .option(
+      "--seeds <n>",
+      "run N seeds (seed, seed+1, ...) of the recipe as one group (default 1, or the item's seeds)",
+    )
     .option("--recipe <file>", "the recipe to train (default ./recipe.ts, else the embedded one)")
     .option("--config <json>", `config change, e.g. '{"optim.matrixLr":0.05}' (dotted keys)`)
     .option("--item <id>", "run a queue item: its config change, seed, prior cards and group")
@@ -340,29 +374,44 @@ export function register(program: Command): void {
     .addOption(jsonOption())
     .action(action(async (opts) => {
       const keep = keepCheckpoints(opts.keepCheckpoints);
-      const seeds = nonNegativeInteger("--seeds", opts.seeds);
-      if (seeds < 1) throw new UsageError("--seeds", "must be at least 1");
+      const count = opts.seeds === undefined
+        ? undefined
+        : nonNegativeInteger("--seeds", opts.seeds);
+      if (count !== undefined && count < 1) throw new UsageError("--seeds", "must be at least 1");
+      const firstSeed = opts.seed === undefined
+        ? undefined
+        : nonNegativeInteger("--seed", opts.seed);
       const item = opts.item === undefined ? undefined : await readItem(opts.kb, opts.item);
       if (item && opts.config !== undefined) {
         throw new UsageError("--config", "cannot be combined with --item (the item has its own)");
       }
+      const recipe = await readRecipeText(opts.recipe);
+      // A queue item's change applies to its base card's values; --config to the recipe's own.
+      const overlay = item?.base?.card ? baseOverlay(opts.kb, item.base.card, recipe) : {};
+      const itemChange = item ? { ...overlay, ...(item.config ?? {}) } : undefined;
       const configChange = opts.config !== undefined
         ? parseConfigChange(opts.config)
-        : item?.config ?? undefined;
-      const recipe = await readRecipeText(opts.recipe);
+        : itemChange && Object.keys(itemChange).length > 0
+        ? itemChange
+        : undefined;
+      // Seeds: --seeds N from --seed (or the item's first seed); else the item's; else one.
+      const start = firstSeed ?? item?.seeds?.[0] ?? DEFAULT_SEED;
+      const seedList = count !== undefined
+        ? Array.from({ length: count }, (_, i) => start + i)
+        : firstSeed === undefined && item?.seeds
+        ? item.seeds
+        : [start];
       precheckConfig(recipe, configChange);
       const git = await gitState(recipe.path);
       const hypothesis = opts.hypothesis ?? item?.hypothesis ?? "run of the current recipe";
       const base: CommonRun = {
         backend: parseBackendChoice(opts.backend),
         budget: opts.budget === undefined ? TIME_BUDGET_SECONDS : positive("--budget", opts.budget),
-        seed: opts.seed !== undefined
-          ? nonNegativeInteger("--seed", opts.seed)
-          : item?.seed ?? DEFAULT_SEED,
+        seed: seedList[0],
         recipe,
         configChange,
         item: item?.id,
-        group: item?.id ?? (seeds > 1 ? newId("grp") : undefined),
+        group: item?.id ?? (seedList.length > 1 ? newId("grp") : undefined),
         kb: opts.card ? opts.kb : null,
         agent: checkName("--agent", opts.agent ?? defaultAgent()),
         session: checkName("--session", opts.session ?? defaultSession()),
@@ -386,17 +435,28 @@ export function register(program: Command): void {
             `${git.commit?.slice(0, 12)} as dirty, with the recipe's diff`,
         );
       }
-      if (seeds === 1) {
-        const single = await trainOnce(base);
+      const replicateOf = item && !item.config ? item.base?.recipe_hash : undefined;
+      const checkReplicate = (run: RunReport) => {
+        if (replicateOf && run.recipe_hash !== replicateOf) {
+          console.error(
+            `warning: this run's recipe hash differs from the item's base (${replicateOf}): ` +
+              `the workspace recipe is not the one it replicates`,
+          );
+        }
+      };
+      if (seedList.length === 1) {
+        const run = await trainOnce(base);
+        checkReplicate(run);
         await pruneOld(checkpointsRoot, keep);
-        await finish(single, opts.json === true, opts.results);
+        await finish(run, opts.json === true, opts.results);
         return;
       }
       const runs: RunReport[] = [];
-      for (let i = 0; i < seeds; i++) {
-        const seed = base.seed + i;
-        console.error(`seed ${seed} (${i + 1} of ${seeds}, group ${base.group})`);
-        runs.push(await trainOnce({ ...base, seed }));
+      for (const [i, seed] of seedList.entries()) {
+        console.error(`seed ${seed} (${i + 1} of ${seedList.length}, group ${base.group})`);
+        const run = await trainOnce({ ...base, seed });
+        checkReplicate(run);
+        runs.push(run);
         if (opts.results) {
           const summary = { group: base.group, runs };
           await atomicWrite(opts.results, `${JSON.stringify(summary, null, 2)}\n`);

@@ -33,7 +33,7 @@ import {
   type RecipeEstimate,
   type Synthesis,
 } from "./synthesis.ts";
-import { meanHalfWidth } from "./stats.ts";
+import { meanHalfWidth, tQuantile } from "./stats.ts";
 import { configChange, effectiveConfig } from "./config_keys.ts";
 
 /** Everything one report is built from (read from a base by `collectHtmlReport`). */
@@ -358,6 +358,18 @@ function runningBest(cards: CardSummary[], stats: ClassStats | undefined): BestS
   return steps;
 }
 
+/**
+ * Half-width of the baseline's noise band: where one new run of the baseline recipe lands with
+ * 95% probability (a prediction interval), t(0.975, df) * sigma * sqrt(1 + 1/n), with the class
+ * noise floor when known, else the recipe's own spread; 0 when neither is known.
+ */
+function noiseBand(baseline: RecipeEstimate, stats: ClassStats): number {
+  const sigma = stats.noise?.sigma ?? baseline.sd;
+  const df = stats.noise?.df ?? baseline.n - 1;
+  if (sigma === null || !(df > 0)) return 0;
+  return tQuantile(0.975, df) * sigma * Math.sqrt(1 + 1 / baseline.n);
+}
+
 /** `mean ± ci (n=N)` of a recipe estimate. */
 function estimate(e: RecipeEstimate): string {
   return `${fixed(e.mean)}${e.ci95 === null ? "" : ` ± ${fixed(e.ci95)}`} (n=${e.n})`;
@@ -380,7 +392,7 @@ function more(total: number, shown: number, what: string): string {
 const LEGEND = `<div class="legend">${
   ["keep", "discard", "inconclusive", "pending", "crash", "retracted"]
     .map((kind) => `<span class="${kind}">${kind}</span>`).join("")
-}<span class="best">running best recipe mean (band: its 95% CI)</span><span class="noise">baseline mean (band: its 95% CI)</span></div>`;
+}<span class="best">running best recipe mean (band: its 95% CI)</span><span class="noise">baseline mean (band: where 95% of its runs land)</span></div>`;
 
 async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -451,8 +463,8 @@ export async function renderHtmlReport(input: HtmlReportInput): Promise<HtmlRepo
           best,
           baseline: baseline && {
             value: baseline.mean,
-            low: baseline.mean - (baseline.ci95 ?? 0),
-            high: baseline.mean + (baseline.ci95 ?? 0),
+            low: baseline.mean - noiseBand(baseline, stats!),
+            high: baseline.mean + noiseBand(baseline, stats!),
           },
         }),
       ),
@@ -617,6 +629,35 @@ export async function renderHtmlReport(input: HtmlReportInput): Promise<HtmlRepo
             .join("")
         }</ul>${more(synthesis.openQuestions.length, TABLE_ROWS, "questions")}`
         : "<p>None.</p>"
+    }${
+      synthesis.disputed.length
+        ? `<h3>Disputed: judged twice, neither judgement superseding the other</h3>${
+          table(
+            ["card", "status", "hypothesis"],
+            synthesis.disputed.slice(0, TABLE_ROWS).map((d) => [
+              cardLink(d.id),
+              h(d.status, 20),
+              linkified(d.hypothesis, 240),
+            ]),
+          )
+        }`
+        : ""
+    }${
+      synthesis.stepsDrift.length
+        ? `<h3>Runs with far fewer steps than their replicates (a loaded machine?)</h3>${
+          table(
+            ["card", "class", "steps", "typical", "load"],
+            synthesis.stepsDrift.slice(0, TABLE_ROWS).map((d) => [
+              cardLink(d.id),
+              classShort.get(d.class_key) ?? "-",
+              String(d.steps),
+              String(d.typical),
+              d.load_avg === null ? "-" : d.load_avg.toFixed(2),
+            ]),
+            new Set([2, 3, 4]),
+          )
+        }`
+        : ""
     }</section>`,
     `<section id="lineage"><h2>Lineage</h2><p class="muted">${lineageNodes.length} cards linked by ${edges.length} prior-card references; arrows point from a prior card to the card that built on it. Click a node for its card.</p>${
       lineageNodes.length

@@ -313,17 +313,24 @@ function toChanges(raw: RawChange[]): RecordChange[] {
  */
 export async function syncBase(options: SyncOptions): Promise<SyncReport> {
   const repo = await openRepo(options.kb);
-  // A sync may wait on another one's fetch/push (network timeouts of minutes): a longer bound
-  // than the default lock wait, still bounded, naming the holder when it runs out.
+  // A sync waits for the clone's previous one, which may spend minutes on a slow network.
+  const wait = 4 * (options.remoteTimeoutS ?? 120);
   return await withLock(
     join(repo.gitDir, "autoresearch-sync.lock"),
     () => syncLocked(repo, options),
-    { timeoutS: 900 },
+    { timeoutS: wait },
   );
 }
 
 async function syncLocked(repo: Repo, options: SyncOptions): Promise<SyncReport> {
-  const exclusive = options.exclusive ?? (<T>(body: () => Promise<T>) => body());
+  // The rebase briefly removes and re-creates local records: judging and retracting (the base's
+  // lock) and whatever the caller guards wait for it.
+  const exclusive = <T>(body: () => Promise<T>) =>
+    withLock(
+      join(repo.kb, ".lock"),
+      () => options.exclusive ? options.exclusive(body) : body(),
+      { base: repo.kb },
+    );
   const timeoutS = options.remoteTimeoutS ?? 120;
   const report: SyncReport = {
     remote: null,
@@ -355,8 +362,18 @@ async function syncLocked(repo: Repo, options: SyncOptions): Promise<SyncReport>
     }
   }
   if (untracked.length > 0) {
-    for (let i = 0; i < untracked.length; i += 500) {
-      await gitOk(repo.kb, ["add", "--", ...untracked.slice(i, i + 500)]);
+    // One `git add` however many files: the paths go through a file (NUL-separated).
+    const list = join(repo.gitDir, "autoresearch-sync-add");
+    await Deno.writeTextFile(list, untracked.join("\0"));
+    try {
+      await gitOk(repo.kb, [
+        "--literal-pathspecs",
+        "add",
+        `--pathspec-from-file=${list}`,
+        "--pathspec-file-nul",
+      ]);
+    } finally {
+      await Deno.remove(list).catch(() => {});
     }
     report.committed = untracked.map(classifyPath);
     await gitOk(repo.kb, [
@@ -366,8 +383,6 @@ async function syncLocked(repo: Repo, options: SyncOptions): Promise<SyncReport>
       "--no-verify",
       "-m",
       commitMessage(options, report.committed),
-      "--",
-      ...(untracked.length <= 500 ? untracked : ["."]),
     ]);
   }
 

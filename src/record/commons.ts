@@ -18,6 +18,7 @@ import {
   LIMITS,
   type Platform,
   type Results,
+  validateCardInput,
 } from "../knowledge/schema.ts";
 import { categoriesOf } from "../knowledge/taxonomy.ts";
 import { UsageError } from "../util/errors.ts";
@@ -443,6 +444,20 @@ export async function importCommons(
   options: CommonsImportOptions,
 ): Promise<CommonsImportReport> {
   const { kb } = options;
+  // The fields every card shares are checked once: a bad flag is one error, nothing written.
+  validateCardInput({
+    agent: options.agent,
+    session: "check",
+    hypothesis: "check",
+    platform: { backend: "cpu", device: "check", vendor: "check", cores: 1, memory_gb: 1 },
+    harness_hash: options.harnessHash,
+    recipe_hash: "check",
+    budget_s: options.budgetS,
+    seed: 0,
+    config: {},
+    results: { val_bpb: 1 },
+    status: "keep",
+  });
   const report: CommonsImportReport = {
     added: [],
     existing: [],

@@ -267,6 +267,9 @@ Deno.test("import --commons CLI: warnings name the broken files; a dir without c
   assert.equal(report.added.length, cards.length);
   assert.match(result.stderr, /warning: skipped .*nan\.json: holds NaN/);
   assert.match(result.stderr, /warning: skipped .*latin1\.json: not valid UTF-8/);
+  const withDevice = await runCli(["import", "--commons", dir, "--kb", kb, "--device", "x"]);
+  assert.equal(withDevice.code, 2);
+  assert.match(withDevice.stderr, /^error: --device: applies to a results\.tsv/);
   const empty = await Deno.makeTempDir({ prefix: "no-fork-" });
   const refused = await runCli(["import", "--commons", empty, "--kb", join(empty, "kb")]);
   assert.equal(refused.code, 2);

@@ -143,4 +143,20 @@ Deno.test("import CLI: a results.tsv twice adds nothing; a file that is not one 
   assert.match(refused.stderr, /^error: .*notes\.csv: is not a results\.tsv: its first line/);
   assert.equal(refused.stderr.trim().split("\n").length, 1);
   assert.throws(() => Deno.statSync(other), Deno.errors.NotFound);
+
+  // A bad flag shared by every row is one error naming the flag, and nothing is written.
+  const badFlags = [...flags.slice(2), "--kb", other];
+  const badHash = await runCli([
+    "import",
+    join(dir, "results.tsv"),
+    ...badFlags,
+    "--harness-hash",
+    "a b",
+  ]);
+  assert.equal(badHash.code, 2);
+  assert.match(badHash.stderr, /^error: harness_hash \(--harness-hash\): must be 1-128 characters/);
+  const badCores = await runCli(["import", join(dir, "results.tsv"), ...badFlags, "--cores", "0"]);
+  assert.equal(badCores.code, 2);
+  assert.match(badCores.stderr, /^error: platform\.cores \(--cores\): must be at least 1\n$/);
+  assert.throws(() => Deno.statSync(other), Deno.errors.NotFound);
 });

@@ -208,6 +208,8 @@ Deno.test("sync: duplicate ideas are merged; two judgements of one card are kept
         2,
         "both judgements kept",
       );
+      const brief = await runCli(["read-brief", "--kb", kb], { env });
+      assert.match(brief.stdout, new RegExp(`disputed judgements[^\n]*\n  ${pending.id} `));
     }
   } finally {
     await Deno.remove(shared.root, { recursive: true });
