@@ -302,6 +302,8 @@ export function classLabel(key: string): string {
 const KEEP = 100;
 /** Stored text in the state is cut to this many characters (views show at most 300). */
 const TEXT = 500;
+/** Per-idea text in the state (views show ideas at most 140 characters wide). */
+const IDEA_TEXT = 200;
 
 /** One run: [card id, val_bpb, seed, steps | null, group | null, load_avg | null, kept 1/0]. */
 type Run = [string, number, number, number | null, string | null, number | null, number];
@@ -463,7 +465,7 @@ function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
   }
   const recipe = klass.recipes[card.recipe_hash] ??= {
     first: card.id,
-    hypothesis: cut(card.hypothesis),
+    hypothesis: card.hypothesis.slice(0, IDEA_TEXT),
     tags: card.tags,
     categories: card.categories,
     priors: card.prior_cards,
@@ -476,14 +478,14 @@ function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
   };
   if (card.id < recipe.first) {
     recipe.first = card.id;
-    recipe.hypothesis = cut(card.hypothesis);
+    recipe.hypothesis = card.hypothesis.slice(0, IDEA_TEXT);
     recipe.tags = card.tags;
     recipe.categories = card.categories;
     recipe.priors = card.prior_cards;
   }
   if (card.id > recipe.latest) recipe.latest = card.id;
   if (card.lesson !== null && (recipe.lesson === null || card.id > recipe.lesson.id)) {
-    recipe.lesson = { id: card.id, text: cut(card.lesson) };
+    recipe.lesson = { id: card.id, text: card.lesson.slice(0, IDEA_TEXT) };
   }
   if (card.status === "crash") klass.crashes++;
   if (card.val_bpb !== null && card.status !== "crash") {
@@ -550,6 +552,8 @@ interface RecipeView {
   mean: number;
   variance: number;
   estimate: RecipeEstimate;
+  /** the arm of all its runs (set once the noise floor is known) */
+  arm: Arm | null;
 }
 
 function viewOf(hash: string, state: RecipeState): RecipeView {
@@ -574,6 +578,7 @@ function viewOf(hash: string, state: RecipeState): RecipeView {
       seed_gaps: gaps,
       duplicate_seeds: duplicates,
     },
+    arm: null,
   };
 }
 
@@ -708,7 +713,7 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
   // own when it is larger beyond chance), t-quantile with that variance's df.
   if (noise) {
     for (const view of views.values()) {
-      const arm = armOf(view.values, noise);
+      const arm = view.arm = armOf(view.values, noise);
       view.estimate.ci95 = meanHalfWidth(arm.variance, arm.n, arm.df);
     }
   }
@@ -740,11 +745,13 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
       family: 0,
     };
     if (noise) {
-      const refArm = armOf(ref.values, noise);
-      const all: Comparison = compareMeans(armOf(view.values, noise), refArm);
+      const refArm = ref.arm!;
+      const all: Comparison = compareMeans(view.arm!, refArm);
       comparison.gain_ci95 = all.ci95;
       if (confirmN >= 1) {
-        const confirm = compareMeans(armOf(view.values.slice(start), noise), refArm);
+        const confirm = start === 0
+          ? all
+          : compareMeans(armOf(view.values.slice(start), noise), refArm);
         comparison.confirmation_gain = confirm.gain;
         comparison.t = confirm.t;
         comparison.df = confirm.df;

@@ -161,6 +161,7 @@ Deno.test("fork cards the fork would crash on are refused with the reason", () =
     platform: { gpu: "NVIDIA H100", ram_gb: 80, framework: "pytorch-cuda" },
   };
   assert.equal(checkForkCard(good, "p").valBpb, 0.99);
+  assert.equal(checkForkCard({ ...good, commit_id: "abc1234" }, "p").commitId, "abc1234");
   assert.equal(
     checkForkCard({ ...good, status: "crash", results: { val_bpb: 0 } }, "p").valBpb,
     null,

@@ -104,7 +104,7 @@ Deno.test("results.tsv: a 131-row effort imports once, with the right best and l
 Deno.test("import CLI: a results.tsv twice adds nothing; a file that is not one writes nothing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "tsv-cli-" });
   const kb = join(dir, "knowledge");
-  const rows = generateEffort(30, 3);
+  const rows = generateEffort(300, 3);
   await Deno.writeTextFile(join(dir, "results.tsv"), tsvText(rows));
   const flags = [
     "--kb",
@@ -120,9 +120,15 @@ Deno.test("import CLI: a results.tsv twice adds nothing; a file that is not one 
     "--session",
     "mar8",
   ];
-  const first = await runCli(["import", join(dir, "results.tsv"), ...flags]);
+  // Two imports of the same file at once (two agents, one base): the rows land once.
+  const [first, rival] = await Promise.all([
+    runCli(["import", join(dir, "results.tsv"), ...flags, "--json"]),
+    runCli(["import", join(dir, "results.tsv"), ...flags, "--json"]),
+  ]);
   assert.equal(first.code, 0, first.stderr);
-  assert.match(first.stdout, new RegExp(`^imported ${rows.length} cards`));
+  assert.equal(rival.code, 0, rival.stderr);
+  const added = [first, rival].map((r) => JSON.parse(r.stdout).added.length);
+  assert.deepEqual(added.sort((a, b) => a - b), [0, rows.length]);
   const second = await runCli(["import", join(dir, "results.tsv"), ...flags, "--json"]);
   assert.equal(second.code, 0, second.stderr);
   const report = JSON.parse(second.stdout);
