@@ -170,7 +170,7 @@ export function register(program: Command): void {
     .addHelpText(
       "after",
       `
-A log with the summary block becomes a pending card (judge it with write-card --complete); a log
+A log with the summary block becomes a pending card (judge it: judge, write-card --complete); a log
 with FAIL, a traceback or no block a crash card (val_bpb null) carrying the error's last lines.
 Recording the same log twice writes nothing. Example:
   uv run train.py > run.log 2>&1; autoresearch record run.log`,
@@ -214,8 +214,8 @@ Recording the same log twice writes nothing. Example:
         console.log(`${card.id} crash: ${oneLine(result.outcome.reason)}`);
       } else {
         console.log(
-          `${card.id} pending val_bpb ${card.results.val_bpb} (judge it: autoresearch write-card ` +
-            `--complete ${card.id} --status keep|discard --lesson ...)`,
+          `${card.id} pending val_bpb ${card.results.val_bpb} (judge it: autoresearch judge ` +
+            `${card.id}, then autoresearch write-card --complete ${card.id} --from-judge --lesson ...)`,
         );
       }
     }));
