@@ -8,6 +8,11 @@ import { register as registerDirector } from "./src/cli/director.ts";
 import { register as registerTrain } from "./src/cli/train.ts";
 import { register as registerPlatform } from "./src/cli/platform.ts";
 import { register as registerExperiment } from "./src/cli/experiment.ts";
+import { register as registerWorkspace } from "./src/cli/workspace.ts";
+import { register as registerRecord } from "./src/cli/record.ts";
+import { register as registerSync } from "./src/cli/sync.ts";
+import { register as registerJudge } from "./src/cli/judge.ts";
+import { register as registerReport } from "./src/cli/report.ts";
 import { fail, installTerminalGuard } from "./src/cli/common.ts";
 import { terminalText } from "./src/util/text.ts";
 import { probeMain, SGEMM_PROBE_ARG } from "./src/engine/cpu/gemm/probe.ts";
@@ -33,10 +38,15 @@ export function buildProgram(): Command {
       Deno.exit(2);
     });
   registerKnowledge(program);
+  registerJudge(program);
   registerDirector(program);
   registerTrain(program);
   registerPlatform(program);
   registerExperiment(program);
+  registerWorkspace(program);
+  registerRecord(program);
+  registerSync(program);
+  registerReport(program);
   return program;
 }
 

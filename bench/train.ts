@@ -10,7 +10,9 @@ import { createBackend } from "../src/engine/create.ts";
 import type { Backend } from "../src/engine/backend.ts";
 import { requestAdapter } from "../src/platform/mod.ts";
 import { ModelRunner } from "../src/train/model.ts";
-import { CPU_RECIPE, createOptimizer, GPT, type Recipe } from "../src/train/recipe.ts";
+// The frozen reference recipe (never the live one), so figures compare over time.
+import { CPU_RECIPE, createOptimizer, GPT, type Recipe } from "../tests/train/reference_recipe.ts";
+import { REFERENCE_RECIPE_TEXT } from "../tests/train/model_helpers.ts";
 import { microSteps } from "../src/train/loop.ts";
 import { loadPrepared, prepare } from "../src/train/prepare.ts";
 import { runExperiment, trainingDataFrom } from "../src/train/run.ts";
@@ -126,7 +128,7 @@ export async function run(): Promise<void> {
     console.log("  webgpu: no adapter");
   }
   if (Deno.env.get("AUTORESEARCH_BENCH_QUICK") === "1") return;
-  // The default run: embedded corpus, default CPU recipe, 60 s budget, in a temp cache.
+  // The default run: embedded corpus, the reference recipe's CPU values, 60 s, in a temp cache.
   const cacheRoot = await Deno.makeTempDir({ prefix: "autoresearch-bench-" });
   try {
     await prepare({ cacheRoot, source: "embedded", log: () => {} });
@@ -136,6 +138,7 @@ export async function run(): Promise<void> {
       backend: "cpu",
       budgetSeconds: 60,
       seed: 42,
+      recipe: REFERENCE_RECIPE_TEXT,
       kb: null,
       agent: "bench",
       session: "bench",

@@ -32,7 +32,17 @@ import {
 import { loadTriedCards, requireCard, type TriedCards } from "../director/cards.ts";
 import type { CardSummary } from "../knowledge/index.ts";
 import { recipeValidator } from "./recipe_check.ts";
+import {
+  adoptionProblem,
+  type BaseNews,
+  baseNews,
+  describeBaseNews,
+  itemResult,
+  queueRates,
+} from "../director/results.ts";
+import { readSnapshot } from "../director/store.ts";
 import { planExperiments, type Suggestion } from "../director/plan.ts";
+import { claimWithSync, printSyncedClaim, syncedClaimJson } from "./sync.ts";
 
 /** The clock: `$AUTORESEARCH_NOW` (ISO time or epoch ms) when set, for tests; else real time. */
 function clockFromEnv(): () => Date {
@@ -103,6 +113,8 @@ function itemJson(state: ItemState) {
     status: state.status,
     claim: state.claim,
     card: state.card,
+    cards: state.cards,
+    adopted: state.adopted,
     closedAt: state.closedAt,
     dropReason: state.dropReason,
     releases: state.releases,
@@ -148,6 +160,10 @@ export function register(program: Command): void {
     .command("plan")
     .description("suggest concrete next experiments from the knowledge base (--enqueue adds them)")
     .option("--enqueue", "add the suggestions to the queue (duplicates are skipped)")
+    .option(
+      "--keep-full <n>",
+      "enqueue just enough suggestions to keep N items pending (implies --enqueue)",
+    )
     .option("--limit <n>", "at most this many suggestions", "8")
     .option("--agent <name>", "who enqueues (recorded on the items)", "director")
     .addOption(kbOption())
@@ -159,16 +175,33 @@ export function register(program: Command): void {
         throw new UsageError("limit", "must be an integer from 1 to 100");
       }
       const agent = validateAgent(opts.agent);
+      let keepFull: number | undefined;
+      if (opts.keepFull !== undefined) {
+        keepFull = parseNumber("keep-full", opts.keepFull);
+        if (!Number.isInteger(keepFull) || keepFull < 1 || keepFull > 100) {
+          throw new UsageError("keep-full", "must be an integer from 1 to 100");
+        }
+      }
       const result = await planExperiments({
         ...queueOptions(opts.kb),
-        limit,
+        limit: keepFull === undefined ? limit : Math.max(limit, keepFull),
         enqueue: opts.enqueue === true,
+        keepFull,
         agent,
+        validateChange: recipeValidator(),
       });
       reportProblems(result.problems);
+      reportProblems((await readQueue(opts.kb)).problems); // skipped queue records, too
       if (opts.json) return printJson(result);
+      if (result.stepsPerRun !== null) {
+        console.log(`budget: runs take ~${result.stepsPerRun} optimizer steps`);
+      }
       if (result.suggestions.length === 0) {
-        console.log("no suggestions: the knowledge base has nothing new to propose");
+        console.log(
+          keepFull === undefined
+            ? "no suggestions: the knowledge base has nothing new to propose"
+            : `the queue already holds ${keepFull} or more pending items (or nothing new to add)`,
+        );
         return;
       }
       result.suggestions.forEach(printSuggestion);
@@ -221,6 +254,7 @@ export function register(program: Command): void {
       let result;
       try {
         reportProblems(tried.problems);
+        reportProblems((await readQueue(opts.kb)).problems); // dedup skips them: say so
         for (const id of priorCards) requireCard(tried, id, "prior-cards");
         const baseCard = opts.base === undefined
           ? await currentBest(tried)
@@ -254,7 +288,7 @@ export function register(program: Command): void {
   director
     .command("status")
     .description("the queue: counts, pending items (best first), in progress by whom, done")
-    .option("--all", "list completed and dropped items too (default: the last 10)")
+    .option("--all", "list every completed and dropped item (default: the last 10 and 5)")
     .addOption(staleOption())
     .addOption(kbOption())
     .addOption(jsonOption())
@@ -264,10 +298,24 @@ export function register(program: Command): void {
       reportProblems(state.problems);
       const now = options.now!();
       const counts = countQueue(state, now, options.staleMinutes!);
+      const rates = queueRates(state, (await readSnapshot(opts.kb)).events, now);
+      const results = new Map<string, ReturnType<typeof itemResult>>();
+      if (state.items.some((s) => s.status === "completed")) {
+        const tried = await loadTriedCards(opts.kb);
+        try {
+          for (const s of state.items) results.set(s.item.id, itemResult(tried, s));
+        } finally {
+          tried.base.close();
+        }
+      }
       if (opts.json) {
         return printJson({
           counts,
-          items: state.items.map(itemJson),
+          rates,
+          items: state.items.map((s) => ({
+            ...itemJson(s),
+            result: results.get(s.item.id) ?? null,
+          })),
           problems: state.problems,
         });
       }
@@ -291,39 +339,93 @@ export function register(program: Command): void {
             `heartbeat ${ago(s.claim!.heartbeatAt, now)}${stale}`,
         );
       }
-      const closed = state.items.filter((s) => s.status === "completed" || s.status === "dropped")
-        .sort((a, b) => (a.closedAt! < b.closedAt! ? -1 : 1));
-      const shown = opts.all ? closed : closed.slice(-10);
-      if (shown.length) console.log(opts.all ? "done:" : "done (latest 10):");
+      const byClose = (a: ItemState, b: ItemState) => (a.closedAt! < b.closedAt! ? -1 : 1);
+      // Completed and dropped are listed apart, so drops never push results out of view.
+      const completed = state.items.filter((s) => s.status === "completed").sort(byClose);
+      const shown = opts.all ? completed : completed.slice(-10);
+      if (shown.length) console.log(opts.all ? "completed:" : "completed (latest 10):");
       for (const s of shown) {
-        const how = s.status === "completed"
-          ? `completed -> ${oneLine(s.card ?? "")}`
-          : `dropped: ${truncate(oneLine(s.dropReason ?? ""), 60)}`;
-        console.log(`  ${line(s)} | ${how}`);
+        const result = results.get(s.item.id);
+        const value = result?.valBpb == null
+          ? "no val_bpb"
+          : `val_bpb ${result.valBpb.toFixed(4)}${result.n > 1 ? ` (mean of ${result.n})` : ""}`;
+        console.log(
+          `  ${line(s)} | ${value}, ${result?.verdict ?? "?"} -> ${s.cards.join(", ")}` +
+            `${s.adopted ? " (adopted)" : ""}`,
+        );
+      }
+      const dropped = state.items.filter((s) => s.status === "dropped").sort(byClose);
+      const shownDropped = opts.all ? dropped : dropped.slice(-5);
+      if (shownDropped.length) console.log(opts.all ? "dropped:" : "dropped (latest 5):");
+      for (const s of shownDropped) {
+        console.log(`  ${line(s)} | ${truncate(oneLine(s.dropReason ?? ""), 60)}`);
+      }
+      const rate = rates.itemsPerHour === null
+        ? "no item completed yet"
+        : `${
+          rates.itemsPerHour.toFixed(1)
+        } items/hour (${rates.completedLastHour} in the last hour)`;
+      const dry = rates.emptySince
+        ? `queue EMPTY since ${rates.emptySince} (${ago(rates.emptySince, now)})`
+        : `${counts.pending} pending`;
+      console.log(
+        `throughput: ${rate}; ${dry}; empty ${rates.emptyMinutesLastHour} min of the last hour`,
+      );
+      if (rates.itemsPerHour !== null && rates.itemsPerHour > 0) {
+        const perCheck = Math.ceil(rates.itemsPerHour / 2);
+        console.log(
+          `  keep at least ${perCheck} pending for a check every 30 min: ` +
+            `autoresearch director plan --keep-full ${perCheck}`,
+        );
       }
     }));
 
   director
     .command("claim")
-    .description("atomically take the best pending item (stale claims are released first)")
+    .description(
+      "atomically take the best pending item, or pending item ID (stale claims are released first)",
+    )
+    .argument("[id]", "a specific pending queue item")
     .requiredOption("--agent <name>", "who claims it")
+    .option("--allow-multiple", "hold this claim beside the agent's other claims")
+    .option("--sync", "sync, claim, push the claim and confirm it won (else take another)")
     .addOption(staleOption())
     .addOption(kbOption())
     .addOption(jsonOption())
-    .action(action(async (opts) => {
+    .action(action(async (id, opts) => {
       checkBase(opts.kb, true);
       const agent = validateAgent(opts.agent);
-      const result = await claimNext(queueOptions(opts.kb, opts.staleMinutes), agent);
+      const options = queueOptions(opts.kb, opts.staleMinutes);
+      const pick = {
+        item: id === undefined ? undefined : itemId(id),
+        allowMultiple: opts.allowMultiple === true,
+      };
+      const synced = opts.sync ? await claimWithSync(options, agent, pick) : null;
+      const result = synced
+        ? { claimed: synced.claimed, released: synced.released, problems: [] }
+        : await claimNext(options, agent, pick);
+      if (synced && !opts.json) printSyncedClaim(synced, opts.kb);
       reportProblems(result.problems);
       for (const released of result.released) {
         console.error(
           `note: released stale claim ${released.item.id} of ${oneLine(released.claim!.agent)}`,
         );
       }
+      let news: BaseNews | null = null;
+      if (result.claimed?.item.base?.card) {
+        const tried = await loadTriedCards(opts.kb);
+        try {
+          news = await baseNews(tried, result.claimed.item);
+        } finally {
+          tried.base.close();
+        }
+      }
       if (opts.json) {
         return printJson({
           claimed: result.claimed ? itemJson(result.claimed) : null,
           released: result.released.map((s) => s.item.id),
+          baseMoved: news,
+          ...(synced ? syncedClaimJson(synced) : {}),
         });
       }
       if (!result.claimed) {
@@ -335,6 +437,20 @@ export function register(program: Command): void {
       console.log(`hypothesis: ${oneLine(item.hypothesis)}`);
       console.log(`category: ${oneLine(item.category)}  priority: ${item.priority}`);
       if (item.config) console.log(`config: ${oneLine(JSON.stringify(item.config))}`);
+      if (item.base) {
+        console.log(
+          `base: ${
+            oneLine(
+              [item.base.card, item.base.recipe_hash && `recipe ${item.base.recipe_hash}`]
+                .filter(Boolean).join(", "),
+            )
+          }`,
+        );
+      }
+      if (item.seeds) {
+        console.log(`seeds: ${item.seeds.join(", ")} (run each; complete with every card)`);
+      }
+      if (news) console.log(oneLine(describeBaseNews(news)));
       if (item.priorCards.length) {
         console.log(`prior cards: ${oneLine(item.priorCards.join(", "))}`);
       }
@@ -362,25 +478,52 @@ export function register(program: Command): void {
 
   director
     .command("complete")
-    .description("mark the claimed item ID done, linking the card with its result")
+    .description(
+      "mark item ID done with its cards (one per seed); a pending item is adopted when the " +
+        "cards ran its change",
+    )
     .argument("<id>", "queue item id")
-    .requiredOption("--card <card-id>", "the experiment card that records the result")
-    .option("--agent <name>", "refuse unless the claim is this agent's")
+    .requiredOption(
+      "--card <card-id>",
+      "a card that records the result (repeat for each seed)",
+      (value: string, list: string[] | undefined) => [...(list ?? []), value],
+    )
+    .option("--agent <name>", "refuse unless the claim is this agent's (required to adopt)")
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (id, opts) => {
       checkBase(opts.kb, true);
       const valid = itemId(id);
       const agent = opts.agent === undefined ? undefined : validateAgent(opts.agent);
+      const cardIds = [...new Set(opts.card.flatMap((c) => c.split(",")).map((c) => c.trim()))]
+        .filter((c) => c !== "");
+      if (cardIds.length === 0) throw new UsageError("card", "name at least one card");
+      const options = queueOptions(opts.kb);
+      const state0 = (await readQueue(opts.kb)).items.find((s) => s.item.id === valid);
       const tried = await loadTriedCards(opts.kb);
+      let adopt = false;
       try {
-        requireCard(tried, opts.card, "card");
+        for (const card of cardIds) requireCard(tried, card, "card");
+        const lastRelease = state0?.releases[state0.releases.length - 1];
+        if (state0?.status === "pending" && !(lastRelease?.stale)) {
+          // Nobody claimed it: the cards may be a run chosen on its own that did this item.
+          const problem = adoptionProblem(tried, state0.item, cardIds);
+          if (problem) {
+            throw new UsageError(
+              "id",
+              `cannot complete ${valid}: it is pending, and ${problem}; claim it and run it`,
+            );
+          }
+          adopt = true;
+        }
       } finally {
         tried.base.close();
       }
-      const state = await completeItem(queueOptions(opts.kb), valid, opts.card, agent);
+      const state = await completeItem(options, valid, cardIds, agent, { adopt });
       if (opts.json) return printJson(itemJson(state));
-      console.log(`completed ${state.item.id} -> ${opts.card}`);
+      console.log(
+        `completed ${state.item.id} -> ${cardIds.join(", ")}${adopt ? " (adopted)" : ""}`,
+      );
     }));
 
   director

@@ -18,20 +18,22 @@ import {
   writePlot,
   writeSessionReport,
 } from "../knowledge/mod.ts";
+import { judgeCard } from "../knowledge/judge.ts";
 import { checkCardId } from "../knowledge/store.ts";
 import { cpuCardPlatform } from "../platform/mod.ts";
 import { UsageError } from "../util/errors.ts";
 import { readTextLimited } from "../util/guarded.ts";
 import { oneLine, truncate } from "../util/text.ts";
 import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { cardContext } from "../workspace/mod.ts";
 
 /** Default agent name: `$AUTORESEARCH_AGENT`, else `$USER`, else `agent`. */
-function defaultAgent(): string {
+export function defaultAgent(): string {
   return Deno.env.get("AUTORESEARCH_AGENT") || Deno.env.get("USER") || "agent";
 }
 
 /** Default session tag: `$AUTORESEARCH_SESSION`, else today's UTC date. */
-function defaultSession(): string {
+export function defaultSession(): string {
   return Deno.env.get("AUTORESEARCH_SESSION") || new Date().toISOString().slice(0, 10);
 }
 
@@ -158,6 +160,7 @@ const JUDGEMENT_OPTIONS = new Set([
   "supersede",
   "supersedes",
   "reason",
+  "fromJudge",
   "reasonFile",
 ]);
 
@@ -187,6 +190,51 @@ function cardLine(card: CardSummary): string {
   }`;
 }
 
+/** Card fields -> the flag that gives them, for the one "required" error of a new card. */
+const REQUIRED: [string, string][] = [
+  ["hypothesis", "--hypothesis"],
+  ["status", "--status"],
+  ["results.val_bpb", "--result"],
+  ["harness_hash", "--harness-hash"],
+  ["recipe_hash", "--recipe-hash"],
+  ["budget_s", "--budget"],
+];
+
+/**
+ * Fill harness_hash, recipe_hash and budget_s of a new card from what a run here would record
+ * (workspace recipe, prepared data, default budget) when neither a flag nor --input gave them,
+ * then name every required field still missing in ONE error (nothing written).
+ */
+async function fillFromContext(
+  input: Record<string, unknown>,
+  options: { recipe?: string; cache?: string },
+): Promise<void> {
+  const want = (["harness_hash", "recipe_hash"] as const).filter((key) => input[key] === undefined);
+  const unavailable: Record<string, string> = {};
+  if (want.length > 0 || input.budget_s === undefined) {
+    const context = await cardContext({ ...options, want: [...want] });
+    for (const key of want) {
+      if (context[key] !== undefined) input[key] = context[key];
+    }
+    if (input.budget_s === undefined) input.budget_s = context.budget_s;
+    Object.assign(unavailable, context.unavailable);
+  }
+  const results = input.results as Record<string, unknown>;
+  // A crash has no val_bpb; every other status needs one.
+  const resultMissing = input.status !== "crash" &&
+    (results.val_bpb === null || results.val_bpb === undefined);
+  const missing = REQUIRED.filter(([key]) =>
+    key === "results.val_bpb" ? resultMissing : input[key] === undefined
+  );
+  if (missing.length === 0) return;
+  const why = missing.filter(([key]) => unavailable[key] !== undefined)
+    .map(([key, flag]) => `${flag} cannot be derived here: ${unavailable[key]}`);
+  throw new UsageError(
+    missing.map(([key, flag]) => `${key} (${flag})`).join(", "),
+    `required${why.length > 0 ? `; ${why.join("; ")}` : ""}`,
+  );
+}
+
 /** Add this group's commands to `program`. */
 export function register(program: Command): void {
   program
@@ -194,7 +242,15 @@ export function register(program: Command): void {
     .description(
       "record an experiment card (immutable), or judge a pending card with --complete ID",
     )
-    .option("--complete <card-id>", "judge this pending card instead of writing a new one")
+    .option(
+      "--complete <card-id>",
+      "judge this card instead of writing a new one (again, with --reason, to revise it)",
+    )
+    .option("--reason <text>", "with --complete: why an earlier judgement is revised")
+    .option(
+      "--from-judge",
+      "with --complete: take the status from `autoresearch judge` (replicate is kept provisionally)",
+    )
     .option("--input <file>", "card input as JSON (file or - for stdin); flags override it")
     .option("--commit <hash>", "git commit of the recipe that ran")
     .option("--hypothesis <text>", "what was tried and why")
@@ -208,7 +264,10 @@ export function register(program: Command): void {
     .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this one")
     .option("--agent <name>", "who ran it (env AUTORESEARCH_AGENT, USER)")
     .option("--session <tag>", "session tag (env AUTORESEARCH_SESSION, default today's date)")
-    .option("--backend <backend>", "webgpu | cpu (default cpu, with this machine's CPU)")
+    .option(
+      "--backend <backend>",
+      "webgpu | cpu | cuda | rocm | mps | mlx (default cpu, with this machine's CPU)",
+    )
     .option("--device <text>", "adapter or CPU description")
     .option("--vendor <text>", "adapter or CPU vendor")
     .option("--cores <n>", "CPU cores")
@@ -220,6 +279,11 @@ export function register(program: Command): void {
     .option("--config <json>", "full hyperparameter snapshot as a JSON object")
     .option("--config-file <file>", "hyperparameter snapshot from a JSON file (- for stdin)")
     .option("--recipe-diff-file <file>", "diff of the recipe against its parent (- for stdin)")
+    .option(
+      "--recipe <file>",
+      "recipe whose hash a new card gets (default ./recipe.ts, else built in)",
+    )
+    .option("--cache <dir>", "prepared data the harness hash comes from (env AUTORESEARCH_CACHE)")
     .option("--peak-memory-mb <n>", "peak memory, MB")
     .option("--training-seconds <n>", "counted training seconds")
     .option("--num-steps <n>", "optimizer steps")
@@ -232,10 +296,12 @@ export function register(program: Command): void {
     .addHelpText(
       "after",
       `
-A new card needs --hypothesis, --status, --result (unless crash), --harness-hash,
---recipe-hash and --budget (or all of it as JSON with --input). Examples:
-  autoresearch write-card --hypothesis "halve the batch" --result 0.9861 --status keep \\
-    --tags batch_size --lesson "more steps win" --harness-hash 3f2a --recipe-hash 77b0 --budget 300
+A new card needs --hypothesis, --status and --result (unless crash), or all of it as JSON with
+--input. --harness-hash, --recipe-hash and --budget default to what a run here would record: the
+prepared data in the cache, the recipe (--recipe, else ./recipe.ts, else the built-in one) and
+the default budget; the platform defaults to this machine's CPU. Examples:
+  autoresearch write-card --commit a1b2c3d --hypothesis "halve the batch" --result 0.986 \\
+    --status keep --lesson "more steps win" --tags batch_size
   autoresearch write-card --complete card_01K... --status discard --lesson-file notes.txt`,
     )
     .action(action(async (opts) => {
@@ -246,25 +312,43 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
       if (opts.complete !== undefined) {
         checkCardId(opts.complete, "--complete");
         refuseFlagsOutsideJudgement(opts);
-        if (opts.status === undefined) {
-          throw new UsageError("--status", "is required with --complete");
+        if (opts.fromJudge && opts.status !== undefined) {
+          throw new UsageError("--from-judge", "give --status or --from-judge, not both");
+        }
+        if (opts.status === undefined && !opts.fromJudge) {
+          throw new UsageError("--status", "is required with --complete (or --from-judge)");
         }
         const delta = opts.delta === undefined ? undefined : parseNumber("--delta", opts.delta);
-        const completion = await kb.completeCard(opts.complete, {
-          status: opts.status as "keep",
-          agent,
-          ...(lesson === undefined ? {} : { lesson }),
-          ...(delta === undefined ? {} : { delta }),
-        }).catch((error) => {
+        const asComplete = (error: unknown) => {
           // The card being judged is the one --complete named.
           if (error instanceof UsageError && (error.field === "card" || error.field === "id")) {
             throw new UsageError("--complete", error.rule);
           }
           throw withFlag(error);
-        });
+        };
+        const judged = opts.fromJudge ? await judgeCard(kb, opts.complete).catch(asComplete) : null;
+        // A revision by the judge says why unless the user did.
+        const previous = judged ? kb.getCard(opts.complete) : null;
+        const revises = previous !== null &&
+          (previous.completion !== null || previous.card.status !== "pending");
+        const reason = opts.reason ?? (judged && revises ? `judge: ${judged.reason}` : undefined);
+        const completion = await kb.completeCard(opts.complete, {
+          status: (judged?.status ?? opts.status) as "keep",
+          agent,
+          ...(lesson === undefined ? {} : { lesson }),
+          ...(delta === undefined ? {} : { delta }),
+          ...(reason === undefined ? {} : { reason: reason.slice(0, 4000) }),
+          ...(judged ? { verdict: judged.verdict } : {}),
+        }).catch(asComplete);
+        if (judged && !opts.json) {
+          console.log(oneLine(`judge: ${judged.verdict}: ${judged.reason}`));
+        }
         if (opts.json) printJson(completion);
         else console.log(`${completion.card_id} judged ${completion.status} (${completion.id})`);
         return;
+      }
+      if (opts.reason !== undefined) {
+        throw new UsageError("--reason", "is only used with --complete");
       }
       const input: Record<string, unknown> = opts.input === undefined
         ? {}
@@ -339,6 +423,7 @@ A new card needs --hypothesis, --status, --result (unless crash), --harness-hash
         if (raw !== undefined) results[key] = parseNumber(flag, raw);
       }
       input.results = results;
+      await fillFromContext(input, { recipe: opts.recipe, cache: opts.cache });
       const card = await kb.writeCard(input).catch((error) => {
         throw withFlag(error);
       });

@@ -1,40 +1,54 @@
 /**
- * The planner: turns the knowledge base into concrete next experiments, each explained by the
- * cards behind it. Four sources, most valuable first:
- * 1. the neighbourhood of the current best config: one more step along a change that helped
- *    (best card vs the prior card it built on);
- * 2. promising single results that need a replicate (an improvement seen once);
- * 3. open questions (inconclusive cards, lessons that ask something), one suggestion each;
- * 4. unexplored taxonomy categories (no card yet), with a concrete change per category.
- * A suggestion that repeats a tried card (a recorded dead end included) or an open queue item is
- * never proposed; saturated categories (>= 5 tries, <= 1 keep) get no new ideas.
+ * The planner: turns the knowledge base into concrete next experiments, each a validated config
+ * change on a named base (card and recipe hash), with a hypothesis written from the cards'
+ * numbers. It replicates before it builds:
+ * 1. an unconfirmed best (a mean from too few runs, or within noise) gets a replicate with fixed
+ *    seeds at priority 1, and nothing is built on it until it is confirmed;
+ * 2. every confirmed direction (an idea whose mean beat its reference's, as the synthesis says)
+ *    is extended one step from the anchor (the best confirmed recipe, else the baseline);
+ * 3. open questions (lessons that ask something, inconclusive ideas) until a card answers them;
+ * 4. exploration: one step of each tunable knob from the anchor, ranked by expected gain per run.
+ * It knows the budget: a change a run of S steps cannot feel (a momentum ramp longer than the
+ * run, a schedule shift under one step) or that would leave too few steps is never proposed. It
+ * never proposes what was run (seed twins included) or is queued, nor an invalid recipe.
  */
 import type { CardSummary } from "../knowledge/index.ts";
 import type { Synthesis } from "../knowledge/synthesis.ts";
+import {
+  changeHolds,
+  configChange,
+  type ConfigValidator,
+  type FlatConfig,
+} from "../knowledge/config_keys.ts";
 import { oneLine, truncate } from "../util/text.ts";
-import { addItem, openItemsForDedup } from "./add.ts";
-import { cardConfig, loadTriedCards, type TriedCards } from "./cards.ts";
-import { flattenConfig } from "../knowledge/config_keys.ts";
-import { type Comparable, findDuplicate } from "./dedup.ts";
-import type { QueueOptions } from "./queue.ts";
+import { addItem, itemComparable, openItemsForDedup } from "./add.ts";
+import { loadTriedCards, type TriedCards } from "./cards.ts";
+import { type Comparable, findDuplicate, normalizeHypothesis, similarity } from "./dedup.ts";
+import { type ItemBase, type QueueOptions, readQueue } from "./queue.ts";
 import type { Problem } from "./store.ts";
 
 /** One proposed experiment. */
 export interface Suggestion {
-  /** The concrete change and what is expected. */
+  /** The concrete change and what is expected, with the numbers behind it. */
   hypothesis: string;
   /** Taxonomy category. */
   category: string;
   /** 1 (most urgent) to 5. */
   priority: number;
-  /** The config change (dotted keys into the recipe config), when it is one. */
+  /** The config change (canonical dotted recipe keys), when it is one. */
   config: Record<string, unknown> | null;
+  /** What the change applies to (card and recipe hash), when known. */
+  base: ItemBase | null;
+  /** Fixed seeds to run (replicates), else null. */
+  seeds: number[] | null;
   /** Where it comes from. */
   source: "neighbourhood" | "replicate" | "open_question" | "unexplored" | "baseline";
   /** Why, naming the cards behind it. */
   rationale: string;
   /** The cards behind it. */
   priorCards: string[];
+  /** Expected val_bpb gain per run (the ranking of exploration), when estimated. */
+  value?: number;
   /** Queue item id when enqueued. */
   enqueued?: string;
   /** Why it was not enqueued (a duplicate that appeared meanwhile). */
@@ -47,8 +61,15 @@ export interface PlanOptions extends QueueOptions {
   limit?: number;
   /** Add the suggestions to the queue. */
   enqueue?: boolean;
+  /**
+   * Keep this many items pending: enqueue up to `keepFull` minus the pending count (implies
+   * `enqueue`; `limit` still caps the suggestions).
+   */
+  keepFull?: number;
   /** Recorded as the creator of enqueued items. */
   agent?: string;
+  /** Checks a change against the recipe; a suggestion it rejects is never made. */
+  validateChange?: ConfigValidator;
 }
 
 /** What the planner proposes, and the unreadable records it skipped. */
@@ -57,7 +78,16 @@ export interface PlanResult {
   suggestions: Suggestion[];
   /** Unreadable card or queue files. */
   problems: Problem[];
+  /** Optimizer steps a run takes in the focus class (median of recent cards), when known. */
+  stepsPerRun: number | null;
 }
+
+/** A run shorter than this many steps is too short to learn from a bigger model. */
+export const MIN_STEPS = 25;
+/** Replicates stop at this many runs of one recipe (then it is judged on what it has). */
+export const MAX_REPLICATES = 6;
+/** Runs a recipe needs before its mean is trusted enough to build on (replicate target). */
+export const REPLICATE_TARGET = 3;
 
 /** A number written compactly (4 significant digits). */
 function fmt(value: number): string {
@@ -66,13 +96,6 @@ function fmt(value: number): string {
 
 function live(cards: CardSummary[]): CardSummary[] {
   return cards.filter((card) => !card.retracted);
-}
-
-/** The best (kept) card of each comparability class, most recently active class first. */
-function bestCards(cards: TriedCards, synthesis: Synthesis): CardSummary[] {
-  return synthesis.classes
-    .map((stats) => (stats.best ? cards.byId.get(stats.best.id) : undefined))
-    .filter((card): card is CardSummary => card !== undefined);
 }
 
 /** Recipe config keys (last part, lower-case) -> the category a change of them belongs to. */
@@ -90,332 +113,326 @@ const KEY_CATEGORY: [RegExp, string][] = [
 ];
 
 /** The taxonomy category of a change to config `key`, else `fallback`. */
-function categoryOfKey(key: string, fallback: string): string {
+export function categoryOfKey(key: string, fallback = "other"): string {
   const last = key.split(".").pop()!.toLowerCase().replace(/_/g, "");
   return KEY_CATEGORY.find(([pattern]) => pattern.test(last))?.[1] ?? fallback;
 }
 
-/** Next step along the change from `parent` to `best` on numeric knobs that differ. */
-function neighbourhood(cards: TriedCards, synthesis: Synthesis): Suggestion[] {
-  const out: Suggestion[] = [];
-  for (const best of bestCards(cards, synthesis)) {
-    const parent = best.prior_cards.map((id) => cards.byId.get(id)).find((card) =>
-      card && card.class_key === best.class_key && card.val_bpb !== null && !card.retracted
-    );
-    if (!parent || parent.val_bpb! <= best.val_bpb!) continue;
-    const bestConfig = cardConfig(cards.base, best.id);
-    const parentConfig = cardConfig(cards.base, parent.id);
-    if (!bestConfig || !parentConfig) continue;
-    const now = flattenConfig(bestConfig);
-    const before = flattenConfig(parentConfig);
-    // What was already built on the best card: a step tried there is not proposed again.
-    const tried = cards.summaries
-      .filter((card) => card.prior_cards.includes(best.id) && !card.retracted)
-      .map((card) => ({ card, config: cardConfig(cards.base, card.id) }))
-      .filter((child) => child.config !== null)
-      .map((child) => ({ card: child.card, flat: flattenConfig(child.config!) }));
-    for (const [key, value] of Object.entries(now)) {
-      const old = before[key];
-      if (typeof value !== "number" || typeof old !== "number" || value === old) continue;
-      let next = value > 0 && old > 0 ? value * (value / old) : value + (value - old);
-      if (Number.isInteger(value) && Number.isInteger(old)) {
-        next = Math.round(next);
-        if (next === value) next = value + Math.sign(value - old);
-      }
-      next = Number(next.toPrecision(6));
-      const already = tried.find((child) => {
-        const at = child.flat[key];
-        return typeof at === "number" && (next > value ? at > value : at < value);
-      });
-      // A card built on the best already moved further this way: its result (a dead end
-      // or not) is recorded, so the step is not proposed again.
-      if (already) continue;
-      const verb = next > value ? "Raise" : "Lower";
-      out.push({
-        hypothesis: `${verb} ${key} from ${fmt(value)} to ${fmt(next)}: one more step in the ` +
-          `direction that took val_bpb from ${fmt(parent.val_bpb!)} to ${fmt(best.val_bpb!)}`,
-        category: categoryOfKey(key, best.categories[0] ?? "other"),
-        priority: 1,
-        config: { [key]: next },
-        source: "neighbourhood",
-        rationale: `current best ${best.id} (val_bpb ${fmt(best.val_bpb!)}) changed ${key} ` +
-          `${fmt(old)} -> ${fmt(value)} from ${parent.id} (val_bpb ${fmt(parent.val_bpb!)})`,
-        priorCards: [best.id, parent.id],
-      });
+/** Runs of one recipe in one class. */
+interface RecipeRuns {
+  hash: string;
+  classKey: string;
+  cards: CardSummary[];
+  mean: number;
+  n: number;
+  seeds: Set<number>;
+}
+
+/** Per (class, recipe) runs with a val_bpb, from live cards. */
+function recipeRuns(cards: CardSummary[]): Map<string, RecipeRuns> {
+  const out = new Map<string, RecipeRuns>();
+  for (const card of live(cards)) {
+    if (card.val_bpb === null || card.status === "crash") continue;
+    const key = `${card.class_key}#${card.recipe_hash}`;
+    let runs = out.get(key);
+    if (!runs) {
+      runs = {
+        hash: card.recipe_hash,
+        classKey: card.class_key,
+        cards: [],
+        mean: 0,
+        n: 0,
+        seeds: new Set(),
+      };
+      out.set(key, runs);
+    }
+    runs.cards.push(card);
+    runs.n++;
+    runs.mean += (card.val_bpb - runs.mean) / runs.n;
+    runs.seeds.add(card.seed);
+  }
+  return out;
+}
+
+/** What the planner needs of a class's best, whichever Synthesis layout reports it. */
+interface BestView {
+  card: CardSummary;
+  confirmed: boolean;
+  isBaseline: boolean;
+}
+
+type LooseBest = { id: string } & Partial<{ confirmed: boolean; is_baseline: boolean }>;
+
+function bestOf(
+  synthesis: Synthesis,
+  classKey: string,
+  cards: TriedCards,
+  confirmedIds: Set<string>,
+): BestView | null {
+  const stats = synthesis.classes.find((row) => row.key === classKey);
+  const best = stats?.best as LooseBest | null | undefined;
+  const card = best ? cards.byId.get(best.id) : undefined;
+  if (!best || !card) return null;
+  const finding = synthesis.findings.some((f) => f.id === best.id);
+  const isBaseline = best.is_baseline ?? !finding;
+  return { card, confirmed: best.confirmed ?? confirmedIds.has(best.id), isBaseline };
+}
+
+/** The median of recent `results.num_steps` in a class (the budget in steps), or null. */
+function stepsPerRun(cards: TriedCards, classKey: string): number | null {
+  const steps: number[] = [];
+  const recent = live(cards.summaries).filter((card) => card.class_key === classKey).slice(-20);
+  for (const summary of recent) {
+    const value = cards.cardOf(summary.id)?.results.num_steps;
+    if (typeof value === "number" && value > 0) steps.push(value);
+  }
+  if (steps.length === 0) return null;
+  steps.sort((a, b) => a - b);
+  return steps[Math.floor(steps.length / 2)];
+}
+
+/** Relative cost per optimizer step of `change` against `base` (compute per step ratio). */
+function stepCostRatio(base: FlatConfig, change: FlatConfig): number {
+  const get = (key: string) => {
+    const value = key in change ? change[key] : base[key];
+    return typeof value === "number" ? value : NaN;
+  };
+  const was = (key: string) => (typeof base[key] === "number" ? base[key] as number : NaN);
+  const ratio = (key: string, power = 1) => {
+    const r = (get(key) / was(key)) ** power;
+    return Number.isFinite(r) && r > 0 ? r : 1;
+  };
+  return ratio("model.depth") * ratio("model.width", 2) * ratio("totalBatchTokens");
+}
+
+/**
+ * Why a run of `steps` steps could not feel `change` on `base` (or would be starved of steps),
+ * or null when it can.
+ */
+export function budgetProblem(
+  change: FlatConfig,
+  base: FlatConfig,
+  steps: number | null,
+): string | null {
+  if (steps === null) return null;
+  const num = (key: string) => typeof base[key] === "number" ? base[key] as number : null;
+  const ramp = num("optim.muonMomentumRampSteps");
+  const rampAfter = typeof change["optim.muonMomentumRampSteps"] === "number"
+    ? change["optim.muonMomentumRampSteps"] as number
+    : ramp;
+  if ("optim.muonMomentumEnd" in change && rampAfter !== null && steps < rampAfter / 4) {
+    return `runs take ${steps} steps, a quarter of the ${rampAfter}-step momentum ramp at most: ` +
+      `the final momentum is never reached`;
+  }
+  for (const key of ["optim.warmupRatio", "optim.warmdownRatio"]) {
+    const from = num(key);
+    const to = change[key];
+    if (typeof to === "number" && from !== null && Math.abs(to - from) * steps < 1) {
+      return `runs take ${steps} steps: moving ${key} by ${fmt(Math.abs(to - from))} shifts ` +
+        `the schedule by less than one step`;
     }
   }
-  return out;
-}
-
-/** Improvements over the class best that are not confirmed (beyond noise or replicated). */
-function replications(cards: TriedCards, synthesis: Synthesis): Suggestion[] {
-  const out: Suggestion[] = [];
-  for (const finding of synthesis.findings) {
-    const card = cards.byId.get(finding.id);
-    if (finding.confirmed || !card) continue;
-    const noise = finding.sigmas === null ? "class noise unknown" : `${fmt(finding.sigmas)} sigma`;
-    out.push({
-      hypothesis: `Replicate ${card.id} ("${truncate(oneLine(card.hypothesis), 80)}") with seed ` +
-        `${card.seed + 1}: confirm its gain of ${fmt(finding.gain)} val_bpb is not noise`,
-      category: card.categories[0] ?? "other",
-      priority: 2,
-      config: null,
-      source: "replicate",
-      rationale: `${card.id} beat its class best by ${fmt(finding.gain)} in a single run ` +
-        `(${noise}; recipe ${card.recipe_hash} not replicated)`,
-      priorCards: [card.id],
-    });
+  const cost = stepCostRatio(base, change);
+  if (cost > 1 && steps / cost < MIN_STEPS) {
+    return `runs take ${steps} steps; this costs x${fmt(cost)} per step, leaving about ` +
+      `${Math.floor(steps / cost)} (< ${MIN_STEPS})`;
   }
-  return out;
+  return null;
 }
 
-/** Inconclusive results and lessons that ask a question, one suggestion each. */
-function openQuestions(cards: TriedCards, synthesis: Synthesis): Suggestion[] {
-  const out: Suggestion[] = [];
-  // A best that already gets a replicate (an unconfirmed finding) needs no second rerun.
-  const replicated = new Set(synthesis.findings.filter((f) => !f.confirmed).map((f) => f.id));
-  for (const stats of synthesis.classes) {
-    const best = stats.best ? cards.byId.get(stats.best.id) : undefined;
-    if (stats.noise !== null || !best || replicated.has(best.id)) continue;
-    out.push({
-      hypothesis:
-        `Rerun the best recipe of ${stats.label} (${best.id}) with seed ${best.seed + 1} ` +
-        `to measure the noise floor of its class`,
-      category: best.categories[0] ?? "other",
-      priority: 3,
-      config: null,
-      source: "open_question",
-      rationale: `${stats.label} has no replicate runs, so no gain in it can be confirmed`,
-      priorCards: [best.id],
-    });
-  }
-  for (const card of live(cards.summaries)) {
-    const category = card.categories[0] ?? "other";
-    const question = card.lesson?.split(/(?<=[.!?])\s+/).find((s) => s.trim().endsWith("?"));
-    if (question) {
-      out.push({
-        hypothesis: `Answer the open question from ${card.id}: ${oneLine(question.trim())}`,
-        category,
-        priority: 3,
-        config: null,
-        source: "open_question",
-        rationale: `the lesson of ${card.id} leaves this open`,
-        priorCards: [card.id],
-      });
-    } else if (card.status === "inconclusive") {
-      out.push({
-        hypothesis: `Settle inconclusive ${card.id} ("${truncate(oneLine(card.hypothesis), 80)}")` +
-          ` with two more seeds (${card.seed + 1}, ${card.seed + 2})`,
-        category,
-        priority: 3,
-        config: null,
-        source: "open_question",
-        rationale: `${card.id} was judged inconclusive`,
-        priorCards: [card.id],
-      });
-    }
-  }
-  return out;
+/** One knob the explorer steps, and how: by a factor, or by a delta within bounds. */
+interface Knob {
+  key: string;
+  /** `mul`: value x factor^k; `add`: value + delta * k (k = 1, 2, ... both directions). */
+  kind: "mul" | "add";
+  /** The factor or delta of one step. */
+  step: number;
+  /** Values must stay in [min, max]. */
+  min?: number;
+  max?: number;
+  /** Values are integers (rounded; widths to a multiple of the head size). */
+  integer?: boolean;
+  /** Prior expected gain of one step, in val_bpb (before the category's track record). */
+  prior: number;
 }
 
-/** A concrete first experiment per category, relative to a known config when there is one. */
-interface Idea {
-  category: string;
-  key: string | null;
-  apply: (value: unknown) => unknown;
-  text: (from: string, to: string) => string;
-}
-
-const num = (f: (x: number) => number) => (x: unknown) => typeof x === "number" ? f(x) : null;
-
-const IDEAS: Idea[] = [
+/** The explorer's knobs: keys of the recipe (config_keys vocabulary) and their steps. */
+const KNOBS: Knob[] = [
+  { key: "optim.matrixLr", kind: "mul", step: 1.5, prior: 0.012 },
+  { key: "optim.embeddingLr", kind: "mul", step: 1.5, prior: 0.006 },
+  { key: "optim.unembeddingLr", kind: "mul", step: 1.5, prior: 0.006 },
+  { key: "optim.scalarLr", kind: "mul", step: 1.5, prior: 0.003 },
+  { key: "optim.warmdownRatio", kind: "add", step: 0.1, min: 0, max: 1, prior: 0.008 },
+  { key: "optim.warmupRatio", kind: "add", step: 0.05, min: 0, max: 0.5, prior: 0.004 },
+  { key: "optim.finalLrFrac", kind: "add", step: 0.05, min: 0, max: 1, prior: 0.003 },
+  { key: "optim.weightDecay", kind: "mul", step: 2, prior: 0.004 },
+  { key: "optim.muonMomentumStart", kind: "add", step: 0.03, min: 0, max: 0.99, prior: 0.003 },
+  { key: "optim.muonMomentumEnd", kind: "add", step: 0.02, min: 0, max: 0.999, prior: 0.003 },
   {
-    category: "architecture",
-    key: "model.depth",
-    apply: num((x) => x + 2),
-    text: (a, b) => `Increase depth from ${a} to ${b} layers at the same width`,
+    key: "optim.muonMomentumRampSteps",
+    kind: "mul",
+    step: 2,
+    integer: true,
+    min: 1,
+    prior: 0.003,
   },
-  {
-    category: "optimizer",
-    key: "optim.muonMomentumEnd",
-    apply: num((x) => Math.min(0.99, Number((x + 0.02).toFixed(4)))),
-    text: (a, b) => `Raise Muon's final momentum from ${a} to ${b}`,
-  },
-  {
-    category: "learning_rate",
-    key: "optim.matrixLr",
-    apply: num((x) => x * 1.5),
-    text: (a, b) => `Raise the Muon matrix learning rate from ${a} to ${b} (x1.5)`,
-  },
-  {
-    category: "schedule",
-    key: "optim.warmdownRatio",
-    apply: num((x) => Math.min(1, Number((x + 0.2).toFixed(4)))),
-    text: (a, b) => `Lengthen the LR warmdown from ${a} to ${b} of the budget`,
-  },
-  {
-    category: "batch_size",
-    key: "totalBatchTokens",
-    apply: num((x) => Math.max(1, Math.round(x / 2))),
-    text: (a, b) => `Halve the tokens per step from ${a} to ${b} to take twice the steps`,
-  },
-  {
-    category: "attention",
-    key: "model.windowPattern",
-    apply: (x) => x === "L" ? "SSSL" : "L",
-    text: (a, b) => `Change the attention window pattern from "${a}" to "${b}"`,
-  },
-  {
-    category: "normalization",
-    key: null,
-    apply: () => null,
-    text: () => "Give the parameter-free RMSNorm a learned per-channel gain (init 1)",
-  },
-  {
-    category: "initialization",
-    key: null,
-    apply: () => null,
-    text: () => "Initialise lm_head with std 0.01 instead of 0.001",
-  },
-  {
-    category: "regularization",
-    key: "optim.weightDecay",
-    apply: num((x) => x / 2),
-    text: (a, b) => `Halve Muon weight decay from ${a} to ${b}`,
-  },
-  {
-    category: "data",
-    key: "model.seqLen",
-    apply: num((x) => Math.max(16, Math.round(x / 2))),
-    text: (a, b) => `Halve the sequence length from ${a} to ${b} (more documents per step)`,
-  },
-  {
-    category: "tokenizer",
-    key: null,
-    apply: () => null,
-    text: () =>
-      "Halve the tokenizer vocabulary (a new harness: compare against its own baseline run)",
-  },
-  {
-    category: "efficiency",
-    key: "deviceBatchRows",
-    apply: num((x) => x * 2),
-    text: (a, b) => `Double the micro-batch from ${a} to ${b} rows (fewer accumulation steps)`,
-  },
+  { key: "optim.muonBeta2", kind: "add", step: 0.02, min: 0.5, max: 0.999, prior: 0.002 },
+  { key: "model.depth", kind: "add", step: 1, integer: true, min: 1, prior: 0.015 },
+  { key: "model.width", kind: "add", step: 0, integer: true, min: 1, prior: 0.015 },
+  { key: "model.softcap", kind: "mul", step: 1.25, prior: 0.002 },
+  { key: "totalBatchTokens", kind: "mul", step: 2, integer: true, min: 1, prior: 0.01 },
+  { key: "model.seqLen", kind: "mul", step: 2, integer: true, min: 16, prior: 0.006 },
 ];
 
-function unexplored(cards: TriedCards, synthesis: Synthesis, categories: string[]): Suggestion[] {
-  const best = bestCards(cards, synthesis)[0];
-  const config = best ? cardConfig(cards.base, best.id) : null;
-  const flat = config ? flattenConfig(config) : {};
-  const out: Suggestion[] = [];
-  for (const idea of IDEAS) {
-    if (!categories.includes(idea.category)) continue;
-    const from = idea.key ? flat[idea.key] : undefined;
-    const to = from === undefined ? undefined : idea.apply(from);
-    // A known value that the idea cannot move (wrong type, already there): nothing to propose.
-    if (from !== undefined && (to === null || to === undefined || to === from)) continue;
-    const known = from !== undefined;
-    out.push({
-      hypothesis: known
-        ? idea.text(typeof from === "number" ? fmt(from) : String(from), String(to))
-        : fallbackText(idea),
-      category: idea.category,
-      priority: 3,
-      config: known ? { [idea.key!]: to } : null,
-      source: "unexplored",
-      rationale: `no card explores ${idea.category} yet` +
-        (best && known ? `; values relative to the best run ${best.id}` : ""),
-      priorCards: best && known ? [best.id] : [],
-    });
-  }
-  return out;
+/** How far the explorer reaches from the anchor (steps of 1..SCALES knob steps). */
+const SCALES = 4;
+
+/** The values k steps of `knob` away from `value`, both directions. */
+function knobValues(knob: Knob, value: number, k: number, base: FlatConfig): number[] {
+  const head = typeof base["model.headDim"] === "number" ? base["model.headDim"] as number : 1;
+  const raw = knob.key === "model.width"
+    ? [value + head * k, value - head * k]
+    : knob.kind === "mul"
+    ? [value * knob.step ** k, value / knob.step ** k]
+    : [value + knob.step * k, value - knob.step * k];
+  return raw
+    .map((v) => (knob.integer ? Math.round(v) : Number(v.toPrecision(4))))
+    .filter((v) => v >= (knob.min ?? 0) && v <= (knob.max ?? Infinity));
 }
 
-function fallbackText(idea: Idea): string {
-  const generic: Record<string, string> = {
-    architecture: "Increase depth by 2 layers at the same width",
-    optimizer: "Raise Muon's final momentum by 0.02",
-    learning_rate: "Raise the Muon matrix learning rate by x1.5",
-    schedule: "Lengthen the LR warmdown by 0.2 of the budget",
-    batch_size: "Halve the tokens per step to take twice the steps",
-    attention: 'Switch the attention window pattern between "L" and "SSSL"',
-    regularization: "Halve Muon weight decay",
-    data: "Halve the sequence length (more documents per step)",
-    efficiency: "Double the micro-batch rows (fewer accumulation steps)",
-  };
-  return generic[idea.category] ?? idea.text("", "");
+/** Hypothesis verbs by direction. */
+function verb(from: number, to: number): string {
+  return to > from ? "Raise" : "Lower";
+}
+
+/** A change with everything the planner needs to check and rank it. */
+interface Draft extends Suggestion {
+  target: FlatConfig | null;
+  replicates: string | null;
+}
+
+/** Keys of a confirmed direction: numeric keys that differ between a reference and an idea. */
+function directionOf(from: FlatConfig, to: FlatConfig): { key: string; a: number; b: number }[] {
+  return configChange(from, to)
+    .filter((d) => typeof d.from === "number" && typeof d.to === "number")
+    .map((d) => ({ key: d.key, a: d.from as number, b: d.to as number }));
+}
+
+/**
+ * One more step from `value` along a -> b: additive for integer counts (depth 4 -> 6 -> 8),
+ * geometric for rates and for power-of-two sizes (batch 16384 -> 8192 -> 4096).
+ */
+function extend(value: number, a: number, b: number, integer: boolean): number {
+  const ratio = b / a;
+  const powerOfTwo = Number.isInteger(Math.log2(ratio)) || Number.isInteger(Math.log2(1 / ratio));
+  const geometric = value > 0 && a > 0 && b > 0 && (!integer || powerOfTwo);
+  let next = geometric ? value * ratio : value + (b - a);
+  if (integer) {
+    next = Math.round(next);
+    if (next === value) next = value + Math.sign(b - a);
+  }
+  return Number(next.toPrecision(6));
+}
+
+/** The question a lesson asks: everything up to its last "?" (never cut at the first). */
+export function questionOf(lesson: string | null): string | null {
+  if (!lesson) return null;
+  const end = lesson.lastIndexOf("?");
+  if (end < 0) return null;
+  return oneLine(lesson.slice(0, end + 1).trim());
+}
+
+/** Words in questions that name a recipe key. */
+const QUESTION_KEYS: [RegExp, string][] = [
+  [/\bwidth\b/i, "model.width"],
+  [/\b(depth|layers?)\b/i, "model.depth"],
+  [/\bhead[\s_-]*dim\b/i, "model.headDim"],
+  [/\b(seq[\s_-]*len|sequence length|context)\b/i, "model.seqLen"],
+  [/\bwarm[\s_-]*down\b/i, "optim.warmdownRatio"],
+  [/\bwarm[\s_-]*up\b/i, "optim.warmupRatio"],
+  [/\b(matrix|muon)\s*(lr|learning rate)\b/i, "optim.matrixLr"],
+  [/\bembedding\s*(lr|learning rate)\b/i, "optim.embeddingLr"],
+  [/\bweight[\s_-]*decay\b/i, "optim.weightDecay"],
+  [/\b(batch|tokens per step)\b/i, "totalBatchTokens"],
+];
+
+/** A concrete config change a question asks about ("width 64?"), or null. */
+export function questionChange(question: string): FlatConfig | null {
+  for (const [pattern, key] of QUESTION_KEYS) {
+    const match = pattern.exec(question);
+    if (!match) continue;
+    const after = question.slice(match.index + match[0].length);
+    const number = /^\D{0,12}?(\d+(?:\.\d+)?(?:e-?\d+)?)/i.exec(after);
+    if (number) return { [key]: Number(number[1]) };
+  }
+  return null;
 }
 
 /**
  * Propose up to `limit` concrete experiments for the base in `options.kb`, skipping anything
- * already tried or queued; with `enqueue`, add them (each one dedup-checked again under the lock).
+ * already tried or queued; with `enqueue` (or `keepFull`), add them (each one dedup-checked
+ * again under the lock).
  */
 export async function planExperiments(options: PlanOptions): Promise<PlanResult> {
   const cards = await loadTriedCards(options.kb);
   try {
-    const open = await openItemsForDedup(options.kb);
     const problems: Problem[] = [...cards.problems];
-    // The same (cached) synthesis read-brief shows, so plan and brief never disagree.
+    const open = await openItemsForDedup(options.kb, cards.configOf);
+    const queue = await readQueue(options.kb);
     const synthesis = await cards.base.synthesis();
-    const empty = synthesis.coverage
-      .filter((row) => row.state === "unexplored" && row.category !== "other")
-      .map((row) => row.category as string);
-    const saturated = new Set<string>(
-      synthesis.coverage.filter((row) => row.state === "saturated").map((row) => row.category),
-    );
-    // Dead ends: tags tried at least three times and never kept. No new idea goes there.
-    const deadEnds = new Set(synthesis.deadEnds.map((dead) => dead.tag));
-    const candidates: Suggestion[] = [];
-    if (live(cards.summaries).length === 0) {
-      candidates.push({
-        hypothesis: "Run the unmodified baseline recipe to anchor every later comparison",
-        category: "other",
-        priority: 1,
-        config: null,
-        source: "baseline",
-        rationale: "the knowledge base has no cards yet; the first run is always the baseline",
-        priorCards: [],
-      });
+    const drafts = draftSuggestions(cards, synthesis, queue.items.map((s) => s.item));
+    const steps = drafts.steps;
+    let limit = options.limit ?? 8;
+    if (options.keepFull !== undefined) {
+      const pending = queue.items.filter((item) => item.status === "pending").length;
+      limit = Math.min(limit, Math.max(0, options.keepFull - pending));
     }
-    candidates.push(
-      ...neighbourhood(cards, synthesis),
-      ...replications(cards, synthesis),
-      ...openQuestions(cards, synthesis),
-      ...unexplored(cards, synthesis, empty),
-    );
-
-    const limit = options.limit ?? 8;
     const taken: Comparable[] = [];
     const suggestions: Suggestion[] = [];
-    for (const candidate of candidates) {
+    for (const draft of drafts.list) {
       if (suggestions.length >= limit) break;
-      if (candidate.source === "unexplored" || candidate.source === "neighbourhood") {
-        if (deadEnds.has(candidate.category)) continue;
+      const change = draft.config as FlatConfig | null;
+      if (change && options.validateChange) {
+        try {
+          options.validateChange(change, drafts.anchorConfig ?? undefined);
+        } catch {
+          continue; // an invalid recipe is never proposed
+        }
       }
-      if (candidate.source === "unexplored" && saturated.has(candidate.category)) continue;
-      // Replicates repeat a card on purpose, so only the queue and this plan count for them.
-      const against = candidate.source === "replicate" || candidate.source === "open_question"
+      // Replicates and plain questions repeat a card on purpose: only queued work counts there.
+      const against = repeatsOnPurpose(draft)
         ? [...open, ...taken]
         : [...open, ...taken, ...cards.comparables];
-      if (findDuplicate(candidate, against)) continue;
-      suggestions.push(candidate);
+      if (findDuplicate(draft, against)) continue;
+      const { target: _target, replicates: _replicates, ...suggestion } = draft;
+      suggestions.push(suggestion);
       taken.push({
-        kind: "item",
-        id: `suggestion ${suggestions.length}`,
-        hypothesis: candidate.hypothesis,
-        categories: [candidate.category],
-        config: candidate.config,
+        ...itemComparable({
+          id: `suggestion ${suggestions.length}`,
+          hypothesis: draft.hypothesis,
+          category: draft.category,
+          config: change,
+          base: draft.base ?? undefined,
+          seeds: draft.seeds ?? undefined,
+        }, cards.configOf),
       });
     }
-    if (options.enqueue) {
+    if (options.enqueue || options.keepFull !== undefined) {
       for (const suggestion of suggestions) {
-        const result = await addItem({ ...options, triedCards: [] }, {
+        const baseConfig = suggestion.base?.card ? cards.configOf(suggestion.base.card) : null;
+        const result = await addItem({
+          ...options,
+          triedCards: repeatsOnPurpose(suggestion) ? [] : cards.comparables,
+          baseConfig,
+          configOf: cards.configOf,
+        }, {
           hypothesis: suggestion.hypothesis,
           category: suggestion.category,
           priority: suggestion.priority,
           config: suggestion.config,
           priorCards: suggestion.priorCards,
+          base: suggestion.base,
+          seeds: suggestion.seeds,
           createdBy: options.agent ?? "director",
           source: "plan",
           rationale: suggestion.rationale,
@@ -424,8 +441,288 @@ export async function planExperiments(options: PlanOptions): Promise<PlanResult>
         else suggestion.skipped = `duplicates ${result.duplicate!.existing.id}`;
       }
     }
-    return { suggestions, problems };
+    return { suggestions, problems, stepsPerRun: steps };
   } finally {
     cards.base.close();
   }
+}
+
+/** Replicates and questions without a config rerun or revisit a card by design. */
+function repeatsOnPurpose(suggestion: Suggestion): boolean {
+  return suggestion.config === null &&
+    (suggestion.source === "replicate" || suggestion.source === "open_question");
+}
+
+/** Every candidate, best first, before dedup and validation. */
+function draftSuggestions(
+  cards: TriedCards,
+  synthesis: Synthesis,
+  items: { hypothesis: string }[],
+): { list: Draft[]; anchorConfig: FlatConfig | null; steps: number | null } {
+  const list: Draft[] = [];
+  const summaries = live(cards.summaries);
+  if (summaries.length === 0) {
+    list.push({
+      hypothesis: "Run the unmodified baseline recipe to anchor every later comparison",
+      category: "other",
+      priority: 1,
+      config: null,
+      base: null,
+      seeds: null,
+      source: "baseline",
+      rationale: "the knowledge base has no cards yet; the first run is always the baseline",
+      priorCards: [],
+      target: null,
+      replicates: null,
+    });
+    return { list, anchorConfig: null, steps: null };
+  }
+  const runs = recipeRuns(cards.summaries);
+  const confirmedIds = new Set(synthesis.findings.filter((f) => f.confirmed).map((f) => f.id));
+  const focus = synthesis.classes.find((row) => row.best !== null);
+  if (!focus) return { list: openQuestions(cards, runs, items), anchorConfig: null, steps: null };
+  const classKey = focus.key;
+  const steps = stepsPerRun(cards, classKey);
+  const runsOf = (card: CardSummary) => runs.get(`${card.class_key}#${card.recipe_hash}`);
+  const best = bestOf(synthesis, classKey, cards, confirmedIds)!;
+  const baselineCard = summaries.find((card) => card.class_key === classKey)!;
+
+  // The anchor: the best when it is confirmed (or is the baseline), else the best confirmed idea.
+  let anchor = best.card;
+  if (!best.confirmed && !best.isBaseline) {
+    const confirmed = synthesis.findings
+      .filter((f) => f.confirmed && f.class_key === classKey)
+      .map((f) => cards.byId.get(f.id))
+      .filter((card): card is CardSummary => card !== undefined)
+      .sort((a, b) => (runsOf(a)?.mean ?? Infinity) - (runsOf(b)?.mean ?? Infinity));
+    anchor = confirmed[0] ?? baselineCard;
+  }
+  const anchorConfig = cards.configOf(anchor.id);
+  const anchorRuns = runsOf(anchor);
+  const describe = (card: CardSummary) => {
+    const r = runsOf(card);
+    return r
+      ? `${card.id} (val_bpb ${fmt(r.mean)} over ${r.n} run${r.n === 1 ? "" : "s"})`
+      : card.id;
+  };
+  const stepsText = steps === null ? "" : `; runs take ~${steps} steps`;
+  const baseOf = (card: CardSummary): ItemBase => ({
+    card: card.id,
+    recipe_hash: card.recipe_hash,
+  });
+
+  // 1. Replicate before building: an unconfirmed best, or a class without any noise estimate.
+  const replicateTargets: { card: CardSummary; why: string; priority: number }[] = [];
+  if (!best.confirmed && !best.isBaseline) {
+    replicateTargets.push({
+      card: best.card,
+      why: `the best ${describe(best.card)} is not confirmed: nothing is built on it until its ` +
+        `mean holds up`,
+      priority: 1,
+    });
+  }
+  if (focus.noise === null && anchorRuns && anchorRuns.n < REPLICATE_TARGET) {
+    replicateTargets.push({
+      card: anchor,
+      why: `the class has no noise estimate yet: replicate runs of ${describe(anchor)} measure it`,
+      priority: 2,
+    });
+  }
+  for (const target of replicateTargets) {
+    const r = runsOf(target.card);
+    if (!r || r.n >= MAX_REPLICATES) continue;
+    const want = Math.max(1, REPLICATE_TARGET - r.n);
+    const seeds: number[] = [];
+    for (let seed = 0; seeds.length < want; seed++) if (!r.seeds.has(seed)) seeds.push(seed);
+    list.push({
+      hypothesis:
+        `Replicate ${target.card.id} ("${
+          truncate(oneLine(target.card.hypothesis), 70)
+        }") with seeds ${seeds.join(", ")}: its val_bpb ${fmt(r.mean)} comes from ${r.n} ` +
+        `run${r.n === 1 ? "" : "s"}`,
+      category: target.card.categories[0] ?? "other",
+      priority: target.priority,
+      config: null,
+      base: baseOf(target.card),
+      seeds,
+      source: "replicate",
+      rationale: target.why,
+      priorCards: [target.card.id],
+      value: 0,
+      target: null,
+      replicates: target.card.recipe_hash,
+    });
+  }
+  if (!anchorConfig) return { list, anchorConfig: null, steps };
+
+  const change = (key: string, value: unknown): FlatConfig => ({ [key]: value });
+  const feasible = (delta: FlatConfig): boolean =>
+    !changeHolds(delta, anchorConfig) && budgetProblem(delta, anchorConfig, steps) === null;
+
+  // 2. Extend every confirmed direction from the anchor.
+  const seen = new Set<string>();
+  for (const finding of synthesis.findings) {
+    if (!finding.confirmed || finding.class_key !== classKey) continue;
+    const idea = cards.byId.get(finding.id);
+    const refId = (finding as { comparison?: { ref?: { card?: string } } }).comparison?.ref?.card ??
+      idea?.prior_cards.find((id) => cards.byId.get(id)?.class_key === classKey) ??
+      baselineCard.id;
+    const ref = cards.byId.get(refId);
+    if (!idea || !ref) continue;
+    const from = cards.configOf(ref.id);
+    const to = cards.configOf(idea.id);
+    if (!from || !to) continue;
+    const gain = (runsOf(ref)?.mean ?? 0) - (runsOf(idea)?.mean ?? 0);
+    for (const { key, a, b } of directionOf(from, to)) {
+      const now = anchorConfig[key];
+      if (typeof now !== "number") continue;
+      let next = extend(now, a, b, Number.isInteger(a) && Number.isInteger(b));
+      if (key === "model.width" && typeof anchorConfig["model.headDim"] === "number") {
+        const head = anchorConfig["model.headDim"] as number;
+        next = Math.max(head, Math.round(next / head) * head);
+        if (next === now) next = now + Math.sign(b - a) * head;
+      }
+      const delta = change(key, next);
+      if (seen.has(`${key}=${next}`) || !feasible(delta)) continue;
+      seen.add(`${key}=${next}`);
+      list.push({
+        hypothesis: `${verb(now, next)} ${key} from ${fmt(now)} to ${fmt(next)} on ` +
+          `${describe(anchor)}: one more step along ${fmt(a)} -> ${fmt(b)}, which gained ` +
+          `${fmt(gain)} val_bpb (confirmed, ${idea.id} vs ${ref.id})${stepsText}`,
+        category: categoryOfKey(key, idea.categories[0] ?? "other"),
+        priority: 2,
+        config: delta,
+        base: baseOf(anchor),
+        seeds: null,
+        source: "neighbourhood",
+        rationale:
+          `confirmed direction ${key} ${fmt(a)} -> ${fmt(b)} (${idea.id} over ${ref.id}, ` +
+          `gain ${fmt(gain)}), extended from the anchor ${anchor.id}`,
+        priorCards: [anchor.id, idea.id],
+        value: Math.max(gain, 0) / 2,
+        target: { ...anchorConfig, ...delta },
+        replicates: null,
+      });
+    }
+  }
+
+  // 3. Open questions.
+  list.push(...openQuestions(cards, runs, items, anchor, anchorConfig, feasible));
+
+  // 4. Exploration: one step of each knob, ranked by expected gain per run.
+  const record = new Map(synthesis.coverage.map((row) => [row.category, row]));
+  const explore: Draft[] = [];
+  for (const knob of KNOBS) {
+    const now = anchorConfig[knob.key];
+    if (typeof now !== "number") continue;
+    const category = categoryOfKey(knob.key);
+    const row = record.get(category as never);
+    // The category's track record: keeps over experiments (Laplace), vs an even prior.
+    const rate = row ? (row.keep + 1) / (row.experiments + 2) : 0.5;
+    for (let k = 1; k <= SCALES; k++) {
+      for (const next of knobValues(knob, now, k, anchorConfig)) {
+        if (!Number.isFinite(next) || next === now) continue;
+        const delta = change(knob.key, next);
+        if (!feasible(delta)) continue;
+        // Farther steps are worth less (a bowl around a tuned value).
+        const value = knob.prior * rate * 2 / k;
+        explore.push({
+          hypothesis: `${verb(now, next)} ${knob.key} from ${fmt(now)} to ${fmt(next)} on ` +
+            `${describe(anchor)}${stepsText}`,
+          category,
+          priority: 3,
+          config: delta,
+          base: baseOf(anchor),
+          seeds: null,
+          source: row && row.experiments > 0 ? "neighbourhood" : "unexplored",
+          rationale: `one step of ${knob.key} from the anchor ${anchor.id}; ${category} kept ` +
+            `${row?.keep ?? 0} of ${row?.experiments ?? 0}; expected gain per run ~${fmt(value)}`,
+          priorCards: [anchor.id],
+          value,
+          target: { ...anchorConfig, ...delta },
+          replicates: null,
+        });
+      }
+    }
+  }
+  explore.sort((a, b) => b.value! - a.value!);
+  explore.forEach((draft, i) => draft.priority = i < 4 ? 3 : 4);
+  list.push(...explore);
+  list.sort((a, b) => a.priority - b.priority || (b.value ?? 0) - (a.value ?? 0));
+  return { list, anchorConfig, steps };
+}
+
+/**
+ * Lessons that ask a question and inconclusive ideas, until a later card answers them: a card
+ * that names the asking card as a prior, runs the change the question names, or says the same.
+ */
+function openQuestions(
+  cards: TriedCards,
+  runs: Map<string, RecipeRuns>,
+  items: { hypothesis: string }[],
+  anchor?: CardSummary,
+  anchorConfig?: FlatConfig,
+  feasible?: (delta: FlatConfig) => boolean,
+): Draft[] {
+  const out: Draft[] = [];
+  const summaries = live(cards.summaries);
+  // Questions already put to the queue (any status): asked once is enough.
+  const askedBefore = new Set(
+    items.map((item) => /^Answer the open question from (\S+):/.exec(item.hypothesis)?.[1])
+      .filter((id) => id !== undefined),
+  );
+  for (const card of summaries) {
+    const question = questionOf(card.lesson);
+    if (!question) continue;
+    const later = summaries.filter((other) => other.id > card.id);
+    const asked = normalizeHypothesis(question);
+    const concrete = questionChange(question);
+    const answered = later.some((other) =>
+      other.prior_cards.includes(card.id) ||
+      similarity(asked, normalizeHypothesis(other.hypothesis)) >= 0.5 ||
+      (concrete !== null && changeHolds(concrete, cards.configOf(other.id) ?? {}))
+    );
+    if (answered || askedBefore.has(card.id)) continue;
+    const delta = concrete && anchorConfig && (!feasible || feasible(concrete)) ? concrete : null;
+    out.push({
+      hypothesis: `Answer the open question from ${card.id}: ${truncate(question, 300)}`,
+      category: delta ? categoryOfKey(Object.keys(delta)[0]) : card.categories[0] ?? "other",
+      priority: 3,
+      config: delta,
+      base: delta && anchor ? { card: anchor.id, recipe_hash: anchor.recipe_hash } : null,
+      seeds: null,
+      source: "open_question",
+      rationale: `the lesson of ${card.id} asks this and no later card answers it`,
+      priorCards: [card.id],
+      value: 0.005,
+      target: delta && anchorConfig ? { ...anchorConfig, ...delta } : null,
+      replicates: null,
+    });
+  }
+  for (const card of summaries) {
+    if (card.status !== "inconclusive") continue;
+    const r = runs.get(`${card.class_key}#${card.recipe_hash}`);
+    if (!r || r.n >= REPLICATE_TARGET) continue;
+    const seeds: number[] = [];
+    for (let seed = 0; seeds.length < REPLICATE_TARGET - r.n; seed++) {
+      if (!r.seeds.has(seed)) seeds.push(seed);
+    }
+    out.push({
+      hypothesis: `Settle inconclusive ${card.id} ("${truncate(oneLine(card.hypothesis), 70)}")` +
+        ` with seeds ${seeds.join(", ")}: val_bpb ${fmt(r.mean)} from ${r.n} run` +
+        `${r.n === 1 ? "" : "s"}`,
+      category: card.categories[0] ?? "other",
+      priority: 3,
+      config: null,
+      base: { card: card.id, recipe_hash: card.recipe_hash },
+      seeds,
+      source: "open_question",
+      rationale: `${card.id} was judged inconclusive with ${r.n} run${r.n === 1 ? "" : "s"}`,
+      priorCards: [card.id],
+      value: 0.004,
+      target: null,
+      replicates: card.recipe_hash,
+    });
+  }
+  return out;
 }

@@ -90,8 +90,16 @@ export interface CardSummary {
   written_status: Status;
   /** effective status: the judgement of a pending card, else the written status */
   status: Status;
-  /** id of the completion record that judged it, if any */
+  /** id of the completion record whose judgement is in effect, if any */
   completion_id: string | null;
+  /** true when two judgements of the card do not supersede each other (two machines) */
+  disputed: boolean;
+  /** optimizer steps of the run, when recorded */
+  num_steps: number | null;
+  /** 1-minute load average at the end of training, when recorded */
+  load_avg: number | null;
+  /** id shared by the seeds of one idea (one `train --seeds N` or one queue item), if any */
+  group: string | null;
   /** true when a retraction record names this card */
   retracted: boolean;
   /** the first retraction's reason */
@@ -114,12 +122,14 @@ CREATE TABLE IF NOT EXISTS cards (
   session TEXT NOT NULL, hypothesis TEXT NOT NULL, lesson TEXT, tags TEXT NOT NULL,
   prior_cards TEXT NOT NULL, backend TEXT NOT NULL, device TEXT NOT NULL,
   harness_hash TEXT NOT NULL, budget_s REAL NOT NULL, recipe_hash TEXT NOT NULL,
-  seed INTEGER NOT NULL, val_bpb REAL, delta REAL, status TEXT NOT NULL
+  seed INTEGER NOT NULL, val_bpb REAL, delta REAL, status TEXT NOT NULL,
+  num_steps INTEGER, load_avg REAL, group_id TEXT
 );
 CREATE INDEX IF NOT EXISTS cards_session ON cards (session);
 CREATE TABLE IF NOT EXISTS completions (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, card_id TEXT NOT NULL, status TEXT NOT NULL,
-  lesson TEXT, delta REAL, agent TEXT NOT NULL, timestamp TEXT NOT NULL
+  lesson TEXT, delta REAL, agent TEXT NOT NULL, timestamp TEXT NOT NULL,
+  supersedes TEXT NOT NULL, reason TEXT, verdict TEXT
 );
 CREATE INDEX IF NOT EXISTS completions_card ON completions (card_id);
 CREATE TABLE IF NOT EXISTS retractions (
@@ -420,13 +430,15 @@ export class CardIndex {
     const cards = this.#db.prepare(`SELECT * FROM cards ${where} ORDER BY id`).all(
       ...args,
     ) as unknown as CardRow[];
-    // Earliest completion wins when two machines judged the same card.
-    const completions = new Map<string, CompletionRow>();
+    const completions = new Map<string, CompletionRow[]>();
     for (
       const row of this.#db.prepare("SELECT * FROM completions ORDER BY id")
-        .all() as unknown as CompletionRow[]
+        .all() as unknown as (Omit<CompletionRow, "supersedes"> & { supersedes: string })[]
     ) {
-      if (!completions.has(row.card_id)) completions.set(row.card_id, row);
+      const record = { ...row, supersedes: JSON.parse(row.supersedes) as string[] };
+      let list = completions.get(row.card_id);
+      if (!list) completions.set(row.card_id, list = []);
+      list.push(record);
     }
     const retractions = new Map<string, string>();
     for (
@@ -435,7 +447,10 @@ export class CardIndex {
     ) {
       if (!retractions.has(row.card_id)) retractions.set(row.card_id, row.reason);
     }
-    return cards.map((row) => summarize(row, completions.get(row.id), retractions.get(row.id)));
+    return cards.map((row) => {
+      const judgement = effectiveJudgement(completions.get(row.id) ?? []);
+      return summarize(row, judgement, retractions.get(row.id));
+    });
   }
 
   /** Ids of the cards that list `id` among their prior cards. */
@@ -552,7 +567,8 @@ export class CardIndex {
       if (!result.ok) return markBad(result.reason);
       const c = result.value;
       this.#db.prepare(
-        "INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        `INSERT OR REPLACE INTO cards VALUES
+           (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         c.id,
         name,
@@ -572,6 +588,9 @@ export class CardIndex {
         c.results.val_bpb,
         c.results.delta ?? null,
         c.status,
+        c.results.num_steps ?? null,
+        optionalNumber((c.results as { load_avg?: unknown }).load_avg),
+        optionalString((c as { group?: unknown }).group),
       );
       const insertPrior = this.#db.prepare("INSERT INTO priors VALUES (?, ?)");
       for (const prior of c.prior_cards) insertPrior.run(c.id, prior);
@@ -579,7 +598,9 @@ export class CardIndex {
       const result = readCompletionFile(path, parsed.id, parsed.cardId);
       if (!result.ok) return markBad(result.reason);
       const r = result.value;
-      this.#db.prepare("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
+      this.#db.prepare(
+        "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(
         r.id,
         name,
         r.card_id,
@@ -588,6 +609,9 @@ export class CardIndex {
         r.delta ?? null,
         r.agent,
         r.timestamp,
+        JSON.stringify(r.supersedes ?? []),
+        r.reason ?? null,
+        r.verdict ?? null,
       );
     } else {
       const result = readRetractionFile(path, parsed.id, parsed.cardId);
@@ -638,6 +662,9 @@ interface CardRow {
   val_bpb: number | null;
   delta: number | null;
   status: Status;
+  num_steps: number | null;
+  load_avg: number | null;
+  group_id: string | null;
 }
 
 interface CompletionRow {
@@ -646,15 +673,46 @@ interface CompletionRow {
   status: JudgedStatus;
   lesson: string | null;
   delta: number | null;
+  supersedes: string[];
+}
+
+/**
+ * The judgement in effect among a card's completion records (oldest first): the records no
+ * other record supersedes are the heads; one head is the judgement, several heads (judged
+ * independently, e.g. on two machines) make the card disputed and the earliest head stands.
+ */
+export function effectiveJudgement<T extends { id: string; supersedes?: string[] }>(
+  records: T[],
+): { head: T; disputed: boolean; heads: T[] } | null {
+  if (records.length === 0) return null;
+  const superseded = new Set<string>();
+  for (const record of records) {
+    for (const id of record.supersedes ?? []) {
+      if (id !== record.id) superseded.add(id);
+    }
+  }
+  const heads = records.filter((record) => !superseded.has(record.id));
+  // A cycle of supersedes (hostile input) leaves no head: fall back to the earliest record.
+  if (heads.length === 0) return { head: records[0], disputed: true, heads: [records[0]] };
+  return { head: heads[0], disputed: heads.length > 1, heads };
+}
+
+function optionalNumber(value: unknown): number | null {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+function optionalString(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
 }
 
 function summarize(
   row: CardRow,
-  completion: CompletionRow | undefined,
+  judgement: { head: CompletionRow; disputed: boolean } | null,
   retraction: string | undefined,
 ): CardSummary {
   const tags = JSON.parse(row.tags) as string[];
-  const judged = row.status === "pending" && completion !== undefined;
+  const completion = judgement?.head;
+  const judged = completion !== undefined;
   const status: Status = judged ? completion.status : row.status;
   return {
     id: row.id,
@@ -683,6 +741,10 @@ function summarize(
     written_status: row.status,
     status,
     completion_id: judged ? completion.id : null,
+    disputed: judgement?.disputed ?? false,
+    num_steps: row.num_steps,
+    load_avg: row.load_avg,
+    group: row.group_id,
     retracted: retraction !== undefined,
     retraction_reason: retraction ?? null,
   };

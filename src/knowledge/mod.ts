@@ -1,7 +1,7 @@
 /**
  * Public API of the knowledge layer (re-exported by the top-level mod.ts): experiment cards,
  * their judgements and retractions, the derived index, synthesis, the bounded brief, coverage,
- * reports and the progress plot.
+ * reports, the progress plot and the HTML report.
  *
  * ```ts
  * const kb = openKnowledgeBase("knowledge");
@@ -30,6 +30,7 @@ export {
   type CardInput,
   type CardSource,
   type Completion,
+  type EvalSlice,
   JUDGED_STATUSES,
   type JudgedStatus,
   type Judgement,
@@ -42,6 +43,8 @@ export {
   STATUSES,
   validateCardInput,
   type ValidCardInput,
+  type Verdict,
+  VERDICTS,
 } from "./schema.ts";
 export {
   applyFlatChange,
@@ -59,17 +62,43 @@ export {
 } from "./config_keys.ts";
 export { CATEGORIES, categoriesOf, type Category, normalizeTag } from "./taxonomy.ts";
 export {
+  ALPHA,
+  type BestEstimate,
   type ClassStats,
   type CoverageRow,
   type DeadEnd,
+  type Disputed,
   type Finding,
+  type IdeaComparison,
+  MIN_NOISE_DF,
+  type NoiseEvidence,
   type NoiseFloor,
+  type RecipeEstimate,
+  type StepsDrift,
   type Synthesis,
   synthesize,
 } from "./synthesis.ts";
+export {
+  type Arm,
+  compareMeans,
+  type Comparison,
+  holm,
+  meanHalfWidth,
+  type Sample,
+  sampleOf,
+  tCdf,
+  tQuantile,
+} from "./stats.ts";
 export { type Brief, BRIEF_MAX_BYTES, makeBrief, renderBrief } from "./brief.ts";
 export { type PlotData, plotData, renderPlotSvg } from "./plot.ts";
 export { renderCoverage, renderReport } from "./report.ts";
+export {
+  collectHtmlReport,
+  type HtmlReport,
+  type HtmlReportInput,
+  renderHtmlReport,
+  writeHtmlReport,
+} from "./report_html.ts";
 export {
   type BriefResult,
   coverage,

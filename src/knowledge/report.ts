@@ -14,7 +14,7 @@ function clip(text: string, width = 140): string {
 /** Coverage table: one line per taxonomy category, then the free tags. */
 export function renderCoverage(synthesis: Synthesis): string {
   const lines = [
-    "category        experiments  keep  discard  inconcl.  crash  pending  confirmed  state",
+    "category        experiments  ideas  keep  discard  inconcl.  crash  pending  confirmed  dead  state",
   ];
   for (const row of synthesis.coverage) lines.push(coverageLine(row));
   const free = synthesis.freeTags.slice(0, 30);
@@ -30,12 +30,20 @@ export function renderCoverage(synthesis: Synthesis): string {
 }
 
 function coverageLine(row: CoverageRow): string {
-  const cells = [row.experiments, row.keep, row.discard, row.inconclusive, row.crash, row.pending];
-  const widths = [11, 5, 8, 9, 6, 8];
+  const cells = [
+    row.experiments,
+    row.ideas,
+    row.keep,
+    row.discard,
+    row.inconclusive,
+    row.crash,
+    row.pending,
+    row.confirmed,
+    row.dead_ends,
+  ];
+  const widths = [11, 6, 5, 8, 9, 6, 8, 10, 5];
   const numbers = cells.map((n, i) => String(n).padStart(widths[i])).join(" ");
-  return `${row.category.padEnd(15)} ${numbers} ${
-    String(row.confirmed).padStart(10)
-  }  ${row.state}`;
+  return `${row.category.padEnd(15)} ${numbers}  ${row.state}`;
 }
 
 /** A markdown report of a synthesis; `title` names the session or the whole base. */
@@ -49,14 +57,25 @@ export function renderReport(title: string, synthesis: Synthesis, maxItems = 20)
   out.push("## Best per comparability class", "");
   if (synthesis.classes.length === 0) out.push("none");
   for (const stats of synthesis.classes) {
+    const ci = (value: number | null) => value === null ? "" : ` +- ${value.toFixed(4)}`;
     const best = stats.best
-      ? `${stats.best.val_bpb.toFixed(4)} (${stats.best.id}: ${clip(stats.best.hypothesis)})`
+      ? `${stats.best.mean.toFixed(4)}${ci(stats.best.ci95)} (n=${stats.best.n}, recipe ` +
+        `${clip(stats.best.recipe_hash, 64)}, ${stats.best.id}: ${clip(stats.best.hypothesis)}); ` +
+        stats.best.verdict
       : "nothing kept yet";
+    const baseline = stats.baseline
+      ? `; baseline ${stats.baseline.mean.toFixed(4)}${
+        ci(stats.baseline.ci95)
+      } (n=${stats.baseline.n})`
+      : "";
     const noise = stats.noise
-      ? `noise sigma ${stats.noise.sigma.toFixed(4)} from ${stats.noise.groups} replicate groups`
-      : "noise unknown (no replicates)";
+      ? `noise sigma ${
+        stats.noise.sigma.toFixed(4)
+      } (df ${stats.noise.df}, ${stats.noise.groups} recipes)`
+      : `noise unknown (${stats.noise_evidence.df} of ${stats.noise_evidence.needed} replicate df)`;
     out.push(
-      `- ${clip(stats.label)}: ${best}; ${stats.runs} runs, ${stats.crashes} crashes; ${noise}`,
+      `- ${clip(stats.label)}: ${best}${baseline}; ${stats.runs} runs, ${stats.ideas} ideas, ` +
+        `${stats.crashes} crashes; ${noise}`,
     );
   }
   const confirmed = synthesis.findings.filter((f) => f.confirmed);
@@ -64,14 +83,18 @@ export function renderReport(title: string, synthesis: Synthesis, maxItems = 20)
   if (confirmed.length === 0) out.push("none");
   for (const f of confirmed.slice(0, maxItems)) {
     out.push(
-      `- ${f.id}: -${f.gain.toFixed(4)} val_bpb (${f.basis}) ${clip(f.hypothesis)}` +
+      `- ${f.id}: gain ${f.gain.toFixed(4)} val_bpb on its ${f.comparison.vs} (n=${f.n}, Holm p ` +
+        `${f.comparison.p_adjusted?.toFixed(3)}) ${clip(f.hypothesis)}` +
         (f.lesson ? ` -- ${clip(f.lesson)}` : ""),
     );
   }
   out.push("", "## Dead ends", "");
   if (synthesis.deadEnds.length === 0) out.push("none");
   for (const d of synthesis.deadEnds.slice(0, maxItems)) {
-    out.push(`- ${clip(d.tag, 64)}: tried ${d.tried}, kept 0`);
+    out.push(
+      `- ${d.id}: gain ${d.gain.toFixed(4)} +- ${d.gain_ci95.toFixed(4)} (n=${d.n}) ` +
+        clip(d.hypothesis),
+    );
   }
   out.push("", "## Lessons", "");
   if (synthesis.lessons.length === 0) out.push("none");

@@ -42,6 +42,12 @@ export const JUDGED_STATUSES = ["keep", "discard", "inconclusive", "crash"] as c
 /** A judgement of a pending card. */
 export type JudgedStatus = typeof JUDGED_STATUSES[number];
 
+/** What the judge (`autoresearch judge`) can say about a run. */
+export const VERDICTS = ["keep", "discard", "inconclusive", "replicate", "crash"] as const;
+
+/** A verdict of the judge; `replicate` is stored as status `keep` (kept provisionally). */
+export type Verdict = typeof VERDICTS[number];
+
 /**
  * Compute backends a card may name: ours (`webgpu`, `cpu`) and those of external trainers
  * (upstream's PyTorch `train.py` on `cuda` or `rocm`, its Apple ports on `mps` or `mlx`).
@@ -130,7 +136,19 @@ const ResultsSchema = v.strictObject({
   num_params: v.optional(count()),
   estimated_flops: v.optional(nonNegative()),
   mfu_percent: v.optional(nonNegative()),
+  load_avg: v.optional(nonNegative()),
 }, "must be an object with at least val_bpb");
+
+/** The fixed validation slice a run was scored on. */
+const EvalSchema = v.strictObject({
+  tokens: v.pipe(count(), v.minValue(1, "must be at least 1")),
+  seq_len: v.pipe(count(), v.minValue(1, "must be at least 1")),
+}, "must be an object with tokens and seq_len");
+
+const groupId = v.pipe(
+  v.string("must be a string"),
+  v.check((s: string) => isValidId(s), "must be an id like grp_01J... or item_01J..."),
+);
 
 const cardId = v.pipe(
   v.string("must be a string"),
@@ -193,6 +211,16 @@ const inputEntries = {
       v.maxLength(LIMITS.recipeDiff, `must be at most ${LIMITS.recipeDiff} characters`),
     ),
   ),
+  dirty: v.optional(v.boolean("must be true or false")),
+  eval: v.optional(EvalSchema),
+  group: v.optional(groupId),
+  item: v.optional(
+    v.pipe(
+      v.string("must be a string"),
+      v.check((s: string) => isValidId(s, "item"), "must be a queue item id like item_01J..."),
+    ),
+  ),
+  error: v.optional(text(LIMITS.text)),
   results: ResultsSchema,
   source: v.optional(SourceSchema),
   status: statusInput,
@@ -233,7 +261,19 @@ const CardSchema = v.pipe(
   ),
 );
 
-/** A judgement of a pending card, stored in `completions/<card id>.<completion id>.json`. */
+const completionId = v.pipe(
+  v.string("must be a string"),
+  v.check((s: string) => isValidId(s, "done"), "must be a completion id like done_01J..."),
+);
+
+const supersedesList = v.pipe(
+  v.array(completionId, "must be a list of completion ids"),
+  v.maxLength(LIMITS.priorCards, `must have at most ${LIMITS.priorCards} completions`),
+);
+
+const verdict = v.picklist(VERDICTS, `must be one of ${VERDICTS.join(", ")}`);
+
+/** A judgement of a card, stored in `completions/<card id>.<completion id>.json`. */
 const CompletionSchema = v.object({
   schema: v.literal(CARD_SCHEMA_VERSION, `must be ${CARD_SCHEMA_VERSION}`),
   id: v.pipe(v.string(), v.check((s: string) => isValidId(s, "done"), "must be a completion id")),
@@ -243,6 +283,9 @@ const CompletionSchema = v.object({
   status: v.picklist(JUDGED_STATUSES, `must be one of ${JUDGED_STATUSES.join(", ")}`),
   lesson: v.optional(text(LIMITS.text)),
   delta: v.optional(v.nullable(finiteNumber())),
+  supersedes: v.optional(supersedesList),
+  reason: v.optional(text(LIMITS.text)),
+  verdict: v.optional(verdict),
 }, "must be a JSON object");
 
 /** A retraction of a card, stored in `retractions/<card id>.<retraction id>.json`. */
@@ -267,6 +310,9 @@ const JudgementSchema = v.strictObject({
   agent: name(LIMITS.name),
   lesson: v.optional(text(LIMITS.text)),
   delta: v.optional(v.nullable(finiteNumber())),
+  supersedes: v.optional(supersedesList),
+  reason: v.optional(text(LIMITS.text)),
+  verdict: v.optional(verdict),
 }, "must be an object");
 
 /** Where a result was measured: results compare only within one backend + device. */
@@ -303,6 +349,16 @@ export interface Results {
   estimated_flops?: number;
   /** model FLOPs utilisation against the platform's peak, percent */
   mfu_percent?: number;
+  /** 1-minute load average of the machine at the end of training */
+  load_avg?: number;
+}
+
+/** The fixed validation slice a run was scored on (part of the harness). */
+export interface EvalSlice {
+  /** tokens in the slice */
+  tokens: number;
+  /** context of every scored row, tokens */
+  seq_len: number;
 }
 
 /** Where a card made from another tool's record came from. */
@@ -343,8 +399,18 @@ export interface CardInput {
   seed: number;
   /** full hyperparameter snapshot */
   config: Record<string, unknown>;
-  /** optional diff of the recipe against its parent */
+  /** optional diff of the recipe against its parent, or (dirty) its uncommitted diff */
   recipe_diff?: string;
+  /** true when the workspace had uncommitted changes (commit is HEAD; recipe_diff the edit) */
+  dirty?: boolean;
+  /** the fixed validation slice val_bpb was scored on */
+  eval?: EvalSlice;
+  /** id shared by the seeds of one idea (one `train --seeds N`, or one queue item) */
+  group?: string;
+  /** queue item id, when run with `train --item` */
+  item?: string;
+  /** why the run failed (one line), for a crash recorded by the trainer */
+  error?: string;
   /** measured outcome */
   results: Results;
   /** where an imported or externally recorded card came from */
@@ -387,6 +453,12 @@ export interface Completion {
   lesson?: string;
   /** improvement claimed versus the baseline */
   delta?: number | null;
+  /** completion ids of the earlier judgements of this card that this one replaces */
+  supersedes?: string[];
+  /** why this judgement replaces the earlier ones (required with `supersedes`) */
+  reason?: string;
+  /** the judge's verdict when the status came from `autoresearch judge` */
+  verdict?: Verdict;
 }
 
 /** A retraction of a card, stored in `retractions/<card id>.<retraction id>.json`. */
@@ -415,6 +487,12 @@ export interface Judgement {
   lesson?: string;
   /** improvement claimed versus the baseline */
   delta?: number | null;
+  /** completion ids this judgement replaces (set by `completeCard` when re-judging) */
+  supersedes?: string[];
+  /** why it replaces them */
+  reason?: string;
+  /** the judge's verdict behind the status */
+  verdict?: Verdict;
 }
 
 /** Normalised card input (status alias resolved, tags normalised and deduplicated). */

@@ -16,7 +16,13 @@ import { ensureBase } from "./base.ts";
 import { DataError, UsageError } from "../util/errors.ts";
 import { isValidId, newId } from "../util/ids.ts";
 import { withLock } from "../util/lock.ts";
-import { CardIndex, type CardSummary, type RefreshReport, type Skipped } from "./index.ts";
+import {
+  CardIndex,
+  type CardSummary,
+  effectiveJudgement,
+  type RefreshReport,
+  type Skipped,
+} from "./index.ts";
 import {
   finalize,
   foldUpdates,
@@ -51,8 +57,12 @@ const SYNTHESIS_CACHE = "synthesis-state";
 export interface CardDetail {
   /** the card as written */
   card: Card;
-  /** the judgement of a pending card, if any (the earliest wins) */
+  /** the judgement in effect, if any (the earliest when disputed) */
   completion: Completion | null;
+  /** every judgement of the card, oldest first (superseded ones included) */
+  completions: Completion[];
+  /** true when two judgements do not supersede each other */
+  disputed: boolean;
   /** retractions naming this card */
   retractions: Retraction[];
   /** effective status (judgement applied) */
@@ -136,20 +146,21 @@ export class KnowledgeBase {
   }
 
   /**
-   * Judge a pending card (keep / discard / inconclusive / crash) by writing a completion record;
-   * the card itself is never rewritten. A card can be judged once.
+   * Judge a card by writing a completion record; the card itself is never rewritten. The first
+   * judgement of a pending card needs no reason. Any later one (a card already judged, or
+   * written with a status) revises it: it needs a `reason` and supersedes every judgement in
+   * effect, so disputed judgements are resolved too. The `card` field of a UsageError names the
+   * judged card.
    */
   async completeCard(id: string, judgement: Judgement): Promise<Completion> {
     const valid = validateJudgement(judgement);
     const card = this.#readCardOrThrow(id);
     // A run recorded as a crash is judged crash again only to attach its lesson.
     const crashLesson = card.status === "crash" && valid.status === "crash";
-    if (card.status !== "pending" && !crashLesson) {
+    if (card.status === "crash" && !crashLesson) {
       throw new UsageError(
         "card",
-        card.status === "crash"
-          ? `${id} is a crash; judge it crash (to add a lesson), nothing else`
-          : `${id} has status ${card.status}; only a pending or crash card is judged`,
+        `${id} is a crash; judge it crash (to add a lesson), nothing else`,
       );
     }
     if (valid.status !== "crash" && card.results.val_bpb === null) {
@@ -157,10 +168,18 @@ export class KnowledgeBase {
     }
     await this.#ensureLayout();
     return await this.#locked(async () => {
-      const previous = this.#linkedRecords("completions", id);
-      if (previous.length > 0) {
-        throw new UsageError("card", `${id} was already judged (${previous[0]})`);
+      const previous = this.#linkedRecords("completions", id)
+        .map((name) => this.#readLinked<Completion>("completions", name))
+        .filter((record): record is Completion => record !== null);
+      const current = effectiveJudgement(previous);
+      const revises = current !== null || (card.status !== "pending" && !crashLesson);
+      if (revises && valid.reason === undefined) {
+        const what = current
+          ? `was already judged ${current.head.status} (${current.head.id})`
+          : `was written with status ${card.status}`;
+        throw new UsageError("card", `${id} ${what}; revising a judgement needs a reason`);
       }
+      const supersedes = current ? current.heads.map((head) => head.id) : [];
       const completion: Completion = {
         schema: CARD_SCHEMA_VERSION,
         id: newId("done"),
@@ -170,6 +189,9 @@ export class KnowledgeBase {
         status: valid.status,
         ...(valid.lesson === undefined ? {} : { lesson: valid.lesson }),
         ...(valid.delta === undefined ? {} : { delta: valid.delta }),
+        ...(supersedes.length ? { supersedes } : {}),
+        ...(valid.reason === undefined ? {} : { reason: valid.reason }),
+        ...(valid.verdict === undefined ? {} : { verdict: valid.verdict }),
       };
       const path = join(this.dir, "completions", linkedFileName(id, completion.id));
       await guardedCreateExclusive(this.dir, path, `${JSON.stringify(completion, null, 2)}\n`);
@@ -211,16 +233,20 @@ export class KnowledgeBase {
   /** A card with its judgement and retractions. UsageError for a bad or unknown id. */
   getCard(id: string): CardDetail {
     const card = this.#readCardOrThrow(id);
-    const completion = this.#linkedRecords("completions", id)
+    const completions = this.#linkedRecords("completions", id)
       .map((name) => this.#readLinked<Completion>("completions", name))
-      .find((record) => record !== null) ?? null;
+      .filter((record): record is Completion => record !== null);
+    const judgement = effectiveJudgement(completions);
+    const completion = judgement?.head ?? null;
     const retractions = this.#linkedRecords("retractions", id)
       .map((name) => this.#readLinked<Retraction>("retractions", name))
       .filter((record): record is Retraction => record !== null);
-    const judged = card.status === "pending" && completion !== null;
+    const judged = completion !== null;
     return {
       card,
       completion,
+      completions,
+      disputed: judgement?.disputed ?? false,
       retractions,
       status: judged ? completion.status : card.status,
       retracted: retractions.length > 0,

@@ -11,6 +11,14 @@ export const TIME_BUDGET_SECONDS = 300;
 export const EVAL_TOKENS = 40 * 524288;
 /** Validation tokens for small machines: enough for a stable figure in seconds on a CPU. */
 export const SMALL_EVAL_TOKENS = 32768;
+/** Evaluation context on a real GPU, whatever the recipe's seqLen (upstream's MAX_SEQ_LEN). */
+export const EVAL_SEQ_LEN = MAX_SEQ_LEN;
+/** Rows per evaluation batch on a real GPU (fixed: the packing of the slice depends on it). */
+export const EVAL_ROWS = 16;
+/** Evaluation context on small machines (CPU, software WebGPU): the CPU default's seqLen. */
+export const SMALL_EVAL_SEQ_LEN = 256;
+/** Rows per evaluation batch on small machines. */
+export const SMALL_EVAL_ROWS = 8;
 /** Tokenizer vocabulary size upstream (merges + 256 bytes + 4 specials). */
 export const VOCAB_SIZE = 8192;
 /** Vocabulary size for the small corpora (embedded default, local text): fits a CPU model. */

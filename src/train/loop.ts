@@ -7,7 +7,8 @@
  */
 import type { Backend } from "../engine/backend.ts";
 import { ModelRunner } from "./model.ts";
-import { createOptimizer, flopsPerToken, GPT, type ModelConfig, type Recipe } from "./recipe.ts";
+import type { LoadedRecipe, ModelConfig, Recipe } from "./recipe.ts";
+import { callRecipe } from "./recipe_loader.ts";
 import type { Progress } from "./summary.ts";
 
 /** One micro-batch: row-major [rows, seqLen] inputs and next-token targets. */
@@ -22,8 +23,8 @@ export interface MicroBatch {
 export interface TrainLoopOptions {
   /** The backend to train on. */
   backend: Backend;
-  /** Model, optimizer and batch settings. */
-  recipe: Recipe;
+  /** The recipe: its model, optimizer and hyperparameters (`recipe.config`). */
+  recipe: LoadedRecipe;
   /** The tokenizer's vocabulary size. */
   vocabSize: number;
   /** Seconds of counted training. */
@@ -42,6 +43,8 @@ export interface TrainLoopOptions {
   initialWeights?: Map<string, Float32Array>;
   /** Wall-clock limit on the whole loop, seconds; past it the run fails as hung. */
   hardTimeoutSeconds?: number;
+  /** Longest row the model will be fed later (the evaluation context); default seqLen. */
+  maxSeqLen?: number;
 }
 
 /** What the loop produced. */
@@ -75,18 +78,37 @@ export function microSteps(recipe: Recipe): number {
   return Math.max(1, Math.round(recipe.totalBatchTokens / perMicro));
 }
 
-/** Train a fresh model for the budget. Never throws on divergence: see `failure`. */
+/**
+ * Train a fresh model for the budget. Never throws on divergence: see `failure`. What the
+ * recipe's own code throws (building the model or optimizer) comes out as a RecipeError.
+ */
 export async function trainModel(opts: TrainLoopOptions): Promise<TrainLoopResult> {
-  const { backend, recipe } = opts;
+  const { backend } = opts;
+  const recipe = opts.recipe.config;
+  const module = opts.recipe.module;
+  const label = opts.recipe.path ?? "default recipe";
   const config: ModelConfig = { ...recipe.model, vocabSize: opts.vocabSize };
-  const net = new GPT(backend, config, opts.seed);
+  const maxSeqLen = Math.max(recipe.model.seqLen, opts.maxSeqLen ?? 0);
+  const context = { vocabSize: opts.vocabSize, seed: opts.seed, maxSeqLen };
+  const net = callRecipe(label, "buildModel", () => module.buildModel(backend, recipe, context));
   const model = new ModelRunner(net);
   if (opts.initialWeights) model.load(opts.initialWeights);
-  const optimizer = createOptimizer(net, recipe.optim);
+  let optimizer;
+  try {
+    optimizer = callRecipe(label, "buildOptimizer", () => module.buildOptimizer(net, recipe));
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
   const micro = microSteps(recipe);
   const rows = recipe.deviceBatchRows;
   const tokensPerStep = micro * rows * config.seqLen;
-  const flopsPerStep = flopsPerToken(config) * tokensPerStep;
+  const flops = callRecipe(
+    label,
+    "flopsPerToken",
+    () => module.flopsPerToken(recipe, opts.vocabSize),
+  );
+  const flopsPerStep = flops * tokensPerStep;
   const lossBuf = backend.alloc("f32", 1);
   const losses: number[] = [];
   const started = performance.now();
@@ -100,14 +122,16 @@ export async function trainModel(opts: TrainLoopOptions): Promise<TrainLoopResul
       const t0 = performance.now();
       const progress = Math.min(trainingMs / (opts.budgetSeconds * 1000), 1);
       model.zeroGrads();
+      // The recipe's forward and optimizer run in here; what they throw names the recipe.
       backend.fill({ out: lossBuf, value: 0 });
       for (let m = 0; m < micro; m++) {
         const batch = opts.nextBatch();
-        model.forward(batch.inputs, batch.targets, rows);
+        callRecipe(label, "forward", () => model.forward(batch.inputs, batch.targets, rows));
         model.accumulateLoss(lossBuf, 1 / micro);
         model.backward(1 / micro);
       }
-      optimizer.step(step, progress);
+      const current = step;
+      callRecipe(label, "optimizer step", () => optimizer.step(current, progress));
       const loss = (await backend.read(lossBuf))[0];
       const dt = performance.now() - t0;
       const warmup = step < recipe.warmupSteps;
@@ -137,6 +161,9 @@ export async function trainModel(opts: TrainLoopOptions): Promise<TrainLoopResul
       if (!warmup && trainingMs >= opts.budgetSeconds * 1000) break;
       if (opts.maxSteps !== undefined && step >= opts.maxSteps) break;
     }
+  } catch (error) {
+    model.dispose();
+    throw error;
   } finally {
     backend.free(lossBuf);
     optimizer.dispose();
@@ -144,7 +171,7 @@ export async function trainModel(opts: TrainLoopOptions): Promise<TrainLoopResul
   const trainingSeconds = trainingMs / 1000;
   const tokensPerSecond = trainingSeconds > 0 ? countedTokens / trainingSeconds : 0;
   const mfuPercent = opts.peakFlops && trainingSeconds > 0
-    ? 100 * flopsPerToken(config) * tokensPerSecond / opts.peakFlops
+    ? 100 * flops * tokensPerSecond / opts.peakFlops
     : 0;
   return {
     model,

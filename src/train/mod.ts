@@ -46,26 +46,35 @@ export {
   type LossFn,
 } from "./bpb.ts";
 
-// The trainer: the recipe (the one file agents edit: model, optimizer, hyperparameters), the
-// harness's model runner, the loop, a run.
+// The recipe's contract (C2): loaded at run time (compile-safe), its config keys and changes.
 export {
-  CPU_RECIPE,
-  createOptimizer,
-  flopsPerToken,
-  GPT,
-  GPU_RECIPE,
-  lrMultiplier,
+  applyConfigChange,
+  changeConfig,
+  checkRecipeConfig,
+  configValue,
+  type Constraint,
+  CPU_DEVICE,
+  type Device,
+  type LoadedRecipe,
   type ModelConfig,
-  type ModelShape,
-  muonMomentum,
-  type OptimizerSetup,
-  type ParamGroup,
-  paramGroup,
+  type ModelContext,
   type Recipe,
-  recipeFor,
-  UPSTREAM_OPTIMIZER,
-  weightDecayAt,
+  recipeConfigKeys,
+  type RecipeModule,
+  recipeName,
 } from "./recipe.ts";
+export {
+  DEFAULT_RECIPE_SOURCE,
+  evaluateRecipe,
+  loadRecipe,
+  loadRecipeSync,
+  RECIPE_API_SPECIFIER,
+  RecipeError,
+  recipeForDevice,
+  resolveRecipePath,
+  WORKSPACE_RECIPE,
+} from "./recipe_loader.ts";
+export { type EvalSettings, evalSettings } from "./evaluation.ts";
 export { ModelRunner, type TrainableModel, type TrainOptimizer } from "./model.ts";
 export {
   MAX_LOSS,
@@ -86,6 +95,7 @@ export { type CheckpointManifest, readCheckpoint, writeCheckpoint } from "./chec
 export {
   harnessHash,
   recipeHash,
+  type RecipeText,
   runExperiment,
   type RunOptions,
   type RunReport,

@@ -1,107 +1,36 @@
 /**
- * THE recipe: the GPT model, its optimizer setup and every hyperparameter of the experiment, in
- * one file, like upstream's train.py. This is the ONE file a research agent edits (program.md
- * says so); the harness (data, tokenizer, evaluation, time budget, training loop) stays fixed so
- * results compare. The model is written with the engine's autograd ops (src/engine/ops.ts), so
- * changing the forward is enough: gradients follow automatically.
- *
- * Defaults are upstream's on a GPU (depth 8, width 512, head_dim 128, seq 2048, total batch 2^19
- * tokens). On a CPU (or a software WebGPU adapter) a smaller default is used, chosen by
- * measurement starting from the reference CPU config (depth 4, width 256, head_dim 64, seq 256,
- * 16384 tokens/step) and upstream's small-hardware advice (window pattern "L"): see CPU_RECIPE.
- * The vocabulary size is not set here: it is the prepared tokenizer's.
- *
- * What the harness needs from this file: `Recipe` values (`recipeFor`), `GPT` (parameters in a
- * fixed order and `forward(tape, ids, targets)` returning per-token losses), `createOptimizer`
- * (`step(step, progress)`) and `flopsPerToken` (for MFU).
+ * The recipe's contract with the harness (docs/recipe.md). A recipe is one TypeScript file (the
+ * workspace's `recipe.ts`, or the embedded default) loaded at run time by `recipe_loader.ts`;
+ * it exports its hyperparameters, a model, an optimizer and its FLOPs per token, and may import
+ * only the recipe API (`autoresearch/recipe`, src/train/recipe_api.ts). This module holds the
+ * types of that contract and what the harness does with a recipe's hyperparameters: the config
+ * keys (dotted camelCase paths, as the knowledge base's config keys), validated config changes,
+ * and the name derived from the values.
  */
 import type { Backend } from "../engine/backend.ts";
-import { Parameter, type Tape, type Tensor } from "../engine/tensor.ts";
-import {
-  add,
-  attention,
-  crossEntropy,
-  embedding,
-  linear,
-  mul,
-  narrow,
-  relu2,
-  rmsnorm,
-  rotary,
-  type RotaryTables,
-  rotaryTables,
-  scale,
-  sigmoid,
-} from "../engine/ops.ts";
-import { AdamW, type AdamWGroup, Muon } from "../engine/optim.ts";
-import { Rng, type TrainableModel, type TrainOptimizer } from "./model.ts";
+import { UsageError } from "../util/errors.ts";
+import type { TrainableModel, TrainOptimizer } from "./model.ts";
 
-// ---------------------------------------------------------------------------------------------
-// Hyperparameters
-// ---------------------------------------------------------------------------------------------
-
-/** Model architecture knobs (the vocabulary comes from the tokenizer). */
-export interface ModelShape {
-  /** Number of transformer blocks. */
-  depth: number;
-  /** Residual stream width (n_embd). Must be a multiple of headDim. */
-  width: number;
-  /** Dimension per attention head (heads = width / headDim). */
-  headDim: number;
-  /** Context length in tokens. */
-  seqLen: number;
-  /** Sliding-window pattern over layers: "S" = seq/2, "L" = seq; the last layer is always L. */
-  windowPattern: string;
-  /** Logits are capped as softcap * tanh(logits / softcap); 0 disables the cap. */
-  softcap: number;
-  /** Leading channels of the normed input that drive the value-embedding gates. */
-  veGateChannels: number;
+/** Where a recipe runs: it may choose different hyperparameters for a real GPU. */
+export interface Device {
+  /** The backend that trains it. */
+  backend: "cpu" | "webgpu";
+  /** True on a real GPU; false on the CPU and on software WebGPU adapters (lavapipe). */
+  gpu: boolean;
 }
 
-/** Optimizer setup: AdamW groups for embeddings/head/scalars, Muon for block matrices. */
-export interface OptimizerSetup {
-  /** AdamW LR of the token and value embeddings (scaled by (width/768)^-0.5). */
-  embeddingLr: number;
-  /** AdamW LR of the untied lm_head (scaled). */
-  unembeddingLr: number;
-  /** Muon LR of every block matrix (times sqrt(max(1, rows/cols))). */
-  matrixLr: number;
-  /** AdamW LR of the x0 lambdas (scaled). */
-  scalarLr: number;
-  /** The residual lambdas get scalarLr times this. */
-  residLrFrac: number;
-  /** Muon decoupled (cautious) weight decay at progress 0, decaying linearly to 0. */
-  weightDecay: number;
-  /** AdamW betas. */
-  adamBetas: [number, number];
-  /** AdamW epsilon. */
-  adamEps: number;
-  /** Muon Nesterov momentum at step 0. */
-  muonMomentumStart: number;
-  /** Muon momentum after the ramp. */
-  muonMomentumEnd: number;
-  /** Steps over which the momentum ramps linearly. */
-  muonMomentumRampSteps: number;
-  /** Decay of Muon's second-moment (NorMuon) buffer. */
-  muonBeta2: number;
-  /** Polar Express orthogonalisation iterations (at most 5). */
-  orthoSteps: number;
-  /** Fraction of progress spent warming the LR up from 0. */
-  warmupRatio: number;
-  /** Fraction of progress at the end over which the LR decays linearly. */
-  warmdownRatio: number;
-  /** LR multiplier at the very end. */
-  finalLrFrac: number;
-}
+/** The device assumed when none is given (validating a config change, `director add`). */
+export const CPU_DEVICE: Device = { backend: "cpu", gpu: false };
 
-/** A full recipe: model, optimizer and batch. */
+/**
+ * A recipe's hyperparameters, as the harness sees them: a JSON object whose `model.seqLen`,
+ * `totalBatchTokens`, `deviceBatchRows` and `warmupSteps` the harness reads (the data loader,
+ * gradient accumulation and the time budget need them); every other value belongs to the
+ * recipe.
+ */
 export interface Recipe {
-  /** Name shown in cards and summaries. */
-  name: string;
-  /** Architecture. */
-  model: ModelShape;
-  /** Optimizer and schedule. */
-  optim: OptimizerSetup;
+  /** The model's hyperparameters; `seqLen` is the training context in tokens. */
+  model: { seqLen: number };
   /** Tokens per optimizer step (gradient accumulation fills it). */
   totalBatchTokens: number;
   /** Rows of seqLen tokens per forward/backward (micro-batch). */
@@ -110,342 +39,256 @@ export interface Recipe {
   warmupSteps: number;
 }
 
-/** Upstream's optimizer and schedule. */
-export const UPSTREAM_OPTIMIZER: OptimizerSetup = {
-  embeddingLr: 0.6,
-  unembeddingLr: 0.004,
-  matrixLr: 0.04,
-  scalarLr: 0.5,
-  residLrFrac: 0.01,
-  weightDecay: 0.2,
-  adamBetas: [0.8, 0.95],
-  adamEps: 1e-10,
-  muonMomentumStart: 0.85,
-  muonMomentumEnd: 0.95,
-  muonMomentumRampSteps: 300,
-  muonBeta2: 0.95,
-  orthoSteps: 5,
-  warmupRatio: 0,
-  warmdownRatio: 0.5,
-  finalLrFrac: 0,
-};
-
-/** Upstream's defaults, for a real GPU: 50.3M parameters at vocab 8192. */
-export const GPU_RECIPE: Recipe = {
-  name: "gpt-d8",
-  model: {
-    depth: 8,
-    width: 512,
-    headDim: 128,
-    seqLen: 2048,
-    windowPattern: "SSSL",
-    softcap: 15,
-    veGateChannels: 32,
-  },
-  optim: UPSTREAM_OPTIMIZER,
-  totalBatchTokens: 2 ** 19,
-  // Upstream runs 128 rows per micro-batch in bf16; we train in f32 and keep every activation,
-  // and WebGPU caps one binding (often 2 GiB): 16 rows keep logits (16*2048 x 8192 f32 = 1 GiB)
-  // under it and activations near 13 GB, with 16 accumulation steps to reach 2^19 tokens.
-  deviceBatchRows: 16,
-  warmupSteps: 10,
-};
-
-/**
- * The CPU default (also used on software WebGPU adapters such as lavapipe): the reference CPU
- * config's model (d4 w256) with a small batch, chosen by runs on the embedded corpus on 2 shared
- * cores. val_bpb at 60 s / 300 s: 16384 tokens/step 2.47 (6 steps) / -; 2048 tokens/step with
- * width 256: 2.31 / 2.17, width 192: 2.17 / 2.27, width 128: 2.13 / 2.41 (the small models pass
- * over the 0.3M-token corpus 5 times in 300 s and overfit). The default budget is 300 s, so
- * width 256 wins. Window pattern "L" as upstream advises for small hardware.
- */
-export const CPU_RECIPE: Recipe = {
-  name: "gpt-d4-cpu",
-  model: {
-    depth: 4,
-    width: 256,
-    headDim: 64,
-    seqLen: 256,
-    windowPattern: "L",
-    softcap: 15,
-    veGateChannels: 32,
-  },
-  optim: UPSTREAM_OPTIMIZER,
-  totalBatchTokens: 2048,
-  deviceBatchRows: 8,
-  warmupSteps: 1,
-};
-
-/** The recipe for a device: upstream's on a real GPU, the CPU default otherwise. */
-export function recipeFor(backend: "cpu" | "webgpu", isFallbackAdapter: boolean): Recipe {
-  return backend === "webgpu" && !isFallbackAdapter ? GPU_RECIPE : CPU_RECIPE;
-}
-
-/** LR multiplier at `progress` in [0, 1]: optional warmup, flat, then linear warmdown. */
-export function lrMultiplier(progress: number, optim: OptimizerSetup): number {
-  if (progress < optim.warmupRatio) return (progress + 1e-8) / optim.warmupRatio;
-  if (progress < 1 - optim.warmdownRatio) return 1;
-  const cooldown = Math.max(0, (1 - progress) / optim.warmdownRatio);
-  return cooldown + (1 - cooldown) * optim.finalLrFrac;
-}
-
-/** Muon momentum at optimizer step `step`: linear ramp start -> end. */
-export function muonMomentum(step: number, optim: OptimizerSetup): number {
-  const frac = Math.min(step / optim.muonMomentumRampSteps, 1);
-  return (1 - frac) * optim.muonMomentumStart + frac * optim.muonMomentumEnd;
-}
-
-/** Muon weight decay at `progress`: linear from weightDecay to 0. */
-export function weightDecayAt(progress: number, optim: OptimizerSetup): number {
-  return optim.weightDecay * (1 - progress);
-}
-
-/** How one parameter is optimised. */
-export type ParamGroup =
-  | { kind: "adamw"; lr: number; betas: [number, number]; eps: number }
-  | { kind: "muon"; lr: number };
-
-/**
- * The optimizer group of parameter `name` (names as in GPT below: wte, ve.N, lm_head,
- * resid_lambdas, x0_lambdas, h.N.*). AdamW LRs are scaled by (width/768)^-0.5.
- */
-export function paramGroup(name: string, width: number, optim: OptimizerSetup): ParamGroup {
-  const scale = (width / 768) ** -0.5;
-  const adam = (lr: number): ParamGroup => ({
-    kind: "adamw",
-    lr: lr * scale,
-    betas: optim.adamBetas,
-    eps: optim.adamEps,
-  });
-  if (name === "wte" || name.startsWith("ve.")) return adam(optim.embeddingLr);
-  if (name === "lm_head") return adam(optim.unembeddingLr);
-  if (name === "x0_lambdas") return adam(optim.scalarLr);
-  if (name === "resid_lambdas") return adam(optim.scalarLr * optim.residLrFrac);
-  return { kind: "muon", lr: optim.matrixLr };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Model
-// ---------------------------------------------------------------------------------------------
-
-/** The model's full shape: the recipe's plus the tokenizer's vocabulary. */
-export interface ModelConfig extends ModelShape {
-  /** Vocabulary size (the tokenizer's). */
+/** The model's shape as a checkpoint records it: the recipe's `model` plus the vocabulary. */
+export interface ModelConfig {
+  /** Training context, tokens. */
+  seqLen: number;
+  /** The tokenizer's vocabulary size. */
   vocabSize: number;
+  /** The recipe's other model values. */
+  [key: string]: unknown;
 }
 
-/** True when layer `layer` of a `depth`-layer model has a value embedding (alternating, last). */
-export function hasValueEmbedding(layer: number, depth: number): boolean {
-  return layer % 2 === (depth - 1) % 2;
+/** What the harness hands a recipe's `buildModel` besides the hyperparameters. */
+export interface ModelContext {
+  /** The tokenizer's vocabulary size. */
+  vocabSize: number;
+  /** Seed of the initialisation. */
+  seed: number;
+  /** Longest row the harness will feed (training or the fixed evaluation context). */
+  maxSeqLen: number;
 }
 
-/** Left attention window per layer from the pattern ("S" = seq/2, "L" = seq; last is L). */
-export function layerWindows(shape: ModelShape): number[] {
-  const windows: number[] = [];
-  for (let i = 0; i < shape.depth; i++) {
-    const ch = shape.windowPattern[i % shape.windowPattern.length];
-    windows.push(ch === "S" ? Math.floor(shape.seqLen / 2) : shape.seqLen);
-  }
-  windows[shape.depth - 1] = shape.seqLen;
-  return windows;
+/** A rule a recipe declares over its own values; `key` is the config key it is reported on. */
+export interface Constraint<R extends Recipe = Recipe> {
+  /** Config key named in the error (`config.<key>: <rule>`). */
+  key: string;
+  /** The rule in words, e.g. "must be a multiple of model.headDim". */
+  rule: string;
+  /** True when `recipe` satisfies the rule. */
+  holds: (recipe: R) => boolean;
+}
+
+/** What a recipe module exports (docs/recipe.md). */
+export interface RecipeModule {
+  /** The hyperparameters for `device`: a fresh JSON object per call. */
+  hyperparameters(device: Device): Recipe;
+  /** The model, its parameters created and initialised from `context.seed`. */
+  buildModel(backend: Backend, recipe: Recipe, context: ModelContext): TrainableModel;
+  /** The optimizer of `model`. */
+  buildOptimizer(model: TrainableModel, recipe: Recipe): TrainOptimizer;
+  /** Training FLOPs per token (forward + backward), for MFU and the card's FLOPs. */
+  flopsPerToken(recipe: Recipe, vocabSize: number): number;
+  /** Rules over the values, checked with every config change (optional). */
+  constraints?: readonly Constraint[];
+}
+
+/** Rules the harness itself needs of every recipe. */
+const HARNESS_CONSTRAINTS: readonly Constraint[] = [
+  {
+    key: "model.seqLen",
+    rule: "must be an integer >= 2",
+    holds: (r) => isInt(r.model?.seqLen) && r.model.seqLen >= 2,
+  },
+  {
+    key: "deviceBatchRows",
+    rule: "must be an integer >= 1",
+    holds: (r) => isInt(r.deviceBatchRows) && r.deviceBatchRows >= 1,
+  },
+  {
+    key: "totalBatchTokens",
+    rule: "must be an integer >= 1",
+    holds: (r) => isInt(r.totalBatchTokens) && r.totalBatchTokens >= 1,
+  },
+  {
+    key: "warmupSteps",
+    rule: "must be an integer >= 0",
+    holds: (r) => isInt(r.warmupSteps) && r.warmupSteps >= 0,
+  },
+  {
+    key: "totalBatchTokens",
+    rule: "must be a multiple of deviceBatchRows x model.seqLen (whole micro-batches)",
+    holds: (r) => r.totalBatchTokens % (r.deviceBatchRows * r.model.seqLen) === 0,
+  },
+];
+
+function isInt(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**
- * Training FLOPs per token (forward + backward = 6 per matmul weight, plus attention scores),
- * as upstream estimates it: embeddings are lookups and do not count.
+ * Every config key of `recipe`: the dotted paths to its leaves (numbers, strings, booleans and
+ * arrays are leaves), sorted, e.g. `model.depth`, `optim.matrixLr`, `totalBatchTokens`.
  */
-export function flopsPerToken(cfg: ModelConfig): number {
-  const C = cfg.width;
-  const matmulParams = cfg.depth * 12 * C * C + cfg.vocabSize * C;
-  let attention = 0;
-  for (const w of layerWindows(cfg)) attention += 12 * C * Math.min(w, cfg.seqLen);
-  return 6 * matmulParams + attention;
-}
-
-/** Upstream's initialisation of parameter `name` (host values, drawn from `rng`). */
-export function initialValues(
-  name: string,
-  shape: number[],
-  width: number,
-  rng: Rng,
-): Float32Array {
-  const size = shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(size);
-  const bound = Math.sqrt(3) / Math.sqrt(width);
-  if (name === "wte") { for (let i = 0; i < size; i++) out[i] = rng.normal(); }
-  else if (name === "lm_head") { for (let i = 0; i < size; i++) out[i] = 0.001 * rng.normal(); }
-  else if (name === "resid_lambdas") out.fill(1);
-  else if (name === "x0_lambdas") out.fill(0.1);
-  else if (name.endsWith("c_proj") || name.endsWith("ve_gate")) out.fill(0);
-  else for (let i = 0; i < size; i++) out[i] = (rng.next() * 2 - 1) * bound;
-  return out;
-}
-
-/** The weights of one transformer block (linear weights are (out, in), as torch). */
-interface Block {
-  cQ: Parameter;
-  cK: Parameter;
-  cV: Parameter;
-  attnProj: Parameter;
-  /** Value-embedding gate (heads, veGateChannels), on layers with a value embedding. */
-  veGate: Parameter | null;
-  /** Value-embedding table (vocab, width), on layers with a value embedding. */
-  ve: Parameter | null;
-  fc: Parameter;
-  mlpProj: Parameter;
-}
-
-/**
- * The GPT (UPSTREAM.md): token embedding -> RMSNorm = x0; per layer x = resid[i]*x + x0l[i]*x0,
- * then pre-norm attention (rotary, QK-norm, sliding window, value embeddings with gates on
- * alternating layers incl. the last) and a ReLU^2 MLP; final RMSNorm; untied lm_head; softcapped
- * cross-entropy. Parameters are created (and initialised from `seed`) in a fixed order, the
- * order of scripts/golden_train.py.
- */
-export class GPT implements TrainableModel {
-  /** Every trainable tensor, in creation order. */
-  readonly params: Parameter[] = [];
-  readonly #wte: Parameter;
-  readonly #blocks: Block[] = [];
-  readonly #lmHead: Parameter;
-  readonly #residLambdas: Parameter;
-  readonly #x0Lambdas: Parameter;
-  readonly #rotary: RotaryTables;
-  readonly #windows: number[];
-
-  /** The parameters of `cfg` on `backend`, initialised from `seed`. */
-  constructor(backend: Backend, readonly cfg: ModelConfig, seed: number) {
-    if (cfg.width % cfg.headDim !== 0) throw new Error("width must be a multiple of headDim");
-    if (cfg.headDim % 2 !== 0) throw new Error("headDim must be even (rotary)");
-    const { vocabSize: V, width: C, depth: L } = cfg;
-    const heads = C / cfg.headDim;
-    const rng = new Rng(seed);
-    const param = (name: string, shape: number[]): Parameter => {
-      const p = new Parameter(backend, shape, initialValues(name, shape, C, rng), { name });
-      this.params.push(p);
-      return p;
-    };
-    this.#wte = param("wte", [V, C]);
-    for (let i = 0; i < L; i++) {
-      const ve = hasValueEmbedding(i, L);
-      const cQ = param(`h.${i}.attn.c_q`, [C, C]);
-      const cK = param(`h.${i}.attn.c_k`, [C, C]);
-      const cV = param(`h.${i}.attn.c_v`, [C, C]);
-      const attnProj = param(`h.${i}.attn.c_proj`, [C, C]);
-      const veGate = ve ? param(`h.${i}.attn.ve_gate`, [heads, cfg.veGateChannels]) : null;
-      const fc = param(`h.${i}.mlp.c_fc`, [4 * C, C]);
-      const mlpProj = param(`h.${i}.mlp.c_proj`, [C, 4 * C]);
-      const veTable = ve ? param(`ve.${i}`, [V, C]) : null;
-      this.#blocks.push({ cQ, cK, cV, attnProj, veGate, ve: veTable, fc, mlpProj });
+export function recipeConfigKeys(recipe: Recipe | LoadedRecipe): string[] {
+  if (isLoaded(recipe)) recipe = recipe.config;
+  const keys: string[] = [];
+  const walk = (value: Record<string, unknown>, prefix: string) => {
+    for (const [key, child] of Object.entries(value)) {
+      const path = prefix ? `${prefix}.${key}` : key;
+      if (isPlainObject(child)) walk(child, path);
+      else keys.push(path);
     }
-    this.#lmHead = param("lm_head", [V, C]);
-    this.#residLambdas = param("resid_lambdas", [L]);
-    this.#x0Lambdas = param("x0_lambdas", [L]);
-    this.#rotary = rotaryTables(backend, cfg.seqLen, cfg.headDim);
-    this.#windows = layerWindows(cfg);
+  };
+  walk(recipe as unknown as Record<string, unknown>, "");
+  return keys.sort();
+}
+
+/** The value at dotted `key` of `recipe`, or undefined. */
+export function configValue(recipe: Recipe, key: string): unknown {
+  let value: unknown = recipe as unknown;
+  for (const part of key.split(".")) {
+    if (!isPlainObject(value) || !Object.hasOwn(value, part)) return undefined;
+    value = value[part];
   }
+  return value;
+}
 
-  /**
-   * Per-token losses (B, T) of token ids (B, T) against next-token targets (B, T), recorded on
-   * `tape` (train: `tape.backward(mean(losses))`).
-   */
-  forward(tape: Tape, ids: Tensor<"i32">, targets: Tensor<"i32">): Tensor<"f32"> {
-    const cfg = this.cfg;
-    const [B, T] = ids.shape;
-    const C = cfg.width, D = cfg.headDim, H = C / D;
-    const x0 = rmsnorm(embedding(this.#wte, ids)); // (B, T, C)
-    // The per-layer scalars (L); tape.use puts the Parameters on this tape so narrow can record.
-    const resid = tape.use(this.#residLambdas), x0l = tape.use(this.#x0Lambdas);
-    let x = x0;
-    for (let i = 0; i < cfg.depth; i++) {
-      const blk = this.#blocks[i];
-      // x = resid[i] * x + x0l[i] * x0   (B, T, C)
-      x = add(mul(x, narrow(resid, i, 1)), mul(x0, narrow(x0l, i, 1)));
+/** Why `value` cannot replace `old` (same JSON type; finite numbers; same-length arrays). */
+function typeProblem(old: unknown, value: unknown): string | null {
+  const kind = (x: unknown) => Array.isArray(x) ? "array" : x === null ? "null" : typeof x;
+  if (kind(old) === "number" && (typeof value !== "number" || !Number.isFinite(value))) {
+    return `must be a finite number, got ${JSON.stringify(value)}`;
+  }
+  if (kind(old) !== kind(value)) return `must be a ${kind(old)}, got ${JSON.stringify(value)}`;
+  if (Array.isArray(old) && Array.isArray(value)) {
+    if (old.length !== value.length) return `must be an array of ${old.length} values`;
+    for (let i = 0; i < old.length; i++) {
+      const problem = typeProblem(old[i], value[i]);
+      if (problem) return `[${i}] ${problem}`;
+    }
+  }
+  return null;
+}
 
-      // Attention: q, k, v = norm(x) @ W^T   (B, T, C) viewed as (B, T, H, D)
-      const h = rmsnorm(x);
-      const q = linear(h, blk.cQ).reshape([B, T, H, D]);
-      const k = linear(h, blk.cK).reshape([B, T, H, D]);
-      let v = linear(h, blk.cV).reshape([B, T, H, D]);
-      if (blk.ve && blk.veGate) {
-        // v += 2 * sigmoid(h[..., :G] @ Wg^T)[..., None] * ve[ids]   gate (B, T, H, 1)
-        const gate = scale(sigmoid(linear(narrow(h, 0, cfg.veGateChannels), blk.veGate)), 2);
-        const ve = embedding(blk.ve, ids).reshape([B, T, H, D]);
-        v = add(v, mul(ve, gate.reshape([B, T, H, 1])));
+/**
+ * Check every rule (the harness's, then the recipe's own) and throw a UsageError naming the
+ * first key that breaks one (`config.<key>`).
+ */
+export function checkRecipeConfig(recipe: Recipe, constraints: readonly Constraint[] = []): void {
+  for (const c of [...HARNESS_CONSTRAINTS, ...constraints]) {
+    let holds: boolean;
+    try {
+      holds = c.holds(recipe);
+    } catch {
+      holds = false;
+    }
+    if (!holds) throw new UsageError(`config.${c.key}`, c.rule);
+  }
+}
+
+/** A recipe loaded at run time (recipe_loader.ts): its text, its module and its values. */
+export interface LoadedRecipe {
+  /** The file it was read from; null for the embedded default recipe. */
+  path: string | null;
+  /** Its source text (hashed into recipe_hash). */
+  source: string;
+  /** Its exports. */
+  module: RecipeModule;
+  /** The device its hyperparameters were chosen for. */
+  device: Device;
+  /** The effective hyperparameters (after any config change). */
+  config: Recipe;
+}
+
+function isLoaded(recipe: Recipe | LoadedRecipe): recipe is LoadedRecipe {
+  return "module" in recipe && "source" in recipe;
+}
+
+/**
+ * A new recipe with `change` applied (C2). `recipe` is a loaded recipe (its own declared
+ * constraints are checked too, and a loaded recipe is returned) or bare hyperparameters.
+ */
+export function applyConfigChange(
+  recipe: LoadedRecipe,
+  change: Record<string, unknown>,
+): LoadedRecipe;
+export function applyConfigChange(
+  recipe: Recipe,
+  change: Record<string, unknown>,
+  constraints?: readonly Constraint[],
+): Recipe;
+export function applyConfigChange(
+  recipe: Recipe | LoadedRecipe,
+  change: Record<string, unknown>,
+  constraints: readonly Constraint[] = [],
+): Recipe | LoadedRecipe {
+  if (isLoaded(recipe)) {
+    const config = changeConfig(recipe.config, change, recipe.module.constraints ?? []);
+    return { ...recipe, config };
+  }
+  return changeConfig(recipe, change, constraints);
+}
+
+/**
+ * A new recipe with `change` applied: each key a dotted camelCase path to an existing leaf
+ * (`optim.matrixLr`), each value of the same JSON type as the one it replaces; then every rule
+ * is checked. Throws `UsageError("config.<key>", rule)` for an unknown key, a wrong type or a
+ * broken rule. `recipe` is never modified.
+ */
+export function changeConfig(
+  recipe: Recipe,
+  change: Record<string, unknown>,
+  constraints: readonly Constraint[] = [],
+): Recipe {
+  if (!isPlainObject(change)) throw new UsageError("config", "must be a JSON object");
+  const next = structuredClone(recipe) as Recipe;
+  const known = new Set(recipeConfigKeys(recipe));
+  for (const [key, value] of Object.entries(change)) {
+    if (!known.has(key)) {
+      throw new UsageError(`config.${key}`, `not a recipe key${hint(key, [...known])}`);
+    }
+    const problem = typeProblem(configValue(recipe, key), value);
+    if (problem) throw new UsageError(`config.${key}`, problem);
+    const parts = key.split(".");
+    let target = next as unknown as Record<string, unknown>;
+    for (const part of parts.slice(0, -1)) target = target[part] as Record<string, unknown>;
+    target[parts[parts.length - 1]] = structuredClone(value);
+  }
+  checkRecipeConfig(next, constraints);
+  return next;
+}
+
+/** A pointer at the right spelling of an unknown key: the closest known key by edit distance. */
+function hint(key: string, known: string[]): string {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      let previous = row[0];
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const current = row[j];
+        const cost = a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1;
+        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + cost);
+        previous = current;
       }
-      // Rotary, then QK-norm over D, then causal sliding-window attention -> (B, T, C).
-      const qn = rmsnorm(rotary(q, this.#rotary));
-      const kn = rmsnorm(rotary(k, this.#rotary));
-      const y = attention(qn, kn, v, { window: this.#windows[i] });
-      x = add(x, linear(y, blk.attnProj));
-
-      // MLP: x += relu(norm(x) @ Wfc^T)^2 @ Wproj^T   hidden (B, T, 4C)
-      x = add(x, linear(relu2(linear(rmsnorm(x), blk.fc)), blk.mlpProj));
     }
-    // logits = norm(x) @ W_lm^T (B, T, V); softcap and cross-entropy are fused.
-    const logits = linear(rmsnorm(x), this.#lmHead);
-    return crossEntropy(logits, targets, { softcap: cfg.softcap });
+    return row[b.length];
+  };
+  let best: string | null = null, bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = distance(key, candidate);
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
-
-  /** Free parameters, gradients and the rotary tables. */
-  dispose(): void {
-    for (const p of this.params) p.dispose();
-    this.#rotary.cos.dispose();
-    this.#rotary.sin.dispose();
+  if (best !== null && bestDistance <= Math.max(2, Math.floor(key.length / 4))) {
+    return ` (did you mean ${best}?)`;
   }
+  return `; keys are dotted paths into the recipe such as ${known.slice(0, 6).join(", ")}`;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Optimizer
-// ---------------------------------------------------------------------------------------------
-
 /**
- * The recipe's optimizer: AdamW for embeddings, lm_head and the lambdas, Muon (Polar Express,
- * NorMuon, cautious weight decay) for every block matrix; learning rates scaled and scheduled as
- * above. scripts/golden_train.py implements exactly this in PyTorch.
+ * The recipe's name, derived from its values (never a hand-kept string): `gpt` then depth,
+ * width, context and batch when the recipe has them, e.g. `gpt-d4-w256-s256-b2048`.
  */
-export function createOptimizer(model: GPT, setup: OptimizerSetup): TrainOptimizer {
-  const backend = model.params[0].backend;
-  const adamGroups = new Map<string, { group: AdamWGroup; baseLr: number }>();
-  const matrices: Parameter[] = [];
-  for (const p of model.params) {
-    const g = paramGroup(p.name, model.cfg.width, setup);
-    if (g.kind === "muon") {
-      matrices.push(p);
-      continue;
-    }
-    const key = `${g.lr}/${g.betas}/${g.eps}`;
-    let entry = adamGroups.get(key);
-    if (!entry) {
-      const group = { params: [], lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps };
-      entry = { group, baseLr: g.lr };
-      adamGroups.set(key, entry);
-    }
-    entry.group.params.push(p);
-  }
-  const adam = new AdamW(backend, [...adamGroups.values()].map((e) => e.group));
-  const muonGroup = {
-    params: matrices,
-    lr: setup.matrixLr,
-    beta2: setup.muonBeta2,
-    nsSteps: setup.orthoSteps,
-  };
-  const muon = new Muon(backend, [muonGroup]);
-  return {
-    step(step: number, progress: number): void {
-      const lrm = lrMultiplier(progress, setup);
-      for (const { group, baseLr } of adamGroups.values()) group.lr = baseLr * lrm;
-      Object.assign(muon.groups[0], {
-        lr: setup.matrixLr * lrm,
-        momentum: muonMomentum(step, setup),
-        weightDecay: weightDecayAt(progress, setup),
-      });
-      adam.step();
-      muon.step();
-    },
-    dispose(): void {
-      adam.dispose();
-      muon.dispose();
-    },
-  };
+export function recipeName(recipe: Recipe): string {
+  const parts = ["gpt"];
+  const model = (recipe.model ?? {}) as Record<string, unknown>;
+  if (typeof model.depth === "number") parts.push(`d${model.depth}`);
+  if (typeof model.width === "number") parts.push(`w${model.width}`);
+  parts.push(`s${model.seqLen}`, `b${recipe.totalBatchTokens}`);
+  return parts.join("-");
 }

@@ -1,24 +1,16 @@
 /**
- * One experiment run, end to end, as upstream's `uv run train.py`: train the recipe for the
- * budget, write a checkpoint (plain data) before evaluation, evaluate val_bpb on the fixed
- * validation slice, print the summary block, and record a `pending` card in the knowledge base
- * (never an automatic keep; the agent judges it later with write-card). Both hashes of a card are
- * computed from text embedded at build time (compile-safe, no reads of the source tree):
- * - recipe_hash: the recipe's source (recipe.ts: model, optimizer and hyperparameters, the one
- *   file an agent edits) plus the effective recipe values;
- * - harness_hash: the harness source (constants, tokenizer, data, loader, bpb, loop, the model
- *   runner) plus the prepared data's identity (tokenizer and token-file digests) and the
- *   evaluation settings.
- * Two cards compare only when their harness_hash, platform, budget and seed classes agree.
+ * One experiment run, end to end, as upstream's `uv run train.py`: load the recipe (at run time,
+ * recipe_loader.ts), train it for the budget, write a checkpoint (plain data) before evaluation,
+ * evaluate val_bpb on the fixed validation slice (evaluation.ts), print the summary block, and
+ * record a `pending` card in the knowledge base (never an automatic keep; the agent judges it
+ * later). A recipe that does not load or throws, a diverged or hung run and a non-finite val_bpb
+ * are failed runs: a `crash` card with val_bpb null and the error in one line. The hashes:
+ * - recipe_hash: the recipe file's bytes plus its effective values (after any config change);
+ * - harness_hash: every source that is not the recipe and can change a result (engine ops,
+ *   optimizers, CPU and WGSL kernels, the harness: harness_sources.ts, embedded at build time),
+ *   the prepared data's identity (tokenizer and token-file digests) and the evaluation settings.
+ * Two cards compare only when their harness_hash, platform and budget agree.
  */
-import recipeSource from "./recipe.ts" with { type: "text" };
-import modelRunnerSource from "./model.ts" with { type: "text" };
-import harnessSource from "./harness.ts" with { type: "text" };
-import tokenizerSource from "./tokenizer.ts" with { type: "text" };
-import dataSource from "./data.ts" with { type: "text" };
-import loaderSource from "./dataloader.ts" with { type: "text" };
-import bpbSource from "./bpb.ts" with { type: "text" };
-import loopSource from "./loop.ts" with { type: "text" };
 import type { Backend } from "../engine/backend.ts";
 import { createBackend } from "../engine/create.ts";
 import { detectPlatformWithGemm } from "../engine/platform.ts";
@@ -26,6 +18,7 @@ import { type BackendChoice, cpuCardPlatform, type PlatformInfo } from "../platf
 import {
   type CardInput,
   checkCardId,
+  LIMITS,
   openKnowledgeBase,
   validateCardInput,
 } from "../knowledge/mod.ts";
@@ -36,11 +29,21 @@ import { BestFitLoader } from "./dataloader.ts";
 import { evaluateBpb } from "./bpb.ts";
 import type { TokenDocs } from "./data.ts";
 import type { PreparedData } from "./prepare.ts";
-import { EVAL_TOKENS, SMALL_EVAL_TOKENS } from "./harness.ts";
 import { microSteps, trainModel } from "./loop.ts";
-import { flopsPerToken, type ModelConfig, type Recipe, recipeFor } from "./recipe.ts";
+import {
+  applyConfigChange,
+  checkRecipeConfig,
+  type LoadedRecipe,
+  type ModelConfig,
+  type Recipe,
+  recipeName,
+} from "./recipe.ts";
+import { callRecipe, DEFAULT_RECIPE_SOURCE, evaluateRecipe, RecipeError } from "./recipe_loader.ts";
+import { type EvalSettings, evalSettings } from "./evaluation.ts";
+import { HARNESS_SOURCES } from "./harness_sources.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
-import { formatProgress, formatSummary, type RunSummary } from "./summary.ts";
+import { formatSummary, type RunSummary } from "./summary.ts";
+import { progressDisplay, progressLines } from "./progress.ts";
 
 /** A prepared dataset, as the trainer needs it. */
 export interface TrainingData {
@@ -68,10 +71,22 @@ export interface RunOptions {
   budgetSeconds: number;
   /** Seed of the initialisation and the data order. */
   seed: number;
-  /** Recipe override (default: `recipeFor` the chosen device). */
-  recipe?: Recipe;
+  /** The recipe's text and where it came from (default: the embedded default recipe). */
+  recipe?: RecipeText;
+  /** A config change applied to the recipe's values (dotted keys, C1/C2). */
+  configChange?: Record<string, unknown>;
+  /** Replace the recipe's values outright (tests; checked by the same rules). */
+  configOverride?: Recipe;
   /** Validation tokens scored (default: upstream's on a real GPU, SMALL_EVAL_TOKENS otherwise). */
   evalTokens?: number;
+  /** Group id shared by the seeds of one idea (`train --seeds N`, a queue item). */
+  group?: string;
+  /** Queue item id this run belongs to (`train --item`). */
+  item?: string;
+  /** True when the workspace had uncommitted changes at the start of the run. */
+  dirty?: boolean;
+  /** The uncommitted diff of the recipe, stored with the card of a dirty run. */
+  recipeDiff?: string;
   /** Knowledge base to record the card in; null records nothing. */
   kb: string | null;
   /** Agent name for the card. */
@@ -90,15 +105,23 @@ export interface RunOptions {
   checkpointDir: string;
   /** Wall-clock limit for the whole run, seconds (default 2 * budget + 600). */
   hardTimeoutSeconds?: number;
-  /** Progress lines (default: stderr, rewritten in place on a terminal). */
+  /** Progress lines (default: a progress bar on a terminal, else one stderr line per step). */
   onProgressLine?: (line: string) => void;
   /** Informational lines (default: stderr). */
   log?: (line: string) => void;
 }
 
+/** A recipe's source text and where it came from. */
+export interface RecipeText {
+  /** Its text. */
+  source: string;
+  /** The file it was read from; null for the embedded default. */
+  path: string | null;
+}
+
 /** Everything a run reports (the summary block's figures and more). */
 export interface RunReport extends RunSummary {
-  /** "ok", or "fail" when training diverged or hung (no val_bpb then). */
+  /** "ok", or "fail" when the recipe did not load, training diverged or hung, or val_bpb is not finite. */
   status: "ok" | "fail";
   /** Why it failed. */
   failure: string | null;
@@ -110,8 +133,20 @@ export interface RunReport extends RunSummary {
   backend: string;
   /** Platform label (comparability class). */
   platform: string;
-  /** The recipe's name. */
+  /** The recipe's name (derived from its values). */
   recipe: string;
+  /** The recipe file, or null for the embedded default. */
+  recipe_path: string | null;
+  /** The fixed evaluation (slice tokens, context). */
+  eval: { tokens: number; seq_len: number };
+  /** 1-minute load average at the end of training (0 where the OS has none). */
+  load_avg: number;
+  /** Group id of the seeds of one idea, or null. */
+  group: string | null;
+  /** Queue item id, or null. */
+  item: string | null;
+  /** True when the workspace had uncommitted changes. */
+  dirty: boolean;
   /** Data source. */
   data_source: string;
   /** Counted tokens per second. */
@@ -158,42 +193,36 @@ export async function sha256Bytes(bytes: Uint8Array): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The recipe hash: the recipe's source file and its effective values. */
-export async function recipeHash(recipe: Recipe): Promise<string> {
-  return await sha256(
-    JSON.stringify({ recipeSource, recipe }),
-  );
+/** The recipe hash: the recipe file's text plus its effective values (null: did not load). */
+export async function recipeHash(source: string, config: Recipe | null): Promise<string> {
+  return await sha256(JSON.stringify({ source, config }));
 }
 
-/** The harness hash: harness sources, prepared-data identity and evaluation settings. */
+/**
+ * The harness hash: every harness and engine source that can change a result, the prepared
+ * data's identity and the evaluation settings.
+ */
 export async function harnessHash(
   identity: Record<string, string>,
-  evalTokens: number,
+  evaluation: EvalSettings,
 ): Promise<string> {
-  const sources = [
-    harnessSource,
-    tokenizerSource,
-    dataSource,
-    loaderSource,
-    bpbSource,
-    loopSource,
-    modelRunnerSource,
-  ];
+  const sources = Object.keys(HARNESS_SOURCES).sort().map((k) => [k, HARNESS_SOURCES[k]]);
   const ids = Object.keys(identity).sort().map((k) => [k, identity[k]]);
-  return await sha256(JSON.stringify({ sources, data: ids, evalTokens }));
+  return await sha256(JSON.stringify({ sources, data: ids, evaluation }));
+}
+
+/** The 1-minute load average (0 where the OS reports none). */
+function loadAverage(): number {
+  try {
+    const [one] = Deno.loadavg();
+    return Number.isFinite(one) && one >= 0 ? one : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function defaultLog(line: string): void {
   console.error(line);
-}
-
-function defaultProgress(): (line: string) => void {
-  const tty = Deno.stderr.isTerminal();
-  const encoder = new TextEncoder();
-  return (line: string) => {
-    if (tty) Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
-    else console.error(line);
-  };
 }
 
 /**
@@ -210,137 +239,296 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
   const started = performance.now();
   preflightCard(opts);
   const log = opts.log ?? defaultLog;
-  const progressLine = opts.onProgressLine ?? defaultProgress();
+  const progress = opts.onProgressLine
+    ? progressLines(opts.onProgressLine)
+    : progressDisplay({ budgetSeconds: opts.budgetSeconds });
   const platform = await detectPlatformWithGemm(opts.backend);
   const backend: Backend = await createBackend(opts.backend);
-  const isRealGpu = backend.info.name === "webgpu" && !backend.info.isFallback;
-  const recipe = opts.recipe ?? recipeFor(backend.info.name, backend.info.isFallback);
-  // Upstream's slice on a GPU, a small one elsewhere; never more than the val split holds
-  // (scoring the same tokens again adds nothing but time).
-  const evalTokens = opts.evalTokens ??
-    Math.min(isRealGpu ? EVAL_TOKENS : SMALL_EVAL_TOKENS, opts.data.val.tokens.length);
-  // We train in f32 everywhere, so MFU is against the f32 peak (not a bf16 H100 figure).
-  const peakFlops = platform.peak ? platform.peak.fp32 : null;
-  const [hHash, rHash] = await Promise.all([
-    harnessHash(opts.data.identity, evalTokens),
-    recipeHash(recipe),
-  ]);
-  const rows = recipe.deviceBatchRows;
-  const seqLen = recipe.model.seqLen;
-  log(
-    `training ${recipe.name} on ${backend.info.device} for ${opts.budgetSeconds} s ` +
-      `(${microSteps(recipe)} x ${rows}x${seqLen} tokens per step, data: ${opts.data.source})`,
-  );
-  const loader = new BestFitLoader(opts.data.train, {
-    batchSize: rows,
-    seqLen,
-    shuffle: true,
-    seed: opts.seed,
-  });
-  const hardTimeout = opts.hardTimeoutSeconds ?? defaultHardTimeout(opts.budgetSeconds);
-  backend.resetPeak();
-  let report: RunReport | null = null;
   try {
-    const result = await trainModel({
-      backend,
-      recipe,
-      vocabSize: opts.data.vocabSize,
-      budgetSeconds: opts.budgetSeconds,
+    const gpu = backend.info.name === "webgpu" && !backend.info.isFallback;
+    const evaluation = evalSettings(gpu, opts.data.val.tokens.length, opts.evalTokens);
+    if (opts.evalTokens !== undefined && opts.evalTokens > opts.data.val.tokens.length) {
+      // Capped as documented (never silently): the val split is all there is to score.
+      log(
+        `--eval-tokens ${opts.evalTokens} capped at the val split: ` +
+          `${opts.data.val.tokens.length} tokens (${evaluation.tokens} scored)`,
+      );
+    }
+    const hHash = await harnessHash(opts.data.identity, evaluation);
+    const text = opts.recipe ?? { source: DEFAULT_RECIPE_SOURCE, path: null };
+    const run: RunContext = { opts, platform, backend, evaluation, hHash, started, text };
+    let recipe: LoadedRecipe;
+    try {
+      recipe = loadForRun(text, { backend: backend.info.name, gpu }, opts);
+    } catch (error) {
+      if (!(error instanceof RecipeError)) throw error;
+      log(`error: the recipe did not load: ${error.message}`);
+      return await finishRun(run, null, failedTraining(error.message), null, 0);
+    }
+    const config = recipe.config;
+    const rows = config.deviceBatchRows;
+    const seqLen = config.model.seqLen;
+    log(
+      `training ${recipeName(config)} (${text.path ?? "embedded default recipe"}) on ` +
+        `${backend.info.device} for ${opts.budgetSeconds} s (${microSteps(config)} x ` +
+        `${rows}x${seqLen} tokens per step, data: ${opts.data.source})`,
+    );
+    const loader = new BestFitLoader(opts.data.train, {
+      batchSize: rows,
+      seqLen,
+      shuffle: true,
       seed: opts.seed,
-      nextBatch: () => {
-        const batch = loader.next().value;
-        return { inputs: batch.inputs, targets: batch.targets };
-      },
-      peakFlops,
-      hardTimeoutSeconds: hardTimeout,
-      onProgress: (p) => progressLine(formatProgress(p)),
     });
-    if (Deno.stderr.isTerminal() && !opts.onProgressLine) console.error("");
+    const hardTimeout = opts.hardTimeoutSeconds ?? defaultHardTimeout(opts.budgetSeconds);
+    const peakFlops = platform.peak ? platform.peak.fp32 : null;
+    backend.resetPeak();
+    let result: Awaited<ReturnType<typeof trainModel>>;
+    try {
+      result = await trainModel({
+        backend,
+        recipe,
+        vocabSize: opts.data.vocabSize,
+        budgetSeconds: opts.budgetSeconds,
+        seed: opts.seed,
+        nextBatch: () => {
+          const batch = loader.next().value;
+          return { inputs: batch.inputs, targets: batch.targets };
+        },
+        peakFlops,
+        hardTimeoutSeconds: hardTimeout,
+        maxSeqLen: evaluation.seqLen,
+        onProgress: (p) => progress.update(p),
+      });
+    } catch (error) {
+      progress.stop();
+      if (error instanceof UsageError) throw error;
+      const message = error instanceof RecipeError
+        ? error.message
+        : `training threw: ${oneLine(error)}`;
+      return await finishRun(run, recipe, failedTraining(message), null, loadAverage());
+    }
+    const loadAvg = loadAverage();
+    progress.stop();
     const model = result.model;
-    const config = result.config;
     let valBpb: number | null = null;
     let checkpoint: string | null = null;
     let evalSeconds = 0;
+    let failure = result.failure;
     try {
-      if (result.failure === null) {
+      if (failure === null) {
         checkpoint = opts.checkpointDir;
         const snapshot = await model.snapshot();
         await writeCheckpoint(
           checkpoint,
-          config,
+          result.config,
           model.params.map((p) => ({
             name: p.name,
             shape: [...p.shape],
             values: snapshot.get(p.name)!,
           })),
           result.steps,
-          { recipe: recipe.name, seed: opts.seed, harness_hash: hHash, recipe_hash: rHash },
+          {
+            recipe: recipeName(config),
+            seed: opts.seed,
+            harness_hash: hHash,
+            recipe_hash: await recipeHash(text.source, config),
+          },
         );
         log(`checkpoint written: ${checkpoint} (evaluating next)`);
         const evalStart = performance.now();
+        const label = text.path ?? "default recipe";
         const bpb = await evaluateBpb(
-          (inputs, targets, shape) => model.perTokenLoss(inputs, targets, shape.batchSize),
+          (inputs, targets, shape) =>
+            callRecipe(
+              label,
+              "forward",
+              () => model.perTokenLoss(inputs, targets, shape.batchSize),
+            ),
           opts.data.val,
           opts.data.tokenBytes,
-          { batchSize: rows, seqLen, evalTokens },
+          { batchSize: evaluation.rows, seqLen: evaluation.seqLen, evalTokens: evaluation.tokens },
         );
         evalSeconds = (performance.now() - evalStart) / 1000;
-        valBpb = bpb.bpb;
-        log(`evaluated ${bpb.tokens} validation tokens in ${evalSeconds.toFixed(1)} s`);
+        log(
+          `evaluated ${bpb.tokens} validation tokens (context ${evaluation.seqLen}) in ` +
+            `${evalSeconds.toFixed(1)} s`,
+        );
         if (bpb.wrapped) log("note: the validation slice is longer than the val split (wrapped)");
+        if (Number.isFinite(bpb.bpb)) valBpb = bpb.bpb;
+        else failure = `val_bpb is ${bpb.bpb} (the model's losses are not finite)`;
       }
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      failure = error instanceof RecipeError
+        ? error.message
+        : `evaluation threw: ${oneLine(error)}`;
     } finally {
       model.dispose();
     }
-    const memory = backend.memory();
-    report = {
-      val_bpb: valBpb,
-      training_seconds: result.trainingSeconds,
-      total_seconds: (performance.now() - started) / 1000,
-      peak_vram_mb: memory.peakInUseBytes / 1024 / 1024,
-      mfu_percent: result.mfuPercent,
-      total_tokens_M: result.totalTokens / 1e6,
-      num_steps: result.steps,
-      num_params_M: model.numParams / 1e6,
-      depth: config.depth,
-      status: result.failure === null ? "ok" : "fail",
-      failure: result.failure,
-      card_id: null,
-      checkpoint,
-      backend: `${backend.info.name}: ${backend.info.device}`,
-      platform: platform.label,
-      recipe: recipe.name,
-      data_source: opts.data.source,
-      tokens_per_second: result.tokensPerSecond,
-      eval_seconds: evalSeconds,
-      harness_hash: hHash,
-      recipe_hash: rHash,
-      budget_s: opts.budgetSeconds,
-      seed: opts.seed,
-    };
-    if (opts.kb !== null) {
-      report.card_id = await recordCard(opts, report, recipe, config, platform, backend);
-    }
-    return report;
+    return await finishRun(
+      run,
+      recipe,
+      { ...result, failure, evalSeconds, valBpb, checkpoint },
+      result.config,
+      loadAvg,
+    );
   } finally {
     backend.destroy();
   }
+}
+
+/** What every way out of a run needs. */
+interface RunContext {
+  opts: RunOptions;
+  platform: PlatformInfo;
+  backend: Backend;
+  evaluation: EvalSettings;
+  hHash: string;
+  started: number;
+  text: RecipeText;
+}
+
+/** How training and evaluation went. */
+interface TrainingOutcome {
+  failure: string | null;
+  valBpb: number | null;
+  checkpoint: string | null;
+  evalSeconds: number;
+  trainingSeconds: number;
+  mfuPercent: number;
+  totalTokens: number;
+  steps: number;
+  tokensPerSecond: number;
+  model: { numParams: number } | null;
+}
+
+function failedTraining(failure: string): TrainingOutcome {
+  return {
+    failure,
+    valBpb: null,
+    checkpoint: null,
+    evalSeconds: 0,
+    trainingSeconds: 0,
+    mfuPercent: 0,
+    totalTokens: 0,
+    steps: 0,
+    tokensPerSecond: 0,
+    model: null,
+  };
+}
+
+/** The recipe of a run: evaluated for the device, with the config change or override applied. */
+function loadForRun(
+  text: RecipeText,
+  device: { backend: "cpu" | "webgpu"; gpu: boolean },
+  opts: RunOptions,
+): LoadedRecipe {
+  let recipe = evaluateRecipe(text.source, text.path, device);
+  if (opts.configOverride) {
+    const config = structuredClone(opts.configOverride);
+    checkRecipeConfig(config, recipe.module.constraints ?? []);
+    recipe = { ...recipe, config };
+  }
+  if (opts.configChange && Object.keys(opts.configChange).length > 0) {
+    recipe = applyConfigChange(recipe, opts.configChange);
+  }
+  return recipe;
+}
+
+/** Build the report, record the card (when a knowledge base is given) and return the report. */
+async function finishRun(
+  run: RunContext,
+  recipe: LoadedRecipe | null,
+  outcome: TrainingOutcome,
+  modelConfig: ModelConfig | null,
+  loadAvg: number,
+): Promise<RunReport> {
+  const { opts, backend, evaluation } = run;
+  const config = recipe?.config ?? null;
+  const memory = backend.memory();
+  const report: RunReport = {
+    val_bpb: outcome.failure === null ? outcome.valBpb : null,
+    training_seconds: outcome.trainingSeconds,
+    total_seconds: (performance.now() - run.started) / 1000,
+    peak_vram_mb: memory.peakInUseBytes / 1024 / 1024,
+    mfu_percent: outcome.mfuPercent,
+    total_tokens_M: outcome.totalTokens / 1e6,
+    num_steps: outcome.steps,
+    num_params_M: (outcome.model?.numParams ?? 0) / 1e6,
+    depth: typeof modelConfig?.depth === "number" ? modelConfig.depth : 0,
+    status: outcome.failure === null ? "ok" : "fail",
+    failure: outcome.failure,
+    card_id: null,
+    checkpoint: outcome.checkpoint,
+    backend: `${backend.info.name}: ${backend.info.device}`,
+    platform: run.platform.label,
+    recipe: config ? recipeName(config) : "unloadable recipe",
+    recipe_path: run.text.path,
+    data_source: opts.data.source,
+    tokens_per_second: outcome.tokensPerSecond,
+    eval_seconds: outcome.evalSeconds,
+    eval: { tokens: evaluation.tokens, seq_len: evaluation.seqLen },
+    load_avg: loadAvg,
+    group: opts.group ?? null,
+    item: opts.item ?? null,
+    dirty: opts.dirty === true,
+    harness_hash: run.hHash,
+    recipe_hash: await recipeHash(run.text.source, config),
+    budget_s: opts.budgetSeconds,
+    seed: opts.seed,
+  };
+  if (opts.kb !== null) {
+    const flops = recipe && config
+      ? safeFlops(recipe, opts.data.vocabSize) * outcome.totalTokens
+      : undefined;
+    report.card_id = await recordCard(
+      opts,
+      cardInput(opts, report, config, flops, run.platform, backend),
+    );
+  }
+  return report;
+}
+
+function safeFlops(recipe: LoadedRecipe, vocabSize: number): number {
+  try {
+    const flops = recipe.module.flopsPerToken(recipe.config, vocabSize);
+    return Number.isFinite(flops) && flops >= 0 ? flops : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function oneLine(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.split("\n")[0];
+}
+
+/** A diff cut to the card's limit, saying so when it was cut. */
+function fitDiff(diff: string): string {
+  const max = LIMITS.recipeDiff;
+  if (diff.length <= max) return diff;
+  const note = "\n[diff cut at the card's limit]\n";
+  return diff.slice(0, max - note.length) + note;
 }
 
 /** The card input of a run (status pending; a failed run is a crash with val_bpb null). */
 function cardInput(
   opts: RunOptions,
   report: RunReport,
-  recipe: Recipe,
-  config: ModelConfig,
+  config: Recipe | null,
+  estimatedFlops: number | undefined,
   platform: PlatformInfo,
   backend: Backend,
 ): CardInput {
+  const failed = report.val_bpb === null;
   return {
     agent: opts.agent,
     session: opts.session,
     hypothesis: opts.hypothesis,
     ...(opts.commit ? { commit: opts.commit } : {}),
+    ...(opts.dirty ? { dirty: true } : {}),
+    ...(opts.dirty && opts.recipeDiff ? { recipe_diff: fitDiff(opts.recipeDiff) } : {}),
+    ...(failed && report.failure ? { error: report.failure.slice(0, LIMITS.text) } : {}),
     tags: opts.tags ?? [],
     prior_cards: opts.priorCards ?? [],
     platform: {
@@ -357,15 +545,10 @@ function cardInput(
     recipe_hash: report.recipe_hash,
     budget_s: opts.budgetSeconds,
     seed: opts.seed,
-    config: {
-      recipe: recipe.name,
-      model: config,
-      optim: recipe.optim,
-      total_batch_tokens: recipe.totalBatchTokens,
-      device_batch_rows: recipe.deviceBatchRows,
-      warmup_steps: recipe.warmupSteps,
-      data_source: opts.data.source,
-    },
+    config: (config ?? {}) as unknown as Record<string, unknown>,
+    eval: report.eval,
+    ...(opts.group ? { group: opts.group } : {}),
+    ...(opts.item ? { item: opts.item } : {}),
     results: {
       val_bpb: report.val_bpb,
       peak_memory_mb: report.peak_vram_mb,
@@ -373,12 +556,13 @@ function cardInput(
       num_steps: report.num_steps,
       total_tokens: Math.round(report.total_tokens_M * 1e6),
       num_params: Math.round(report.num_params_M * 1e6),
-      estimated_flops: flopsPerToken(config) * report.total_tokens_M * 1e6,
+      ...(estimatedFlops !== undefined ? { estimated_flops: estimatedFlops } : {}),
       mfu_percent: report.mfu_percent,
+      load_avg: report.load_avg,
     },
-    // A finished run waits for the agent's judgement; a run that diverged or hung has no
-    // val_bpb and is recorded as what it is, a crash (the schema allows null only there).
-    status: report.val_bpb === null ? "crash" : "pending",
+    // A finished run waits for the agent's judgement; a run that failed has no val_bpb and is
+    // recorded as what it is, a crash (the schema allows null only there).
+    status: failed ? "crash" : "pending",
   };
 }
 
@@ -424,24 +608,16 @@ export function preflightCard(
   }
 }
 
-async function recordCard(
-  opts: RunOptions,
-  report: RunReport,
-  recipe: Recipe,
-  config: ModelConfig,
-  platform: PlatformInfo,
-  backend: Backend,
-): Promise<string> {
+async function recordCard(opts: RunOptions, input: CardInput): Promise<string> {
   const kb = openKnowledgeBase(opts.kb!);
   try {
-    const card = await kb.writeCard(cardInput(opts, report, recipe, config, platform, backend));
+    const card = await kb.writeCard(input);
     return card.id;
   } finally {
     kb.close();
   }
 }
 
-/** A CPU vendor guessed from its model name (cards want one). */
 /** The report as upstream's summary block (what `train` prints on stdout). */
 export function summaryText(report: RunReport): string {
   return formatSummary(report);

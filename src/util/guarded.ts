@@ -48,8 +48,9 @@ export function checkWritePath(
   path: string,
   kind: "file" | "directory" = "file",
 ): string {
+  // `path` already includes the base (join(base, ...)), relative to the working directory.
   const absBase = resolve(base);
-  const absPath = resolve(absBase, path);
+  const absPath = resolve(path);
   if (!isInside(absBase, absPath)) {
     throw new UnsafePathError(absPath, `is outside the base ${absBase}; refusing to write`);
   }
@@ -79,14 +80,14 @@ export function checkWritePath(
 /** Create directory `dir` (and missing parents) inside `base`, never through a link. */
 export async function guardedMkdir(base: string, dir: string): Promise<void> {
   checkWritePath(base, dir, "directory");
-  await Deno.mkdir(resolve(base, dir), { recursive: true });
+  await Deno.mkdir(resolve(dir), { recursive: true });
   checkWritePath(base, dir, "directory"); // a link swapped in meanwhile is caught before use
 }
 
 /** Synchronous twin of `guardedMkdir`. */
 export function guardedMkdirSync(base: string, dir: string): void {
   checkWritePath(base, dir, "directory");
-  Deno.mkdirSync(resolve(base, dir), { recursive: true });
+  Deno.mkdirSync(resolve(dir), { recursive: true });
   checkWritePath(base, dir, "directory");
 }
 
@@ -117,7 +118,7 @@ export async function guardedCreateExclusive(
   path: string,
   data: string | Uint8Array,
 ): Promise<boolean> {
-  const target = resolve(base, path);
+  const target = resolve(path);
   const existing = lstatOrNull(target);
   if (existing !== null && existing.isFile) {
     checkWritePath(base, dirname(target), "directory");

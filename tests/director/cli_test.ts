@@ -12,20 +12,23 @@ interface ItemJson {
   status: string;
   hypothesis: string;
   card: string | null;
+  seeds?: number[];
+  base?: { card?: string; recipe_hash?: string };
   claim: { agent: string; generation: number; heartbeatAt: string } | null;
   releases: { stale: boolean; agent: string; reason: string | null }[];
 }
 
-Deno.test("lifecycle: plan -> claim -> heartbeat -> complete with a card -> brief shows it done", async () => {
+Deno.test("lifecycle: plan -> claim -> heartbeat -> complete with its seeds' cards -> brief shows it done", async () => {
   const kb = await tempKb();
   const base = await writeCard(kb, { hypothesis: "baseline", tags: ["other"], valBpb: 1.1 });
-  await writeCard(kb, {
+  const best = await writeCard(kb, {
     hypothesis: "Raise the matrix learning rate to 0.06",
     tags: ["learning_rate"],
     valBpb: 1.05,
     delta: -0.05,
     priorCards: [base.id],
     config: recipeConfig({ "optim.matrixLr": 0.06 }),
+    recipeHash: "lr006",
   });
   const plan = await cliJson<{ suggestions: { enqueued?: string; priority: number }[] }>(
     ["director", "plan", "--kb", kb, "--enqueue", "--limit", "4"],
@@ -38,7 +41,10 @@ Deno.test("lifecycle: plan -> claim -> heartbeat -> complete with a card -> brie
   );
   const id = claim.claimed.id;
   assert.equal(id, plan.suggestions[0].enqueued, "the most urgent suggestion is claimed first");
-  assert.match(claim.claimed.hypothesis, /matrixLr from 0.06 to 0.09/);
+  // A single-run best is replicated (fixed seeds) before anything is built on it.
+  assert.match(claim.claimed.hypothesis, new RegExp(`^Replicate ${best.id} .* seeds 1, 2`));
+  assert.deepEqual(claim.claimed.seeds, [1, 2]);
+  assert.deepEqual(claim.claimed.base, { card: best.id, recipe_hash: "lr006" });
 
   let brief = await cliJson<
     { queue: { pending: { id: string }[]; inProgress: { id: string; agent: string }[] } }
@@ -50,25 +56,45 @@ Deno.test("lifecycle: plan -> claim -> heartbeat -> complete with a card -> brie
 
   const beat = await cli(["director", "heartbeat", id, "--kb", kb, "--agent", "worker1"]);
   assert.equal(beat.code, 0, beat.stderr);
-  const result = await writeCard(kb, {
-    hypothesis: "Raise the matrix learning rate to 0.09",
-    tags: ["learning_rate"],
-    valBpb: 1.04,
-    priorCards: [base.id],
-    config: recipeConfig({ "optim.matrixLr": 0.09 }),
-  });
-  const done = await cliJson<ItemJson>(
-    ["director", "complete", id, "--card", result.id, "--kb", kb, "--agent", "worker1"],
+  const seeds = [];
+  for (const seed of [1, 2]) {
+    seeds.push(
+      await writeCard(kb, {
+        hypothesis: "Raise the matrix learning rate to 0.06",
+        tags: ["learning_rate"],
+        valBpb: seed === 1 ? 1.04 : 1.06,
+        priorCards: [best.id],
+        config: recipeConfig({ "optim.matrixLr": 0.06 }),
+        recipeHash: "lr006",
+        seed,
+      }),
+    );
+  }
+  const done = await cliJson<ItemJson & { cards: string[] }>(
+    [
+      "director",
+      "complete",
+      id,
+      "--card",
+      seeds[0].id,
+      "--card",
+      seeds[1].id,
+      "--kb",
+      kb,
+      "--agent",
+      "worker1",
+    ],
   );
   assert.equal(done.status, "completed");
-  assert.equal(done.card, result.id);
+  assert.equal(done.card, seeds[0].id);
+  assert.deepEqual(done.cards, [seeds[0].id, seeds[1].id]);
 
   brief = await cliJson(["read-brief", "--kb", kb]);
   assert.equal(brief.queue.inProgress.length, 0);
   assert.ok(!brief.queue.pending.some((item) => item.id === id));
   assert.equal(brief.queue.pending.length, 3);
   const text = await cli(["read-brief", "--kb", kb]);
-  assert.ok(text.stdout.includes(result.id), "the result card is in the brief");
+  assert.ok(text.stdout.includes(seeds[0].id), "the result card is in the brief");
   assert.ok(!text.stdout.includes(id), "the completed item is no longer queued");
 
   const status = await cliJson<{ counts: Record<string, number>; items: ItemJson[] }>(
@@ -82,12 +108,19 @@ Deno.test("lifecycle: plan -> claim -> heartbeat -> complete with a card -> brie
     dropped: 0,
     stale: 0,
   });
-  assert.equal(status.items.find((item) => item.id === id)?.card, result.id);
+  assert.equal(status.items.find((item) => item.id === id)?.card, seeds[0].id);
   const plain = await cli(["director", "status", "--kb", kb]);
-  assert.match(plain.stdout, new RegExp(`${id} .*completed -> ${result.id}`));
+  // The done item shows its result: the mean val_bpb of its seeds and their verdicts.
+  assert.match(
+    plain.stdout,
+    new RegExp(
+      `${id} .*\\| val_bpb 1\\.0500 \\(mean of 2\\), keep x2 -> ${seeds[0].id}, ${seeds[1].id}`,
+    ),
+  );
+  assert.match(plain.stdout, /throughput: .* items\/hour/);
 
   // Completing again, or with a card that does not exist, is refused.
-  const again = await cli(["director", "complete", id, "--card", result.id, "--kb", kb]);
+  const again = await cli(["director", "complete", id, "--card", seeds[0].id, "--kb", kb]);
   assert.equal(again.code, 2);
   assert.match(again.stderr, /^error: id: cannot complete .* it is completed\n$/);
 });

@@ -160,7 +160,7 @@ Deno.test("retract, read-brief, coverage, synthesize, update-meta, read-meta, pl
 
   const brief = await runCli(["read-brief", "--kb", kb]);
   assert.equal(brief.code, 0, brief.stderr);
-  assert.match(brief.stdout, new RegExp(`1\\.0000 ${a}`));
+  assert.match(brief.stdout, new RegExp(`\\(${a}\\) = 1\\.0000 \\(n=1\\)`));
   assert.match(brief.stdout, new RegExp(`${b} keep,retracted`));
   const briefJson = JSON.parse((await runCli(["read-brief", "--kb", kb, "--json"])).stdout);
   assert.equal(briefJson.best[0].card, a);
@@ -231,7 +231,7 @@ Deno.test("bad arguments: one-line error naming the field, exit 2, nothing writt
     [[...ok, "--prior-cards", "card_01J9Z0000000000000000000AA"], /does not exist/],
     [[...ok, "--config", "[1]"], /--config: must be a JSON object/],
     [[...ok, "--config", "{oops"], /--config: must be JSON/],
-    [[...ok, "--backend", "cuda"], /backend \(--backend\): must be webgpu or cpu/],
+    [[...ok, "--backend", "tpu"], /backend \(--backend\): must be one of webgpu, cpu, cuda/],
     [[...ok, "--agent", "a\nb"], /agent .*control characters/],
     [[...ok, "--lesson", "l", "--lesson-file", longFile], /not both/],
     [[...ok, "--bogus-flag"], /unknown option/],

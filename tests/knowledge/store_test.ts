@@ -49,15 +49,15 @@ Deno.test("a pending card is judged by a completion record; the card file is unt
   const detail = kb.getCard(card.id);
   assert.equal(detail.status, "discard");
   assert.equal(detail.completion?.agent, "judge");
-  // Judged once only; only pending cards; a failed run can only be judged crash.
+  // A judgement is revised only with a reason, by a record that supersedes it.
   await assert.rejects(
     () => kb.completeCard(card.id, { status: "keep", agent: "x" }),
-    /already judged/,
+    /already judged discard .*; revising a judgement needs a reason/,
   );
   const kept = await kb.writeCard(sampleInput());
   await assert.rejects(
     () => kb.completeCard(kept.id, { status: "keep", agent: "x" }),
-    /only a pending/,
+    /written with status keep/,
   );
   await assert.rejects(
     () => kb.completeCard(card.id, { status: "maybe" as "keep", agent: "x" }),
@@ -255,7 +255,7 @@ Deno.test("the cached synthesis is recomputed after any new record", async () =>
   await kb.writeCard(sampleInput({ results: { val_bpb: 1.0 } }));
   assert.equal((await kb.synthesis()).classes[0].best?.val_bpb, 1.0);
   assert.equal((await kb.synthesis()).total, 1);
-  const better = await kb.writeCard(sampleInput({ results: { val_bpb: 0.9 } }));
+  const better = await kb.writeCard(sampleInput({ recipe_hash: "r2", results: { val_bpb: 0.9 } }));
   assert.equal((await kb.synthesis()).classes[0].best?.val_bpb, 0.9);
   await kb.retract(better.id, "bad eval", "a");
   const synthesis = await kb.synthesis();
@@ -271,12 +271,12 @@ Deno.test("an unusable cached synthesis state is recomputed, never trusted", asy
   await kb.synthesis();
   kb.close();
   const db = new DatabaseSync(join(dir, "index.sqlite"));
-  for (const value of ["0:{not json", '0:{"version":1}', '0:{"version":2,"deferred":7}']) {
+  for (const value of ["0:{not json", '0:{"version":1}', '0:{"version":3,"deferred":7}']) {
     db.prepare("UPDATE meta SET value = ? WHERE key = 'cache:synthesis-state'").run(value);
     db.prepare("INSERT OR REPLACE INTO meta VALUES ('generation', '1')").run();
     db.prepare("INSERT OR REPLACE INTO meta VALUES ('full_epoch', '0')").run();
     const reopened = openKnowledgeBase(dir);
-    await reopened.writeCard(sampleInput({ results: { val_bpb: 0.9 } }));
+    await reopened.writeCard(sampleInput({ recipe_hash: "r2", results: { val_bpb: 0.9 } }));
     const synthesis = await reopened.synthesis();
     assert.equal(synthesis.total, (await reopened.listCards()).length, value);
     assert.equal(synthesis.classes[0].best?.val_bpb, 0.9);

@@ -66,39 +66,59 @@ Deno.test("crashes, pending, discarded and retracted cards never become a best",
   assert.equal(synthesis.classes[0].best?.id, cards[0].id);
   assert.equal(synthesis.classes[0].crashes, 1);
   const { text } = await readBrief(kb);
-  assert.match(text, new RegExp(`1\\.0000 ${cards[0].id}`));
+  assert.match(text, new RegExp(`\\(${cards[0].id}\\) = 1\\.0000 \\(n=1\\)`));
   assert.equal(synthesis.retracted, 1);
   assert.equal(synthesis.pending, 1);
 });
 
-Deno.test("noise floor from replicates; findings confirmed only beyond 2 sigma or replicated", async () => {
+Deno.test("noise floor from replicates; an idea is confirmed by its mean against the baseline", async () => {
+  const baseline = [1.0, 1.01, 0.99, 1.005].map((v, seed) => ({
+    recipe_hash: "base",
+    seed,
+    results: { val_bpb: v },
+  }));
   const { kb, cards } = await baseWith([
-    { recipe_hash: "base", results: { val_bpb: 1.00 } },
-    { recipe_hash: "base", results: { val_bpb: 1.02 }, seed: 1 },
-    // gain 0.1 over the best kept (1.00): 7 sigma -> confirmed
-    { recipe_hash: "big", results: { val_bpb: 0.90 }, hypothesis: "big gain" },
-    // gain 0.005: within noise, single run -> open question
-    { recipe_hash: "small", results: { val_bpb: 0.895 }, hypothesis: "small gain" },
-    // gain 0.005 again but replicated below the previous best -> confirmed
-    { recipe_hash: "rep", results: { val_bpb: 0.890 }, hypothesis: "replicated gain" },
-    { recipe_hash: "rep", results: { val_bpb: 0.8905 }, status: "discard", seed: 1 },
+    ...baseline,
+    // a real gain of 0.1 (about 10 sigma), three runs
+    { recipe_hash: "big", results: { val_bpb: 0.9 }, hypothesis: "big gain" },
+    { recipe_hash: "big", results: { val_bpb: 0.905 }, seed: 1, status: "discard" },
+    { recipe_hash: "big", results: { val_bpb: 0.895 }, seed: 2, status: "discard" },
+    // one lucky run: provisional, never confirmed, an open question
+    { recipe_hash: "small", results: { val_bpb: 0.985 }, hypothesis: "small gain" },
   ]);
   const synthesis = synthesize(await kb.listCards());
-  const noise = synthesis.classes[0].noise!;
-  assert.ok(noise.groups === 2 && noise.runs === 4);
-  const expected = Math.sqrt((0.01 ** 2 * 2 + 0.00025 ** 2 * 2) / 2);
-  assert.ok(Math.abs(noise.sigma - expected) < 1e-9, `${noise.sigma} vs ${expected}`);
+  const klass = synthesis.classes[0];
+  const noise = klass.noise!;
+  assert.equal(noise.groups, 2);
+  assert.equal(noise.df, 5);
+  const squares = [1.0, 1.01, 0.99, 1.005].reduce((s, v) => s + (v - 1.00125) ** 2, 0) +
+    [0.9, 0.905, 0.895].reduce((s, v) => s + (v - 0.9) ** 2, 0);
+  assert.ok(Math.abs(noise.sigma - Math.sqrt(squares / 5)) < 1e-12);
   const byId = new Map(synthesis.findings.map((f) => [f.id, f]));
-  assert.equal(byId.get(cards[2].id)?.basis, "2sigma");
-  assert.equal(byId.get(cards[3].id)?.confirmed, false);
-  assert.equal(byId.get(cards[4].id)?.basis, "replicated");
-  assert.ok(synthesis.openQuestions.some((q) => q.startsWith(`replicate ${cards[3].id}`)));
-  const { brief } = await readBrief(kb);
-  assert.deepEqual(brief.confirmed.map((c) => c.card).sort(), [cards[2].id, cards[4].id].sort());
+  const big = byId.get(cards[4].id)!;
+  assert.equal(big.confirmed, true);
+  assert.equal(big.basis, "welch-holm");
+  assert.equal(big.n, 3);
+  assert.equal(big.comparison.vs, "baseline");
+  assert.equal(big.comparison.confirmation_n, 2, "the run that prompted replication is left out");
+  const small = byId.get(cards[7].id)!;
+  assert.equal(small.confirmed, false);
+  assert.equal(small.provisional, true);
+  assert.ok(synthesis.openQuestions.some((q) => q.startsWith(`replicate ${cards[7].id}`)));
+  assert.equal(klass.best?.recipe_hash, "big");
+  assert.equal(klass.best?.n, 3);
+  assert.equal(klass.baseline?.n, 4);
+  const { brief, text } = await readBrief(kb);
+  assert.deepEqual(brief.confirmed.map((c) => c.card), [cards[4].id]);
   assert.ok(brief.best[0].noise_sigma !== null);
+  assert.match(
+    text,
+    /best big \(card_\w+\) = 0\.9000 \+- 0\.\d{4} \(n=3\); baseline 1\.001\d \+- 0\.\d{4} \(n=4\)/,
+  );
+  assert.match(text, /confirmed improvement on its baseline/);
 });
 
-Deno.test("without replicates the noise is unknown and nothing is confirmed by sigma", async () => {
+Deno.test("without replicates the noise is unknown and nothing is confirmed", async () => {
   const { kb } = await baseWith([
     { recipe_hash: "a", results: { val_bpb: 1.0 } },
     { recipe_hash: "b", results: { val_bpb: 0.5 } },
@@ -106,21 +126,34 @@ Deno.test("without replicates the noise is unknown and nothing is confirmed by s
   const synthesis = synthesize(await kb.listCards());
   assert.equal(synthesis.classes[0].noise, null);
   assert.equal(synthesis.findings[0].confirmed, false);
-  assert.ok(synthesis.openQuestions.some((q) => /no replicate runs/.test(q)));
+  assert.ok(synthesis.openQuestions.some((q) => /measure the noise floor/.test(q)));
+  assert.match((await readBrief(kb)).text, /noise unknown \(0 replicate df, needs 3\)/);
 });
 
-Deno.test("dead ends: a tag tried three times and never kept", async () => {
-  const { kb } = await baseWith([
-    { tags: ["swiglu"], status: "discard" },
-    { tags: ["swiglu"], status: "discard" },
-    { tags: ["swiglu"], status: "revert" },
-    { tags: ["rope"], status: "discard" },
-    { tags: ["rope"], status: "discard" },
-    { tags: ["rope"], status: "keep" },
+Deno.test("dead ends: ideas whose confidence interval rules out a useful gain", async () => {
+  const { kb, cards } = await baseWith([
+    ...[1.0, 1.004, 0.996, 1.002].map((v, seed) => ({
+      recipe_hash: "base",
+      seed,
+      results: { val_bpb: v },
+    })),
+    { recipe_hash: "swiglu", tags: ["swiglu"], status: "discard", results: { val_bpb: 1.05 } },
+    {
+      recipe_hash: "swiglu",
+      tags: ["swiglu"],
+      status: "discard",
+      seed: 1,
+      results: { val_bpb: 1.055 },
+    },
+    // one run a little worse: not evidence of no effect
+    { recipe_hash: "rope", tags: ["rope"], status: "discard", results: { val_bpb: 1.003 } },
+    // crashes and inconclusive labels are not evidence either
+    { recipe_hash: "rope2", tags: ["rope"], status: "crash", results: { val_bpb: null } },
   ]);
   const synthesis = synthesize(await kb.listCards());
-  assert.deepEqual(synthesis.deadEnds.map((d) => d.tag), ["swiglu"]);
-  assert.match((await readBrief(kb)).text, /swiglu \(3\)/);
+  assert.deepEqual(synthesis.deadEnds.map((d) => d.id), [cards[4].id]);
+  assert.ok(synthesis.deadEnds[0].gain + synthesis.deadEnds[0].gain_ci95 < 0);
+  assert.match((await readBrief(kb)).text, new RegExp(`${cards[4].id} gain -0\\.05\\d+`));
 });
 
 Deno.test("coverage: aliases fold together, untouched categories show as unexplored", async () => {
@@ -178,7 +211,7 @@ Deno.test("the brief shows lessons, every section, the queue, and stays one line
   assert.match(text, /lesson two/);
   assert.match(text, /pending q_1 p1 \[architecture\] try swiglu\\nnow/);
   assert.match(text, /claimed q_2 by a2/);
-  assert.match(text, /inconclusive card_/);
+  assert.match(text, /inconclusive idea card_/);
   assert.ok(!text.includes("\x1b"));
   assert.ok(
     text.split("\n").some((l) =>
@@ -220,6 +253,10 @@ function synthetic(count: number): CardSummary[] {
         ? "keep"
         : "discard",
       completion_id: null,
+      disputed: false,
+      num_steps: 900 - (i % 5),
+      load_avg: null,
+      group: null,
       retracted: i % 97 === 0,
       retraction_reason: null,
     });

@@ -22,7 +22,9 @@ Deno.test("defect: card writes failed on one platform -> every backend writes", 
 Deno.test("defect: auto-recorded runs were fake keeps -> pending is never a keep, best or finding", async () => {
   const kb = openKnowledgeBase(await tempKb());
   await kb.writeCard(sampleInput({ results: { val_bpb: 1.0 } }));
-  const auto = await kb.writeCard(sampleInput({ status: "pending", results: { val_bpb: 0.8 } }));
+  const auto = await kb.writeCard(
+    sampleInput({ status: "pending", recipe_hash: "r2", results: { val_bpb: 0.8 } }),
+  );
   let synthesis = synthesize(await kb.listCards());
   assert.equal(synthesis.classes[0].best?.val_bpb, 1.0);
   assert.equal(synthesis.findings.length, 0);
@@ -93,7 +95,9 @@ Deno.test("defect: a corrupt file loaded as empty and was saved over -> reported
 Deno.test("defect: dedup dropped all open questions but one -> each open question survives", async () => {
   const kb = openKnowledgeBase(await tempKb());
   for (const hypothesis of ["unclear a", "unclear b", "unclear c"]) {
-    await kb.writeCard(sampleInput({ hypothesis, status: "inconclusive" }));
+    await kb.writeCard(
+      sampleInput({ hypothesis, status: "inconclusive", recipe_hash: hypothesis.slice(-1) }),
+    );
   }
   const questions = synthesize(await kb.listCards()).openQuestions;
   for (const hypothesis of ["unclear a", "unclear b", "unclear c"]) {

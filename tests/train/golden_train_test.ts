@@ -7,12 +7,7 @@
 import { BACKENDS } from "../backends.ts";
 import assert from "node:assert/strict";
 import { ModelRunner } from "../../src/train/model.ts";
-import {
-  createOptimizer,
-  GPT,
-  type ModelConfig,
-  UPSTREAM_OPTIMIZER,
-} from "../../src/train/recipe.ts";
+import { createOptimizer, GPT, type ModelConfig, UPSTREAM_OPTIMIZER } from "./reference_recipe.ts";
 import type { Backend } from "../../src/engine/backend.ts";
 
 const DIR = new URL("../fixtures/train_golden/", import.meta.url);

@@ -10,9 +10,14 @@ import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
 import { readCheckpoint } from "../../src/train/checkpoint.ts";
 import { trainModel } from "../../src/train/loop.ts";
 import { ModelRunner } from "../../src/train/model.ts";
-import { GPT, type Recipe } from "../../src/train/recipe.ts";
+import { GPT, type ModelConfig, type Recipe } from "./reference_recipe.ts";
 import { runExperiment, type TrainingData } from "../../src/train/run.ts";
-import { markovBatches, TINY_RECIPE } from "./model_helpers.ts";
+import {
+  markovBatches,
+  REFERENCE_RECIPE_TEXT,
+  referenceRecipe,
+  TINY_RECIPE,
+} from "./model_helpers.ts";
 
 const VOCAB = 64;
 const BOS = 63;
@@ -58,7 +63,8 @@ Deno.test("run: a healthy run checkpoints, evaluates and records one pending car
       backend: "cpu",
       budgetSeconds: 1,
       seed: 5,
-      recipe: TINY_RECIPE,
+      recipe: REFERENCE_RECIPE_TEXT,
+      configOverride: TINY_RECIPE,
       evalTokens: 512,
       kb: join(dir, "kb"),
       agent: "tester",
@@ -77,7 +83,7 @@ Deno.test("run: a healthy run checkpoints, evaluates and records one pending car
     assert.equal(manifest.step, report.num_steps);
     const backend = await createCpuBackend();
     try {
-      const model = new ModelRunner(new GPT(backend, manifest.model, 0));
+      const model = new ModelRunner(new GPT(backend, manifest.model as unknown as ModelConfig, 0));
       model.load(weights);
       const ids = new Int32Array(4 * 32).map((_, i) => i % (VOCAB - 1));
       const losses = await model.perTokenLoss(ids, ids.map((x) => (x + 1) % (VOCAB - 1)), 4);
@@ -104,7 +110,8 @@ Deno.test("run: a diverging run fails with no val_bpb and a crash card, never 0"
       backend: "cpu",
       budgetSeconds: 30,
       seed: 5,
-      recipe: wild,
+      recipe: REFERENCE_RECIPE_TEXT,
+      configOverride: wild,
       evalTokens: 512,
       kb: join(dir, "kb"),
       agent: "tester",
@@ -129,7 +136,7 @@ Deno.test("loop: the hard timeout ends a run that takes too long", async () => {
   try {
     const result = await trainModel({
       backend,
-      recipe: TINY_RECIPE,
+      recipe: referenceRecipe(TINY_RECIPE),
       vocabSize: VOCAB,
       budgetSeconds: 600,
       seed: 1,

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { createCpuBackend } from "../../src/engine/cpu/backend.ts";
 import { trainModel } from "../../src/train/loop.ts";
 import { Rng } from "../../src/train/model.ts";
-import { GPT, initialValues } from "../../src/train/recipe.ts";
-import { markovBatches, TINY_RECIPE } from "./model_helpers.ts";
+import { GPT, initialValues } from "./reference_recipe.ts";
+import { markovBatches, referenceRecipe, TINY_RECIPE } from "./model_helpers.ts";
 
 const webgpu = BACKENDS.find((b) => b.name === "webgpu")!;
 
@@ -41,7 +41,7 @@ async function losses(create: () => ReturnType<typeof createCpuBackend>): Promis
   try {
     const result = await trainModel({
       backend,
-      recipe: TINY_RECIPE,
+      recipe: referenceRecipe(TINY_RECIPE),
       vocabSize: 64,
       budgetSeconds: 600,
       seed: 3,

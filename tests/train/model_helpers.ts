@@ -1,14 +1,34 @@
 /**
- * Shared by the trainer's tests: a tiny recipe and synthetic batches (the backends come from
- * tests/backends.ts).
+ * Shared by the trainer's tests: the frozen reference recipe (tests/train/reference_recipe.ts,
+ * never the live one) as a loaded recipe, a tiny configuration of it, and synthetic batches (the
+ * backends come from tests/backends.ts).
  */
 import type { MicroBatch } from "../../src/train/loop.ts";
 import { Rng } from "../../src/train/model.ts";
-import { type Recipe, UPSTREAM_OPTIMIZER } from "../../src/train/recipe.ts";
+import { CPU_DEVICE, type LoadedRecipe, type RecipeModule } from "../../src/train/recipe.ts";
+import * as reference from "./reference_recipe.ts";
+import { type Recipe, UPSTREAM_OPTIMIZER } from "./reference_recipe.ts";
+import referenceSource from "./reference_recipe.ts" with { type: "text" };
+
+/** The reference recipe's text and path, as `runExperiment` takes a recipe. */
+export const REFERENCE_RECIPE_TEXT = {
+  source: referenceSource,
+  path: "tests/train/reference_recipe.ts",
+};
+
+/** The reference recipe (statically imported) with `config` as its values. */
+export function referenceRecipe(config: Recipe): LoadedRecipe {
+  return {
+    path: REFERENCE_RECIPE_TEXT.path,
+    source: referenceSource,
+    module: reference as unknown as RecipeModule,
+    device: CPU_DEVICE,
+    config: structuredClone(config),
+  };
+}
 
 /** A tiny recipe for fast tests: depth 2, width 64, two heads, seq 32, windows "SL". */
 export const TINY_RECIPE: Recipe = {
-  name: "tiny-test",
   model: {
     depth: 2,
     width: 64,

@@ -143,7 +143,10 @@ export async function createWasmGemm(threads: number, tuning: WasmGemmTuning = {
         ready.push(
           new Promise((resolve, reject) => {
             worker.once("message", () => resolve());
-            worker.once("error", (e) => reject(new Error(`gemm worker failed: ${e.message}`)));
+            worker.once(
+              "error",
+              (e: Error) => reject(new Error(`gemm worker failed: ${e.message}`)),
+            );
           }),
         );
         worker.postMessage({ module, memory, thread: i });

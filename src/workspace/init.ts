@@ -1,0 +1,167 @@
+/**
+ * `autoresearch init [DIR]`: a research workspace an agent can work in with only the tool
+ * installed. DIR gets the recipe, program.md, director.md, a `.gitignore` for derived files and a
+ * knowledge base in its own git repository (ignored by the experiment repository, so no
+ * `git reset` or checkout of an experiment can lose a record); DIR itself becomes a git
+ * repository whose first commit is the unmodified baseline. Running it again changes nothing that
+ * exists: an edited recipe (or any edited file) is kept, never overwritten; only missing pieces
+ * are added.
+ */
+import { join, resolve } from "node:path";
+import { ensureBase } from "../knowledge/base.ts";
+import { UsageError } from "../util/errors.ts";
+import { commitPaths, gitOrThrow, hasCommits, isRepositoryRoot } from "./git.ts";
+import { type WorkspaceTemplate, workspaceTemplate } from "./templates.ts";
+
+/** Options of `initWorkspace`. */
+export interface InitOptions {
+  /** the workspace directory (created when missing) */
+  dir: string;
+  /** which template (default "default": this tool's trainer) */
+  trainer?: string;
+}
+
+/** What happened to one file of the template. */
+export interface InitFile {
+  /** path relative to the workspace */
+  path: string;
+  /** created now; unchanged (already the template's); kept (exists and differs: never replaced) */
+  state: "created" | "unchanged" | "kept";
+}
+
+/** What `initWorkspace` did. */
+export interface InitReport {
+  /** absolute workspace directory */
+  dir: string;
+  /** the template used */
+  trainer: string;
+  /** the file an agent edits */
+  recipe: string;
+  /** the template's files and what happened to each */
+  files: InitFile[];
+  /** lines added to the workspace's .gitignore (empty when it already had them all) */
+  gitignoreAdded: string[];
+  /** true when the workspace's git repository was created now */
+  repositoryCreated: boolean;
+  /** the knowledge base directory (absolute) */
+  knowledge: string;
+  /** true when the knowledge base's own repository was created now */
+  knowledgeRepositoryCreated: boolean;
+  /** the commit made now in the workspace (the baseline on a new one), or null */
+  commit: string | null;
+}
+
+async function readIfExists(path: string): Promise<string | null> {
+  try {
+    const info = await Deno.lstat(path);
+    if (!info.isFile) throw new UsageError(path, "exists and is not a regular file");
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+async function checkDirectory(dir: string): Promise<void> {
+  try {
+    const info = await Deno.lstat(dir);
+    if (!info.isDirectory) throw new UsageError("DIR", `${dir} exists and is not a directory`);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** Lines of `wanted` that `existing` lacks (comments only count when their rule is new). */
+function missingLines(existing: string, wanted: readonly string[]): string[] {
+  const have = new Set(existing.split(/\r?\n/).map((line) => line.trim()));
+  const rules = wanted.filter((line) => !line.startsWith("#") && !have.has(line));
+  if (rules.length === 0) return [];
+  return wanted.filter((line) => line.startsWith("#") || rules.includes(line));
+}
+
+async function initKnowledge(dir: string): Promise<boolean> {
+  await ensureBase(dir);
+  if (await isRepositoryRoot(dir)) return false;
+  await gitOrThrow(dir, "init", "-q", "-b", "main");
+  if (!await hasCommits(dir)) {
+    await commitPaths(dir, [".gitignore"], "knowledge base: created by autoresearch init");
+  }
+  return true;
+}
+
+/** Create (or complete) a research workspace; see the module docs. */
+export async function initWorkspace(options: InitOptions): Promise<InitReport> {
+  const template: WorkspaceTemplate = workspaceTemplate(options.trainer ?? "default");
+  const dir = resolve(options.dir);
+  await checkDirectory(dir);
+  // Everything that could refuse is checked before the first write.
+  for (const path of template.requiredFiles ?? []) {
+    if ((await readIfExists(join(dir, path))) === null) {
+      throw new UsageError(
+        "DIR",
+        `${dir} has no ${path}: init --trainer ${template.trainer} runs where the trainer is ` +
+          `(${template.description})`,
+      );
+    }
+  }
+  const existing = new Map<string, string | null>();
+  for (const path of Object.keys(template.files)) {
+    existing.set(path, await readIfExists(join(dir, path)));
+  }
+  const ignorePath = join(dir, ".gitignore");
+  const ignoreBefore = await readIfExists(ignorePath);
+
+  await Deno.mkdir(dir, { recursive: true });
+  let repositoryCreated = false;
+  if (!await isRepositoryRoot(dir)) {
+    await gitOrThrow(dir, "init", "-q", "-b", "main");
+    repositoryCreated = true;
+  }
+  const files: InitFile[] = [];
+  for (const [path, content] of Object.entries(template.files)) {
+    const before = existing.get(path);
+    if (before === null || before === undefined) {
+      await Deno.writeTextFile(join(dir, path), content, { createNew: true });
+      files.push({ path, state: "created" });
+    } else {
+      files.push({ path, state: before === content ? "unchanged" : "kept" });
+    }
+  }
+  const gitignoreAdded = missingLines(ignoreBefore ?? "", template.gitignore);
+  if (gitignoreAdded.length > 0) {
+    const prefix = ignoreBefore === null || ignoreBefore === "" || ignoreBefore.endsWith("\n")
+      ? ""
+      : "\n";
+    await Deno.writeTextFile(ignorePath, `${prefix}${gitignoreAdded.join("\n")}\n`, {
+      append: true,
+    });
+  }
+  const knowledge = join(dir, template.knowledgeDir);
+  const knowledgeRepositoryCreated = await initKnowledge(knowledge);
+
+  // Commit what init added: on a new repository this is the baseline.
+  const added = files.filter((file) => file.state === "created").map((file) => file.path);
+  if (gitignoreAdded.length > 0) added.push(".gitignore");
+  let commit: string | null = null;
+  if (added.length > 0) {
+    const first = !await hasCommits(dir);
+    commit = await commitPaths(
+      dir,
+      added,
+      first
+        ? `baseline: autoresearch init (${template.trainer} recipe, unmodified)`
+        : `autoresearch init: add ${added.join(", ")}`,
+    );
+  }
+  return {
+    dir,
+    trainer: template.trainer,
+    recipe: template.recipeFile,
+    files,
+    gitignoreAdded,
+    repositoryCreated,
+    knowledge,
+    knowledgeRepositoryCreated,
+    commit,
+  };
+}
