@@ -13,6 +13,7 @@ import { currentBranch, repoRoot } from "../record/git.ts";
 import { externalHarnessHash, harnessBudget } from "../record/hash.ts";
 import { detectExternalPlatform, type PlatformOverrides } from "../record/platform.ts";
 import { recordRun, UPSTREAM_BUDGET_S } from "../record/record.ts";
+import { isFile } from "../record/text.ts";
 import {
   type ImportReport,
   importResultsTsv,
@@ -69,14 +70,6 @@ function readFileOrUsage(flag: string, path: string): Uint8Array {
   }
 }
 
-function fileExists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
 function printSkips(skipped: { where: string; reason: string }[]): void {
   for (const skip of skipped) {
     console.error(`warning: skipped ${oneLine(skip.where)}: ${oneLine(skip.reason)}`);
@@ -120,6 +113,35 @@ const FLAG_KEYS = {
   "--memory-gb": "memoryGb",
 } as const;
 
+/** Card fields -> the flag that sets them, so a validation error names what the user typed. */
+const FLAG_OF: Record<string, string> = {
+  harness_hash: "--harness-hash",
+  budget_s: "--budget",
+  seed: "--seed",
+  commit: "--commit",
+  hypothesis: "--hypothesis",
+  lesson: "--lesson",
+  tags: "--tags",
+  prior_cards: "--prior-cards",
+  item: "--item",
+  agent: "--agent",
+  session: "--session",
+  "platform.backend": "--backend",
+  "platform.device": "--device",
+  "platform.vendor": "--vendor",
+  "platform.cores": "--cores",
+  "platform.memory_gb": "--memory-gb",
+};
+
+/** Rethrow a card validation error naming the flag too (`platform.cores (--cores): ...`). */
+function rethrowWithFlag(error: unknown): never {
+  if (error instanceof UsageError) {
+    const flag = FLAG_OF[error.field] ?? FLAG_OF[error.field.replace(/\.\d+$/, "")];
+    if (flag) throw new UsageError(`${error.field} (${flag})`, error.rule);
+  }
+  throw error;
+}
+
 /** Add this group's commands to `program`. */
 export function register(program: Command): void {
   program
@@ -148,7 +170,7 @@ export function register(program: Command): void {
     .addHelpText(
       "after",
       `
-A log with the summary block becomes a pending card (judge it with write-card --complete); a log
+A log with the summary block becomes a pending card (judge it: judge, write-card --complete); a log
 with FAIL, a traceback or no block a crash card (val_bpb null) carrying the error's last lines.
 Recording the same log twice writes nothing. Example:
   uv run train.py > run.log 2>&1; autoresearch record run.log`,
@@ -179,13 +201,7 @@ Recording the same log twice writes nothing. Example:
         priorCards,
         lesson: opts.lesson,
         item: opts.item,
-      }).catch((error) => {
-        if (error instanceof UsageError && !error.field.startsWith("-")) {
-          const flag = error.field === "RUN_LOG" ? "RUN_LOG" : `--${error.field.split(".")[0]}`;
-          throw new UsageError(`${error.field} (${flag.replaceAll("_", "-")})`, error.rule);
-        }
-        throw error;
-      });
+      }).catch(rethrowWithFlag);
       for (const warning of result.warnings) console.error(`warning: ${oneLine(warning)}`);
       if (opts.json) {
         printJson(result.card);
@@ -198,8 +214,8 @@ Recording the same log twice writes nothing. Example:
         console.log(`${card.id} crash: ${oneLine(result.outcome.reason)}`);
       } else {
         console.log(
-          `${card.id} pending val_bpb ${card.results.val_bpb} (judge it: autoresearch write-card ` +
-            `--complete ${card.id} --status keep|discard --lesson ...)`,
+          `${card.id} pending val_bpb ${card.results.val_bpb} (judge it: autoresearch judge ` +
+            `${card.id}, then autoresearch write-card --complete ${card.id} --from-judge --lesson ...)`,
         );
       }
     }));
@@ -252,7 +268,7 @@ Examples:
           }
           return { hash: opts.harnessHash, budget: budgetFlag ?? UPSTREAM_BUDGET_S };
         }
-        const path = opts.harnessFile ?? fallbacks.find(fileExists);
+        const path = opts.harnessFile ?? fallbacks.find(isFile);
         if (path === undefined) {
           throw new UsageError(
             "--harness-file",
@@ -283,7 +299,7 @@ Examples:
           harnessHash: harness.hash,
           budgetS: harness.budget,
           agent,
-        });
+        }).catch(rethrowWithFlag);
         printSkips(report.skipped);
         for (const note of report.notes) console.error(`note: ${oneLine(note)}`);
         if (opts.json) printJson(commonsJson(report));
@@ -314,7 +330,7 @@ Examples:
         agent,
         session: opts.session ?? await sessionOf(root ?? tsvDir),
         recipes,
-      });
+      }).catch(rethrowWithFlag);
       printSkips(report.skipped);
       if (opts.json) {
         printJson({

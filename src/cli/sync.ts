@@ -157,7 +157,7 @@ function outcomeJson(outcome: SyncOutcome) {
 }
 
 function idList(changes: readonly RecordChange[], kind: string, limit = 8): string {
-  const ids = changes.filter((c) => c.kind === kind).map((c) => c.id);
+  const ids = changes.filter((c) => c.kind === kind).map((c) => oneLine(c.id));
   const shown = ids.slice(0, limit).join(", ");
   return ids.length > limit ? `${shown}, ... (${ids.length - limit} more)` : shown;
 }

@@ -7,6 +7,7 @@
  */
 import { dirname, join, relative, resolve, sep } from "node:path";
 import {
+  checkWritePath,
   guardedCreateExclusive,
   guardedMkdir,
   isInside,
@@ -493,6 +494,8 @@ export function checkOutputPath(kb: KnowledgeBase | string, field: string, out: 
     realOrSelf(dir),
     join(realOrSelf(dirname(resolve(out))), resolve(out).split(sep).pop()!),
   ]];
+  // Inside the base, the way there must not pass through a planted link either (views -> ...).
+  if (isInside(dir, out)) checkWritePath(dir, out);
   for (const [base, target] of candidates) {
     if (!isInside(base, target)) continue;
     const top = relative(base, target).split(sep)[0];

@@ -9,7 +9,7 @@
  * committed; one changed or deleted upstream is reported too. Derived files (index, views,
  * locks, temp files) are never staged, even in a base whose `.gitignore` is missing.
  */
-import { join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { UsageError } from "../util/errors.ts";
 import { withLock } from "../util/lock.ts";
 import { ensureBase } from "./base.ts";
@@ -174,7 +174,16 @@ async function openRepo(kb: string): Promise<Repo> {
     if (!Deno.statSync(kb).isDirectory) throw new UsageError("kb", `${kb} is not a directory`);
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError("kb", `${kb} does not exist (clone the shared base there: git clone URL)`);
+    // A base inside a larger repository (a workspace) may arrive with the first pull.
+    const parent = dirname(resolve(kb));
+    const inside = await git(parent, ["rev-parse", "--absolute-git-dir"]).catch(() => null);
+    if (inside === null || inside.code !== 0) {
+      throw new UsageError(
+        "kb",
+        `${kb} does not exist (to join a shared base, clone it there: git clone URL ${kb})`,
+      );
+    }
+    await Deno.mkdir(kb);
   }
   const result = await git(kb, ["rev-parse", "--absolute-git-dir"]);
   if (result.code !== 0) {
@@ -274,7 +283,10 @@ async function identityArgs(repo: Repo, agent: string): Promise<string[]> {
 }
 
 /** The remote and branch to share: the upstream of the current branch, else `origin`. */
-async function upstreamOf(repo: Repo): Promise<{ remote: string | null; branch: string }> {
+async function upstreamOf(
+  repo: Repo,
+  timeoutS: number,
+): Promise<{ remote: string | null; branch: string; local: string }> {
   const branch = (await git(repo.kb, ["symbolic-ref", "--short", "-q", "HEAD"])).stdout.trim();
   if (branch === "") {
     throw new UsageError("kb", "the base's repository has no branch checked out (detached HEAD)");
@@ -283,11 +295,17 @@ async function upstreamOf(repo: Repo): Promise<{ remote: string | null; branch: 
   const mergeOf = await git(repo.kb, ["config", `branch.${branch}.merge`]);
   if (remoteOf.code === 0 && remoteOf.stdout.trim() !== "" && remoteOf.stdout.trim() !== ".") {
     const merged = mergeOf.stdout.trim().replace(/^refs\/heads\//, "");
-    return { remote: remoteOf.stdout.trim(), branch: merged || branch };
+    return { remote: remoteOf.stdout.trim(), branch: merged || branch, local: branch };
   }
   const remotes = (await gitOk(repo.kb, ["remote"])).split("\n").filter((r) => r !== "");
-  if (remotes.length === 0) return { remote: null, branch };
-  return { remote: remotes.includes("origin") ? "origin" : remotes[0], branch };
+  if (remotes.length === 0) return { remote: null, branch, local: branch };
+  const remote = remotes.includes("origin") ? "origin" : remotes[0];
+  // Not pushed yet: share the branch the remote already has (a clone of an empty repository
+  // names its branch after the local default, which may differ between machines).
+  const heads = await git(repo.kb, ["ls-remote", "--symref", remote, "HEAD"], timeoutS);
+  const symref = /^ref: refs\/heads\/(\S+)\s+HEAD$/m.exec(heads.stdout);
+  const hasCommits = /^[0-9a-f]{40}\s+HEAD$/m.test(heads.stdout);
+  return { remote, branch: symref && hasCommits ? symref[1] : branch, local: branch };
 }
 
 function isRejection(stderr: string): boolean {
@@ -386,7 +404,7 @@ async function syncLocked(repo: Repo, options: SyncOptions): Promise<SyncReport>
     ]);
   }
 
-  const { remote, branch } = await upstreamOf(repo);
+  const { remote, branch, local } = await upstreamOf(repo, timeoutS);
   report.remote = remote;
   report.branch = branch;
   const tracking = remote === null ? null : `refs/remotes/${remote}/${branch}`;
@@ -449,7 +467,7 @@ async function syncLocked(repo: Repo, options: SyncOptions): Promise<SyncReport>
     if (pushed.code === 0) {
       await gitOk(repo.kb, ["update-ref", tracking!, head]);
       report.outgoing = toChanges(await addedBetween(repo, before, head));
-      const configured = await git(repo.kb, ["config", `branch.${branch}.remote`]);
+      const configured = await git(repo.kb, ["config", `branch.${local}.remote`]);
       if (configured.code !== 0) {
         await git(repo.kb, ["branch", "-q", `--set-upstream-to=${remote}/${branch}`]);
       }

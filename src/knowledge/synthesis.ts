@@ -19,6 +19,7 @@ import {
   type Comparison,
   holm,
   meanHalfWidth,
+  type Sample,
   sampleOf,
   varianceExceeds,
 } from "./stats.ts";
@@ -302,6 +303,8 @@ export function classLabel(key: string): string {
 const KEEP = 100;
 /** Stored text in the state is cut to this many characters (views show at most 300). */
 const TEXT = 500;
+/** Per-idea text in the state (views show ideas at most 140 characters wide). */
+const IDEA_TEXT = 200;
 
 /** One run: [card id, val_bpb, seed, steps | null, group | null, load_avg | null, kept 1/0]. */
 type Run = [string, number, number, number | null, string | null, number | null, number];
@@ -463,7 +466,7 @@ function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
   }
   const recipe = klass.recipes[card.recipe_hash] ??= {
     first: card.id,
-    hypothesis: cut(card.hypothesis),
+    hypothesis: card.hypothesis.slice(0, IDEA_TEXT),
     tags: card.tags,
     categories: card.categories,
     priors: card.prior_cards,
@@ -476,14 +479,14 @@ function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
   };
   if (card.id < recipe.first) {
     recipe.first = card.id;
-    recipe.hypothesis = cut(card.hypothesis);
+    recipe.hypothesis = card.hypothesis.slice(0, IDEA_TEXT);
     recipe.tags = card.tags;
     recipe.categories = card.categories;
     recipe.priors = card.prior_cards;
   }
   if (card.id > recipe.latest) recipe.latest = card.id;
   if (card.lesson !== null && (recipe.lesson === null || card.id > recipe.lesson.id)) {
-    recipe.lesson = { id: card.id, text: cut(card.lesson) };
+    recipe.lesson = { id: card.id, text: card.lesson.slice(0, IDEA_TEXT) };
   }
   if (card.status === "crash") klass.crashes++;
   if (card.val_bpb !== null && card.status !== "crash") {
@@ -531,6 +534,7 @@ function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
 
 /** Memoised t quantiles: the same few degrees of freedom recur across thousands of ideas. */
 function seedList(runs: Run[]): { seeds: number[]; gaps: number[]; duplicates: number[] } {
+  if (runs.length === 1) return { seeds: [runs[0][2]], gaps: [], duplicates: [] };
   const counts = new Map<number, number>();
   for (const run of runs) counts.set(run[2], (counts.get(run[2]) ?? 0) + 1);
   const seeds = [...counts.keys()].sort((a, b) => a - b);
@@ -550,6 +554,8 @@ interface RecipeView {
   mean: number;
   variance: number;
   estimate: RecipeEstimate;
+  /** the arm of all its runs (set once the noise floor is known) */
+  arm: Arm | null;
 }
 
 function viewOf(hash: string, state: RecipeState): RecipeView {
@@ -574,6 +580,7 @@ function viewOf(hash: string, state: RecipeState): RecipeView {
       seed_gaps: gaps,
       duplicate_seeds: duplicates,
     },
+    arm: null,
   };
 }
 
@@ -612,7 +619,8 @@ function noiseFloor(
     const otherDf = allDf - ownDf;
     const otherVariance = otherDf > 0 ? (allSquares - view.variance * ownDf) / otherDf : 0;
     if (
-      otherDf > 0 && varianceExceeds(view.variance, ownDf, otherVariance, otherDf, UNSTABLE_ALPHA)
+      otherDf > 0 && view.variance > otherVariance &&
+      varianceExceeds(view.variance, ownDf, otherVariance, otherDf, UNSTABLE_ALPHA)
     ) {
       unstable++;
       continue;
@@ -633,11 +641,11 @@ function noiseFloor(
  * One arm of a comparison: the class noise floor as its per-run variance, unless the recipe's
  * own runs show a variance beyond it (F-test at 1%): then its own, with n - 1 df.
  */
-function armOf(values: number[], noise: NoiseFloor): Arm {
-  const sample = sampleOf(values);
+function armOf(values: number[], noise: NoiseFloor, known?: Sample): Arm {
+  const sample = known ?? sampleOf(values);
   const pooled = noise.sigma ** 2;
   if (
-    sample.n >= 2 &&
+    sample.n >= 2 && sample.variance > pooled &&
     varianceExceeds(sample.variance, sample.n - 1, pooled, noise.df, UNSTABLE_ALPHA)
   ) {
     return {
@@ -680,11 +688,22 @@ interface ClassResult {
 
 function analyseClass(key: string, klass: ClassState): ClassResult {
   const views = new Map<string, RecipeView>();
+  // Which recipe a prior card ran: usually an idea's first card, else looked up in all runs once.
   const cardRecipe = new Map<string, string>();
   for (const [hash, recipe] of Object.entries(klass.recipes)) {
-    for (const run of recipe.runs) cardRecipe.set(run[0], hash);
+    cardRecipe.set(recipe.first, hash);
     if (recipe.runs.length > 0) views.set(hash, viewOf(hash, recipe));
   }
+  let allRunsIndexed = false;
+  const recipeOfCard = (id: string): string | undefined => {
+    const known = cardRecipe.get(id);
+    if (known !== undefined || allRunsIndexed) return known;
+    allRunsIndexed = true;
+    for (const [hash, recipe] of Object.entries(klass.recipes)) {
+      for (const run of recipe.runs) cardRecipe.set(run[0], hash);
+    }
+    return cardRecipe.get(id);
+  };
   // The baseline: the recipe of the oldest card, else the oldest recipe with a value.
   let baselineHash: string | null = views.has(klass.baseline) ? klass.baseline : null;
   if (baselineHash === null) {
@@ -708,7 +727,11 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
   // own when it is larger beyond chance), t-quantile with that variance's df.
   if (noise) {
     for (const view of views.values()) {
-      const arm = armOf(view.values, noise);
+      const arm = view.arm = armOf(view.values, noise, {
+        n: view.values.length,
+        mean: view.mean,
+        variance: view.variance,
+      });
       view.estimate.ci95 = meanHalfWidth(arm.variance, arm.n, arm.df);
     }
   }
@@ -718,7 +741,7 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
   const tested: { hash: string; p: number }[] = [];
   for (const view of views.values()) {
     if (view.hash === baselineHash || baselineHash === null) continue;
-    const parentHash = view.state.priors.map((id) => cardRecipe.get(id))
+    const parentHash = view.state.priors.map(recipeOfCard)
       .find((hash) => hash !== undefined && hash !== view.hash && views.has(hash));
     const ref = views.get(parentHash ?? baselineHash)!;
     const gain = ref.mean - view.mean;
@@ -740,11 +763,13 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
       family: 0,
     };
     if (noise) {
-      const refArm = armOf(ref.values, noise);
-      const all: Comparison = compareMeans(armOf(view.values, noise), refArm);
+      const refArm = ref.arm!;
+      const all: Comparison = compareMeans(view.arm!, refArm);
       comparison.gain_ci95 = all.ci95;
       if (confirmN >= 1) {
-        const confirm = compareMeans(armOf(view.values.slice(start), noise), refArm);
+        const confirm = start === 0
+          ? all
+          : compareMeans(armOf(view.values.slice(start), noise), refArm);
         comparison.confirmation_gain = confirm.gain;
         comparison.t = confirm.t;
         comparison.df = confirm.df;
@@ -976,6 +1001,14 @@ export function finalize(folded: SynthesisState): Synthesis {
     for (const [hash, recipe] of Object.entries(klass.recipes)) {
       const withSteps = recipe.runs.filter((run) => run[3] !== null);
       if (withSteps.length < 2) continue;
+      // No run can fall below 80% of a median that is at most the largest count.
+      let low = Infinity;
+      let high = 0;
+      for (const run of withSteps) {
+        low = Math.min(low, run[3]!);
+        high = Math.max(high, run[3]!);
+      }
+      if (low >= STEPS_DRIFT_RATIO * high) continue;
       for (const run of withSteps) {
         const others = withSteps.filter((other) => other !== run).map((other) => other[3]!)
           .sort((a, b) => a - b);

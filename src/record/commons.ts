@@ -18,6 +18,7 @@ import {
   LIMITS,
   type Platform,
   type Results,
+  validateCardInput,
 } from "../knowledge/schema.ts";
 import { categoriesOf } from "../knowledge/taxonomy.ts";
 import { UsageError } from "../util/errors.ts";
@@ -25,6 +26,7 @@ import { withLock } from "../util/lock.ts";
 import { sha256Hex } from "./hash.ts";
 import type { ImportReport } from "./tsv.ts";
 import { readCards, sourceIndex, sourceKey } from "./sources.ts";
+import { clipText, isDirectory, isFile, vendorOf } from "./text.ts";
 
 /** The fork's statuses. */
 const FORK_STATUSES = ["keep", "revert", "discard", "inconclusive", "crash", "retracted"] as const;
@@ -43,7 +45,10 @@ export interface ForkCard {
   valBpb: number | null;
   results: Record<string, number | null>;
   platform: { gpu: string | null; ram_gb: number | null; framework: string | null };
+  /** the commit the experiment started from */
   parentCommit: string | null;
+  /** the commit that ran (`commit_id`, in some versions of the fork) */
+  commitId: string | null;
   configDiff: unknown;
   lesson: string | null;
   tags: string[];
@@ -197,7 +202,8 @@ export function checkForkCard(value: unknown, path: string): ForkCard {
       ram_gb: typeof ram === "number" ? ram : null,
       framework: nonEmptyString(framework) ? framework : null,
     },
-    parentCommit: optionalString(value, "parent_commit") ?? optionalString(value, "commit_id"),
+    parentCommit: optionalString(value, "parent_commit"),
+    commitId: optionalString(value, "commit_id"),
     configDiff: value.config_diff ?? null,
     lesson: optionalString(value, "lesson"),
     tags: stringList(value, "tags"),
@@ -232,15 +238,6 @@ function checkForkItem(value: unknown): ForkItem {
   };
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Order cards so each comes after the cards it names as prior (timestamp order otherwise). */
 function lineageOrder(cards: ForkCard[]): ForkCard[] {
   const sorted = [...cards].sort((a, b) =>
@@ -269,7 +266,7 @@ function lineageOrder(cards: ForkCard[]): ForkCard[] {
  */
 export function readForkBase(dir: string): ForkBase {
   const candidates = [dir, join(dir, "knowledge")];
-  const base = candidates.find((d) => exists(join(d, "cards")));
+  const base = candidates.find((d) => isDirectory(join(d, "cards")));
   if (base === undefined) {
     throw new UsageError("--commons", `${dir} holds no cards/ directory (nor knowledge/cards/)`);
   }
@@ -313,7 +310,7 @@ export function readForkBase(dir: string): ForkBase {
   }
   const items: ForkItem[] = [];
   const queuePath = join(base, "queue.json");
-  if (exists(queuePath)) {
+  if (isFile(queuePath)) {
     const parsed = parseForkJson(Deno.readFileSync(queuePath));
     if (!parsed.ok) problems.push({ where: queuePath, reason: parsed.reason });
     else {
@@ -336,13 +333,8 @@ export function readForkBase(dir: string): ForkBase {
       }
     }
   }
-  const harness = [join(base, "prepare.py"), join(base, "..", "prepare.py")].find(exists) ?? null;
+  const harness = [join(base, "prepare.py"), join(base, "..", "prepare.py")].find(isFile) ?? null;
   return { dir: base, cards: lineageOrder(cards), items, problems, harnessFile: harness };
-}
-
-function vendorOf(device: string): string {
-  const known = ["NVIDIA", "AMD", "Apple", "Intel", "Qualcomm", "ARM", "Ampere"];
-  return known.find((v) => device.toLowerCase().includes(v.toLowerCase())) ?? "unknown";
 }
 
 /** The card platform of a fork platform `{gpu, ram_gb, framework}`. */
@@ -369,16 +361,17 @@ export function forkPlatform(p: ForkCard["platform"]): Platform {
   };
 }
 
-function configDiffText(diff: unknown): string | undefined {
+function configDiffText(diff: unknown, parent: string | null): string | undefined {
   if (diff === null || diff === undefined) return undefined;
   if (typeof diff === "string") return diff.trim() === "" ? undefined : diff;
+  const header = `config_diff (commons fork)${parent ? ` against parent commit ${parent}` : ""}`;
   if (isObject(diff)) {
     const lines = Object.entries(diff).map(([key, value]) =>
       `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`
     );
-    return lines.length ? `config_diff (commons fork)\n${lines.join("\n")}\n` : undefined;
+    return lines.length ? `${header}\n${lines.join("\n")}\n` : undefined;
   }
-  return `config_diff (commons fork)\n${JSON.stringify(diff)}\n`;
+  return `${header}\n${JSON.stringify(diff)}\n`;
 }
 
 /** True when `text` holds a control or line-separator character (not allowed in a tag). */
@@ -400,10 +393,6 @@ function cleanTags(tags: string[]): string[] {
     out.push(trimmed.slice(0, LIMITS.tagLength));
   }
   return [...new Set(out)].slice(0, LIMITS.tags);
-}
-
-function clipText(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 15)}\n...(truncated)`;
 }
 
 /** What a fork import needs besides the base. */
@@ -443,6 +432,20 @@ export async function importCommons(
   options: CommonsImportOptions,
 ): Promise<CommonsImportReport> {
   const { kb } = options;
+  // The fields every card shares are checked once: a bad flag is one error, nothing written.
+  validateCardInput({
+    agent: options.agent,
+    session: "check",
+    hypothesis: "check",
+    platform: { backend: "cpu", device: "check", vendor: "check", cores: 1, memory_gb: 1 },
+    harness_hash: options.harnessHash,
+    recipe_hash: "check",
+    budget_s: options.budgetS,
+    seed: 0,
+    config: {},
+    results: { val_bpb: 1 },
+    status: "keep",
+  });
   const report: CommonsImportReport = {
     added: [],
     existing: [],
@@ -504,10 +507,16 @@ export async function importCommons(
               fork.status === "keep" || fork.status === "discard"
           ? fork.status
           : "inconclusive";
-        const recipeKey = JSON.stringify({ parent: fork.parentCommit, diff: fork.configDiff });
-        const diffText = configDiffText(fork.configDiff);
-        const commit = fork.parentCommit && /^[0-9a-f]{4,64}$/i.test(fork.parentCommit)
-          ? fork.parentCommit
+        // The recipe: the commit that ran when the fork recorded it, else parent + config diff.
+        const recipeKey = JSON.stringify(
+          fork.commitId ? { commit: fork.commitId } : {
+            parent: fork.parentCommit,
+            diff: fork.configDiff,
+          },
+        );
+        const diffText = configDiffText(fork.configDiff, fork.parentCommit);
+        const commit = fork.commitId && /^[0-9a-f]{4,64}$/i.test(fork.commitId)
+          ? fork.commitId
           : undefined;
         const date = /^\d{4}-\d{2}-\d{2}/.exec(fork.timestamp)?.[0];
         const input: CardInput = {

@@ -191,6 +191,9 @@ Deno.test("commons: a fork base migrates; brief, coverage and lineage agree with
     assert.equal(mine.results.val_bpb, card.status === "crash" ? null : card.results.val_bpb);
     assert.equal(mine.platform.device, card.platform.gpu);
     assert.equal(mine.source?.timestamp, card.timestamp);
+    assert.equal(mine.commit, undefined); // parent_commit is not the commit that ran
+    assert.ok(mine.recipe_diff?.includes(`against parent commit ${card.parent_commit}`));
+    assert.ok(mine.recipe_diff?.includes(`DEPTH: ${card.config_diff.DEPTH}`));
   }
   const retracted = source.find((c) => c.status === "retracted")!;
   assert.deepEqual(report.retracted, [ours.get(retracted.id)!.id]);
