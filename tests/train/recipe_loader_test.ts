@@ -221,6 +221,10 @@ Deno.test("recipe: a recipe that does not load is one line naming why", async ()
     /its hyperparameters break a rule: config\.lr: must be below 1/,
   );
   assert.match(
+    await recipeErrorOf(MINIMAL.replace("lr: 0.01,", "lr: 0.01, notes: 'x'.repeat(70000),")),
+    /hyperparameters\(\) must fit a card/,
+  );
+  assert.match(
     await recipeErrorOf(MINIMAL.replace("deviceBatchRows: 2,", "deviceBatchRows: 0,")),
     /config\.deviceBatchRows: must be an integer >= 1/,
   );
