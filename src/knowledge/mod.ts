@@ -90,6 +90,7 @@ export {
   tQuantile,
 } from "./stats.ts";
 export { type Brief, BRIEF_MAX_BYTES, makeBrief, renderBrief } from "./brief.ts";
+export { judgeCard, type JudgeResult, renderJudgement } from "./judge.ts";
 export { type PlotData, plotData, renderPlotSvg } from "./plot.ts";
 export { renderCoverage, renderReport } from "./report.ts";
 export {
