@@ -476,7 +476,6 @@ function eventFileName(event: QueueEvent): string {
 export async function writeEvent(
   kb: string,
   fields: Omit<QueueEvent, "id">,
-  _host?: string,
 ): Promise<QueueEvent | null> {
   const paths = await ensureQueueDirs(kb);
   const event: QueueEvent = { id: newId(fields.kind === "claim" ? "claim" : "ev"), ...fields };
