@@ -13,7 +13,7 @@
  * never proposes what was run (seed twins included) or is queued, nor an invalid recipe.
  */
 import type { CardSummary } from "../knowledge/index.ts";
-import type { Synthesis } from "../knowledge/synthesis.ts";
+import { MAX_REPLICATES, MIN_NOISE_DF, type Synthesis } from "../knowledge/synthesis.ts";
 import {
   changeHolds,
   configChange,
@@ -84,8 +84,6 @@ export interface PlanResult {
 
 /** A run shorter than this many steps is too short to learn from a bigger model. */
 export const MIN_STEPS = 25;
-/** Replicates stop at this many runs of one recipe (then it is judged on what it has). */
-export const MAX_REPLICATES = 6;
 /** Runs a recipe needs before its mean is trusted enough to build on (replicate target). */
 export const REPLICATE_TARGET = 3;
 
@@ -154,32 +152,18 @@ function recipeRuns(cards: CardSummary[]): Map<string, RecipeRuns> {
   return out;
 }
 
-/** What the planner needs of a class's best, whichever Synthesis layout reports it. */
-interface BestView {
-  card: CardSummary;
-  confirmed: boolean;
-  isBaseline: boolean;
-}
-
-type LooseBest = { id: string } & Partial<{ confirmed: boolean; is_baseline: boolean }>;
-
-function bestOf(
-  synthesis: Synthesis,
-  classKey: string,
-  cards: TriedCards,
-  confirmedIds: Set<string>,
-): BestView | null {
-  const stats = synthesis.classes.find((row) => row.key === classKey);
-  const best = stats?.best as LooseBest | null | undefined;
-  const card = best ? cards.byId.get(best.id) : undefined;
-  if (!best || !card) return null;
-  const finding = synthesis.findings.some((f) => f.id === best.id);
-  const isBaseline = best.is_baseline ?? !finding;
-  return { card, confirmed: best.confirmed ?? confirmedIds.has(best.id), isBaseline };
-}
-
-/** The median of recent `results.num_steps` in a class (the budget in steps), or null. */
-function stepsPerRun(cards: TriedCards, classKey: string): number | null {
+/**
+ * The budget in steps: the median `results.num_steps` of the runs of recipe `hash` in a class
+ * (its cost decides its steps), else of the class's recent runs; null when unknown.
+ */
+function stepsPerRun(cards: TriedCards, classKey: string, hash?: string): number | null {
+  if (hash !== undefined) {
+    const own = stepsPerRun(
+      { ...cards, summaries: cards.summaries.filter((card) => card.recipe_hash === hash) },
+      classKey,
+    );
+    if (own !== null) return own;
+  }
   const steps: number[] = [];
   const recent = live(cards.summaries).filter((card) => card.class_key === classKey).slice(-20);
   for (const summary of recent) {
@@ -478,26 +462,39 @@ function draftSuggestions(
     return { list, anchorConfig: null, steps: null };
   }
   const runs = recipeRuns(cards.summaries);
-  const confirmedIds = new Set(synthesis.findings.filter((f) => f.confirmed).map((f) => f.id));
-  const focus = synthesis.classes.find((row) => row.best !== null);
+  const runsOf = (card: CardSummary) => runs.get(`${card.class_key}#${card.recipe_hash}`);
+  // A recipe's card: the one the synthesis names, else any live card of that recipe.
+  const cardOfRecipe = (id: string, classKey: string, hash: string) =>
+    cards.byId.get(id) ??
+      summaries.find((card) => card.class_key === classKey && card.recipe_hash === hash);
+  const focus = synthesis.classes.find((row) =>
+    row.best !== null && cardOfRecipe(row.best.card, row.key, row.best.recipe_hash)
+  );
   if (!focus) return { list: openQuestions(cards, runs, items), anchorConfig: null, steps: null };
   const classKey = focus.key;
-  const steps = stepsPerRun(cards, classKey);
-  const runsOf = (card: CardSummary) => runs.get(`${card.class_key}#${card.recipe_hash}`);
-  const best = bestOf(synthesis, classKey, cards, confirmedIds)!;
-  const baselineCard = summaries.find((card) => card.class_key === classKey)!;
+  const bestEstimate = focus.best!;
+  const best = {
+    card: cardOfRecipe(bestEstimate.card, classKey, bestEstimate.recipe_hash)!,
+    confirmed: bestEstimate.confirmed,
+    isBaseline: bestEstimate.is_baseline,
+  };
+  const baselineCard = (focus.baseline &&
+    cardOfRecipe(focus.baseline.card, classKey, focus.baseline.recipe_hash)) ??
+    summaries.find((card) => card.class_key === classKey)!;
 
-  // The anchor: the best when it is confirmed (or is the baseline), else the best confirmed idea.
+  // The anchor: the best when it is confirmed (or is the baseline), else the confirmed idea with
+  // the best mean, else the baseline. Nothing is built on an unconfirmed best.
   let anchor = best.card;
   if (!best.confirmed && !best.isBaseline) {
     const confirmed = synthesis.findings
       .filter((f) => f.confirmed && f.class_key === classKey)
-      .map((f) => cards.byId.get(f.id))
-      .filter((card): card is CardSummary => card !== undefined)
-      .sort((a, b) => (runsOf(a)?.mean ?? Infinity) - (runsOf(b)?.mean ?? Infinity));
+      .sort((a, b) => a.val_bpb - b.val_bpb)
+      .map((f) => cardOfRecipe(f.id, classKey, f.recipe_hash))
+      .filter((card): card is CardSummary => card !== undefined);
     anchor = confirmed[0] ?? baselineCard;
   }
   const anchorConfig = cards.configOf(anchor.id);
+  const steps = stepsPerRun(cards, classKey, anchor.recipe_hash);
   const anchorRuns = runsOf(anchor);
   const describe = (card: CardSummary) => {
     const r = runsOf(card);
@@ -521,7 +518,7 @@ function draftSuggestions(
       priority: 1,
     });
   }
-  if (focus.noise === null && anchorRuns && anchorRuns.n < REPLICATE_TARGET) {
+  if (focus.noise === null && anchorRuns && anchorRuns.n <= MIN_NOISE_DF) {
     replicateTargets.push({
       card: anchor,
       why: `the class has no noise estimate yet: replicate runs of ${describe(anchor)} measure it`,
@@ -531,7 +528,7 @@ function draftSuggestions(
   for (const target of replicateTargets) {
     const r = runsOf(target.card);
     if (!r || r.n >= MAX_REPLICATES) continue;
-    const want = Math.max(1, REPLICATE_TARGET - r.n);
+    const want = Math.max(1, Math.min(REPLICATE_TARGET, MAX_REPLICATES) - r.n);
     const seeds: number[] = [];
     for (let seed = 0; seeds.length < want; seed++) if (!r.seeds.has(seed)) seeds.push(seed);
     list.push({
@@ -563,16 +560,17 @@ function draftSuggestions(
   const seen = new Set<string>();
   for (const finding of synthesis.findings) {
     if (!finding.confirmed || finding.class_key !== classKey) continue;
-    const idea = cards.byId.get(finding.id);
-    const refId = (finding as { comparison?: { ref?: { card?: string } } }).comparison?.ref?.card ??
-      idea?.prior_cards.find((id) => cards.byId.get(id)?.class_key === classKey) ??
-      baselineCard.id;
-    const ref = cards.byId.get(refId);
+    const idea = cardOfRecipe(finding.id, classKey, finding.recipe_hash);
+    const ref = cardOfRecipe(
+      finding.comparison.ref.card,
+      classKey,
+      finding.comparison.ref.recipe_hash,
+    );
     if (!idea || !ref) continue;
     const from = cards.configOf(ref.id);
     const to = cards.configOf(idea.id);
     if (!from || !to) continue;
-    const gain = (runsOf(ref)?.mean ?? 0) - (runsOf(idea)?.mean ?? 0);
+    const gain = finding.gain;
     for (const { key, a, b } of directionOf(from, to)) {
       const now = anchorConfig[key];
       if (typeof now !== "number") continue;
@@ -616,6 +614,8 @@ function draftSuggestions(
     const now = anchorConfig[knob.key];
     if (typeof now !== "number") continue;
     const category = categoryOfKey(knob.key);
+    // A saturated category (many ideas, several dead ends, none confirmed) gets no new ones.
+    if (record.get(category as never)?.state === "saturated") continue;
     const row = record.get(category as never);
     // The category's track record: keeps over experiments (Laplace), vs an even prior.
     const rate = row ? (row.keep + 1) / (row.experiments + 2) : 0.5;
