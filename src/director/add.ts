@@ -146,8 +146,9 @@ export function parseConfig(raw: string): Record<string, unknown> {
 }
 
 /**
- * The pending and in-progress items of the queue, in the form dedup compares. `configOf` gives
- * a card's effective config, so an item with a base card is compared by its resulting config.
+ * The pending and in-progress items of the queue, in the form dedup compares, and the completed
+ * ones (their result cards may be newer than the cards a caller loaded). `configOf` gives a
+ * card's effective config, so an item with a base card is compared by its resulting config.
  */
 export async function openItemsForDedup(
   kb: string,
@@ -155,8 +156,11 @@ export async function openItemsForDedup(
 ): Promise<Comparable[]> {
   const state = await readQueue(kb);
   return state.items
-    .filter((item) => item.status === "pending" || item.status === "in_progress")
-    .map(({ item }) => itemComparable(item, configOf));
+    .filter((item) => item.status !== "dropped")
+    .map(({ item, status }) => ({
+      ...itemComparable(item, configOf),
+      ...(status === "completed" ? { closed: true } : {}),
+    }));
 }
 
 /** An item in the form dedup compares (its change, its resulting config when the base is known). */

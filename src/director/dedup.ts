@@ -145,6 +145,11 @@ export interface Comparable {
   target?: FlatConfig | null;
   /** Items that rerun a recipe unchanged (replicates): that recipe's hash. */
   replicates?: string | null;
+  /**
+   * A completed item: its result cards may not be indexed yet when a plan started, so it counts
+   * by its resulting config only (base known on both sides); its text and replicates do not.
+   */
+  closed?: boolean;
   /** Loads the config when `config` is null and it is needed (cards read lazily). */
   loadConfig?: () => Record<string, unknown> | null;
 }
@@ -219,6 +224,12 @@ export function findDuplicate(
   const target = change && candidate.target ? candidate.target : null;
   let normalized: Normalized | null = null;
   for (const other of existing) {
+    if (other.closed) {
+      if (target && other.target && sameRecipe(target, other.target)) {
+        return { existing: other, why: "a completed item ran this exact config" };
+      }
+      continue;
+    }
     if (change !== null) {
       if (other.kind === "card") {
         const snapshot = cardConfigOf(other);
