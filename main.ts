@@ -11,6 +11,7 @@ import { register as registerExperiment } from "./src/cli/experiment.ts";
 import { register as registerWorkspace } from "./src/cli/workspace.ts";
 import { register as registerRecord } from "./src/cli/record.ts";
 import { register as registerSync } from "./src/cli/sync.ts";
+import { register as registerJudge } from "./src/cli/judge.ts";
 import { register as registerReport } from "./src/cli/report.ts";
 import { fail, installTerminalGuard } from "./src/cli/common.ts";
 import { terminalText } from "./src/util/text.ts";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
       Deno.exit(2);
     });
   registerKnowledge(program);
+  registerJudge(program);
   registerDirector(program);
   registerTrain(program);
   registerPlatform(program);

@@ -191,6 +191,7 @@ export function register(program: Command): void {
         validateChange: recipeValidator(),
       });
       reportProblems(result.problems);
+      reportProblems((await readQueue(opts.kb)).problems); // skipped queue records, too
       if (opts.json) return printJson(result);
       if (result.stepsPerRun !== null) {
         console.log(`budget: runs take ~${result.stepsPerRun} optimizer steps`);
@@ -253,6 +254,7 @@ export function register(program: Command): void {
       let result;
       try {
         reportProblems(tried.problems);
+        reportProblems((await readQueue(opts.kb)).problems); // dedup skips them: say so
         for (const id of priorCards) requireCard(tried, id, "prior-cards");
         const baseCard = opts.base === undefined
           ? await currentBest(tried)
@@ -398,7 +400,7 @@ export function register(program: Command): void {
         item: id === undefined ? undefined : itemId(id),
         allowMultiple: opts.allowMultiple === true,
       };
-      const synced = opts.sync ? await claimWithSync(options, agent) : null;
+      const synced = opts.sync ? await claimWithSync(options, agent, pick) : null;
       const result = synced
         ? { claimed: synced.claimed, released: synced.released, problems: [] }
         : await claimNext(options, agent, pick);

@@ -25,14 +25,18 @@ import {
   writeResults,
 } from "../train/run.ts";
 import { TIME_BUDGET_SECONDS } from "../train/harness.ts";
-import { applyConfigChange, CPU_DEVICE } from "../train/recipe.ts";
+import { applyConfigChange, changeConfig, configValue, CPU_DEVICE } from "../train/recipe.ts";
+import { effectiveConfig, type FlatConfig, sameValue } from "../knowledge/config_keys.ts";
 import { evaluateRecipe, RecipeError, resolveRecipePath } from "../train/recipe_loader.ts";
 import { DEFAULT_RECIPE_SOURCE } from "../train/recipe_loader.ts";
 import { gitState } from "../train/workspace_git.ts";
 import { atomicWrite } from "../util/atomic.ts";
 import { newId } from "../util/ids.ts";
 import { UsageError } from "../util/errors.ts";
-import { action, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
+import { checkOutputPath } from "../knowledge/store.ts";
+import { checkWritePath } from "../util/guarded.ts";
+import { DEFAULT_KEEP_CHECKPOINTS, pruneCheckpoints } from "../train/checkpoint.ts";
 
 /** The seed of a run when neither `--seed` nor a queue item gives one. */
 const DEFAULT_SEED = 42;
@@ -51,6 +55,62 @@ function positive(field: string, raw: string): number {
   const value = parseNumber(field, raw);
   if (value <= 0) throw new UsageError(field, `must be positive, got ${raw}`);
   return value;
+}
+
+function positiveInteger(field: string, raw: string): number {
+  const value = parseNumber(field, raw);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new UsageError(field, `must be a positive integer, got ${raw}`);
+  }
+  return value;
+}
+
+/**
+ * Everything `train` will write, checked before training starts, so a finished run is never
+ * lost to a late error: the base (`--kb` must be a directory or not exist yet; its record
+ * directories must not be links), `--results` (a file path, not a directory, not a record of
+ * the base), and the checkpoint directory (created now).
+ */
+function preflightWrites(
+  kb: string | null,
+  results: string | undefined,
+  checkpointsRoot: string,
+): void {
+  if (kb !== null) {
+    checkBase(kb, false);
+    for (const sub of ["cards", "completions"]) checkWritePath(kb, join(kb, sub), "directory");
+  }
+  if (results !== undefined) checkOutputPath(kb ?? ".", "--results", results);
+  try {
+    Deno.mkdirSync(checkpointsRoot, { recursive: true });
+  } catch (error) {
+    throw new UsageError(
+      "--cache",
+      `cannot create the checkpoint directory ${checkpointsRoot}: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** How many run checkpoints to keep: `$AUTORESEARCH_KEEP_CHECKPOINTS`, else the default. */
+function keepCheckpoints(raw: string | undefined): number {
+  const value = raw ?? Deno.env.get("AUTORESEARCH_KEEP_CHECKPOINTS");
+  if (value === undefined || value === "") return DEFAULT_KEEP_CHECKPOINTS;
+  const keep = parseNumber("--keep-checkpoints", value);
+  if (!Number.isInteger(keep) || keep < 0) {
+    throw new UsageError("--keep-checkpoints", `must be a non-negative integer, got ${value}`);
+  }
+  return keep;
+}
+
+/** Remove all but the newest `keep` run checkpoints and say which went (never silent). */
+async function pruneOld(checkpointsRoot: string, keep: number): Promise<void> {
+  const pruned = await pruneCheckpoints(checkpointsRoot, keep);
+  if (pruned.length > 0) {
+    console.error(
+      `pruned ${pruned.length} old checkpoint${pruned.length === 1 ? "" : "s"} ` +
+        `(keeping the newest ${keep}): ${pruned.join(", ")}`,
+    );
+  }
 }
 
 function nonNegativeInteger(field: string, raw: string): number {
@@ -124,7 +184,10 @@ interface ItemRun {
   category: string;
   config: Record<string, unknown> | null;
   priorCards: string[];
-  seed?: number;
+  /** The item's fixed seeds (replicates), when it names them. */
+  seeds?: number[];
+  /** The card whose config the change applies to, and its recipe hash. */
+  base?: { card?: string; recipe_hash?: string };
 }
 
 /** The queue item `id` of the knowledge base `kb`, read through the director's queue. */
@@ -135,20 +198,47 @@ async function readItem(kb: string, id: string): Promise<ItemRun> {
   const state = await readQueue(kb);
   const found = state.items.find((s) => s.item.id === id);
   if (!found) throw new UsageError("--item", `no item ${id} in the queue of ${kb}`);
-  const item = found.item as typeof found.item & { seed?: unknown; seeds?: unknown };
-  const seed = typeof item.seed === "number" && Number.isSafeInteger(item.seed) && item.seed >= 0
-    ? item.seed
-    : Array.isArray(item.seeds) && Number.isSafeInteger(item.seeds[0])
-    ? item.seeds[0] as number
-    : undefined;
+  const item = found.item;
   return {
     id: item.id,
     hypothesis: item.hypothesis,
     category: item.category,
     config: item.config,
     priorCards: item.priorCards,
-    ...(seed !== undefined ? { seed } : {}),
+    ...(item.seeds && item.seeds.length > 0 ? { seeds: item.seeds } : {}),
+    ...(item.base ? { base: item.base } : {}),
   };
+}
+
+/**
+ * The values of an item's base card that differ from the recipe's own (the change applies on top
+ * of them): keys of this recipe only, each value one the recipe accepts; empty when the card is
+ * unreadable or the recipe does not load (the run then records what it can).
+ */
+function baseOverlay(kb: string, cardId: string, text: RecipeText): Record<string, unknown> {
+  let recipe, config: FlatConfig;
+  try {
+    recipe = evaluateRecipe(text.source, text.path, CPU_DEVICE);
+    const base = openKnowledgeBase(kb);
+    try {
+      config = effectiveConfig(base.getCard(cardId).card);
+    } finally {
+      base.close();
+    }
+  } catch {
+    return {};
+  }
+  const overlay: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    try {
+      if (sameValue(configValue(recipe.config, key), value)) continue;
+      changeConfig(recipe.config, { [key]: value });
+      overlay[key] = value;
+    } catch {
+      // A key of another recipe, or a value this one rejects alone: not part of the base here.
+    }
+  }
+  return overlay;
 }
 
 interface CommonRun {
@@ -256,7 +346,10 @@ export function register(program: Command): void {
       "--seed <n>",
       "seed of the init and data order, first of --seeds (default: the item's, else 42)",
     )
-    .option("--seeds <n>", "run N seeds (seed, seed+1, ...) of the recipe as one group", "1")
+    .option(
+      "--seeds <n>",
+      "run N seeds (seed, seed+1, ...) of the recipe as one group (default 1, or the item's seeds)",
+    )
     .option("--recipe <file>", "the recipe to train (default ./recipe.ts, else the embedded one)")
     .option("--config <json>", `config change, e.g. '{"optim.matrixLr":0.05}' (dotted keys)`)
     .option("--item <id>", "run a queue item: its config change, seed, prior cards and group")
@@ -266,35 +359,59 @@ export function register(program: Command): void {
     .option("--hypothesis <text>", "what this run tests, for the card (default: the item's)")
     .option("--tags <list>", "comma-separated tags for the card (lr, batch_size, ...)")
     .option("--prior-cards <ids>", "comma-separated ids of cards that inspired this run")
-    .option("--eval-tokens <n>", "validation tokens scored (default: by device)")
+    .option(
+      "--eval-tokens <n>",
+      "validation tokens scored (default: by device; capped at the val split)",
+    )
     .option("--cache <dir>", "cache root (env AUTORESEARCH_CACHE; default ~/.cache/autoresearch)")
+    .option(
+      "--keep-checkpoints <n>",
+      `run checkpoints kept in the cache, newest first (env AUTORESEARCH_KEEP_CHECKPOINTS; ` +
+        `default ${DEFAULT_KEEP_CHECKPOINTS})`,
+    )
     .option("--no-card", "do not record a card")
     .addOption(kbOption())
     .addOption(jsonOption())
     .action(action(async (opts) => {
-      const seeds = nonNegativeInteger("--seeds", opts.seeds);
-      if (seeds < 1) throw new UsageError("--seeds", "must be at least 1");
+      const keep = keepCheckpoints(opts.keepCheckpoints);
+      const count = opts.seeds === undefined
+        ? undefined
+        : nonNegativeInteger("--seeds", opts.seeds);
+      if (count !== undefined && count < 1) throw new UsageError("--seeds", "must be at least 1");
+      const firstSeed = opts.seed === undefined
+        ? undefined
+        : nonNegativeInteger("--seed", opts.seed);
       const item = opts.item === undefined ? undefined : await readItem(opts.kb, opts.item);
       if (item && opts.config !== undefined) {
         throw new UsageError("--config", "cannot be combined with --item (the item has its own)");
       }
+      const recipe = await readRecipeText(opts.recipe);
+      // A queue item's change applies to its base card's values; --config to the recipe's own.
+      const overlay = item?.base?.card ? baseOverlay(opts.kb, item.base.card, recipe) : {};
+      const itemChange = item ? { ...overlay, ...(item.config ?? {}) } : undefined;
       const configChange = opts.config !== undefined
         ? parseConfigChange(opts.config)
-        : item?.config ?? undefined;
-      const recipe = await readRecipeText(opts.recipe);
+        : itemChange && Object.keys(itemChange).length > 0
+        ? itemChange
+        : undefined;
+      // Seeds: --seeds N from --seed (or the item's first seed); else the item's; else one.
+      const start = firstSeed ?? item?.seeds?.[0] ?? DEFAULT_SEED;
+      const seedList = count !== undefined
+        ? Array.from({ length: count }, (_, i) => start + i)
+        : firstSeed === undefined && item?.seeds
+        ? item.seeds
+        : [start];
       precheckConfig(recipe, configChange);
       const git = await gitState(recipe.path);
       const hypothesis = opts.hypothesis ?? item?.hypothesis ?? "run of the current recipe";
       const base: CommonRun = {
         backend: parseBackendChoice(opts.backend),
         budget: opts.budget === undefined ? TIME_BUDGET_SECONDS : positive("--budget", opts.budget),
-        seed: opts.seed !== undefined
-          ? nonNegativeInteger("--seed", opts.seed)
-          : item?.seed ?? DEFAULT_SEED,
+        seed: seedList[0],
         recipe,
         configChange,
         item: item?.id,
-        group: item?.id ?? (seeds > 1 ? newId("grp") : undefined),
+        group: item?.id ?? (seedList.length > 1 ? newId("grp") : undefined),
         kb: opts.card ? opts.kb : null,
         agent: checkName("--agent", opts.agent ?? defaultAgent()),
         session: checkName("--session", opts.session ?? defaultSession()),
@@ -302,7 +419,7 @@ export function register(program: Command): void {
         cache: opts.cache,
         evalTokens: opts.evalTokens === undefined
           ? undefined
-          : positive("--eval-tokens", opts.evalTokens),
+          : positiveInteger("--eval-tokens", opts.evalTokens),
         commit: git.commit,
         dirty: git.dirty,
         recipeDiff: git.diff,
@@ -310,26 +427,42 @@ export function register(program: Command): void {
         priorCards: [...new Set([...(item?.priorCards ?? []), ...splitList(opts.priorCards)])],
       };
       if (hypothesis.trim() === "") throw new UsageError("--hypothesis", "must not be empty");
+      const checkpointsRoot = join(cachePaths(base.cache).root, "checkpoints");
+      preflightWrites(base.kb, opts.results, checkpointsRoot);
       if (git.dirty) {
         console.error(
           `warning: uncommitted changes in the workspace: the card records commit ` +
             `${git.commit?.slice(0, 12)} as dirty, with the recipe's diff`,
         );
       }
-      if (seeds === 1) {
-        await finish(await trainOnce(base), opts.json === true, opts.results);
+      const replicateOf = item && !item.config ? item.base?.recipe_hash : undefined;
+      const checkReplicate = (run: RunReport) => {
+        if (replicateOf && run.recipe_hash !== replicateOf) {
+          console.error(
+            `warning: this run's recipe hash differs from the item's base (${replicateOf}): ` +
+              `the workspace recipe is not the one it replicates`,
+          );
+        }
+      };
+      if (seedList.length === 1) {
+        const run = await trainOnce(base);
+        checkReplicate(run);
+        await pruneOld(checkpointsRoot, keep);
+        await finish(run, opts.json === true, opts.results);
         return;
       }
       const runs: RunReport[] = [];
-      for (let i = 0; i < seeds; i++) {
-        const seed = base.seed + i;
-        console.error(`seed ${seed} (${i + 1} of ${seeds}, group ${base.group})`);
-        runs.push(await trainOnce({ ...base, seed }));
+      for (const [i, seed] of seedList.entries()) {
+        console.error(`seed ${seed} (${i + 1} of ${seedList.length}, group ${base.group})`);
+        const run = await trainOnce({ ...base, seed });
+        checkReplicate(run);
+        runs.push(run);
         if (opts.results) {
           const summary = { group: base.group, runs };
           await atomicWrite(opts.results, `${JSON.stringify(summary, null, 2)}\n`);
         }
       }
+      await pruneOld(checkpointsRoot, keep);
       if (opts.json) printJson({ group: base.group, runs });
       let ok = true;
       for (const run of runs) ok = report(run, false, opts.json === true) && ok;

@@ -18,6 +18,7 @@ import {
   writePlot,
   writeSessionReport,
 } from "../knowledge/mod.ts";
+import { judgeCard } from "../knowledge/judge.ts";
 import { checkCardId } from "../knowledge/store.ts";
 import { cpuCardPlatform } from "../platform/mod.ts";
 import { UsageError } from "../util/errors.ts";
@@ -159,6 +160,7 @@ const JUDGEMENT_OPTIONS = new Set([
   "supersede",
   "supersedes",
   "reason",
+  "fromJudge",
   "reasonFile",
 ]);
 
@@ -245,6 +247,10 @@ export function register(program: Command): void {
       "judge this card instead of writing a new one (again, with --reason, to revise it)",
     )
     .option("--reason <text>", "with --complete: why an earlier judgement is revised")
+    .option(
+      "--from-judge",
+      "with --complete: take the status from `autoresearch judge` (replicate is kept provisionally)",
+    )
     .option("--input <file>", "card input as JSON (file or - for stdin); flags override it")
     .option("--commit <hash>", "git commit of the recipe that ran")
     .option("--hypothesis <text>", "what was tried and why")
@@ -306,23 +312,37 @@ the default budget; the platform defaults to this machine's CPU. Examples:
       if (opts.complete !== undefined) {
         checkCardId(opts.complete, "--complete");
         refuseFlagsOutsideJudgement(opts);
-        if (opts.status === undefined) {
-          throw new UsageError("--status", "is required with --complete");
+        if (opts.fromJudge && opts.status !== undefined) {
+          throw new UsageError("--from-judge", "give --status or --from-judge, not both");
+        }
+        if (opts.status === undefined && !opts.fromJudge) {
+          throw new UsageError("--status", "is required with --complete (or --from-judge)");
         }
         const delta = opts.delta === undefined ? undefined : parseNumber("--delta", opts.delta);
-        const completion = await kb.completeCard(opts.complete, {
-          status: opts.status as "keep",
-          agent,
-          ...(lesson === undefined ? {} : { lesson }),
-          ...(delta === undefined ? {} : { delta }),
-          ...(opts.reason === undefined ? {} : { reason: opts.reason }),
-        }).catch((error) => {
+        const asComplete = (error: unknown) => {
           // The card being judged is the one --complete named.
           if (error instanceof UsageError && (error.field === "card" || error.field === "id")) {
             throw new UsageError("--complete", error.rule);
           }
           throw withFlag(error);
-        });
+        };
+        const judged = opts.fromJudge ? await judgeCard(kb, opts.complete).catch(asComplete) : null;
+        // A revision by the judge says why unless the user did.
+        const previous = judged ? kb.getCard(opts.complete) : null;
+        const revises = previous !== null &&
+          (previous.completion !== null || previous.card.status !== "pending");
+        const reason = opts.reason ?? (judged && revises ? `judge: ${judged.reason}` : undefined);
+        const completion = await kb.completeCard(opts.complete, {
+          status: (judged?.status ?? opts.status) as "keep",
+          agent,
+          ...(lesson === undefined ? {} : { lesson }),
+          ...(delta === undefined ? {} : { delta }),
+          ...(reason === undefined ? {} : { reason: reason.slice(0, 4000) }),
+          ...(judged ? { verdict: judged.verdict } : {}),
+        }).catch(asComplete);
+        if (judged && !opts.json) {
+          console.log(oneLine(`judge: ${judged.verdict}: ${judged.reason}`));
+        }
         if (opts.json) printJson(completion);
         else console.log(`${completion.card_id} judged ${completion.status} (${completion.id})`);
         return;

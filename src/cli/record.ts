@@ -110,6 +110,45 @@ async function sessionOf(dir: string): Promise<string> {
   return tag && tag.length <= 64 ? tag : defaultSession();
 }
 
+/** Platform flags, which only a results.tsv import (and record) takes. */
+const PLATFORM_FLAGS = ["--backend", "--device", "--vendor", "--cores", "--memory-gb"] as const;
+const FLAG_KEYS = {
+  "--backend": "backend",
+  "--device": "device",
+  "--vendor": "vendor",
+  "--cores": "cores",
+  "--memory-gb": "memoryGb",
+} as const;
+
+/** Card fields -> the flag that sets them, so a validation error names what the user typed. */
+const FLAG_OF: Record<string, string> = {
+  harness_hash: "--harness-hash",
+  budget_s: "--budget",
+  seed: "--seed",
+  commit: "--commit",
+  hypothesis: "--hypothesis",
+  lesson: "--lesson",
+  tags: "--tags",
+  prior_cards: "--prior-cards",
+  item: "--item",
+  agent: "--agent",
+  session: "--session",
+  "platform.backend": "--backend",
+  "platform.device": "--device",
+  "platform.vendor": "--vendor",
+  "platform.cores": "--cores",
+  "platform.memory_gb": "--memory-gb",
+};
+
+/** Rethrow a card validation error naming the flag too (`platform.cores (--cores): ...`). */
+function rethrowWithFlag(error: unknown): never {
+  if (error instanceof UsageError) {
+    const flag = FLAG_OF[error.field] ?? FLAG_OF[error.field.replace(/\.\d+$/, "")];
+    if (flag) throw new UsageError(`${error.field} (${flag})`, error.rule);
+  }
+  throw error;
+}
+
 /** Add this group's commands to `program`. */
 export function register(program: Command): void {
   program
@@ -169,13 +208,7 @@ Recording the same log twice writes nothing. Example:
         priorCards,
         lesson: opts.lesson,
         item: opts.item,
-      }).catch((error) => {
-        if (error instanceof UsageError && !error.field.startsWith("-")) {
-          const flag = error.field === "RUN_LOG" ? "RUN_LOG" : `--${error.field.split(".")[0]}`;
-          throw new UsageError(`${error.field} (${flag.replaceAll("_", "-")})`, error.rule);
-        }
-        throw error;
-      });
+      }).catch(rethrowWithFlag);
       for (const warning of result.warnings) console.error(`warning: ${oneLine(warning)}`);
       if (opts.json) {
         printJson(result.card);
@@ -255,6 +288,14 @@ Examples:
       };
 
       if (opts.commons !== undefined) {
+        for (const [flag, value] of PLATFORM_FLAGS.map((f) => [f, opts[FLAG_KEYS[f]]] as const)) {
+          if (value !== undefined) {
+            throw new UsageError(
+              flag,
+              "applies to a results.tsv; the fork's cards name their platform",
+            );
+          }
+        }
         const fork = readForkBase(opts.commons);
         const harness = opts.harnessHash === undefined && opts.harnessFile === undefined &&
             fork.harnessFile === null
@@ -265,7 +306,7 @@ Examples:
           harnessHash: harness.hash,
           budgetS: harness.budget,
           agent,
-        });
+        }).catch(rethrowWithFlag);
         printSkips(report.skipped);
         for (const note of report.notes) console.error(`note: ${oneLine(note)}`);
         if (opts.json) printJson(commonsJson(report));
@@ -296,7 +337,7 @@ Examples:
         agent,
         session: opts.session ?? await sessionOf(root ?? tsvDir),
         recipes,
-      });
+      }).catch(rethrowWithFlag);
       printSkips(report.skipped);
       if (opts.json) {
         printJson({

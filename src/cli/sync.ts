@@ -23,7 +23,13 @@ import {
 } from "../knowledge/sync.ts";
 import { openKnowledgeBase, type Skipped } from "../knowledge/mod.ts";
 import { type Resolution, resolveAfterSync, withQueueLock } from "../director/sync.ts";
-import { claimNext, type ClaimResult, type QueueOptions, readQueue } from "../director/queue.ts";
+import {
+  claimNext,
+  type ClaimOptions,
+  type ClaimResult,
+  type QueueOptions,
+  readQueue,
+} from "../director/queue.ts";
 import { hostTag } from "../director/store.ts";
 import { UsageError } from "../util/errors.ts";
 import { oneLine, truncate } from "../util/text.ts";
@@ -151,7 +157,7 @@ function outcomeJson(outcome: SyncOutcome) {
 }
 
 function idList(changes: readonly RecordChange[], kind: string, limit = 8): string {
-  const ids = changes.filter((c) => c.kind === kind).map((c) => c.id);
+  const ids = changes.filter((c) => c.kind === kind).map((c) => oneLine(c.id));
   const shown = ids.slice(0, limit).join(", ");
   return ids.length > limit ? `${shown}, ... (${ids.length - limit} more)` : shown;
 }
@@ -245,11 +251,13 @@ export interface SyncedClaim {
 /**
  * `director claim --sync`: sync (to see the others' claims), claim, sync (push the claim),
  * confirm that it won. A claim that lost to one pushed first is acknowledged and another item
- * is claimed, up to `rounds` times. Offline, the claim stands locally as provisional.
+ * is claimed, up to `rounds` times (with `pick.item`, that item only: a loss ends it). Offline,
+ * the claim stands locally as provisional.
  */
 export async function claimWithSync(
   options: QueueOptions,
   agent: string,
+  pick: ClaimOptions & { item?: string } = {},
   rounds = 5,
 ): Promise<SyncedClaim> {
   const syncs: SyncOutcome[] = [await syncAndResolve(options, agent)];
@@ -262,7 +270,7 @@ export async function claimWithSync(
     syncs,
   };
   for (let round = 0; round < rounds; round++) {
-    const claim = await claimNext(options, agent);
+    const claim = await claimNext(options, agent, pick);
     result.released.push(...claim.released);
     if (!claim.claimed) return result;
     const outcome = await syncAndResolve(options, agent);
@@ -283,6 +291,7 @@ export async function claimWithSync(
     const lost = now?.lostClaims.find((l) => l.id === mine);
     if (!lost) return { ...result, claimed: now ?? claim.claimed };
     result.lost.push({ item: claim.claimed.item.id, winner: lost.winner.agent });
+    if (pick.item !== undefined) break; // that item is someone else's: nothing else was asked for
   }
   return result;
 }
@@ -341,7 +350,7 @@ export function printSyncedClaim(result: SyncedClaim, kb: string): void {
     }
   }
   for (const lost of result.lost) {
-    console.log(`lost ${lost.item} to ${oneLine(lost.winner)} (pushed first); took another item`);
+    console.log(`lost ${lost.item} to ${oneLine(lost.winner)} (pushed first)`);
   }
   if (result.claimed && result.provisional) {
     console.log(

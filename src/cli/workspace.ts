@@ -4,7 +4,7 @@
  * commit). Thin wrapper over src/workspace.
  */
 import type { Command } from "@commander-js/extra-typings";
-import { initWorkspace, workspaceTemplates } from "../workspace/mod.ts";
+import { initWorkspace, workspaceTemplate, workspaceTemplates } from "../workspace/mod.ts";
 import { oneLine } from "../util/text.ts";
 import { action, jsonOption, printJson } from "./common.ts";
 
@@ -47,7 +47,7 @@ export function register(program: Command): void {
       if (report.commit) console.log(`commit ${report.commit.slice(0, 12)}`);
       console.log(
         `next: cd ${oneLine(dir)} and follow program.md (edit ${report.recipe}, ` +
-          "autoresearch train, judge the card)",
+          `${workspaceTemplate(report.trainer).runHint ?? "autoresearch train"}, judge the card)`,
       );
     }));
 }

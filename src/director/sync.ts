@@ -9,7 +9,9 @@
  * - two judgements of one card that do not supersede each other: both are kept and the card is
  *   reported as disputed.
  */
-import { basename, join, relative, sep } from "node:path";
+import { basename, relative, sep } from "node:path";
+import { openKnowledgeBase } from "../knowledge/store.ts";
+import { effectiveJudgement } from "../knowledge/index.ts";
 import { addedInHistoryOrder, type RecordChange, type SyncReport } from "../knowledge/sync.ts";
 import { type Comparable, findDuplicate } from "./dedup.ts";
 import {
@@ -188,46 +190,28 @@ function relativeTo(kb: string, path: string): string {
 
 /**
  * Of `cards`, those with two or more judgements none of which supersedes another (C5): both are
- * kept; the card is disputed.
+ * kept; the card is disputed. Judged through the knowledge base's own rule.
  */
 export function disputedCards(kb: string, cards: Set<string>): DisputedCard[] {
-  const dir = join(kb, "completions");
-  const byCard = new Map<string, string[]>();
-  try {
-    for (const entry of Deno.readDirSync(dir)) {
-      const cardId = entry.name.split(".")[0];
-      if (!entry.isFile || !cards.has(cardId)) continue;
-      const list = byCard.get(cardId);
-      if (list) list.push(entry.name);
-      else byCard.set(cardId, [entry.name]);
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
+  const base = openKnowledgeBase(kb);
   const disputed: DisputedCard[] = [];
-  for (const [card, names] of byCard) {
-    if (names.length < 2) continue;
-    const judgements: (DisputedCard["judgements"][number] & { supersedes?: string })[] = [];
-    for (const name of names.sort()) {
+  try {
+    for (const card of [...cards].sort()) {
+      let completions;
       try {
-        const record = JSON.parse(Deno.readTextFileSync(join(dir, name)));
-        if (typeof record?.id !== "string" || typeof record?.status !== "string") continue;
-        judgements.push({
-          id: record.id,
-          status: record.status,
-          agent: String(record.agent ?? "unknown"),
-          ...(typeof record.supersedes === "string" ? { supersedes: record.supersedes } : {}),
-        });
-      } catch { /* unreadable: reported by the index, skipped here */ }
-    }
-    const superseded = new Set(judgements.map((j) => j.supersedes).filter((id) => id));
-    const standing = judgements.filter((j) => !superseded.has(j.id));
-    if (standing.length >= 2) {
+        completions = base.getCard(card).completions;
+      } catch {
+        continue; // an unknown or unreadable card: reported by the index, skipped here
+      }
+      const judgement = effectiveJudgement(completions);
+      if (!judgement?.disputed) continue;
       disputed.push({
         card,
-        judgements: standing.map(({ id, status, agent }) => ({ id, status, agent })),
+        judgements: judgement.heads.map(({ id, status, agent }) => ({ id, status, agent })),
       });
     }
+  } finally {
+    base.close();
   }
   return disputed;
 }
@@ -243,5 +227,5 @@ export async function withQueueLock<T>(kb: string, body: () => Promise<T>): Prom
   } catch {
     return await body(); // no queue yet: nothing to protect
   }
-  return await withLock(paths.lock, body);
+  return await withLock(paths.lock, body, { base: kb });
 }

@@ -589,8 +589,8 @@ export class CardIndex {
         c.results.delta ?? null,
         c.status,
         c.results.num_steps ?? null,
-        optionalNumber((c.results as { load_avg?: unknown }).load_avg),
-        optionalString((c as { group?: unknown }).group),
+        c.results.load_avg ?? null,
+        c.group ?? null,
       );
       const insertPrior = this.#db.prepare("INSERT INTO priors VALUES (?, ?)");
       for (const prior of c.prior_cards) insertPrior.run(c.id, prior);
@@ -695,14 +695,6 @@ export function effectiveJudgement<T extends { id: string; supersedes?: string[]
   // A cycle of supersedes (hostile input) leaves no head: fall back to the earliest record.
   if (heads.length === 0) return { head: records[0], disputed: true, heads: [records[0]] };
   return { head: heads[0], disputed: heads.length > 1, heads };
-}
-
-function optionalNumber(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
-
-function optionalString(value: unknown): string | null {
-  return typeof value === "string" && value !== "" ? value : null;
 }
 
 function summarize(

@@ -99,6 +99,21 @@ export const REPORT_SCRIPT = `(function () {
     a.setAttribute("href", "#" + id);
     return a;
   }
+  // Text with the ids of cards in this report turned into links (the rest stays text).
+  function linked(tag, text, cls) {
+    var el = node(tag, null, cls);
+    var pattern = /card_[0-9A-HJKMNP-TV-Z]{26}/g;
+    var at = 0;
+    var match;
+    while ((match = pattern.exec(text)) !== null) {
+      if (!cards.has(match[0])) continue;
+      el.appendChild(document.createTextNode(text.slice(at, match.index)));
+      el.appendChild(link(match[0]));
+      at = match.index + match[0].length;
+    }
+    el.appendChild(document.createTextNode(text.slice(at)));
+    return el;
+  }
   function links(ids) {
     var span = node("span");
     if (ids.length === 0) span.textContent = "none";
@@ -141,12 +156,12 @@ export const REPORT_SCRIPT = `(function () {
     panel.setAttribute("data-card", card.id);
     if (card.unreadable) panel.appendChild(node("p", "card file unreadable: " + card.unreadable, "muted"));
     panel.appendChild(node("h3", "Hypothesis"));
-    panel.appendChild(node("div", card.hypothesis, "block hypothesis"));
+    panel.appendChild(linked("div", card.hypothesis, "block hypothesis"));
     panel.appendChild(node("h3", "Lesson"));
-    panel.appendChild(node("div", card.lesson === null ? "none recorded" : card.lesson, "block lesson"));
+    panel.appendChild(linked("div", card.lesson === null ? "none recorded" : card.lesson, "block lesson"));
     if (card.retracted) {
       panel.appendChild(node("h3", "Retracted"));
-      panel.appendChild(node("div", card.retraction || "", "block"));
+      panel.appendChild(linked("div", card.retraction || "", "block"));
     }
     panel.appendChild(fields([
       ["val_bpb", card.val_bpb === null ? "none (crash)" : card.val_bpb.toFixed(6)],
@@ -163,7 +178,7 @@ export const REPORT_SCRIPT = `(function () {
     ]));
     // A card with no prior card and no class baseline before it shows its whole config.
     panel.appendChild(node("h3", card.configBase ? "Config change" : "Config"));
-    if (card.configBase) panel.appendChild(node("p", "against " + card.configBase, "muted"));
+    if (card.configBase) panel.appendChild(linked("p", "against " + card.configBase, "muted"));
     if (card.configDiff.length === 0) {
       panel.appendChild(node("p", card.configBase ? "no difference" : "no config recorded", "muted"));
     } else {

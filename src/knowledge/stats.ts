@@ -28,11 +28,21 @@ export function tCdf(t: number, df: number): number {
   return df >= NORMAL_DF ? dist.normal.cdf(t, 0, 1) : dist.studentt.cdf(t, df);
 }
 
+/** Quantiles already computed: a synthesis asks for the same few (p, df) thousands of times. */
+const quantiles = new Map<string, number>();
+
 /** The t with P(T <= t) = p for Student's t with `df` degrees of freedom. */
 export function tQuantile(p: number, df: number): number {
   if (!(p > 0 && p < 1)) throw new RangeError(`p must be in (0, 1), got ${p}`);
   if (!(df > 0)) throw new RangeError(`df must be > 0, got ${df}`);
-  return df >= NORMAL_DF ? dist.normal.inv(p, 0, 1) : dist.studentt.inv(p, df);
+  const key = `${p}:${df}`;
+  let value = quantiles.get(key);
+  if (value === undefined) {
+    value = df >= NORMAL_DF ? dist.normal.inv(p, 0, 1) : dist.studentt.inv(p, df);
+    if (quantiles.size > 10_000) quantiles.clear();
+    quantiles.set(key, value);
+  }
+  return value;
 }
 
 /** P(F <= x) for Fisher's F with (d1, d2) degrees of freedom. */

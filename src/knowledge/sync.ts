@@ -274,7 +274,10 @@ async function identityArgs(repo: Repo, agent: string): Promise<string[]> {
 }
 
 /** The remote and branch to share: the upstream of the current branch, else `origin`. */
-async function upstreamOf(repo: Repo): Promise<{ remote: string | null; branch: string }> {
+async function upstreamOf(
+  repo: Repo,
+  timeoutS: number,
+): Promise<{ remote: string | null; branch: string; local: string }> {
   const branch = (await git(repo.kb, ["symbolic-ref", "--short", "-q", "HEAD"])).stdout.trim();
   if (branch === "") {
     throw new UsageError("kb", "the base's repository has no branch checked out (detached HEAD)");
@@ -283,11 +286,17 @@ async function upstreamOf(repo: Repo): Promise<{ remote: string | null; branch: 
   const mergeOf = await git(repo.kb, ["config", `branch.${branch}.merge`]);
   if (remoteOf.code === 0 && remoteOf.stdout.trim() !== "" && remoteOf.stdout.trim() !== ".") {
     const merged = mergeOf.stdout.trim().replace(/^refs\/heads\//, "");
-    return { remote: remoteOf.stdout.trim(), branch: merged || branch };
+    return { remote: remoteOf.stdout.trim(), branch: merged || branch, local: branch };
   }
   const remotes = (await gitOk(repo.kb, ["remote"])).split("\n").filter((r) => r !== "");
-  if (remotes.length === 0) return { remote: null, branch };
-  return { remote: remotes.includes("origin") ? "origin" : remotes[0], branch };
+  if (remotes.length === 0) return { remote: null, branch, local: branch };
+  const remote = remotes.includes("origin") ? "origin" : remotes[0];
+  // Not pushed yet: share the branch the remote already has (a clone of an empty repository
+  // names its branch after the local default, which may differ between machines).
+  const heads = await git(repo.kb, ["ls-remote", "--symref", remote, "HEAD"], timeoutS);
+  const symref = /^ref: refs\/heads\/(\S+)\s+HEAD$/m.exec(heads.stdout);
+  const hasCommits = /^[0-9a-f]{40}\s+HEAD$/m.test(heads.stdout);
+  return { remote, branch: symref && hasCommits ? symref[1] : branch, local: branch };
 }
 
 function isRejection(stderr: string): boolean {
@@ -313,14 +322,24 @@ function toChanges(raw: RawChange[]): RecordChange[] {
  */
 export async function syncBase(options: SyncOptions): Promise<SyncReport> {
   const repo = await openRepo(options.kb);
+  // A sync waits for the clone's previous one, which may spend minutes on a slow network.
+  const wait = 4 * (options.remoteTimeoutS ?? 120);
   return await withLock(
     join(repo.gitDir, "autoresearch-sync.lock"),
     () => syncLocked(repo, options),
+    { timeoutS: wait },
   );
 }
 
 async function syncLocked(repo: Repo, options: SyncOptions): Promise<SyncReport> {
-  const exclusive = options.exclusive ?? (<T>(body: () => Promise<T>) => body());
+  // The rebase briefly removes and re-creates local records: judging and retracting (the base's
+  // lock) and whatever the caller guards wait for it.
+  const exclusive = <T>(body: () => Promise<T>) =>
+    withLock(
+      join(repo.kb, ".lock"),
+      () => options.exclusive ? options.exclusive(body) : body(),
+      { base: repo.kb },
+    );
   const timeoutS = options.remoteTimeoutS ?? 120;
   const report: SyncReport = {
     remote: null,
@@ -352,8 +371,18 @@ async function syncLocked(repo: Repo, options: SyncOptions): Promise<SyncReport>
     }
   }
   if (untracked.length > 0) {
-    for (let i = 0; i < untracked.length; i += 500) {
-      await gitOk(repo.kb, ["add", "--", ...untracked.slice(i, i + 500)]);
+    // One `git add` however many files: the paths go through a file (NUL-separated).
+    const list = join(repo.gitDir, "autoresearch-sync-add");
+    await Deno.writeTextFile(list, untracked.join("\0"));
+    try {
+      await gitOk(repo.kb, [
+        "--literal-pathspecs",
+        "add",
+        `--pathspec-from-file=${list}`,
+        "--pathspec-file-nul",
+      ]);
+    } finally {
+      await Deno.remove(list).catch(() => {});
     }
     report.committed = untracked.map(classifyPath);
     await gitOk(repo.kb, [
@@ -363,12 +392,10 @@ async function syncLocked(repo: Repo, options: SyncOptions): Promise<SyncReport>
       "--no-verify",
       "-m",
       commitMessage(options, report.committed),
-      "--",
-      ...(untracked.length <= 500 ? untracked : ["."]),
     ]);
   }
 
-  const { remote, branch } = await upstreamOf(repo);
+  const { remote, branch, local } = await upstreamOf(repo, timeoutS);
   report.remote = remote;
   report.branch = branch;
   const tracking = remote === null ? null : `refs/remotes/${remote}/${branch}`;
@@ -431,7 +458,7 @@ async function syncLocked(repo: Repo, options: SyncOptions): Promise<SyncReport>
     if (pushed.code === 0) {
       await gitOk(repo.kb, ["update-ref", tracking!, head]);
       report.outgoing = toChanges(await addedBetween(repo, before, head));
-      const configured = await git(repo.kb, ["config", `branch.${branch}.remote`]);
+      const configured = await git(repo.kb, ["config", `branch.${local}.remote`]);
       if (configured.code !== 0) {
         await git(repo.kb, ["branch", "-q", `--set-upstream-to=${remote}/${branch}`]);
       }

@@ -29,9 +29,9 @@ export const ALPHA = 0.05;
 /** The noise floor is unknown below this many degrees of freedom of replicate runs. */
 export const MIN_NOISE_DF = 3;
 /** The noise floor pools the replicated recipes nearest the best until this many df. */
-export const TARGET_NOISE_DF = 20;
-/** A recipe whose run-to-run sd exceeds this multiple of the median sd near the best is unstable. */
-export const UNSTABLE_SD_RATIO = 3;
+export const TARGET_NOISE_DF = 40;
+/** One-sided F-test level at which a recipe's spread counts as beyond the noise floor's. */
+export const UNSTABLE_ALPHA = 0.001;
 /** A gain smaller than this many noise sigmas is not useful (dead ends rule out at least this). */
 export const USEFUL_GAIN_SIGMAS = 1;
 /** A run with fewer than this fraction of its replicates' median steps is flagged. */
@@ -49,7 +49,7 @@ export interface NoiseFloor {
   groups: number;
   /** runs in those recipes */
   runs: number;
-  /** replicated recipes left out as unstable (sd > 3x the median sd near the best) */
+  /** replicated recipes left out as unstable (spread beyond the others', F-test p < 0.001) */
   unstable: number;
 }
 
@@ -302,9 +302,11 @@ export function classLabel(key: string): string {
 const KEEP = 100;
 /** Stored text in the state is cut to this many characters (views show at most 300). */
 const TEXT = 500;
+/** Per-idea text in the state (views show ideas at most 140 characters wide). */
+const IDEA_TEXT = 200;
 
-/** One run: [card id, val_bpb, seed, steps | null, group | null, load_avg | null]. */
-type Run = [string, number, number, number | null, string | null, number | null];
+/** One run: [card id, val_bpb, seed, steps | null, group | null, load_avg | null, kept 1/0]. */
+type Run = [string, number, number, number | null, string | null, number | null, number];
 
 interface RecipeState {
   /** oldest card of the recipe in the class (crashes included) */
@@ -463,7 +465,7 @@ function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
   }
   const recipe = klass.recipes[card.recipe_hash] ??= {
     first: card.id,
-    hypothesis: cut(card.hypothesis),
+    hypothesis: card.hypothesis.slice(0, IDEA_TEXT),
     tags: card.tags,
     categories: card.categories,
     priors: card.prior_cards,
@@ -476,14 +478,14 @@ function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
   };
   if (card.id < recipe.first) {
     recipe.first = card.id;
-    recipe.hypothesis = cut(card.hypothesis);
+    recipe.hypothesis = card.hypothesis.slice(0, IDEA_TEXT);
     recipe.tags = card.tags;
     recipe.categories = card.categories;
     recipe.priors = card.prior_cards;
   }
   if (card.id > recipe.latest) recipe.latest = card.id;
   if (card.lesson !== null && (recipe.lesson === null || card.id > recipe.lesson.id)) {
-    recipe.lesson = { id: card.id, text: cut(card.lesson) };
+    recipe.lesson = { id: card.id, text: card.lesson.slice(0, IDEA_TEXT) };
   }
   if (card.status === "crash") klass.crashes++;
   if (card.val_bpb !== null && card.status !== "crash") {
@@ -495,6 +497,7 @@ function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
       card.num_steps ?? null,
       card.group ?? null,
       card.load_avg ?? null,
+      card.status === "keep" ? 1 : 0,
     ];
     let at = recipe.runs.length;
     while (at > 0 && recipe.runs[at - 1][0] > card.id) at--;
@@ -549,6 +552,8 @@ interface RecipeView {
   mean: number;
   variance: number;
   estimate: RecipeEstimate;
+  /** the arm of all its runs (set once the noise floor is known) */
+  arm: Arm | null;
 }
 
 function viewOf(hash: string, state: RecipeState): RecipeView {
@@ -573,13 +578,15 @@ function viewOf(hash: string, state: RecipeState): RecipeView {
       seed_gaps: gaps,
       duplicate_seeds: duplicates,
     },
+    arm: null,
   };
 }
 
 /**
  * The noise floor of a class: replicated recipes ordered by how near their mean is to `anchor`
- * (the best mean), unstable ones (sd > UNSTABLE_SD_RATIO x the median sd of the candidates) left
- * out, pooled until TARGET_NOISE_DF degrees of freedom: sigma^2 = sum((n_i - 1) s_i^2) / sum(n_i - 1).
+ * (the best mean), unstable ones (variance beyond the pool of the other candidates by a one-sided
+ * F-test at UNSTABLE_ALPHA) left out, pooled until TARGET_NOISE_DF degrees of freedom:
+ * sigma^2 = sum((n_i - 1) s_i^2) / sum(n_i - 1).
  */
 function noiseFloor(
   views: RecipeView[],
@@ -592,8 +599,13 @@ function noiseFloor(
   const available = candidates.reduce((sum, view) => sum + view.values.length - 1, 0);
   const evidence = { df: available, needed: MIN_NOISE_DF };
   if (available < MIN_NOISE_DF) return { noise: null, evidence };
-  const variances = candidates.map((view) => view.variance).sort((a, b) => a - b);
-  const median = variances[Math.floor((variances.length - 1) / 2)];
+  // Unstable: a recipe whose spread exceeds the pool of the other candidates beyond chance.
+  let allSquares = 0;
+  let allDf = 0;
+  for (const view of candidates) {
+    allSquares += view.variance * (view.values.length - 1);
+    allDf += view.values.length - 1;
+  }
   let squares = 0;
   let df = 0;
   let groups = 0;
@@ -601,7 +613,12 @@ function noiseFloor(
   let unstable = 0;
   for (const view of candidates) {
     if (df >= TARGET_NOISE_DF) break;
-    if (candidates.length >= 3 && view.variance > UNSTABLE_SD_RATIO ** 2 * median) {
+    const ownDf = view.values.length - 1;
+    const otherDf = allDf - ownDf;
+    const otherVariance = otherDf > 0 ? (allSquares - view.variance * ownDf) / otherDf : 0;
+    if (
+      otherDf > 0 && varianceExceeds(view.variance, ownDf, otherVariance, otherDf, UNSTABLE_ALPHA)
+    ) {
       unstable++;
       continue;
     }
@@ -626,7 +643,7 @@ function armOf(values: number[], noise: NoiseFloor): Arm {
   const pooled = noise.sigma ** 2;
   if (
     sample.n >= 2 &&
-    varianceExceeds(sample.variance, sample.n - 1, pooled, noise.df)
+    varianceExceeds(sample.variance, sample.n - 1, pooled, noise.df, UNSTABLE_ALPHA)
   ) {
     return {
       n: sample.n,
@@ -640,15 +657,20 @@ function armOf(values: number[], noise: NoiseFloor): Arm {
 }
 
 /**
- * The runs that may confirm an idea: all of them when its first batch (cards sharing the first
- * run's `group`) had two or more runs, else all but the first run, which is what made the idea
- * look worth replicating (selected for being low, so it would bias the mean).
+ * Where the runs that may confirm an idea start. The run that made the idea look worth
+ * replicating (its first kept run) was selected for being low, so it and the runs before it
+ * are left out, unless it came in a batch of two or more seeds run together (one `group`): then
+ * the batch and everything after it count. An idea never kept starts after its first run.
  */
-export function confirmationRuns(runs: { group: string | null }[]): number {
+export function confirmationStart(runs: { group: string | null; kept: boolean }[]): number {
   if (runs.length === 0) return 0;
-  const firstGroup = runs[0].group;
-  const batch = firstGroup === null ? 1 : runs.filter((run) => run.group === firstGroup).length;
-  return batch >= 2 ? runs.length : runs.length - 1;
+  let discovery = runs.findIndex((run) => run.kept);
+  if (discovery < 0) discovery = 0;
+  const group = runs[discovery].group;
+  if (group !== null && runs.filter((run) => run.group === group).length >= 2) {
+    return runs.findIndex((run) => run.group === group);
+  }
+  return discovery + 1;
 }
 
 interface ClassResult {
@@ -691,7 +713,7 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
   // own when it is larger beyond chance), t-quantile with that variance's df.
   if (noise) {
     for (const view of views.values()) {
-      const arm = armOf(view.values, noise);
+      const arm = view.arm = armOf(view.values, noise);
       view.estimate.ci95 = meanHalfWidth(arm.variance, arm.n, arm.df);
     }
   }
@@ -705,7 +727,10 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
       .find((hash) => hash !== undefined && hash !== view.hash && views.has(hash));
     const ref = views.get(parentHash ?? baselineHash)!;
     const gain = ref.mean - view.mean;
-    const confirmN = confirmationRuns(view.state.runs.map((run) => ({ group: run[4] })));
+    const start = confirmationStart(
+      view.state.runs.map((run) => ({ group: run[4], kept: run[6] === 1 })),
+    );
+    const confirmN = view.values.length - start;
     const comparison: IdeaComparison = {
       vs: parentHash ? "parent" : "baseline",
       ref: ref.estimate,
@@ -720,11 +745,13 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
       family: 0,
     };
     if (noise) {
-      const refArm = armOf(ref.values, noise);
-      const all: Comparison = compareMeans(armOf(view.values, noise), refArm);
+      const refArm = ref.arm!;
+      const all: Comparison = compareMeans(view.arm!, refArm);
       comparison.gain_ci95 = all.ci95;
       if (confirmN >= 1) {
-        const confirm = compareMeans(armOf(view.values.slice(-confirmN), noise), refArm);
+        const confirm = start === 0
+          ? all
+          : compareMeans(armOf(view.values.slice(start), noise), refArm);
         comparison.confirmation_gain = confirm.gain;
         comparison.t = confirm.t;
         comparison.df = confirm.df;
@@ -824,6 +851,47 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
     views,
     confirmed,
     deadEndHashes,
+  };
+}
+
+/** Everything the statistics say about one idea in its class (for the judge). */
+export interface IdeaReport {
+  /** the class */
+  class: ClassStats;
+  /** the idea's estimate (null when it has no valued run in the class) */
+  estimate: RecipeEstimate | null;
+  /** its comparison with its parent or the baseline (null for the baseline) */
+  comparison: IdeaComparison | null;
+  /** true when it is the class baseline */
+  is_baseline: boolean;
+  /** true when confirmed (Holm-adjusted p <= ALPHA) */
+  confirmed: boolean;
+  /** true when its CI rules out a useful gain */
+  dead_end: boolean;
+  /** runs still pending judgement */
+  pending: number;
+}
+
+/** The statistics of one idea (recipe hash) in one class of `state`, or null for an unknown class. */
+export function ideaReport(
+  folded: SynthesisState,
+  classKey: string,
+  recipeHash: string,
+): IdeaReport | null {
+  const state = folded.deferred.length === 0 ? folded : structuredClone(folded);
+  for (const card of state.deferred) applyCard(state, card);
+  const klass = state.classes[classKey];
+  if (!klass) return null;
+  const result = analyseClass(classKey, klass);
+  const view = result.views.get(recipeHash);
+  return {
+    class: result.stats,
+    estimate: view?.estimate ?? null,
+    comparison: result.comparisons.get(recipeHash) ?? null,
+    is_baseline: result.stats.baseline?.recipe_hash === recipeHash,
+    confirmed: result.confirmed.has(recipeHash),
+    dead_end: result.deadEndHashes.has(recipeHash),
+    pending: view?.state.pending ?? 0,
   };
 }
 
@@ -950,7 +1018,8 @@ export function finalize(folded: SynthesisState): Synthesis {
     }
   }
   for (const finding of findings) {
-    if (finding.confirmed) continue;
+    // Confirmed, or replicated MAX_REPLICATES times and still within noise: nothing to ask.
+    if (finding.confirmed || finding.n >= MAX_REPLICATES) continue;
     if (openQuestions.length >= KEEP) break;
     const c = finding.comparison;
     const evidence = finding.provisional

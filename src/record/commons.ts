@@ -18,6 +18,7 @@ import {
   LIMITS,
   type Platform,
   type Results,
+  validateCardInput,
 } from "../knowledge/schema.ts";
 import { categoriesOf } from "../knowledge/taxonomy.ts";
 import { UsageError } from "../util/errors.ts";
@@ -43,7 +44,10 @@ export interface ForkCard {
   valBpb: number | null;
   results: Record<string, number | null>;
   platform: { gpu: string | null; ram_gb: number | null; framework: string | null };
+  /** the commit the experiment started from */
   parentCommit: string | null;
+  /** the commit that ran (`commit_id`, in some versions of the fork) */
+  commitId: string | null;
   configDiff: unknown;
   lesson: string | null;
   tags: string[];
@@ -197,7 +201,8 @@ export function checkForkCard(value: unknown, path: string): ForkCard {
       ram_gb: typeof ram === "number" ? ram : null,
       framework: nonEmptyString(framework) ? framework : null,
     },
-    parentCommit: optionalString(value, "parent_commit") ?? optionalString(value, "commit_id"),
+    parentCommit: optionalString(value, "parent_commit"),
+    commitId: optionalString(value, "commit_id"),
     configDiff: value.config_diff ?? null,
     lesson: optionalString(value, "lesson"),
     tags: stringList(value, "tags"),
@@ -369,16 +374,17 @@ export function forkPlatform(p: ForkCard["platform"]): Platform {
   };
 }
 
-function configDiffText(diff: unknown): string | undefined {
+function configDiffText(diff: unknown, parent: string | null): string | undefined {
   if (diff === null || diff === undefined) return undefined;
   if (typeof diff === "string") return diff.trim() === "" ? undefined : diff;
+  const header = `config_diff (commons fork)${parent ? ` against parent commit ${parent}` : ""}`;
   if (isObject(diff)) {
     const lines = Object.entries(diff).map(([key, value]) =>
       `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`
     );
-    return lines.length ? `config_diff (commons fork)\n${lines.join("\n")}\n` : undefined;
+    return lines.length ? `${header}\n${lines.join("\n")}\n` : undefined;
   }
-  return `config_diff (commons fork)\n${JSON.stringify(diff)}\n`;
+  return `${header}\n${JSON.stringify(diff)}\n`;
 }
 
 /** True when `text` holds a control or line-separator character (not allowed in a tag). */
@@ -443,6 +449,20 @@ export async function importCommons(
   options: CommonsImportOptions,
 ): Promise<CommonsImportReport> {
   const { kb } = options;
+  // The fields every card shares are checked once: a bad flag is one error, nothing written.
+  validateCardInput({
+    agent: options.agent,
+    session: "check",
+    hypothesis: "check",
+    platform: { backend: "cpu", device: "check", vendor: "check", cores: 1, memory_gb: 1 },
+    harness_hash: options.harnessHash,
+    recipe_hash: "check",
+    budget_s: options.budgetS,
+    seed: 0,
+    config: {},
+    results: { val_bpb: 1 },
+    status: "keep",
+  });
   const report: CommonsImportReport = {
     added: [],
     existing: [],
@@ -504,10 +524,16 @@ export async function importCommons(
               fork.status === "keep" || fork.status === "discard"
           ? fork.status
           : "inconclusive";
-        const recipeKey = JSON.stringify({ parent: fork.parentCommit, diff: fork.configDiff });
-        const diffText = configDiffText(fork.configDiff);
-        const commit = fork.parentCommit && /^[0-9a-f]{4,64}$/i.test(fork.parentCommit)
-          ? fork.parentCommit
+        // The recipe: the commit that ran when the fork recorded it, else parent + config diff.
+        const recipeKey = JSON.stringify(
+          fork.commitId ? { commit: fork.commitId } : {
+            parent: fork.parentCommit,
+            diff: fork.configDiff,
+          },
+        );
+        const diffText = configDiffText(fork.configDiff, fork.parentCommit);
+        const commit = fork.commitId && /^[0-9a-f]{4,64}$/i.test(fork.commitId)
+          ? fork.commitId
           : undefined;
         const date = /^\d{4}-\d{2}-\d{2}/.exec(fork.timestamp)?.[0];
         const input: CardInput = {

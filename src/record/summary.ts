@@ -78,14 +78,19 @@ function numberOf(raw: string): number | null {
 
 /**
  * Read a run log. A `FAIL` line or a traceback anywhere makes it a crash (upstream prints FAIL
- * and exits on a NaN or exploding loss; a traceback is an uncaught error); so does a log without
+ * and exits on a NaN or exploding loss; a traceback is an uncaught error, unless Python says
+ * "Exception ignored in" before it); so does a log without
  * a `val_bpb:` line or with a val_bpb that is not a positive number. Otherwise the last summary
  * block is the result: the lines around the last `val_bpb:` line that look like `key: value`,
  * whatever else the log prints before or after it.
  */
 export function parseRunLog(text: string): RunOutcome {
   const lines = logLines(text);
-  const traceback = lines.findIndex((line) => TRACEBACK.test(line));
+  // "Exception ignored in: ..." (a destructor at interpreter exit) prints a traceback Python
+  // itself ignored: the run went on, so it is not a crash.
+  const traceback = lines.findIndex((line, i) =>
+    TRACEBACK.test(line) && !/^Exception ignored in/.test(lines[i - 1] ?? "")
+  );
   if (traceback >= 0) {
     const error = lines.slice(traceback).filter((line) => line.trim() !== "");
     const last = error[error.length - 1]?.trim() ?? "";

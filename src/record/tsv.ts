@@ -13,6 +13,7 @@ import {
   LIMITS,
   type Platform,
   type Results,
+  validateCardInput,
 } from "../knowledge/schema.ts";
 import { UsageError } from "../util/errors.ts";
 import { withLock } from "../util/lock.ts";
@@ -239,6 +240,21 @@ export async function importResultsTsv(
   options: TsvImportOptions,
 ): Promise<ImportReport> {
   const { kb } = options;
+  // Fields every card shares (platform, harness, budget, agent, session) are checked once: a
+  // bad flag is one error and nothing written, not one skipped row per line.
+  validateCardInput({
+    agent: options.agent,
+    session: options.session,
+    hypothesis: "check",
+    platform: options.platform,
+    harness_hash: options.harnessHash,
+    recipe_hash: "check",
+    budget_s: options.budgetS,
+    seed: 0,
+    config: {},
+    results: { val_bpb: 1 },
+    status: "keep",
+  });
   const report: ImportReport = {
     added: [],
     existing: [],

@@ -2,7 +2,9 @@
  * Checkpoints: the trained weights as plain data, written before evaluation so an evaluation
  * crash does not lose the run. Two files in one directory: `model.bin` (every parameter, f32
  * little-endian, concatenated in manifest order) and `model.json` (names, shapes, offsets, the
- * model config and run facts). Never code, never pickles; both written atomically.
+ * model config and run facts). Never code, never pickles; both written atomically. One run
+ * writes about 29 MB on the CPU recipe, so only the newest few run checkpoints are kept
+ * (`pruneCheckpoints`; `train --keep-checkpoints N`, default `DEFAULT_KEEP_CHECKPOINTS`).
  */
 import { join } from "node:path";
 import { atomicWrite } from "../util/atomic.ts";
@@ -99,4 +101,30 @@ export async function readCheckpoint(
     weights.set(t.name, flat.slice(t.offset, t.offset + size));
   }
   return { manifest, weights };
+}
+
+/** Run checkpoints kept by default (`train --keep-checkpoints N` changes it). */
+export const DEFAULT_KEEP_CHECKPOINTS = 3;
+
+/** Run checkpoint folders are named by run id (`run_<ULID>`): their names sort by time. */
+const RUN_DIR = /^run_[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/**
+ * Remove all but the newest `keep` run checkpoint folders under `root` (only folders named like
+ * run ids; anything else is left alone). Returns the names removed, oldest first.
+ */
+export async function pruneCheckpoints(root: string, keep: number): Promise<string[]> {
+  const runs: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(root)) {
+      if (entry.isDirectory && !entry.isSymlink && RUN_DIR.test(entry.name)) runs.push(entry.name);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  runs.sort();
+  const pruned = runs.slice(0, Math.max(0, runs.length - keep));
+  for (const name of pruned) await Deno.remove(join(root, name), { recursive: true });
+  return pruned;
 }

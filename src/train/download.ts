@@ -62,12 +62,33 @@ export interface ShardResult {
 }
 
 /** A download that failed for good (after retries, or at once for a 4xx answer). */
+/**
+ * `url` without credentials (`https://user:secret@host/` -> `https://***@host/`) and without
+ * query secrets (`?token=...` values): what may be printed or recorded in a manifest.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username !== "" || parsed.password !== "") {
+      parsed.username = "***";
+      parsed.password = "";
+    }
+    for (const key of [...parsed.searchParams.keys()]) parsed.searchParams.set(key, "***");
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/[^/@\s]*@/, "//***@").replace(/\?.*$/, "?***");
+  }
+}
+
 export class DownloadError extends Error {
   /** Whether the network itself was unreachable (no HTTP answer at all). */
   readonly unreachable: boolean;
+  /** The URL that failed, credentials redacted. */
+  readonly url: string;
   /** A failed download of `url`, with the reason. */
-  constructor(readonly url: string, readonly reason: string, unreachable = false) {
-    super(`download ${url}: ${reason}`);
+  constructor(url: string, readonly reason: string, unreachable = false) {
+    super(`download ${redactUrl(url)}: ${reason}`);
+    this.url = redactUrl(url);
     this.name = "DownloadError";
     this.unreachable = unreachable;
   }
@@ -254,7 +275,12 @@ export async function ensureShard(index: number, options: DownloadOptions): Prom
     } else if (await looksLikeParquet(path)) {
       // A shard from before the manifest (e.g. upstream's own prepare): record it as found.
       const bytes = (await Deno.stat(path)).size;
-      manifest.files[name] = { sha256, bytes, url, recorded_at: new Date().toISOString() };
+      manifest.files[name] = {
+        sha256,
+        bytes,
+        url: redactUrl(url),
+        recorded_at: new Date().toISOString(),
+      };
       await writeManifest(dataDir, manifest);
       log(`${name}: found without a recorded hash; recorded sha256 ${sha256.slice(0, 12)}…`);
       return { name, path, sha256, bytes, status: "verified" };
@@ -276,7 +302,12 @@ export async function ensureShard(index: number, options: DownloadOptions): Prom
     );
   }
   if (!recorded) {
-    manifest.files[name] = { sha256, bytes, url, recorded_at: new Date().toISOString() };
+    manifest.files[name] = {
+      sha256,
+      bytes,
+      url: redactUrl(url),
+      recorded_at: new Date().toISOString(),
+    };
     await writeManifest(dataDir, manifest);
   }
   log(`${name}: ${status} (${(bytes / 1e6).toFixed(1)} MB, sha256 ${sha256.slice(0, 12)}…)`);

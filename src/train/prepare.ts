@@ -19,7 +19,7 @@ import {
   TokenFileWriter,
 } from "./data.ts";
 import type { TokenDocs } from "./data.ts";
-import { DownloadError, ensureShard } from "./download.ts";
+import { DownloadError, ensureShard, redactUrl } from "./download.ts";
 import {
   DEFAULT_DATA_URL,
   DEFAULT_NUM_SHARDS,
@@ -146,7 +146,10 @@ function validate(options: PrepareOptions): Plan {
   }
   const url = baseUrl ?? Deno.env.get("AUTORESEARCH_DATA_URL") ?? DEFAULT_DATA_URL;
   if (!/^https?:\/\/[^\s]+$/.test(url)) {
-    throw new UsageError("--base-url", `must be an http(s) URL, got ${JSON.stringify(url)}`);
+    throw new UsageError(
+      "--base-url",
+      `must be an http(s) URL, got ${JSON.stringify(redactUrl(url))}`,
+    );
   }
   // `--num-shards` / `--base-url` ask for the shards explicitly (no fallback); the env var only
   // configures a mirror.
@@ -192,7 +195,8 @@ async function resolveText(
     if (error instanceof Deno.errors.NotFound) {
       throw new UsageError("--text", `no such file or directory: ${path}`);
     }
-    if (error instanceof TypeError) throw new DataError(path, "not UTF-8 text");
+    // A file the user named that is not text is their mistake: exit 2, like any bad input.
+    if (error instanceof TypeError) throw new UsageError("--text", `${path} is not UTF-8 text`);
     throw new DataError(path, (error as Error).message);
   }
   for (const line of found.skipped) log(`skipped ${line}`);
@@ -260,7 +264,7 @@ async function resolveShards(
     vocabSize: plan.vocabSize,
     name: `climbmix-${plan.numShards}-v${plan.vocabSize}`,
     description: `${plan.numShards} train shards + val shard ${VAL_SHARD} of ` +
-      `karpathy/climbmix-400b-shuffle from ${plan.baseUrl}; documents = rows`,
+      `karpathy/climbmix-400b-shuffle from ${redactUrl(plan.baseUrl)}; documents = rows`,
     shards,
     train: () => shardTexts(trainPaths),
     val: () => shardTexts([val.path]),

@@ -42,7 +42,8 @@ import { callRecipe, DEFAULT_RECIPE_SOURCE, evaluateRecipe, RecipeError } from "
 import { type EvalSettings, evalSettings } from "./evaluation.ts";
 import { HARNESS_SOURCES } from "./harness_sources.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
-import { formatProgress, formatSummary, type RunSummary } from "./summary.ts";
+import { formatSummary, type RunSummary } from "./summary.ts";
+import { progressDisplay, progressLines } from "./progress.ts";
 
 /** A prepared dataset, as the trainer needs it. */
 export interface TrainingData {
@@ -104,7 +105,7 @@ export interface RunOptions {
   checkpointDir: string;
   /** Wall-clock limit for the whole run, seconds (default 2 * budget + 600). */
   hardTimeoutSeconds?: number;
-  /** Progress lines (default: stderr, rewritten in place on a terminal). */
+  /** Progress lines (default: a progress bar on a terminal, else one stderr line per step). */
   onProgressLine?: (line: string) => void;
   /** Informational lines (default: stderr). */
   log?: (line: string) => void;
@@ -224,15 +225,6 @@ function defaultLog(line: string): void {
   console.error(line);
 }
 
-function defaultProgress(): (line: string) => void {
-  const tty = Deno.stderr.isTerminal();
-  const encoder = new TextEncoder();
-  return (line: string) => {
-    if (tty) Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
-    else console.error(line);
-  };
-}
-
 /**
  * The wall-clock limit of a run: twice the budget plus ten minutes (startup, warm-up,
  * evaluation). The loop stops between steps past it; the CLI also arms a process watchdog for a
@@ -247,12 +239,21 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
   const started = performance.now();
   preflightCard(opts);
   const log = opts.log ?? defaultLog;
-  const progressLine = opts.onProgressLine ?? defaultProgress();
+  const progress = opts.onProgressLine
+    ? progressLines(opts.onProgressLine)
+    : progressDisplay({ budgetSeconds: opts.budgetSeconds });
   const platform = await detectPlatformWithGemm(opts.backend);
   const backend: Backend = await createBackend(opts.backend);
   try {
     const gpu = backend.info.name === "webgpu" && !backend.info.isFallback;
     const evaluation = evalSettings(gpu, opts.data.val.tokens.length, opts.evalTokens);
+    if (opts.evalTokens !== undefined && opts.evalTokens > opts.data.val.tokens.length) {
+      // Capped as documented (never silently): the val split is all there is to score.
+      log(
+        `--eval-tokens ${opts.evalTokens} capped at the val split: ` +
+          `${opts.data.val.tokens.length} tokens (${evaluation.tokens} scored)`,
+      );
+    }
     const hHash = await harnessHash(opts.data.identity, evaluation);
     const text = opts.recipe ?? { source: DEFAULT_RECIPE_SOURCE, path: null };
     const run: RunContext = { opts, platform, backend, evaluation, hHash, started, text };
@@ -296,18 +297,18 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
         peakFlops,
         hardTimeoutSeconds: hardTimeout,
         maxSeqLen: evaluation.seqLen,
-        onProgress: (p) => progressLine(formatProgress(p)),
+        onProgress: (p) => progress.update(p),
       });
     } catch (error) {
+      progress.stop();
       if (error instanceof UsageError) throw error;
-      if (Deno.stderr.isTerminal() && !opts.onProgressLine) console.error("");
       const message = error instanceof RecipeError
         ? error.message
         : `training threw: ${oneLine(error)}`;
       return await finishRun(run, recipe, failedTraining(message), null, loadAverage());
     }
     const loadAvg = loadAverage();
-    if (Deno.stderr.isTerminal() && !opts.onProgressLine) console.error("");
+    progress.stop();
     const model = result.model;
     let valBpb: number | null = null;
     let checkpoint: string | null = null;

@@ -125,7 +125,7 @@ export async function withLock<T>(
           "if that process is stopped or hung, resume or end it (the lock frees itself when it exits)",
       );
     }
-    if (!told && waited >= QUIET_MS && onWait !== null) {
+    if (!told && waited >= Math.min(QUIET_MS, timeoutMs / 2) && onWait !== null) {
       told = true;
       onWait(
         `waiting for lock ${lockPath} held by ${describeHolder(readLockHolder(lockPath))} ` +

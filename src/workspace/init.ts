@@ -95,6 +95,15 @@ export async function initWorkspace(options: InitOptions): Promise<InitReport> {
   const dir = resolve(options.dir);
   await checkDirectory(dir);
   // Everything that could refuse is checked before the first write.
+  for (const path of template.requiredFiles ?? []) {
+    if ((await readIfExists(join(dir, path))) === null) {
+      throw new UsageError(
+        "DIR",
+        `${dir} has no ${path}: init --trainer ${template.trainer} runs where the trainer is ` +
+          `(${template.description})`,
+      );
+    }
+  }
   const existing = new Map<string, string | null>();
   for (const path of Object.keys(template.files)) {
     existing.set(path, await readIfExists(join(dir, path)));

@@ -7,6 +7,7 @@
  */
 import programMd from "../../program.md" with { type: "text" };
 import directorMd from "../../director.md" with { type: "text" };
+import programUpstreamMd from "../../templates/program-upstream.md" with { type: "text" };
 import { DEFAULT_RECIPE_SOURCE } from "../train/recipe_loader.ts";
 import { UsageError } from "../util/errors.ts";
 
@@ -20,6 +21,13 @@ export interface WorkspaceTemplate {
   recipeFile: string;
   /** files written when missing (relative path -> content); includes the recipe file */
   files: Record<string, string>;
+  /**
+   * files an external trainer brings (its recipe among them): never written; init refuses a
+   * directory that lacks one
+   */
+  requiredFiles?: string[];
+  /** how a run is started and recorded, for init's closing hint (default `autoresearch train`) */
+  runHint?: string;
   /** lines of the experiment repository's `.gitignore` (derived and local files) */
   gitignore: string[];
   /** the knowledge base directory, relative to the workspace */
@@ -56,17 +64,35 @@ export const DEFAULT_TEMPLATE: WorkspaceTemplate = {
   knowledgeDir: "knowledge",
 };
 
-const templates = new Map<string, WorkspaceTemplate>([[
-  DEFAULT_TEMPLATE.trainer,
-  DEFAULT_TEMPLATE,
-]]);
+/**
+ * A workspace around upstream's PyTorch trainer (a clone of upstream: train.py, prepare.py): its
+ * loop with this tool around it (record, judge, sync); see docs/upstream.md.
+ */
+export const UPSTREAM_TEMPLATE: WorkspaceTemplate = {
+  trainer: "upstream",
+  description: "upstream's train.py (PyTorch; run in a clone of upstream's repository)",
+  recipeFile: "train.py",
+  files: { "program.md": programUpstreamMd },
+  requiredFiles: ["train.py", "prepare.py"],
+  runHint: "uv run train.py > run.log 2>&1, autoresearch record run.log",
+  gitignore: [...WORKSPACE_GITIGNORE],
+  knowledgeDir: "knowledge",
+};
+
+const templates = new Map<string, WorkspaceTemplate>([
+  [DEFAULT_TEMPLATE.trainer, DEFAULT_TEMPLATE],
+  [UPSTREAM_TEMPLATE.trainer, UPSTREAM_TEMPLATE],
+]);
 
 /** Add a workspace template (e.g. for an external trainer); its name must be new. */
 export function registerWorkspaceTemplate(template: WorkspaceTemplate): void {
   if (templates.has(template.trainer)) {
     throw new Error(`a workspace template named ${template.trainer} is already registered`);
   }
-  if (!(template.recipeFile in template.files)) {
+  if (
+    !(template.recipeFile in template.files) &&
+    !(template.requiredFiles ?? []).includes(template.recipeFile)
+  ) {
     throw new Error(`template ${template.trainer}: files lack its recipe ${template.recipeFile}`);
   }
   templates.set(template.trainer, template);

@@ -191,6 +191,9 @@ Deno.test("commons: a fork base migrates; brief, coverage and lineage agree with
     assert.equal(mine.results.val_bpb, card.status === "crash" ? null : card.results.val_bpb);
     assert.equal(mine.platform.device, card.platform.gpu);
     assert.equal(mine.source?.timestamp, card.timestamp);
+    assert.equal(mine.commit, undefined); // parent_commit is not the commit that ran
+    assert.ok(mine.recipe_diff?.includes(`against parent commit ${card.parent_commit}`));
+    assert.ok(mine.recipe_diff?.includes(`DEPTH: ${card.config_diff.DEPTH}`));
   }
   const retracted = source.find((c) => c.status === "retracted")!;
   assert.deepEqual(report.retracted, [ours.get(retracted.id)!.id]);
@@ -267,6 +270,9 @@ Deno.test("import --commons CLI: warnings name the broken files; a dir without c
   assert.equal(report.added.length, cards.length);
   assert.match(result.stderr, /warning: skipped .*nan\.json: holds NaN/);
   assert.match(result.stderr, /warning: skipped .*latin1\.json: not valid UTF-8/);
+  const withDevice = await runCli(["import", "--commons", dir, "--kb", kb, "--device", "x"]);
+  assert.equal(withDevice.code, 2);
+  assert.match(withDevice.stderr, /^error: --device: applies to a results\.tsv/);
   const empty = await Deno.makeTempDir({ prefix: "no-fork-" });
   const refused = await runCli(["import", "--commons", empty, "--kb", join(empty, "kb")]);
   assert.equal(refused.code, 2);

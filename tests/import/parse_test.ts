@@ -66,6 +66,16 @@ Deno.test("FAIL, a traceback, no block, an empty log, a NaN val_bpb: crashes wit
   if (nan.kind === "crash") assert.match(nan.reason, /val_bpb is nan/);
 });
 
+Deno.test("a traceback Python ignored (a destructor at exit) after the block is not a crash", () => {
+  const log = `${SUMMARY_BLOCK}Exception ignored in: <function Loader.__del__ at 0x7f>\n` +
+    'Traceback (most recent call last):\n  File "x.py", line 1\nOSError: handle closed\n';
+  const outcome = parseRunLog(log);
+  assert.equal(outcome.kind, "finished");
+  if (outcome.kind === "finished") assert.equal(outcome.summary.val_bpb, 0.9979);
+  // The same traceback without Python's "ignored" line is an uncaught error: a crash.
+  assert.equal(parseRunLog(log.replace(/^Exception ignored in.*\n/m, "")).kind, "crash");
+});
+
 Deno.test("a crash's tail is bounded: the last 20 lines, at most 2,000 characters", () => {
   const lines = Array.from({ length: 100 }, (_, i) => `line ${i} ${"x".repeat(200)}`);
   const outcome = parseRunLog(`${lines.join("\n")}\nFAIL`);
@@ -151,6 +161,7 @@ Deno.test("fork cards the fork would crash on are refused with the reason", () =
     platform: { gpu: "NVIDIA H100", ram_gb: 80, framework: "pytorch-cuda" },
   };
   assert.equal(checkForkCard(good, "p").valBpb, 0.99);
+  assert.equal(checkForkCard({ ...good, commit_id: "abc1234" }, "p").commitId, "abc1234");
   assert.equal(
     checkForkCard({ ...good, status: "crash", results: { val_bpb: 0 } }, "p").valBpb,
     null,

@@ -104,7 +104,7 @@ Deno.test("results.tsv: a 131-row effort imports once, with the right best and l
 Deno.test("import CLI: a results.tsv twice adds nothing; a file that is not one writes nothing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "tsv-cli-" });
   const kb = join(dir, "knowledge");
-  const rows = generateEffort(30, 3);
+  const rows = generateEffort(300, 3);
   await Deno.writeTextFile(join(dir, "results.tsv"), tsvText(rows));
   const flags = [
     "--kb",
@@ -120,9 +120,15 @@ Deno.test("import CLI: a results.tsv twice adds nothing; a file that is not one 
     "--session",
     "mar8",
   ];
-  const first = await runCli(["import", join(dir, "results.tsv"), ...flags]);
+  // Two imports of the same file at once (two agents, one base): the rows land once.
+  const [first, rival] = await Promise.all([
+    runCli(["import", join(dir, "results.tsv"), ...flags, "--json"]),
+    runCli(["import", join(dir, "results.tsv"), ...flags, "--json"]),
+  ]);
   assert.equal(first.code, 0, first.stderr);
-  assert.match(first.stdout, new RegExp(`^imported ${rows.length} cards`));
+  assert.equal(rival.code, 0, rival.stderr);
+  const added = [first, rival].map((r) => JSON.parse(r.stdout).added.length);
+  assert.deepEqual(added.sort((a, b) => a - b), [0, rows.length]);
   const second = await runCli(["import", join(dir, "results.tsv"), ...flags, "--json"]);
   assert.equal(second.code, 0, second.stderr);
   const report = JSON.parse(second.stdout);
@@ -142,5 +148,21 @@ Deno.test("import CLI: a results.tsv twice adds nothing; a file that is not one 
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /^error: .*notes\.csv: is not a results\.tsv: its first line/);
   assert.equal(refused.stderr.trim().split("\n").length, 1);
+  assert.throws(() => Deno.statSync(other), Deno.errors.NotFound);
+
+  // A bad flag shared by every row is one error naming the flag, and nothing is written.
+  const badFlags = [...flags.slice(2), "--kb", other];
+  const badHash = await runCli([
+    "import",
+    join(dir, "results.tsv"),
+    ...badFlags,
+    "--harness-hash",
+    "a b",
+  ]);
+  assert.equal(badHash.code, 2);
+  assert.match(badHash.stderr, /^error: harness_hash \(--harness-hash\): must be 1-128 characters/);
+  const badCores = await runCli(["import", join(dir, "results.tsv"), ...badFlags, "--cores", "0"]);
+  assert.equal(badCores.code, 2);
+  assert.match(badCores.stderr, /^error: platform\.cores \(--cores\): must be at least 1\n$/);
   assert.throws(() => Deno.statSync(other), Deno.errors.NotFound);
 });

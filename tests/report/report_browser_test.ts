@@ -196,6 +196,15 @@ Deno.test({
         newest,
       );
 
+      // A card id in the details (a prior card, built on by, in the text) leads to that card.
+      const next = await page.$eval("#details a.card-link", (a) => a.getAttribute("href")!);
+      await page.click(`#details a.card-link[href="${next}"]`);
+      await page.waitForFunction(
+        (id: string) => document.getElementById("details")?.getAttribute("data-card") === id,
+        { timeout: 5000 },
+        next.slice(1),
+      );
+
       // Every hostile card's details: markup shown as text, bidi made visible, nothing ran.
       for (const id of base.hostileIds) {
         await page.evaluate((id: string) => location.hash = id, id);

@@ -208,6 +208,8 @@ Deno.test("sync: duplicate ideas are merged; two judgements of one card are kept
         2,
         "both judgements kept",
       );
+      const brief = await runCli(["read-brief", "--kb", kb], { env });
+      assert.match(brief.stdout, new RegExp(`disputed judgements[^\n]*\n  ${pending.id} `));
     }
   } finally {
     await Deno.remove(shared.root, { recursive: true });
@@ -254,6 +256,29 @@ exit 0
         .length,
       3,
     );
+  } finally {
+    await Deno.remove(shared.root, { recursive: true });
+  }
+});
+
+Deno.test("sync: a clone whose branch has another name shares the remote's branch", async () => {
+  const shared = await sharedBase(["a", "b"]);
+  try {
+    const { a, b } = shared.clones;
+    await git(b, "symbolic-ref", "HEAD", "refs/heads/trunk"); // another machine's default
+    await writeCard(a, { hypothesis: "from a", tags: ["other"] });
+    const first = await sync(a);
+    await writeCard(b, { hypothesis: "from b", tags: ["other"] });
+    const second = await sync(b);
+    assert.equal(second.report.branch, first.report.branch);
+    assert.equal(second.report.incoming.filter((c) => c.kind === "card").length, 1);
+    assert.equal((await git(shared.remote, "branch")).trim().split("\n").length, 1);
+    assert.match(
+      await git(b, "status", "-sb"),
+      new RegExp(`^## trunk\\.\\.\\.origin/${first.report.branch}`),
+    );
+    await sync(a);
+    assert.equal([...Deno.readDirSync(join(a, "cards"))].length, 2);
   } finally {
     await Deno.remove(shared.root, { recursive: true });
   }

@@ -3,7 +3,7 @@
  * repository (a git workspace with an uncommitted edit) trains with `--recipe`, a `--config`
  * change and `--seeds 2`, and its cards record the edit (dirty, recipe_diff), the change
  * (config), the group, the fixed evaluation and the load; `--item` runs a queue item (its
- * change, prior cards, group and item id); a bad `--config` key exits 2 before training; a run
+ * change on top of its base card's values, its fixed seeds, prior cards, group and item id); a bad `--config` key exits 2 before training; a run
  * whose val_bpb is NaN prints FAIL, exits 1, records a crash card and writes `--results` for
  * that run.
  */
@@ -123,7 +123,8 @@ Deno.test("train CLI: a workspace recipe with an edit, --config and --seeds 2; -
     assert.equal(summary.group, seeded[0].group);
     assert.equal(summary.runs.length, 2);
 
-    // A queue item: its config change, prior cards, group and item id; no edit needed.
+    // A queue item: its change applies to its base card's values (the small model of the seeded
+    // runs), its fixed seeds run as one group, its prior cards are linked; no edit needed.
     const add = await cli([
       "director",
       "add",
@@ -134,7 +135,11 @@ Deno.test("train CLI: a workspace recipe with an edit, --config and --seeds 2; -
       "--hypothesis",
       "a higher matrix LR on the small model",
       "--config",
-      JSON.stringify({ ...JSON.parse(SMALL), "optim.matrixLr": 0.06 }),
+      '{"optim.matrixLr":0.06}',
+      "--base",
+      seeded[0].id,
+      "--seeds",
+      "7,8",
       "--prior-cards",
       seeded[0].id,
       "--json",
@@ -153,13 +158,16 @@ Deno.test("train CLI: a workspace recipe with an edit, --config and --seeds 2; -
       itemId,
     ]);
     assert.equal(itemRun.code, 0, itemRun.stderr);
-    const itemCard = cards(kb).find((c) => c.item === itemId);
-    assert.ok(itemCard, "the item's card");
-    assert.equal(itemCard.group, itemId);
-    assert.equal(itemCard.config.optim.matrixLr, 0.06);
-    assert.deepEqual(itemCard.prior_cards, [seeded[0].id]);
-    assert.equal(itemCard.hypothesis, "a higher matrix LR on the small model");
-    assert.notEqual(itemCard.recipe_hash, seeded[0].recipe_hash);
+    const itemCards = cards(kb).filter((c) => c.item === itemId);
+    assert.deepEqual(itemCards.map((c) => c.seed).sort(), [7, 8]);
+    for (const itemCard of itemCards) {
+      assert.equal(itemCard.group, itemId);
+      assert.equal(itemCard.config.optim.matrixLr, 0.06);
+      assert.equal(itemCard.config.model.depth, 1, "the base card's values");
+      assert.deepEqual(itemCard.prior_cards, [seeded[0].id]);
+      assert.equal(itemCard.hypothesis, "a higher matrix LR on the small model");
+      assert.notEqual(itemCard.recipe_hash, seeded[0].recipe_hash);
+    }
 
     // NaN val_bpb: FAIL, exit 1, a crash card, and --results names THIS run's card.
     const nanRecipe = join(dir, "nan_recipe.ts");
