@@ -9,10 +9,10 @@
 import {
   canonicalChange,
   changeHolds,
-  configChange,
   describeChange,
   type FlatConfig,
   flattenConfig,
+  sameFlatConfig,
 } from "../knowledge/config_keys.ts";
 
 /** Words that carry no experiment meaning. */
@@ -201,7 +201,7 @@ function cardConfigOf(card: Comparable): FlatConfig | null {
 
 /** True when the two full configs agree on every key both have (the name aside). */
 function sameRecipe(a: FlatConfig, b: FlatConfig): boolean {
-  return configChange(a, b).length === 0;
+  return sameFlatConfig(a, b);
 }
 
 /**
