@@ -11,6 +11,7 @@ export * from "./src/director/mod.ts";
 export * from "./src/platform/mod.ts";
 export * from "./src/engine/mod.ts";
 export * from "./src/train/mod.ts";
+export * from "./src/workspace/mod.ts";
 export { VERSION } from "./src/version.ts";
 /** The engine's raw device contract (the knowledge layer's card `Backend` is a plain name). */
 export type { Backend } from "./src/engine/mod.ts";

@@ -22,6 +22,8 @@ export interface RunCliOptions {
   env?: Record<string, string>;
   /** Piped to the child's stdin when given; otherwise stdin is closed. */
   stdin?: string | Uint8Array;
+  /** Working directory of the child (default: this process's). */
+  cwd?: string;
 }
 
 /** Run `autoresearch <args>` as a real process and collect its output. */
@@ -32,6 +34,7 @@ export async function runCli(args: string[], options: RunCliOptions = {}): Promi
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", ...options.env },
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   }).spawn();
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();

@@ -33,6 +33,7 @@ import { gitState } from "../train/workspace_git.ts";
 import { atomicWrite } from "../util/atomic.ts";
 import { newId } from "../util/ids.ts";
 import { UsageError } from "../util/errors.ts";
+import { oneLine } from "../util/text.ts";
 import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
 import { checkOutputPath } from "../knowledge/store.ts";
 import { checkWritePath } from "../util/guarded.ts";
@@ -318,7 +319,7 @@ function report(report: RunReport, json: boolean, quiet = false): boolean {
   if (json) printJson(report);
   if (report.status === "fail") {
     if (!json && !quiet) console.log("FAIL");
-    console.error(`error: training failed: ${report.failure}`);
+    console.error(`error: training failed: ${oneLine(report.failure ?? "")}`);
     return false;
   }
   if (!json && !quiet) console.log(summaryText(report));

@@ -575,6 +575,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(jsonOption())
     .action(action((id, opts) => {
       const detail = openKnowledgeBase(checkBase(opts.kb, true)).getCard(id);
+      reportSkipped(detail.skipped);
       if (opts.json) {
         printJson(detail);
         return;
@@ -587,10 +588,20 @@ the default budget; the platform defaults to this machine's CPU. Examples:
       line("id", c.id);
       line("status", detail.retracted ? `${detail.status} (retracted)` : detail.status);
       if (detail.completion) {
+        const verdict = detail.completion.verdict
+          ? `, judge said ${detail.completion.verdict}`
+          : "";
         line(
           "judged",
-          `${detail.completion.status} by ${detail.completion.agent} (${detail.completion.id})`,
+          `${detail.completion.status} by ${detail.completion.agent} (${detail.completion.id}` +
+            `${verdict})` + (detail.disputed ? " DISPUTED: another judgement competes" : ""),
         );
+      }
+      for (const other of detail.completions) {
+        if (other.id === detail.completion?.id) continue;
+        const why = other.reason ? `: ${other.reason}` : "";
+        const link = other.supersedes?.length ? `, supersedes ${other.supersedes.join(" ")}` : "";
+        line("judgement", `${other.status} by ${other.agent} (${other.id}${link})${why}`);
       }
       for (const r of detail.retractions) line("retracted", `${r.reason} (by ${r.agent}, ${r.id})`);
       line("timestamp", c.timestamp);

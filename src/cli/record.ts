@@ -13,6 +13,7 @@ import { currentBranch, repoRoot } from "../record/git.ts";
 import { externalHarnessHash, harnessBudget } from "../record/hash.ts";
 import { detectExternalPlatform, type PlatformOverrides } from "../record/platform.ts";
 import { recordRun, UPSTREAM_BUDGET_S } from "../record/record.ts";
+import { isFile } from "../record/text.ts";
 import {
   type ImportReport,
   importResultsTsv,
@@ -66,14 +67,6 @@ function readFileOrUsage(flag: string, path: string): Uint8Array {
   } catch (error) {
     const why = error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message;
     throw new UsageError(flag, `cannot read ${path}: ${why}`);
-  }
-}
-
-function fileExists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
   }
 }
 
@@ -177,7 +170,7 @@ export function register(program: Command): void {
     .addHelpText(
       "after",
       `
-A log with the summary block becomes a pending card (judge it with write-card --complete); a log
+A log with the summary block becomes a pending card (judge it: judge, write-card --complete); a log
 with FAIL, a traceback or no block a crash card (val_bpb null) carrying the error's last lines.
 Recording the same log twice writes nothing. Example:
   uv run train.py > run.log 2>&1; autoresearch record run.log`,
@@ -221,8 +214,8 @@ Recording the same log twice writes nothing. Example:
         console.log(`${card.id} crash: ${oneLine(result.outcome.reason)}`);
       } else {
         console.log(
-          `${card.id} pending val_bpb ${card.results.val_bpb} (judge it: autoresearch write-card ` +
-            `--complete ${card.id} --status keep|discard --lesson ...)`,
+          `${card.id} pending val_bpb ${card.results.val_bpb} (judge it: autoresearch judge ` +
+            `${card.id}, then autoresearch write-card --complete ${card.id} --from-judge --lesson ...)`,
         );
       }
     }));
@@ -275,7 +268,7 @@ Examples:
           }
           return { hash: opts.harnessHash, budget: budgetFlag ?? UPSTREAM_BUDGET_S };
         }
-        const path = opts.harnessFile ?? fallbacks.find(fileExists);
+        const path = opts.harnessFile ?? fallbacks.find(isFile);
         if (path === undefined) {
           throw new UsageError(
             "--harness-file",

@@ -39,7 +39,9 @@ export function register(program: Command): void {
           : "";
         console.log(`  ${file.state.padEnd(9)} ${file.path}${note}`);
       }
-      if (report.gitignoreAdded.length > 0) console.log(`  updated   .gitignore`);
+      if (report.gitignoreAdded.length > 0) {
+        console.log(`  ${report.gitignoreCreated ? "created" : "updated"}   .gitignore`);
+      }
       console.log(
         `  ${report.knowledgeRepositoryCreated ? "created" : "unchanged"} knowledge/ ` +
           "(the knowledge base, its own git repository)",

@@ -225,6 +225,20 @@ function hoistStyles(svg: string, styles: Set<string>): string {
   });
 }
 
+// Geometry attributes Plot writes with full double precision (a third of a large page).
+const GEOMETRY = /\s(d|transform|points|x|y|x1|x2|y1|y2|cx|cy)="([^"]*)"/g;
+
+/** Round the coordinates in a chart's geometry attributes to 0.1 px (card text untouched). */
+function compactSvg(svg: string): string {
+  return svg.replace(
+    GEOMETRY,
+    (_, name: string, value: string) =>
+      ` ${name}="${
+        value.replace(/-?\d+\.\d{2,}/g, (n) => String(Math.round(Number(n) * 10) / 10))
+      }"`,
+  );
+}
+
 /** Render the report page. */
 export async function renderHtmlReport(input: HtmlReportInput): Promise<HtmlReport> {
   const { cards, synthesis, files, queue } = input;
@@ -245,7 +259,7 @@ export async function renderHtmlReport(input: HtmlReportInput): Promise<HtmlRepo
     classOrder,
     // Short names (C1, C2, ...) for the tables; the charts' headings give the full label.
     classShort: new Map(classOrder.map((key, i) => [key, `C${i + 1}`])),
-    chart: (svg) => `<div class="chart">${hoistStyles(svg, styles)}</div>`,
+    chart: (svg) => `<div class="chart">${hoistStyles(compactSvg(svg), styles)}</div>`,
   };
   const progress = progressSection(ctx);
   const agents = agentActivity(cards);

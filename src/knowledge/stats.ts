@@ -29,18 +29,19 @@ export function tCdf(t: number, df: number): number {
 }
 
 /** Quantiles already computed: a synthesis asks for the same few (p, df) thousands of times. */
-const quantiles = new Map<string, number>();
+const quantiles = new Map<number, Map<number, number>>();
 
 /** The t with P(T <= t) = p for Student's t with `df` degrees of freedom. */
 export function tQuantile(p: number, df: number): number {
   if (!(p > 0 && p < 1)) throw new RangeError(`p must be in (0, 1), got ${p}`);
   if (!(df > 0)) throw new RangeError(`df must be > 0, got ${df}`);
-  const key = `${p}:${df}`;
-  let value = quantiles.get(key);
+  let byDf = quantiles.get(p);
+  if (byDf === undefined) quantiles.set(p, byDf = new Map());
+  let value = byDf.get(df);
   if (value === undefined) {
     value = df >= NORMAL_DF ? dist.normal.inv(p, 0, 1) : dist.studentt.inv(p, df);
-    if (quantiles.size > 10_000) quantiles.clear();
-    quantiles.set(key, value);
+    if (byDf.size > 10_000) byDf.clear();
+    byDf.set(df, value);
   }
   return value;
 }

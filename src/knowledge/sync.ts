@@ -9,7 +9,7 @@
  * committed; one changed or deleted upstream is reported too. Derived files (index, views,
  * locks, temp files) are never staged, even in a base whose `.gitignore` is missing.
  */
-import { join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { UsageError } from "../util/errors.ts";
 import { withLock } from "../util/lock.ts";
 import { ensureBase } from "./base.ts";
@@ -174,7 +174,16 @@ async function openRepo(kb: string): Promise<Repo> {
     if (!Deno.statSync(kb).isDirectory) throw new UsageError("kb", `${kb} is not a directory`);
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError("kb", `${kb} does not exist (clone the shared base there: git clone URL)`);
+    // A base inside a larger repository (a workspace) may arrive with the first pull.
+    const parent = dirname(resolve(kb));
+    const inside = await git(parent, ["rev-parse", "--absolute-git-dir"]).catch(() => null);
+    if (inside === null || inside.code !== 0) {
+      throw new UsageError(
+        "kb",
+        `${kb} does not exist (to join a shared base, clone it there: git clone URL ${kb})`,
+      );
+    }
+    await Deno.mkdir(kb);
   }
   const result = await git(kb, ["rev-parse", "--absolute-git-dir"]);
   if (result.code !== 0) {

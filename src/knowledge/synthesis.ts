@@ -19,6 +19,7 @@ import {
   type Comparison,
   holm,
   meanHalfWidth,
+  type Sample,
   sampleOf,
   varianceExceeds,
 } from "./stats.ts";
@@ -533,6 +534,7 @@ function applyCard(state: SynthesisState, card: CardSummary): SynthesisState {
 
 /** Memoised t quantiles: the same few degrees of freedom recur across thousands of ideas. */
 function seedList(runs: Run[]): { seeds: number[]; gaps: number[]; duplicates: number[] } {
+  if (runs.length === 1) return { seeds: [runs[0][2]], gaps: [], duplicates: [] };
   const counts = new Map<number, number>();
   for (const run of runs) counts.set(run[2], (counts.get(run[2]) ?? 0) + 1);
   const seeds = [...counts.keys()].sort((a, b) => a - b);
@@ -617,7 +619,8 @@ function noiseFloor(
     const otherDf = allDf - ownDf;
     const otherVariance = otherDf > 0 ? (allSquares - view.variance * ownDf) / otherDf : 0;
     if (
-      otherDf > 0 && varianceExceeds(view.variance, ownDf, otherVariance, otherDf, UNSTABLE_ALPHA)
+      otherDf > 0 && view.variance > otherVariance &&
+      varianceExceeds(view.variance, ownDf, otherVariance, otherDf, UNSTABLE_ALPHA)
     ) {
       unstable++;
       continue;
@@ -638,11 +641,11 @@ function noiseFloor(
  * One arm of a comparison: the class noise floor as its per-run variance, unless the recipe's
  * own runs show a variance beyond it (F-test at 1%): then its own, with n - 1 df.
  */
-function armOf(values: number[], noise: NoiseFloor): Arm {
-  const sample = sampleOf(values);
+function armOf(values: number[], noise: NoiseFloor, known?: Sample): Arm {
+  const sample = known ?? sampleOf(values);
   const pooled = noise.sigma ** 2;
   if (
-    sample.n >= 2 &&
+    sample.n >= 2 && sample.variance > pooled &&
     varianceExceeds(sample.variance, sample.n - 1, pooled, noise.df, UNSTABLE_ALPHA)
   ) {
     return {
@@ -685,11 +688,22 @@ interface ClassResult {
 
 function analyseClass(key: string, klass: ClassState): ClassResult {
   const views = new Map<string, RecipeView>();
+  // Which recipe a prior card ran: usually an idea's first card, else looked up in all runs once.
   const cardRecipe = new Map<string, string>();
   for (const [hash, recipe] of Object.entries(klass.recipes)) {
-    for (const run of recipe.runs) cardRecipe.set(run[0], hash);
+    cardRecipe.set(recipe.first, hash);
     if (recipe.runs.length > 0) views.set(hash, viewOf(hash, recipe));
   }
+  let allRunsIndexed = false;
+  const recipeOfCard = (id: string): string | undefined => {
+    const known = cardRecipe.get(id);
+    if (known !== undefined || allRunsIndexed) return known;
+    allRunsIndexed = true;
+    for (const [hash, recipe] of Object.entries(klass.recipes)) {
+      for (const run of recipe.runs) cardRecipe.set(run[0], hash);
+    }
+    return cardRecipe.get(id);
+  };
   // The baseline: the recipe of the oldest card, else the oldest recipe with a value.
   let baselineHash: string | null = views.has(klass.baseline) ? klass.baseline : null;
   if (baselineHash === null) {
@@ -713,7 +727,11 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
   // own when it is larger beyond chance), t-quantile with that variance's df.
   if (noise) {
     for (const view of views.values()) {
-      const arm = view.arm = armOf(view.values, noise);
+      const arm = view.arm = armOf(view.values, noise, {
+        n: view.values.length,
+        mean: view.mean,
+        variance: view.variance,
+      });
       view.estimate.ci95 = meanHalfWidth(arm.variance, arm.n, arm.df);
     }
   }
@@ -723,7 +741,7 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
   const tested: { hash: string; p: number }[] = [];
   for (const view of views.values()) {
     if (view.hash === baselineHash || baselineHash === null) continue;
-    const parentHash = view.state.priors.map((id) => cardRecipe.get(id))
+    const parentHash = view.state.priors.map(recipeOfCard)
       .find((hash) => hash !== undefined && hash !== view.hash && views.has(hash));
     const ref = views.get(parentHash ?? baselineHash)!;
     const gain = ref.mean - view.mean;
@@ -983,6 +1001,14 @@ export function finalize(folded: SynthesisState): Synthesis {
     for (const [hash, recipe] of Object.entries(klass.recipes)) {
       const withSteps = recipe.runs.filter((run) => run[3] !== null);
       if (withSteps.length < 2) continue;
+      // No run can fall below 80% of a median that is at most the largest count.
+      let low = Infinity;
+      let high = 0;
+      for (const run of withSteps) {
+        low = Math.min(low, run[3]!);
+        high = Math.max(high, run[3]!);
+      }
+      if (low >= STEPS_DRIFT_RATIO * high) continue;
       for (const run of withSteps) {
         const others = withSteps.filter((other) => other !== run).map((other) => other[3]!)
           .sort((a, b) => a - b);

@@ -26,6 +26,7 @@ import { withLock } from "../util/lock.ts";
 import { sha256Hex } from "./hash.ts";
 import type { ImportReport } from "./tsv.ts";
 import { readCards, sourceIndex, sourceKey } from "./sources.ts";
+import { clipText, isDirectory, isFile, vendorOf } from "./text.ts";
 
 /** The fork's statuses. */
 const FORK_STATUSES = ["keep", "revert", "discard", "inconclusive", "crash", "retracted"] as const;
@@ -237,15 +238,6 @@ function checkForkItem(value: unknown): ForkItem {
   };
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Order cards so each comes after the cards it names as prior (timestamp order otherwise). */
 function lineageOrder(cards: ForkCard[]): ForkCard[] {
   const sorted = [...cards].sort((a, b) =>
@@ -274,7 +266,7 @@ function lineageOrder(cards: ForkCard[]): ForkCard[] {
  */
 export function readForkBase(dir: string): ForkBase {
   const candidates = [dir, join(dir, "knowledge")];
-  const base = candidates.find((d) => exists(join(d, "cards")));
+  const base = candidates.find((d) => isDirectory(join(d, "cards")));
   if (base === undefined) {
     throw new UsageError("--commons", `${dir} holds no cards/ directory (nor knowledge/cards/)`);
   }
@@ -318,7 +310,7 @@ export function readForkBase(dir: string): ForkBase {
   }
   const items: ForkItem[] = [];
   const queuePath = join(base, "queue.json");
-  if (exists(queuePath)) {
+  if (isFile(queuePath)) {
     const parsed = parseForkJson(Deno.readFileSync(queuePath));
     if (!parsed.ok) problems.push({ where: queuePath, reason: parsed.reason });
     else {
@@ -341,13 +333,8 @@ export function readForkBase(dir: string): ForkBase {
       }
     }
   }
-  const harness = [join(base, "prepare.py"), join(base, "..", "prepare.py")].find(exists) ?? null;
+  const harness = [join(base, "prepare.py"), join(base, "..", "prepare.py")].find(isFile) ?? null;
   return { dir: base, cards: lineageOrder(cards), items, problems, harnessFile: harness };
-}
-
-function vendorOf(device: string): string {
-  const known = ["NVIDIA", "AMD", "Apple", "Intel", "Qualcomm", "ARM", "Ampere"];
-  return known.find((v) => device.toLowerCase().includes(v.toLowerCase())) ?? "unknown";
 }
 
 /** The card platform of a fork platform `{gpu, ram_gb, framework}`. */
@@ -406,10 +393,6 @@ function cleanTags(tags: string[]): string[] {
     out.push(trimmed.slice(0, LIMITS.tagLength));
   }
   return [...new Set(out)].slice(0, LIMITS.tags);
-}
-
-function clipText(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 15)}\n...(truncated)`;
 }
 
 /** What a fork import needs besides the base. */

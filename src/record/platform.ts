@@ -7,6 +7,7 @@
 import { type Backend, BACKENDS, type Platform } from "../knowledge/schema.ts";
 import { cpuCardPlatform, detectCpu } from "../platform/mod.ts";
 import { UsageError } from "../util/errors.ts";
+import { vendorOf } from "./text.ts";
 
 /** One GPU as `nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits` says. */
 export interface NvidiaGpu {
@@ -63,11 +64,6 @@ export interface PlatformOverrides {
 export function parseExternalBackend(raw: string, field = "--backend"): Backend {
   if ((BACKENDS as readonly string[]).includes(raw)) return raw as Backend;
   throw new UsageError(field, `must be one of ${BACKENDS.join(", ")}, got ${JSON.stringify(raw)}`);
-}
-
-function vendorOf(device: string): string {
-  const known = ["NVIDIA", "AMD", "Apple", "Intel", "Qualcomm", "ARM", "Ampere"];
-  return known.find((v) => device.toLowerCase().includes(v.toLowerCase())) ?? "unknown";
 }
 
 /**

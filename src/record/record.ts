@@ -17,6 +17,7 @@ import { externalHarnessHash, harnessBudget, sha256Hex, trainerRecipeHash } from
 import { detectExternalPlatform, type PlatformOverrides } from "./platform.ts";
 import { readCards, sameCommit, sourceIndex, sourceKey } from "./sources.ts";
 import { parseRunLog, type RunOutcome, type RunSummary } from "./summary.ts";
+import { clipText, isFile } from "./text.ts";
 
 /** Upstream's training budget, seconds, when the harness file does not say. */
 export const UPSTREAM_BUDGET_S = 300;
@@ -78,19 +79,11 @@ async function readRequired(flag: string, path: string): Promise<Uint8Array> {
   }
 }
 
-function exists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
 /** A trainer or harness file: the flag's path, else the default name when it exists here. */
 function locate(flag: string, given: string | undefined, cwd: string, fallback: string): string {
   if (given !== undefined) return isAbsolute(given) ? given : resolve(cwd, given);
   const path = join(cwd, fallback);
-  if (exists(path)) return path;
+  if (isFile(path)) return path;
   const what = flag === "--trainer-file" ? "the recipe the run used" : "the fixed harness";
   throw new UsageError(flag, `no ${fallback} in ${cwd}: give ${flag} FILE (${what})`);
 }
@@ -124,10 +117,6 @@ export function resultsOf(summary: RunSummary, warnings: string[]): Results {
     "num_params_M",
   );
   return results;
-}
-
-function clipText(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 15)}\n...(truncated)`;
 }
 
 /** The card of the parent commit, for lineage: a kept one if any, else the newest. */

@@ -4,6 +4,7 @@
  * signs of a crash (a `FAIL` line, a Python traceback, no block at all). Pure text in, a
  * verdict out, so `autoresearch record` works for any trainer that prints the block.
  */
+import { decimalNumber } from "./text.ts";
 
 /** The keys of upstream's summary block, in the order it prints them. */
 export const SUMMARY_KEYS = [
@@ -69,13 +70,6 @@ function isFailLine(line: string): boolean {
   return trimmed === "FAIL" || /^FAIL[:\s]/.test(trimmed);
 }
 
-/** Parse one value of the block: a plain decimal number (upstream prints `%.6f`, `%.1f`, ints). */
-function numberOf(raw: string): number | null {
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw)) return null;
-  const value = Number(raw);
-  return Number.isFinite(value) ? value : null;
-}
-
 /**
  * Read a run log. A `FAIL` line or a traceback anywhere makes it a crash (upstream prints FAIL
  * and exits on a NaN or exploding loss; a traceback is an uncaught error, unless Python says
@@ -123,7 +117,7 @@ export function parseRunLog(text: string): RunOutcome {
   for (const line of lines.slice(start, end + 1)) {
     const [, key, raw] = line.match(KEY_LINE)!;
     if (!KNOWN.has(key)) continue;
-    const value = numberOf(raw);
+    const value = decimalNumber(raw);
     if (value === null) {
       if (key !== "val_bpb") warnings.push(`${key}: ${raw.slice(0, 80)} is not a number, ignored`);
       values[key as SummaryKey] = undefined;

@@ -20,6 +20,7 @@ import { withLock } from "../util/lock.ts";
 import { join } from "node:path";
 import { filesAtCommits, git } from "./git.ts";
 import { sha256Hex } from "./hash.ts";
+import { clipText, decimalNumber } from "./text.ts";
 import { readCards, sourceIndex, sourceKey } from "./sources.ts";
 
 /** The header upstream writes. */
@@ -57,12 +58,6 @@ export interface ParsedTsv {
   rows: TsvRow[];
   /** malformed rows (reported, skipped) */
   problems: RowProblem[];
-}
-
-function numberOf(raw: string): number | null {
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw)) return null;
-  const value = Number(raw);
-  return Number.isFinite(value) ? value : null;
 }
 
 function clip(text: string, max = 60): string {
@@ -115,12 +110,12 @@ export function parseResultsTsv(bytes: Uint8Array, name = "results.tsv"): Parsed
       problems.push({ line, reason: `commit ${JSON.stringify(clip(commit))} is not a hex hash` });
       continue;
     }
-    const bpb = numberOf(bpbRaw);
+    const bpb = decimalNumber(bpbRaw);
     if (bpb === null || bpb < 0) {
       problems.push({ line, reason: `val_bpb ${JSON.stringify(clip(bpbRaw))} is not a number` });
       continue;
     }
-    const memory = numberOf(memRaw);
+    const memory = decimalNumber(memRaw);
     if (memory === null || memory < 0) {
       problems.push({
         line,
@@ -228,10 +223,6 @@ export interface ImportReport {
   existing: { ref: string; card: string }[];
   /** records that could not be imported */
   skipped: { where: string; reason: string }[];
-}
-
-function clipText(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 15)}\n...(truncated)`;
 }
 
 /** Import parsed rows into the base (rows already imported are found, not written again). */

@@ -11,6 +11,7 @@ import { transform } from "sucrase";
 import defaultRecipeSource from "./default_recipe.ts" with { type: "text" };
 import * as recipeApi from "./recipe_api.ts";
 import { UsageError } from "../util/errors.ts";
+import { LIMITS } from "../knowledge/schema.ts";
 import {
   checkRecipeConfig,
   CPU_DEVICE,
@@ -124,6 +125,12 @@ function recipeValues(module: RecipeModule, label: string, device: Device): Reci
   } catch (error) {
     throw new RecipeError(
       `${label}: hyperparameters() must return plain data: ${messageOf(error)}`,
+    );
+  }
+  if (json.length > LIMITS.configJson) {
+    // The card stores these values: refuse now, not after the budget is spent.
+    throw new RecipeError(
+      `${label}: hyperparameters() must fit a card (at most ${LIMITS.configJson} characters of JSON)`,
     );
   }
   const copy = JSON.parse(json) as Recipe;

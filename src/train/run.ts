@@ -25,6 +25,7 @@ import {
 import { UsageError } from "../util/errors.ts";
 import { atomicWrite } from "../util/atomic.ts";
 import { newId } from "../util/ids.ts";
+import { oneLine } from "../util/text.ts";
 import { BestFitLoader } from "./dataloader.ts";
 import { evaluateBpb } from "./bpb.ts";
 import type { TokenDocs } from "./data.ts";
@@ -262,7 +263,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
       recipe = loadForRun(text, { backend: backend.info.name, gpu }, opts);
     } catch (error) {
       if (!(error instanceof RecipeError)) throw error;
-      log(`error: the recipe did not load: ${error.message}`);
+      log(`error: the recipe did not load: ${oneLine(error.message)}`);
       return await finishRun(run, null, failedTraining(error.message), null, 0);
     }
     const config = recipe.config;
@@ -304,7 +305,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
       if (error instanceof UsageError) throw error;
       const message = error instanceof RecipeError
         ? error.message
-        : `training threw: ${oneLine(error)}`;
+        : `training threw: ${errorLine(error)}`;
       return await finishRun(run, recipe, failedTraining(message), null, loadAverage());
     }
     const loadAvg = loadAverage();
@@ -361,7 +362,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
       if (error instanceof UsageError) throw error;
       failure = error instanceof RecipeError
         ? error.message
-        : `evaluation threw: ${oneLine(error)}`;
+        : `evaluation threw: ${errorLine(error)}`;
     } finally {
       model.dispose();
     }
@@ -498,7 +499,8 @@ function safeFlops(recipe: LoadedRecipe, vocabSize: number): number {
   }
 }
 
-function oneLine(error: unknown): string {
+/** An error as one line: its name and the first line of its message. */
+function errorLine(error: unknown): string {
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return text.split("\n")[0];
 }

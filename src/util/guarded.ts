@@ -16,6 +16,7 @@ import { DataError, UsageError } from "./errors.ts";
 
 /** A write refused because its path leaves the base or passes through a symbolic link. */
 export class UnsafePathError extends DataError {
+  /** A refused write of `path`, and why (exit code 1, like any unusable file on disk). */
   constructor(path: string, reason: string) {
     super(path, reason);
     this.name = "UnsafePathError";

@@ -41,6 +41,8 @@ export interface InitReport {
   files: InitFile[];
   /** lines added to the workspace's .gitignore (empty when it already had them all) */
   gitignoreAdded: string[];
+  /** true when the workspace had no .gitignore before */
+  gitignoreCreated: boolean;
   /** true when the workspace's git repository was created now */
   repositoryCreated: boolean;
   /** the knowledge base directory (absolute) */
@@ -62,10 +64,13 @@ async function readIfExists(path: string): Promise<string | null> {
   }
 }
 
-async function checkDirectory(dir: string): Promise<void> {
+/** `dir` is missing or a real directory (not a file, not a link); `field` names it in errors. */
+async function checkDirectory(dir: string, field = "DIR"): Promise<void> {
   try {
     const info = await Deno.lstat(dir);
-    if (!info.isDirectory) throw new UsageError("DIR", `${dir} exists and is not a directory`);
+    if (!info.isDirectory) {
+      throw new UsageError(field, `${dir} exists and is not a directory (a link is refused too)`);
+    }
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
@@ -110,6 +115,8 @@ export async function initWorkspace(options: InitOptions): Promise<InitReport> {
   }
   const ignorePath = join(dir, ".gitignore");
   const ignoreBefore = await readIfExists(ignorePath);
+  const knowledge = join(dir, template.knowledgeDir);
+  await checkDirectory(knowledge, template.knowledgeDir); // a link there would take the records
 
   await Deno.mkdir(dir, { recursive: true });
   let repositoryCreated = false;
@@ -136,7 +143,6 @@ export async function initWorkspace(options: InitOptions): Promise<InitReport> {
       append: true,
     });
   }
-  const knowledge = join(dir, template.knowledgeDir);
   const knowledgeRepositoryCreated = await initKnowledge(knowledge);
 
   // Commit what init added: on a new repository this is the baseline.
@@ -159,6 +165,7 @@ export async function initWorkspace(options: InitOptions): Promise<InitReport> {
     recipe: template.recipeFile,
     files,
     gitignoreAdded,
+    gitignoreCreated: ignoreBefore === null,
     repositoryCreated,
     knowledge,
     knowledgeRepositoryCreated,

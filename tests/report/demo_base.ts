@@ -259,7 +259,9 @@ export async function generateDemoBase(
       run = {
         id,
         recipe: `r${c}-${i}`,
-        truth: parent.truth + (gauss(random) * 0.006 - 0.0015) * (spec.baseline / 1.3),
+        // Diminishing returns: effects shrink as the recipe nears a floor (70% of the baseline).
+        truth: parent.truth + (gauss(random) * 0.006 - 0.0015) * (spec.baseline / 1.3) *
+            Math.max(0.05, (parent.truth - 0.7 * spec.baseline) / (0.3 * spec.baseline)),
         config,
       };
       hypothesis = `set ${idea.what} to ${value} (was ${

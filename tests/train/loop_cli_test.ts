@@ -8,8 +8,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CliResult, runCli } from "../cli_helpers.ts";
 
+/** An empty working directory: no ./recipe.ts, so `train` trains the embedded default. */
+const EMPTY_CWD = Deno.makeTempDirSync({ prefix: "train-cli-cwd-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(EMPTY_CWD));
+
 function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runCli(args, { env: { XDG_RUNTIME_DIR: "/tmp", ...env } });
+  return runCli(args, { env: { XDG_RUNTIME_DIR: "/tmp", ...env }, cwd: EMPTY_CWD });
 }
 
 function listDir(path: string): string[] {

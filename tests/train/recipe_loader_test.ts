@@ -17,6 +17,7 @@ import {
 } from "../../src/train/recipe.ts";
 import {
   DEFAULT_RECIPE_SOURCE,
+  evaluateRecipe,
   loadRecipe,
   RecipeError,
   resolveRecipePath,
@@ -57,9 +58,22 @@ async function recipeErrorOf(source: string): Promise<string> {
   throw new Error("the recipe loaded");
 }
 
+/**
+ * The embedded default, whatever the working directory holds (a recipe.ts there, e.g. from
+ * `autoresearch init .` in a clone, must not change what these tests check).
+ */
+function defaultRecipe(device = CPU_DEVICE) {
+  return evaluateRecipe(DEFAULT_RECIPE_SOURCE, null, device);
+}
+
 Deno.test("recipe: the embedded default loads, with dotted camelCase config keys", async () => {
-  const recipe = await loadRecipe(undefined, CPU_DEVICE);
-  // Run from a directory without recipe.ts (the repository root has none), so it is the default.
+  const empty = await Deno.makeTempDir({ prefix: "no-recipe-" });
+  try {
+    assert.equal(resolveRecipePath(undefined, empty), null, "no recipe.ts: the default");
+  } finally {
+    await Deno.remove(empty);
+  }
+  const recipe = defaultRecipe();
   assert.equal(recipe.path, null);
   assert.equal(recipe.source, DEFAULT_RECIPE_SOURCE);
   const keys = recipeConfigKeys(recipe);
@@ -67,12 +81,12 @@ Deno.test("recipe: the embedded default loads, with dotted camelCase config keys
     assert.ok(keys.includes(key), `${key} in ${keys}`);
   }
   assert.equal(recipeName(recipe.config), "gpt-d4-w256-s256-b2048");
-  const gpu = await loadRecipe(undefined, { backend: "webgpu", gpu: true });
+  const gpu = defaultRecipe({ backend: "webgpu", gpu: true });
   assert.equal(gpu.config.model.seqLen, 2048);
 });
 
 Deno.test("recipe: a config change is applied to a copy and named by its values", async () => {
-  const recipe = await loadRecipe();
+  const recipe = defaultRecipe();
   const changed = applyConfigChange(recipe, { "optim.matrixLr": 0.05, "model.depth": 2 });
   assert.equal((changed.config as unknown as { optim: { matrixLr: number } }).optim.matrixLr, 0.05);
   assert.equal(recipeName(changed.config), "gpt-d2-w256-s256-b2048");
@@ -84,7 +98,7 @@ Deno.test("recipe: a config change is applied to a copy and named by its values"
 });
 
 Deno.test("recipe: unknown keys, wrong types and broken rules name config.<key>", async () => {
-  const recipe = await loadRecipe();
+  const recipe = defaultRecipe();
   assert.match(
     usageField(() => applyConfigChange(recipe, { "optim.bogus": 1 })),
     /^config\.optim\.bogus: not a recipe key/,
@@ -207,6 +221,10 @@ Deno.test("recipe: a recipe that does not load is one line naming why", async ()
     /its hyperparameters break a rule: config\.lr: must be below 1/,
   );
   assert.match(
+    await recipeErrorOf(MINIMAL.replace("lr: 0.01,", "lr: 0.01, notes: 'x'.repeat(70000),")),
+    /hyperparameters\(\) must fit a card/,
+  );
+  assert.match(
     await recipeErrorOf(MINIMAL.replace("deviceBatchRows: 2,", "deviceBatchRows: 0,")),
     /config\.deviceBatchRows: must be an integer >= 1/,
   );
@@ -228,7 +246,7 @@ Deno.test("recipe: --recipe must exist; ./recipe.ts in the working directory is 
 });
 
 Deno.test("recipe: the shipped default recipe builds and its loss falls (loaded as text)", async () => {
-  const recipe = applyConfigChange(await loadRecipe(), {
+  const recipe = applyConfigChange(defaultRecipe(), {
     "model.depth": 2,
     "model.width": 64,
     "model.headDim": 32,

@@ -85,7 +85,19 @@ Deno.test("init refuses bad input and writes nothing", async () => {
     const badTrainer = await cli(root, ["init", "ws", "--trainer", "nonesuch"]);
     assert.equal(badTrainer.code, 2);
     assert.match(badTrainer.stderr, /^error: --trainer: must be one of default/);
-    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["a-file"]);
+    // A knowledge/ that is a link (it would take the records elsewhere) is refused up front.
+    await Deno.mkdir(join(root, "elsewhere"));
+    await Deno.mkdir(join(root, "linked"));
+    await Deno.symlink(join(root, "elsewhere"), join(root, "linked", "knowledge"));
+    const linked = await cli(root, ["init", "linked"]);
+    assert.equal(linked.code, 2);
+    assert.match(linked.stderr, /^error: knowledge: .*not a directory/);
+    assert.deepEqual([...Deno.readDirSync(join(root, "linked"))].map((e) => e.name), ["knowledge"]);
+    assert.deepEqual([...Deno.readDirSync(join(root, "elsewhere"))], []);
+    assert.deepEqual(
+      [...Deno.readDirSync(root)].map((e) => e.name).sort(),
+      ["a-file", "elsewhere", "linked"],
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }
