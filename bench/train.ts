@@ -1,10 +1,11 @@
 /**
  * Trainer benchmark: tokens/s of a full training step (forward, backward, optimizer) of the
- * reference CPU config of ARCHITECTURE.md (depth 4, width 256, head_dim 64, seq 256, vocab 4096,
- * 16384 tokens/step) per backend, beside PyTorch's figure measured in the same run
- * (scripts/golden_train.py --bench, when .venv has torch), and the val_bpb that the default
- * 60 s run reaches on the embedded corpus. The WebGPU step runs once (lavapipe is slow).
- * `AUTORESEARCH_BENCH_QUICK=1` skips the 60 s run.
+ * reference CPU config (depth 4, width 256, head_dim 64, seq 256, vocab 4096, 16384 tokens/step)
+ * and of the CPU default recipe (same model, 2048 tokens/step), each beside PyTorch's figure
+ * measured in the same run (scripts/golden_train.py --bench, when .venv has torch); a per-op
+ * profile of the reference step (where the time goes outside matmul); the WebGPU step once
+ * (lavapipe is slow); and the val_bpb and evaluation speed of the default 60 s run on the
+ * embedded corpus. `AUTORESEARCH_BENCH_QUICK=1` skips the 60 s run.
  */
 import { createBackend } from "../src/engine/create.ts";
 import type { Backend } from "../src/engine/backend.ts";
@@ -14,6 +15,7 @@ import { ModelRunner } from "../src/train/model.ts";
 import { CPU_RECIPE, createOptimizer, GPT, type Recipe } from "../tests/train/reference_recipe.ts";
 import { REFERENCE_RECIPE_TEXT } from "../tests/train/model_helpers.ts";
 import { microSteps } from "../src/train/loop.ts";
+import { printProfile, profileBackend } from "./op_profile.ts";
 import { loadPrepared, prepare } from "../src/train/prepare.ts";
 import { runExperiment, trainingDataFrom } from "../src/train/run.ts";
 
@@ -33,11 +35,12 @@ const REFERENCE: Recipe = {
 };
 const PYTORCH_STATED = 1300;
 
-/** Best tokens/s over `steps` timed steps (after one warm-up step). */
+/** Best tokens/s over `steps` timed steps (after one warm-up step); `onWarm` runs after it. */
 async function stepTokensPerSecond(
   backend: Backend,
   steps: number,
   recipe: Recipe = REFERENCE,
+  onWarm: () => void = () => {},
 ): Promise<number> {
   const cfg = { ...recipe.model, vocabSize: 4096 };
   const net = new GPT(backend, cfg, 1);
@@ -63,6 +66,7 @@ async function stepTokensPerSecond(
       optimizer.step(step, 0);
       await backend.read(loss);
       if (step > 0) best = Math.min(best, performance.now() - t0);
+      if (step === 0) onWarm();
     }
   } finally {
     backend.free(loss);
@@ -73,12 +77,13 @@ async function stepTokensPerSecond(
 }
 
 /** PyTorch's tokens/s on the same config, measured now, or null without .venv torch. */
-async function pytorchTokensPerSecond(): Promise<number | null> {
+async function pytorchTokensPerSecond(recipe: Recipe): Promise<number | null> {
   const python = new URL("../.venv/bin/python", import.meta.url).pathname;
   const script = new URL("../scripts/golden_train.py", import.meta.url).pathname;
+  const tokens = String(recipe.totalBatchTokens), rows = String(recipe.deviceBatchRows);
   try {
     const out = await new Deno.Command(python, {
-      args: [script, "--bench"],
+      args: [script, "--bench", "--tokens", tokens, "--rows", rows],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -90,18 +95,18 @@ async function pytorchTokensPerSecond(): Promise<number | null> {
   }
 }
 
-/** Print the trainer's figures. */
-export async function run(): Promise<void> {
-  console.log("full training step, reference CPU config (d4 w256 h64 seq256 vocab4096, 16384 tok)");
+/** Ours beside PyTorch on one config, same run. */
+async function compareWithPytorch(label: string, recipe: Recipe): Promise<void> {
+  console.log(label);
   const cpu = await createBackend("cpu");
   let cpuTps: number;
   try {
-    cpuTps = await stepTokensPerSecond(cpu, 3);
+    cpuTps = await stepTokensPerSecond(cpu, 3, recipe);
     console.log(`  cpu (${cpu.info.device}): ${cpuTps.toFixed(0)} tokens/s`);
   } finally {
     cpu.destroy();
   }
-  const torchTps = await pytorchTokensPerSecond();
+  const torchTps = await pytorchTokensPerSecond(recipe);
   if (torchTps !== null) {
     console.log(`  pytorch (CPU, 2 threads, fp32, same run): ${torchTps.toFixed(0)} tokens/s`);
     console.log(`  ratio cpu / pytorch: ${(cpuTps / torchTps).toFixed(2)}`);
@@ -109,8 +114,41 @@ export async function run(): Promise<void> {
     console.log(
       `  pytorch: not measured (no .venv torch); stated figure ~${PYTORCH_STATED} tokens/s`,
     );
-    console.log(`  ratio cpu / stated pytorch: ${(cpuTps / PYTORCH_STATED).toFixed(2)}`);
   }
+}
+
+/** Where a reference step's time goes, op by op (CPU backend). */
+async function profileStep(): Promise<void> {
+  const cpu = await createBackend("cpu");
+  try {
+    const profiled = profileBackend(cpu);
+    const steps = 2;
+    const t0 = { ms: 0 };
+    const tps = await stepTokensPerSecond(profiled.backend, steps, REFERENCE, () => {
+      profiled.reset();
+      t0.ms = performance.now();
+    });
+    const stepMs = (performance.now() - t0.ms) / steps;
+    console.log(
+      `  per-op profile, reference step (${stepMs.toFixed(0)} ms/step, ${tps.toFixed(0)} tok/s):`,
+    );
+    printProfile(profiled.times(), stepMs, steps);
+  } finally {
+    cpu.destroy();
+  }
+}
+
+/** Print the trainer's figures. */
+export async function run(): Promise<void> {
+  await compareWithPytorch(
+    "full training step, reference CPU config (d4 w256 h64 seq256 vocab4096, 16384 tok)",
+    REFERENCE,
+  );
+  await compareWithPytorch(
+    "full training step, CPU default recipe (same model, 2048 tok as 8 rows)",
+    CPU_RECIPE,
+  );
+  await profileStep();
   if (await requestAdapter()) {
     const gpu = await createBackend("webgpu");
     try {
@@ -153,6 +191,13 @@ export async function run(): Promise<void> {
         `${report.tokens_per_second.toFixed(0)} tokens/s, total ${
           report.total_seconds.toFixed(0)
         } s`,
+    );
+    console.log(
+      `  evaluation: ${report.eval.tokens} tokens (context ${report.eval.seq_len}) in ` +
+        `${report.eval_seconds.toFixed(1)} s = ${
+          (report.eval.tokens / report.eval_seconds).toFixed(0)
+        } tokens/s, ${(100 * report.eval_seconds / 60).toFixed(1)}% of the 60 s budget ` +
+        `(${(100 * report.eval_seconds / 300).toFixed(1)}% of the default 300 s)`,
     );
   } finally {
     await Deno.remove(cacheRoot, { recursive: true });

@@ -338,18 +338,19 @@ def main():
         f.write("\n")
 
 
-def bench(steps=3, threads=2):
-    """Tokens/s of full training steps (fwd+bwd+optim) on the reference CPU config of
-    ARCHITECTURE.md (depth 4, width 256, head_dim 64, seq 256, vocab 4096, 16384 tokens/step as
-    4 micro-batches of 16 rows), fp32, `threads` CPU threads. Prints one JSON line."""
+def bench(steps=3, threads=2, tokens=16384, rows=16):
+    """Tokens/s of full training steps (fwd+bwd+optim) of the model of the reference CPU config
+    (depth 4, width 256, head_dim 64, seq 256, vocab 4096), `tokens` per step in micro-batches
+    of `rows` rows (the reference config: 16384 tokens as 4 x 16 rows; the CPU default recipe:
+    2048 tokens as 1 x 8 rows), fp32, `threads` CPU threads. Prints one JSON line."""
     import time
     torch.set_num_threads(threads)
     cfg = dict(CONFIG, vocab_size=4096, depth=4, n_embd=256, head_dim=64, seq_len=256,
-               window_pattern="L", batch_size=16)
+               window_pattern="L", batch_size=rows)
     gen = torch.Generator().manual_seed(0)
     p = init_params(cfg, gen)
     opt = Optimizer(p, cfg)
-    micro = 4
+    micro = max(1, tokens // (rows * cfg["seq_len"]))
     times = []
     for step in range(steps + 1):
         t0 = time.perf_counter()
@@ -380,6 +381,8 @@ def bench(steps=3, threads=2):
 if __name__ == "__main__":
     import sys
     if "--bench" in sys.argv:
-        bench()
+        def flag(name, default):
+            return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+        bench(steps=flag("--steps", 3), tokens=flag("--tokens", 16384), rows=flag("--rows", 16))
     else:
         main()

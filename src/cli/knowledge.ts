@@ -575,6 +575,7 @@ the default budget; the platform defaults to this machine's CPU. Examples:
     .addOption(jsonOption())
     .action(action((id, opts) => {
       const detail = openKnowledgeBase(checkBase(opts.kb, true)).getCard(id);
+      reportSkipped(detail.skipped);
       if (opts.json) {
         printJson(detail);
         return;

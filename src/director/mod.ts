@@ -1,6 +1,7 @@
 /**
  * Public API of the director layer (re-exported by the top-level mod.ts): the experiment queue
- * with exclusive claims, duplicate detection, and the planner.
+ * with exclusive claims, duplicate detection, the planner, and what a git sync means for them
+ * (`resolveAfterSync`: claim winners, merged duplicate ideas, disputed judgements).
  */
 export {
   type ClaimInfo,
@@ -35,6 +36,7 @@ export {
 } from "./queue.ts";
 export {
   addItem,
+  addItems,
   type AddOptions,
   type AddResult,
   checkChange,
@@ -59,3 +61,10 @@ export {
 } from "./dedup.ts";
 export { planExperiments, type PlanOptions, type PlanResult, type Suggestion } from "./plan.ts";
 export { queueSection, readBriefWithQueue } from "./brief.ts";
+export {
+  type DisputedCard,
+  type LostReport,
+  type MergedDuplicate,
+  type Resolution,
+  resolveAfterSync,
+} from "./sync.ts";

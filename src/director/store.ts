@@ -22,7 +22,7 @@
  * and cached by path, which is safe because a record never changes after it is created.
  */
 import * as v from "valibot";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { guardedCreateExclusive, guardedMkdir, guardedWrite } from "../util/guarded.ts";
 import { isValidId, newId } from "../util/ids.ts";
 import { ensureBase } from "../knowledge/base.ts";
@@ -312,13 +312,38 @@ function isProblem(value: unknown): value is Problem {
   return typeof value === "object" && value !== null && "reason" in value && "path" in value;
 }
 
-function listNames(dir: string): string[] {
+/**
+ * Names of the record files in `dir`. A directory or a symbolic link named like a record, and a
+ * record directory that is itself a link (a hostile base may point it anywhere), are reported in
+ * `problems` and not read.
+ */
+function listNames(dir: string, problems: Problem[]): string[] {
   const names: string[] = [];
+  try {
+    for (const above of [dirname(dir), dir]) {
+      if (Deno.lstatSync(above).isSymlink) {
+        if (!problems.some((problem) => problem.path === above)) {
+          problems.push({ path: above, reason: "is a symbolic link; not read (remove it)" });
+        }
+        return names;
+      }
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return names;
+    throw error;
+  }
   try {
     // One synchronous listing: far fewer round trips than the async iterator.
     for (const entry of Deno.readDirSync(dir)) {
-      if (entry.isFile && entry.name.endsWith(".json") && !entry.name.startsWith(".")) {
-        names.push(entry.name);
+      if (!entry.name.endsWith(".json") || entry.name.startsWith(".")) continue;
+      if (entry.isFile) names.push(entry.name);
+      else {
+        problems.push({
+          path: join(dir, entry.name),
+          reason: entry.isSymlink
+            ? "is a symbolic link; a record must be a regular file"
+            : "is a directory, not a record file",
+        });
       }
     }
   } catch (error) {
@@ -363,8 +388,8 @@ async function mapLimited<T, R>(inputs: T[], limit: number, work: (x: T) => Prom
 export async function readSnapshot(kb: string): Promise<Snapshot> {
   const paths = queuePaths(kb);
   const problems: Problem[] = [];
-  const eventNames = listNames(paths.events);
-  const itemNames = listNames(paths.items);
+  const eventNames = listNames(paths.events, problems);
+  const itemNames = listNames(paths.items, problems);
 
   const items: QueueItem[] = [];
   const loadedItems = await mapLimited(
@@ -451,7 +476,6 @@ function eventFileName(event: QueueEvent): string {
 export async function writeEvent(
   kb: string,
   fields: Omit<QueueEvent, "id">,
-  _host?: string,
 ): Promise<QueueEvent | null> {
   const paths = await ensureQueueDirs(kb);
   const event: QueueEvent = { id: newId(fields.kind === "claim" ? "claim" : "ev"), ...fields };

@@ -5,7 +5,8 @@
  *   (`views/claim-order.json`); of two claims of one (item, generation) the first wins, and a
  *   losing claim made on this clone is acknowledged with a `lost` record (its agent is told);
  * - duplicate ideas added on two machines: the later item (by id, the same choice on every
- *   machine) is dropped with a reason naming the earlier, using the director's dedup;
+ *   machine) is dropped with a reason naming the earlier, using the director's dedup; a claimed
+ *   item is never dropped (then the earlier, unclaimed one goes);
  * - two judgements of one card that do not supersede each other: both are kept and the card is
  *   reported as disputed.
  */
@@ -154,7 +155,7 @@ export async function resolveAfterSync(
           : null;
         return side !== null && otherSide !== null && otherSide !== side;
       });
-      const duplicate = candidate.status === "pending" && others.length > 0
+      const duplicate = others.length > 0
         ? findDuplicate(
           {
             hypothesis: candidate.item.hypothesis,
@@ -164,15 +165,25 @@ export async function resolveAfterSync(
           others.map(comparable),
         )
         : null;
-      if (!duplicate) {
+      const existing = duplicate ? kept.find((s) => s.item.id === duplicate.existing.id)! : null;
+      // The later one goes; but a claimed item is never dropped: then the earlier one goes.
+      const [loser, winner] = !duplicate || !existing
+        ? [null, null]
+        : candidate.status === "pending"
+        ? [candidate, existing]
+        : existing.status === "pending"
+        ? [existing, candidate]
+        : [null, null];
+      if (!loser || !winner) {
         kept.push(candidate);
         continue;
       }
-      const reason = `duplicate of ${duplicate.existing.id} (${duplicate.why}), added on ` +
-        `another machine; merged by sync`;
-      await drop(options, id, reason);
+      const reason = `duplicate of ${winner.item.id} (${duplicate!.why}), added on another ` +
+        `machine; merged by sync`;
+      await drop(options, loser.item.id, reason);
       resolution.written++;
-      resolution.merged.push({ dropped: id, kept: duplicate.existing.id, why: duplicate.why });
+      resolution.merged.push({ dropped: loser.item.id, kept: winner.item.id, why: duplicate!.why });
+      if (loser === existing) kept.splice(kept.indexOf(existing), 1, candidate);
     }
   }
 

@@ -225,8 +225,18 @@ export class CardIndex {
     const knownBefore = this.#knownFiles();
     const listed = new Map<RecordKind, Set<string>>();
     const observed = new Map<RecordKind, number>();
+    const linkedDirs: Skipped[] = [];
     for (const kind of KINDS) {
       const path = join(this.#dir, RECORD_DIRS[kind]);
+      if (isSymlink(path)) {
+        // A record directory planted as a link could point anywhere: not read, reported.
+        linkedDirs.push({
+          path,
+          reason: "is a symbolic link; its records are not read (remove it)",
+        });
+        listed.set(kind, new Set());
+        continue;
+      }
       const mtime = statOrNull(path)?.mtime ?? null;
       const stored = dirStates.get(kind);
       if (
@@ -293,7 +303,7 @@ export class CardIndex {
         throw error;
       }
     }
-    return { added, removed, skipped: this.skipped() };
+    return { added, removed, skipped: [...linkedDirs, ...this.skipped()] };
   }
 
   /**
@@ -787,6 +797,14 @@ function listNames(dir: string): Set<string> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   return names;
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isSymlink;
+  } catch {
+    return false;
+  }
 }
 
 function statOrNull(path: string): { size: number; mtime: number | null } | null {

@@ -1,7 +1,7 @@
 /**
  * Public API of the knowledge layer (re-exported by the top-level mod.ts): experiment cards,
  * their judgements and retractions, the derived index, synthesis, the bounded brief, coverage,
- * reports, the progress plot and the HTML report.
+ * reports, the progress plot and the HTML report, and sharing a base through git (`syncBase`).
  *
  * ```ts
  * const kb = openKnowledgeBase("knowledge");
@@ -58,6 +58,7 @@ export {
   effectiveConfig,
   type FlatConfig,
   flattenConfig,
+  sameFlatConfig,
   sameValue,
 } from "./config_keys.ts";
 export { CATEGORIES, categoriesOf, type Category, normalizeTag } from "./taxonomy.ts";
@@ -116,3 +117,13 @@ export {
   type PendingItem,
   type QueueSection,
 } from "./queue_section.ts";
+export {
+  type BadRecord,
+  EXIT_OFFLINE,
+  GitError,
+  initBase,
+  type RecordChange,
+  syncBase,
+  type SyncOptions,
+  type SyncReport,
+} from "./sync.ts";

@@ -70,6 +70,8 @@ export interface CardDetail {
   status: Card["status"];
   /** true when retracted */
   retracted: boolean;
+  /** judgement or retraction files of this card that could not be used (reported, skipped) */
+  skipped: Skipped[];
 }
 
 /** Which cards `listCards` returns. */
@@ -234,13 +236,14 @@ export class KnowledgeBase {
   /** A card with its judgement and retractions. UsageError for a bad or unknown id. */
   getCard(id: string): CardDetail {
     const card = this.#readCardOrThrow(id);
+    const skipped: Skipped[] = [];
     const completions = this.#linkedRecords("completions", id)
-      .map((name) => this.#readLinked<Completion>("completions", name))
+      .map((name) => this.#readLinked<Completion>("completions", name, skipped))
       .filter((record): record is Completion => record !== null);
     const judgement = effectiveJudgement(completions);
     const completion = judgement?.head ?? null;
     const retractions = this.#linkedRecords("retractions", id)
-      .map((name) => this.#readLinked<Retraction>("retractions", name))
+      .map((name) => this.#readLinked<Retraction>("retractions", name, skipped))
       .filter((record): record is Retraction => record !== null);
     const judged = completion !== null;
     return {
@@ -251,6 +254,7 @@ export class KnowledgeBase {
       retractions,
       status: judged ? completion.status : card.status,
       retracted: retractions.length > 0,
+      skipped,
     };
   }
 
@@ -427,13 +431,18 @@ export class KnowledgeBase {
     return names.sort();
   }
 
-  #readLinked<T>(dir: "completions" | "retractions", name: string): T | null {
+  #readLinked<T>(
+    dir: "completions" | "retractions",
+    name: string,
+    skipped?: Skipped[],
+  ): T | null {
     const kind = dir === "completions" ? "completion" : "retraction";
     const parsed = parseFileName(kind, name)!;
     const path = join(this.dir, dir, name);
     const result = kind === "completion"
       ? readCompletionFile(path, parsed.id, parsed.cardId)
       : readRetractionFile(path, parsed.id, parsed.cardId);
+    if (!result.ok) skipped?.push({ path, reason: result.reason });
     return result.ok ? result.value as T : null;
   }
 

@@ -131,3 +131,16 @@ Deno.test("a corrupt claim event never leaves its item stuck", async () => {
   assert.equal(await Deno.readTextFile(join(events, claimFile)), '{"kind":');
   assert.equal(await Deno.readTextFile(join(events, bobClaim)), "");
 });
+
+Deno.test("show-card reports a damaged judgement of the card instead of ignoring it", async () => {
+  const { kb } = await scratch();
+  const [card] = await writeCards(kb, [{ hypothesis: "baseline", status: "pending" }]);
+  const judged = await cli(["write-card", "--complete", card, "--status", "keep", "--kb", kb]);
+  assert.equal(judged.code, 0, judged.stderr);
+  const [completion] = [...Deno.readDirSync(join(kb, "completions"))].map((e) => e.name);
+  await Deno.writeTextFile(join(kb, "completions", completion), "[]");
+  const shown = await cli(["show-card", card, "--kb", kb]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stderr, new RegExp(`^warning: skipped .*${completion}: .*JSON list`, "m"));
+  assert.match(shown.stdout, /^status\s+pending$/m);
+});

@@ -172,3 +172,39 @@ Deno.test("plot --out and train --results refuse record paths and directories", 
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(await Deno.readTextFile(join(root, "progress.svg")), /<svg/);
 });
+
+Deno.test("links: record directories planted as links are not read, and are reported", async () => {
+  const { root, kb } = await scratch();
+  const [card] = await writeCards(kb, [{ hypothesis: "elsewhere" }]);
+  // The real cards move outside; the base's cards/ becomes a link to them.
+  const outsideCards = join(root, "outside-cards");
+  await Deno.rename(join(kb, "cards"), outsideCards);
+  await Deno.symlink(outsideCards, join(kb, "cards"));
+  const listed = await cli(["list-cards", "--kb", kb]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.equal(listed.stdout, "");
+  assert.match(
+    listed.stderr,
+    /warning: skipped .*kb\/cards: is a symbolic link; its records are not read/,
+  );
+  assert.doesNotMatch(listed.stdout + listed.stderr, new RegExp(card));
+
+  const added = await cli([
+    "director",
+    "add",
+    "--kb",
+    kb,
+    "--hypothesis",
+    "an idea",
+    "--category",
+    "other",
+  ]);
+  assert.equal(added.code, 0, added.stderr);
+  const outsideItems = join(root, "outside-items");
+  await Deno.rename(join(kb, "queue", "items"), outsideItems);
+  await Deno.symlink(outsideItems, join(kb, "queue", "items"));
+  const status = await cli(["director", "status", "--kb", kb, "--json"]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal(JSON.parse(status.stdout).items.length, 0);
+  assert.match(status.stderr, /warning: .*queue\/items: is a symbolic link; not read/);
+});

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "../cli_helpers.ts";
 import { snapshotFiles, writeCard } from "../director/helpers.ts";
-import { addItem, readQueue } from "../../src/director/mod.ts";
+import { addItem, claimNext, readQueue } from "../../src/director/mod.ts";
 import { openKnowledgeBase } from "../../src/knowledge/mod.ts";
 import { git, partition, sharedBase, sync } from "./helpers.ts";
 
@@ -279,6 +279,37 @@ Deno.test("sync: a clone whose branch has another name shares the remote's branc
     );
     await sync(a);
     assert.equal([...Deno.readDirSync(join(a, "cards"))].length, 2);
+  } finally {
+    await Deno.remove(shared.root, { recursive: true });
+  }
+});
+
+Deno.test("sync: of two duplicate ideas, a claimed one is kept and the unclaimed one dropped", async () => {
+  const shared = await sharedBase(["a", "b"]);
+  try {
+    const { a, b } = shared.clones;
+    const idea = {
+      hypothesis: "halve the batch size for more optimizer steps",
+      category: "batch_size",
+      priority: 2,
+      config: { totalBatchTokens: 8192 },
+    };
+    const earlier = (await addItem({ kb: a }, { ...idea, createdBy: "alice" })).item!;
+    const later = (await addItem({ kb: b }, { ...idea, createdBy: "bob" })).item!;
+    assert.ok(earlier.id < later.id);
+    await claimNext({ kb: b }, "bob");
+    await sync(a);
+    const outcome = await sync(b);
+    assert.deepEqual(outcome.resolution.merged.map((m) => [m.dropped, m.kept]), [[
+      earlier.id,
+      later.id,
+    ]]);
+    await sync(a);
+    for (const kb of [a, b]) {
+      const state = await readQueue(kb);
+      assert.equal(state.items.find((s) => s.item.id === earlier.id)!.status, "dropped");
+      assert.equal(state.items.find((s) => s.item.id === later.id)!.status, "in_progress");
+    }
   } finally {
     await Deno.remove(shared.root, { recursive: true });
   }
