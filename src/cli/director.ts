@@ -31,7 +31,7 @@ import {
 } from "../director/mod.ts";
 import { loadTriedCards, requireCard, type TriedCards } from "../director/cards.ts";
 import type { CardSummary } from "../knowledge/index.ts";
-import { recipeValidator } from "./recipe_check.ts";
+import { recipeValidator, workspaceRecipeConfig } from "./recipe_check.ts";
 import {
   adoptionProblem,
   type BaseNews,
@@ -189,6 +189,7 @@ export function register(program: Command): void {
         keepFull,
         agent,
         validateChange: recipeValidator(),
+        recipeConfig: workspaceRecipeConfig(),
       });
       reportProblems(result.problems);
       reportProblems((await readQueue(opts.kb)).problems); // skipped queue records, too

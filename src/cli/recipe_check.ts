@@ -8,7 +8,16 @@
 import { applyConfigChange, changeConfig, recipeConfigKeys } from "../train/recipe.ts";
 import type { LoadedRecipe } from "../train/recipe.ts";
 import { loadRecipeSync } from "../train/recipe_loader.ts";
-import type { ConfigValidator, FlatConfig } from "../knowledge/config_keys.ts";
+import { type ConfigValidator, type FlatConfig, flattenConfig } from "../knowledge/config_keys.ts";
+
+/** The workspace recipe (else the embedded one) as a flat config; undefined when it cannot load. */
+export function workspaceRecipeConfig(): FlatConfig | undefined {
+  try {
+    return flattenConfig(loadRecipeSync().config as unknown as Record<string, unknown>);
+  } catch {
+    return undefined; // a broken recipe.ts is reported by train, not by the planner
+  }
+}
 
 /**
  * A validator for changes to `recipe` (default: the workspace recipe, else the embedded one).

@@ -146,8 +146,9 @@ export function parseConfig(raw: string): Record<string, unknown> {
 }
 
 /**
- * The pending and in-progress items of the queue, in the form dedup compares. `configOf` gives
- * a card's effective config, so an item with a base card is compared by its resulting config.
+ * The pending and in-progress items of the queue, in the form dedup compares, and the completed
+ * ones (their result cards may be newer than the cards a caller loaded). `configOf` gives a
+ * card's effective config, so an item with a base card is compared by its resulting config.
  */
 export async function openItemsForDedup(
   kb: string,
@@ -155,8 +156,11 @@ export async function openItemsForDedup(
 ): Promise<Comparable[]> {
   const state = await readQueue(kb);
   return state.items
-    .filter((item) => item.status === "pending" || item.status === "in_progress")
-    .map(({ item }) => itemComparable(item, configOf));
+    .filter((item) => item.status !== "dropped")
+    .map(({ item, status }) => ({
+      ...itemComparable(item, configOf),
+      ...(status === "completed" ? { closed: true } : {}),
+    }));
 }
 
 /** An item in the form dedup compares (its change, its resulting config when the base is known). */
@@ -237,24 +241,43 @@ export function checkChange(options: AddOptions, valid: NewItem): NewItem {
  * `force`. Dedup and write hold the queue lock.
  */
 export async function addItem(options: AddOptions, fields: NewItem): Promise<AddResult> {
-  const valid = checkChange(options, validateNewItem(fields));
-  const paths = await ensureQueueDirs(options.kb);
-  const change = valid.config as FlatConfig | null;
+  return (await addItems([{ options, fields }], options.kb))[0];
+}
+
+/**
+ * Add several items under one hold of the queue lock (the planner's batch): each is validated,
+ * checked against the open items, the tried cards of its options and the items added before it
+ * in the batch, and written unless it duplicates one. Results in input order.
+ */
+export async function addItems(
+  batch: readonly { options: AddOptions; fields: NewItem }[],
+  kb: string,
+): Promise<AddResult[]> {
+  const valid = batch.map(({ options, fields }) => checkChange(options, validateNewItem(fields)));
+  const paths = await ensureQueueDirs(kb);
   return await withLock(paths.lock, async () => {
-    const existing = [
-      ...await openItemsForDedup(options.kb, options.configOf),
-      ...(options.triedCards ?? []),
-    ];
-    const duplicate = findDuplicate({
-      hypothesis: valid.hypothesis,
-      category: valid.category,
-      config: change,
-      target: change && options.baseConfig ? { ...options.baseConfig, ...change } : null,
-      replicates: change === null && valid.seeds && valid.base?.recipe_hash
-        ? valid.base.recipe_hash
-        : null,
-    }, existing);
-    if (duplicate && !options.force) return { item: null, duplicate };
-    return { item: await createItem(options, valid), duplicate };
-  }, { base: options.kb });
+    const open = await openItemsForDedup(kb, batch[0]?.options.configOf);
+    const results: AddResult[] = [];
+    for (const [i, { options }] of batch.entries()) {
+      const item = valid[i];
+      const change = item.config as FlatConfig | null;
+      const duplicate = findDuplicate({
+        hypothesis: item.hypothesis,
+        category: item.category,
+        config: change,
+        target: change && options.baseConfig ? { ...options.baseConfig, ...change } : null,
+        replicates: change === null && item.seeds && item.base?.recipe_hash
+          ? item.base.recipe_hash
+          : null,
+      }, [...open, ...(options.triedCards ?? [])]);
+      if (duplicate && !options.force) {
+        results.push({ item: null, duplicate });
+        continue;
+      }
+      const created = await createItem(options, item);
+      open.push(itemComparable(created, options.configOf));
+      results.push({ item: created, duplicate });
+    }
+    return results;
+  }, { base: kb });
 }

@@ -38,6 +38,9 @@ export function cardConfig(base: KnowledgeBase, id: string): Record<string, unkn
   }
 }
 
+// Parsed cards by base directory and id (a long-running director plans many times).
+const parsedCards = new Map<string, Card>();
+
 /** Load the cards of the base at `kb` through the knowledge layer's index. */
 export async function loadTriedCards(kb: string): Promise<TriedCards> {
   const base = openKnowledgeBase(kb);
@@ -47,11 +50,18 @@ export async function loadTriedCards(kb: string): Promise<TriedCards> {
     const full = new Map<string, Card | null>();
     const cardOf = (id: string): Card | null => {
       if (!full.has(id)) {
-        try {
-          full.set(id, base.getCard(id).card);
-        } catch {
-          full.set(id, null);
+        // Card files never change once written: a parse is kept for the life of the process.
+        const key = `${base.dir}\0${id}`;
+        let card = parsedCards.get(key) ?? null;
+        if (card === null) {
+          try {
+            card = base.getCard(id).card;
+            parsedCards.set(key, card);
+          } catch {
+            card = null;
+          }
         }
+        full.set(id, card);
       }
       return full.get(id)!;
     };

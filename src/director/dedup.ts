@@ -9,10 +9,10 @@
 import {
   canonicalChange,
   changeHolds,
-  configChange,
   describeChange,
   type FlatConfig,
   flattenConfig,
+  sameFlatConfig,
 } from "../knowledge/config_keys.ts";
 
 /** Words that carry no experiment meaning. */
@@ -145,6 +145,11 @@ export interface Comparable {
   target?: FlatConfig | null;
   /** Items that rerun a recipe unchanged (replicates): that recipe's hash. */
   replicates?: string | null;
+  /**
+   * A completed item: its result cards may not be indexed yet when a plan started, so it counts
+   * by its resulting config only (base known on both sides); its text and replicates do not.
+   */
+  closed?: boolean;
   /** Loads the config when `config` is null and it is needed (cards read lazily). */
   loadConfig?: () => Record<string, unknown> | null;
 }
@@ -196,7 +201,7 @@ function cardConfigOf(card: Comparable): FlatConfig | null {
 
 /** True when the two full configs agree on every key both have (the name aside). */
 function sameRecipe(a: FlatConfig, b: FlatConfig): boolean {
-  return configChange(a, b).length === 0;
+  return sameFlatConfig(a, b);
 }
 
 /**
@@ -219,6 +224,12 @@ export function findDuplicate(
   const target = change && candidate.target ? candidate.target : null;
   let normalized: Normalized | null = null;
   for (const other of existing) {
+    if (other.closed) {
+      if (target && other.target && sameRecipe(target, other.target)) {
+        return { existing: other, why: "a completed item ran this exact config" };
+      }
+      continue;
+    }
     if (change !== null) {
       if (other.kind === "card") {
         const snapshot = cardConfigOf(other);

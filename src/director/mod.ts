@@ -36,6 +36,7 @@ export {
 } from "./queue.ts";
 export {
   addItem,
+  addItems,
   type AddOptions,
   type AddResult,
   checkChange,

@@ -13,7 +13,7 @@
  * never proposes what was run (seed twins included) or is queued, nor an invalid recipe.
  */
 import type { CardSummary } from "../knowledge/index.ts";
-import type { Synthesis } from "../knowledge/synthesis.ts";
+import { MAX_REPLICATES, MIN_NOISE_DF, type Synthesis } from "../knowledge/synthesis.ts";
 import {
   changeHolds,
   configChange,
@@ -21,7 +21,7 @@ import {
   type FlatConfig,
 } from "../knowledge/config_keys.ts";
 import { oneLine, truncate } from "../util/text.ts";
-import { addItem, itemComparable, openItemsForDedup } from "./add.ts";
+import { addItems, itemComparable, openItemsForDedup } from "./add.ts";
 import { loadTriedCards, type TriedCards } from "./cards.ts";
 import { type Comparable, findDuplicate, normalizeHypothesis, similarity } from "./dedup.ts";
 import { type ItemBase, type QueueOptions, readQueue } from "./queue.ts";
@@ -70,6 +70,11 @@ export interface PlanOptions extends QueueOptions {
   agent?: string;
   /** Checks a change against the recipe; a suggestion it rejects is never made. */
   validateChange?: ConfigValidator;
+  /**
+   * The workspace recipe as a flat config (config_keys.ts): on a base without cards, single
+   * steps from it are proposed beside the baseline runs, so workers are not idle meanwhile.
+   */
+  recipeConfig?: FlatConfig;
 }
 
 /** What the planner proposes, and the unreadable records it skipped. */
@@ -84,8 +89,8 @@ export interface PlanResult {
 
 /** A run shorter than this many steps is too short to learn from a bigger model. */
 export const MIN_STEPS = 25;
-/** Replicates stop at this many runs of one recipe (then it is judged on what it has). */
-export const MAX_REPLICATES = 6;
+/** Unconfirmed promising ideas (besides the best) replicated at once. */
+export const PROMISING_REPLICATES = 2;
 /** Runs a recipe needs before its mean is trusted enough to build on (replicate target). */
 export const REPLICATE_TARGET = 3;
 
@@ -154,32 +159,18 @@ function recipeRuns(cards: CardSummary[]): Map<string, RecipeRuns> {
   return out;
 }
 
-/** What the planner needs of a class's best, whichever Synthesis layout reports it. */
-interface BestView {
-  card: CardSummary;
-  confirmed: boolean;
-  isBaseline: boolean;
-}
-
-type LooseBest = { id: string } & Partial<{ confirmed: boolean; is_baseline: boolean }>;
-
-function bestOf(
-  synthesis: Synthesis,
-  classKey: string,
-  cards: TriedCards,
-  confirmedIds: Set<string>,
-): BestView | null {
-  const stats = synthesis.classes.find((row) => row.key === classKey);
-  const best = stats?.best as LooseBest | null | undefined;
-  const card = best ? cards.byId.get(best.id) : undefined;
-  if (!best || !card) return null;
-  const finding = synthesis.findings.some((f) => f.id === best.id);
-  const isBaseline = best.is_baseline ?? !finding;
-  return { card, confirmed: best.confirmed ?? confirmedIds.has(best.id), isBaseline };
-}
-
-/** The median of recent `results.num_steps` in a class (the budget in steps), or null. */
-function stepsPerRun(cards: TriedCards, classKey: string): number | null {
+/**
+ * The budget in steps: the median `results.num_steps` of the runs of recipe `hash` in a class
+ * (its cost decides its steps), else of the class's recent runs; null when unknown.
+ */
+function stepsPerRun(cards: TriedCards, classKey: string, hash?: string): number | null {
+  if (hash !== undefined) {
+    const own = stepsPerRun(
+      { ...cards, summaries: cards.summaries.filter((card) => card.recipe_hash === hash) },
+      classKey,
+    );
+    if (own !== null) return own;
+  }
   const steps: number[] = [];
   const recent = live(cards.summaries).filter((card) => card.class_key === classKey).slice(-20);
   for (const summary of recent) {
@@ -380,7 +371,12 @@ export async function planExperiments(options: PlanOptions): Promise<PlanResult>
     const open = await openItemsForDedup(options.kb, cards.configOf);
     const queue = await readQueue(options.kb);
     const synthesis = await cards.base.synthesis();
-    const drafts = draftSuggestions(cards, synthesis, queue.items.map((s) => s.item));
+    const drafts = draftSuggestions(
+      cards,
+      synthesis,
+      queue.items.map((s) => s.item),
+      options.recipeConfig ?? null,
+    );
     const steps = drafts.steps;
     let limit = options.limit ?? 8;
     if (options.keepFull !== undefined) {
@@ -418,33 +414,130 @@ export async function planExperiments(options: PlanOptions): Promise<PlanResult>
       });
     }
     if (options.enqueue || options.keepFull !== undefined) {
-      for (const suggestion of suggestions) {
-        const baseConfig = suggestion.base?.card ? cards.configOf(suggestion.base.card) : null;
-        const result = await addItem({
-          ...options,
-          triedCards: repeatsOnPurpose(suggestion) ? [] : cards.comparables,
-          baseConfig,
-          configOf: cards.configOf,
-        }, {
-          hypothesis: suggestion.hypothesis,
-          category: suggestion.category,
-          priority: suggestion.priority,
-          config: suggestion.config,
-          priorCards: suggestion.priorCards,
-          base: suggestion.base,
-          seeds: suggestion.seeds,
-          createdBy: options.agent ?? "director",
-          source: "plan",
-          rationale: suggestion.rationale,
-        });
-        if (result.item) suggestion.enqueued = result.item.id;
-        else suggestion.skipped = `duplicates ${result.duplicate!.existing.id}`;
-      }
+      // One hold of the queue lock for the whole batch; each is dedup-checked again under it.
+      const results = await addItems(
+        suggestions.map((suggestion) => ({
+          options: {
+            ...options,
+            triedCards: repeatsOnPurpose(suggestion) ? [] : cards.comparables,
+            baseConfig: suggestion.base?.card ? cards.configOf(suggestion.base.card) : null,
+            configOf: cards.configOf,
+          },
+          fields: {
+            hypothesis: suggestion.hypothesis,
+            category: suggestion.category,
+            priority: suggestion.priority,
+            config: suggestion.config,
+            priorCards: suggestion.priorCards,
+            base: suggestion.base,
+            seeds: suggestion.seeds,
+            createdBy: options.agent ?? "director",
+            source: "plan" as const,
+            rationale: suggestion.rationale,
+          },
+        })),
+        options.kb,
+      );
+      results.forEach((result, i) => {
+        if (result.item) suggestions[i].enqueued = result.item.id;
+        else suggestions[i].skipped = `duplicates ${result.duplicate!.existing.id}`;
+      });
     }
     return { suggestions, problems, stepsPerRun: steps };
   } finally {
     cards.base.close();
   }
+}
+
+/** Where exploration starts: a card's config, or the workspace recipe on an empty base. */
+interface Anchor {
+  config: FlatConfig;
+  base: ItemBase | null;
+  /** How hypotheses name it. */
+  label: string;
+  /** Its card id, or null for the workspace recipe. */
+  id: string | null;
+  /** "; runs take ~N steps" or "". */
+  stepsText: string;
+}
+
+/**
+ * One to SCALES steps of each knob from the anchor, ranked by expected gain per run (priority 3
+ * for the best four, else 4), then pairs of the better single steps (priority 5).
+ */
+function explore(
+  anchor: Anchor,
+  synthesis: Synthesis,
+  feasible: (delta: FlatConfig) => boolean,
+): Draft[] {
+  const anchorConfig = anchor.config;
+  const change = (key: string, value: unknown): FlatConfig => ({ [key]: value });
+  const list: Draft[] = [];
+  const where = anchor.id ? `the anchor ${anchor.id}` : "the workspace recipe";
+  const record = new Map(synthesis.coverage.map((row) => [row.category, row]));
+  const singles: Draft[] = [];
+  for (const knob of KNOBS) {
+    const now = anchorConfig[knob.key];
+    if (typeof now !== "number") continue;
+    const category = categoryOfKey(knob.key);
+    // A saturated category (many ideas, several dead ends, none confirmed) gets no new ones.
+    if (record.get(category as never)?.state === "saturated") continue;
+    const row = record.get(category as never);
+    // The category's track record: keeps over experiments (Laplace), vs an even prior.
+    const rate = row ? (row.keep + 1) / (row.experiments + 2) : 0.5;
+    for (let k = 1; k <= SCALES; k++) {
+      for (const next of knobValues(knob, now, k, anchorConfig)) {
+        if (!Number.isFinite(next) || next === now) continue;
+        const delta = change(knob.key, next);
+        if (!feasible(delta)) continue;
+        // Farther steps are worth less (a bowl around a tuned value).
+        const value = knob.prior * rate * 2 / k;
+        singles.push({
+          hypothesis: `${verb(now, next)} ${knob.key} from ${fmt(now)} to ${fmt(next)} on ` +
+            `${anchor.label}${anchor.stepsText}`,
+          category,
+          priority: 3,
+          config: delta,
+          base: anchor.base,
+          seeds: null,
+          source: row && row.experiments > 0 ? "neighbourhood" : "unexplored",
+          rationale: `one step of ${knob.key} from ${where}; ${category} kept ` +
+            `${row?.keep ?? 0} of ${row?.experiments ?? 0}; expected gain per run ~${fmt(value)}`,
+          priorCards: anchor.id ? [anchor.id] : [],
+          value,
+          target: { ...anchorConfig, ...delta },
+          replicates: null,
+        });
+      }
+    }
+  }
+  singles.sort((a, b) => b.value! - a.value!);
+  singles.forEach((draft, i) => draft.priority = i < 4 ? 3 : 4);
+  list.push(...singles);
+  // Last resort when single steps run out: two one-step changes together (interactions).
+  const better = singles.filter((draft) => draft.value! >= singles[0]?.value! / 4);
+  for (let i = 0; i < better.length && list.length < 400; i++) {
+    for (let j = i + 1; j < better.length; j++) {
+      const a = better[i], b = better[j];
+      const keyA = Object.keys(a.config!)[0], keyB = Object.keys(b.config!)[0];
+      if (keyA === keyB) continue;
+      const delta = { ...a.config!, ...b.config! } as FlatConfig;
+      if (!feasible(delta)) continue;
+      list.push({
+        ...a,
+        hypothesis: `${a.hypothesis.split(" on card_")[0]} and ${
+          b.hypothesis.split(" on card_")[0]
+            .replace(/^\w/, (c) => c.toLowerCase())
+        } together on ${anchor.label}${anchor.stepsText}`,
+        priority: 5,
+        config: delta,
+        rationale: `two one-step changes from ${where} at once (their interaction)`,
+        value: (a.value! * b.value!) / (a.value! + b.value!),
+        target: { ...anchorConfig, ...delta },
+      });
+    }
+  }
+  return list;
 }
 
 /** Replicates and questions without a config rerun or revisit a card by design. */
@@ -458,46 +551,88 @@ function draftSuggestions(
   cards: TriedCards,
   synthesis: Synthesis,
   items: { hypothesis: string }[],
+  recipeConfig: FlatConfig | null,
 ): { list: Draft[]; anchorConfig: FlatConfig | null; steps: number | null } {
   const list: Draft[] = [];
   const summaries = live(cards.summaries);
   if (summaries.length === 0) {
-    list.push({
-      hypothesis: "Run the unmodified baseline recipe to anchor every later comparison",
+    const baseline = (hypothesis: string, priority: number, seeds: number[], why: string) => ({
+      hypothesis,
       category: "other",
-      priority: 1,
+      priority,
       config: null,
       base: null,
-      seeds: null,
-      source: "baseline",
-      rationale: "the knowledge base has no cards yet; the first run is always the baseline",
+      seeds,
+      source: "baseline" as const,
+      rationale: why,
       priorCards: [],
       target: null,
       replicates: null,
     });
-    return { list, anchorConfig: null, steps: null };
+    list.push(
+      baseline(
+        "Run the unmodified baseline recipe (seed 0) to anchor every later comparison",
+        1,
+        [0],
+        "the knowledge base has no cards yet; the first run is always the baseline",
+      ),
+      baseline(
+        "Replicate the unmodified baseline recipe with seeds 1, 2, 3 to measure the noise floor",
+        2,
+        [1, 2, 3],
+        "no gain can be confirmed before the class has a noise estimate (replicate runs)",
+      ),
+    );
+    // Single steps from the workspace recipe can run beside the baseline: they compare with it.
+    if (recipeConfig) {
+      list.push(...explore(
+        {
+          config: recipeConfig,
+          base: null,
+          label: "the workspace recipe",
+          id: null,
+          stepsText: "",
+        },
+        synthesis,
+        (delta) => !changeHolds(delta, recipeConfig),
+      ));
+    }
+    return { list, anchorConfig: recipeConfig, steps: null };
   }
   const runs = recipeRuns(cards.summaries);
-  const confirmedIds = new Set(synthesis.findings.filter((f) => f.confirmed).map((f) => f.id));
-  const focus = synthesis.classes.find((row) => row.best !== null);
+  const runsOf = (card: CardSummary) => runs.get(`${card.class_key}#${card.recipe_hash}`);
+  // A recipe's card: the one the synthesis names, else any live card of that recipe.
+  const cardOfRecipe = (id: string, classKey: string, hash: string) =>
+    cards.byId.get(id) ??
+      summaries.find((card) => card.class_key === classKey && card.recipe_hash === hash);
+  const focus = synthesis.classes.find((row) =>
+    row.best !== null && cardOfRecipe(row.best.card, row.key, row.best.recipe_hash)
+  );
   if (!focus) return { list: openQuestions(cards, runs, items), anchorConfig: null, steps: null };
   const classKey = focus.key;
-  const steps = stepsPerRun(cards, classKey);
-  const runsOf = (card: CardSummary) => runs.get(`${card.class_key}#${card.recipe_hash}`);
-  const best = bestOf(synthesis, classKey, cards, confirmedIds)!;
-  const baselineCard = summaries.find((card) => card.class_key === classKey)!;
+  const bestEstimate = focus.best!;
+  const best = {
+    card: cardOfRecipe(bestEstimate.card, classKey, bestEstimate.recipe_hash)!,
+    confirmed: bestEstimate.confirmed,
+    isBaseline: bestEstimate.is_baseline,
+  };
+  const baselineCard = (focus.baseline &&
+    cardOfRecipe(focus.baseline.card, classKey, focus.baseline.recipe_hash)) ??
+    summaries.find((card) => card.class_key === classKey)!;
 
-  // The anchor: the best when it is confirmed (or is the baseline), else the best confirmed idea.
+  // The anchor: the best when it is confirmed (or is the baseline), else the confirmed idea with
+  // the best mean, else the baseline. Nothing is built on an unconfirmed best.
   let anchor = best.card;
   if (!best.confirmed && !best.isBaseline) {
     const confirmed = synthesis.findings
       .filter((f) => f.confirmed && f.class_key === classKey)
-      .map((f) => cards.byId.get(f.id))
-      .filter((card): card is CardSummary => card !== undefined)
-      .sort((a, b) => (runsOf(a)?.mean ?? Infinity) - (runsOf(b)?.mean ?? Infinity));
+      .sort((a, b) => a.val_bpb - b.val_bpb)
+      .map((f) => cardOfRecipe(f.id, classKey, f.recipe_hash))
+      .filter((card): card is CardSummary => card !== undefined);
     anchor = confirmed[0] ?? baselineCard;
   }
   const anchorConfig = cards.configOf(anchor.id);
+  const steps = stepsPerRun(cards, classKey, anchor.recipe_hash);
   const anchorRuns = runsOf(anchor);
   const describe = (card: CardSummary) => {
     const r = runsOf(card);
@@ -521,17 +656,35 @@ function draftSuggestions(
       priority: 1,
     });
   }
-  if (focus.noise === null && anchorRuns && anchorRuns.n < REPLICATE_TARGET) {
+  if (focus.noise === null && anchorRuns && anchorRuns.n <= MIN_NOISE_DF) {
     replicateTargets.push({
       card: anchor,
       why: `the class has no noise estimate yet: replicate runs of ${describe(anchor)} measure it`,
       priority: 2,
     });
   }
+  // Promising ideas seen too few times: replicated so that the anchor can move on to them.
+  const promising = synthesis.findings
+    .filter((f) =>
+      !f.confirmed && f.class_key === classKey && f.recipe_hash !== best.card.recipe_hash
+    )
+    .filter((f) => f.n < REPLICATE_TARGET && f.gain > 0)
+    .sort((a, b) => b.gain - a.gain)
+    .slice(0, PROMISING_REPLICATES);
+  for (const finding of promising) {
+    const card = cardOfRecipe(finding.id, classKey, finding.recipe_hash);
+    if (!card) continue;
+    replicateTargets.push({
+      card,
+      why: `${describe(card)} beat its reference by ${fmt(finding.gain)} but is not confirmed: ` +
+        `replicates decide whether the next steps build on it`,
+      priority: 2,
+    });
+  }
   for (const target of replicateTargets) {
     const r = runsOf(target.card);
     if (!r || r.n >= MAX_REPLICATES) continue;
-    const want = Math.max(1, REPLICATE_TARGET - r.n);
+    const want = Math.max(1, Math.min(REPLICATE_TARGET, MAX_REPLICATES) - r.n);
     const seeds: number[] = [];
     for (let seed = 0; seeds.length < want; seed++) if (!r.seeds.has(seed)) seeds.push(seed);
     list.push({
@@ -563,16 +716,17 @@ function draftSuggestions(
   const seen = new Set<string>();
   for (const finding of synthesis.findings) {
     if (!finding.confirmed || finding.class_key !== classKey) continue;
-    const idea = cards.byId.get(finding.id);
-    const refId = (finding as { comparison?: { ref?: { card?: string } } }).comparison?.ref?.card ??
-      idea?.prior_cards.find((id) => cards.byId.get(id)?.class_key === classKey) ??
-      baselineCard.id;
-    const ref = cards.byId.get(refId);
+    const idea = cardOfRecipe(finding.id, classKey, finding.recipe_hash);
+    const ref = cardOfRecipe(
+      finding.comparison.ref.card,
+      classKey,
+      finding.comparison.ref.recipe_hash,
+    );
     if (!idea || !ref) continue;
     const from = cards.configOf(ref.id);
     const to = cards.configOf(idea.id);
     if (!from || !to) continue;
-    const gain = (runsOf(ref)?.mean ?? 0) - (runsOf(idea)?.mean ?? 0);
+    const gain = finding.gain;
     for (const { key, a, b } of directionOf(from, to)) {
       const now = anchorConfig[key];
       if (typeof now !== "number") continue;
@@ -610,44 +764,17 @@ function draftSuggestions(
   list.push(...openQuestions(cards, runs, items, anchor, anchorConfig, feasible));
 
   // 4. Exploration: one step of each knob, ranked by expected gain per run.
-  const record = new Map(synthesis.coverage.map((row) => [row.category, row]));
-  const explore: Draft[] = [];
-  for (const knob of KNOBS) {
-    const now = anchorConfig[knob.key];
-    if (typeof now !== "number") continue;
-    const category = categoryOfKey(knob.key);
-    const row = record.get(category as never);
-    // The category's track record: keeps over experiments (Laplace), vs an even prior.
-    const rate = row ? (row.keep + 1) / (row.experiments + 2) : 0.5;
-    for (let k = 1; k <= SCALES; k++) {
-      for (const next of knobValues(knob, now, k, anchorConfig)) {
-        if (!Number.isFinite(next) || next === now) continue;
-        const delta = change(knob.key, next);
-        if (!feasible(delta)) continue;
-        // Farther steps are worth less (a bowl around a tuned value).
-        const value = knob.prior * rate * 2 / k;
-        explore.push({
-          hypothesis: `${verb(now, next)} ${knob.key} from ${fmt(now)} to ${fmt(next)} on ` +
-            `${describe(anchor)}${stepsText}`,
-          category,
-          priority: 3,
-          config: delta,
-          base: baseOf(anchor),
-          seeds: null,
-          source: row && row.experiments > 0 ? "neighbourhood" : "unexplored",
-          rationale: `one step of ${knob.key} from the anchor ${anchor.id}; ${category} kept ` +
-            `${row?.keep ?? 0} of ${row?.experiments ?? 0}; expected gain per run ~${fmt(value)}`,
-          priorCards: [anchor.id],
-          value,
-          target: { ...anchorConfig, ...delta },
-          replicates: null,
-        });
-      }
-    }
-  }
-  explore.sort((a, b) => b.value! - a.value!);
-  explore.forEach((draft, i) => draft.priority = i < 4 ? 3 : 4);
-  list.push(...explore);
+  list.push(...explore(
+    {
+      config: anchorConfig,
+      base: baseOf(anchor),
+      label: describe(anchor),
+      id: anchor.id,
+      stepsText,
+    },
+    synthesis,
+    feasible,
+  ));
   list.sort((a, b) => a.priority - b.priority || (b.value ?? 0) - (a.value ?? 0));
   return { list, anchorConfig, steps };
 }

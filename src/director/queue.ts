@@ -641,6 +641,16 @@ export async function complete(
     return {
       ...state,
       status: "completed",
+      // An adopted item was never claimed: the record is its agent's claim and completion.
+      claim: adopted
+        ? {
+          id: event!.id,
+          agent: claim.agent,
+          generation: claim.generation,
+          claimedAt: event!.at,
+          heartbeatAt: event!.at,
+        }
+        : state.claim,
       card: list[0],
       cards: list,
       adopted,

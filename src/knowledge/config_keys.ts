@@ -117,6 +117,18 @@ export function configChange(
   return out;
 }
 
+/**
+ * True when two flat canonical configs agree on every key both have (the name aside): the
+ * comparison of `configChange` without flattening, for hot loops over many cards.
+ */
+export function sameFlatConfig(a: FlatConfig, b: FlatConfig): boolean {
+  for (const key in b) {
+    if (IGNORED_IN_COMPARISON.has(key) || !(key in a)) continue;
+    if (!sameValue(a[key], b[key])) return false;
+  }
+  return true;
+}
+
 /** True when every key of `change` has the same value in the flat config `config`. */
 export function changeHolds(change: FlatConfig, config: FlatConfig): boolean {
   for (const [key, value] of Object.entries(change)) {

@@ -58,6 +58,7 @@ export {
   effectiveConfig,
   type FlatConfig,
   flattenConfig,
+  sameFlatConfig,
   sameValue,
 } from "./config_keys.ts";
 export { CATEGORIES, categoriesOf, type Category, normalizeTag } from "./taxonomy.ts";

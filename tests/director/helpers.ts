@@ -43,6 +43,8 @@ export interface TestCard {
   lesson?: string;
   recipeHash?: string;
   seed?: number;
+  /** optimizer steps the run took (results.num_steps) */
+  numSteps?: number;
 }
 
 /** The CPU recipe as a nested config snapshot, with `overrides` merged in (dotted keys). */
@@ -84,6 +86,7 @@ export async function writeCard(kb: string, card: TestCard): Promise<Card> {
       results: {
         val_bpb: status === "crash" ? null : card.valBpb ?? 1.0,
         ...(card.delta === undefined ? {} : { delta: card.delta }),
+        ...(card.numSteps === undefined ? {} : { num_steps: card.numSteps }),
       },
       status,
     });

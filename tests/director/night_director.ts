@@ -6,6 +6,7 @@
  */
 import { planExperiments } from "../../src/director/mod.ts";
 import { recipeValidator } from "../../src/cli/recipe_check.ts";
+import { BASELINE } from "./night_surface.ts";
 
 const [kb, stopFile, logFile, periodText, keepText] = Deno.args;
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
@@ -18,6 +19,7 @@ while (!await exists(stopFile)) {
     limit: 12,
     agent: "director",
     validateChange,
+    recipeConfig: BASELINE,
   });
   await Deno.writeTextFile(
     logFile,
@@ -25,6 +27,8 @@ while (!await exists(stopFile)) {
       at: started,
       ms: Date.now() - started,
       enqueued: result.suggestions.filter((s) => s.enqueued).length,
+      suggested: result.suggestions.length,
+      skipped: result.suggestions.filter((s) => s.skipped).map((s) => s.skipped),
       steps: result.stepsPerRun,
     }) + "\n",
     { append: true },

@@ -55,7 +55,7 @@ Deno.test("all night: a director and two workers through a few hundred items", a
   const directorLog = join(dir, "director.jsonl");
   const started = Date.now();
   const processes = [
-    spawn("night_director.ts", [kb, stop, directorLog, "100", "8"]),
+    spawn("night_director.ts", [kb, stop, directorLog, "100", "10"]),
     spawn("night_worker.ts", [kb, "worker1", stop, logs[0], "1"]),
     spawn("night_worker.ts", [kb, "worker2", stop, logs[1], "2"]),
   ];
@@ -131,17 +131,20 @@ Deno.test("all night: a director and two workers through a few hundred items", a
     const pendingSpans = state.items.map((s) => [
       Date.parse(s.item.createdAt),
       s.claim ? Date.parse(s.claim.claimedAt) : stopped,
-    ]).sort((a, b) => a[0] - b[0]);
+    ]).filter(([from]) => from < stopped).sort((a, b) => a[0] - b[0]);
     let covered = pendingSpans[0][0];
     let longestDry = 0;
     let dryTotal = 0;
+    const spells: string[] = [];
     for (const [from, to] of pendingSpans) {
       if (from > covered) {
         longestDry = Math.max(longestDry, from - covered);
         dryTotal += from - covered;
+        spells.push(`${from - covered} ms at +${covered - started} ms`);
       }
       covered = Math.max(covered, to);
     }
+    console.log(`dry spells: ${spells.join(", ")}`);
     const hours = (stopped - started) / 3_600_000;
     const best = Math.min(...cards.map((c) => c.val_bpb ?? Infinity));
     console.log(

@@ -40,7 +40,7 @@ while (!await exists(stopFile)) {
     const seeds = item.seeds ?? [Math.floor(random() * 1000) + 100];
     const cards: string[] = [];
     for (const seed of seeds) {
-      await new Promise((resolve) => setTimeout(resolve, 15)); // the "training"
+      await new Promise((resolve) => setTimeout(resolve, 80)); // the "training"
       const val = surface(target) + 0.004 * gauss();
       const card = await base.writeCard({
         agent,

@@ -43,12 +43,7 @@ Deno.test("replicates before it builds: an unconfirmed best gets fixed seeds at 
   assert.ok(!suggestions.some((s) => JSON.stringify(s.config) === '{"optim.matrixLr":0.06}'));
 });
 
-// Ignored: its cards were confirmed under the old synthesis rule; under main's Welch-Holm rule
-// they need more replicates (to redo with the stats helper's confirmation data).
-Deno.test({
-  name: "a confirmed direction is extended from the best, with the numbers in the hypothesis",
-  ignore: true,
-}, async () => {
+Deno.test("a confirmed direction is extended from the best, with the numbers in the hypothesis", async () => {
   const kb = await tempKb();
   const base = await writeCard(kb, {
     hypothesis: "baseline",
@@ -56,15 +51,23 @@ Deno.test({
     valBpb: 1.1,
     recipeHash: "b0",
   });
-  await writeCard(kb, { hypothesis: "baseline", tags: ["other"], valBpb: 1.1, recipeHash: "b0" });
-  // Depth 4 -> 6 kept twice (replicated below the previous best: confirmed).
+  for (const [seed, valBpb] of [[1, 1.102], [2, 1.098], [3, 1.101]]) {
+    await writeCard(kb, {
+      hypothesis: "baseline",
+      tags: ["other"],
+      valBpb,
+      recipeHash: "b0",
+      seed,
+    });
+  }
+  // Depth 4 -> 6 kept and replicated three times well below the baseline: confirmed.
   const deep = [];
-  for (const seed of [0, 1]) {
+  for (const seed of [0, 1, 2, 3]) {
     deep.push(
       await writeCard(kb, {
         hypothesis: "Increase depth from 4 to 6",
         tags: ["architecture"],
-        valBpb: seed ? 1.03 : 1.02,
+        valBpb: [1.02, 1.022, 1.018, 1.021][seed],
         priorCards: [base.id],
         config: recipeConfig({ "model.depth": 6 }),
         recipeHash: "d6",
@@ -78,7 +81,7 @@ Deno.test({
   assert.equal(step.priority, 2);
   assert.match(
     step.hypothesis,
-    /Raise model\.depth from 6 to 8 on card_\S+ \(val_bpb 1\.0\d+ over 2 runs\)/,
+    /Raise model\.depth from 6 to 8 on card_\S+ \(val_bpb 1\.0\d+ over 4 runs\)/,
   );
   assert.deepEqual(step.base, { card: deep[0].id, recipe_hash: "d6" });
   assert.ok(step.priorCards.includes(deep[0].id));
