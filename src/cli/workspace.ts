@@ -25,9 +25,13 @@ export function register(program: Command): void {
       })`,
       "default",
     )
+    .option(
+      "--remote <url>",
+      "the shared knowledge base (any git remote): cloned into knowledge/, or set as its origin",
+    )
     .addOption(jsonOption())
     .action(action(async (dir, opts) => {
-      const report = await initWorkspace({ dir, trainer: opts.trainer });
+      const report = await initWorkspace({ dir, trainer: opts.trainer, remote: opts.remote });
       if (opts.json) {
         printJson(report);
         return;

@@ -7,10 +7,10 @@
  * exists: an edited recipe (or any edited file) is kept, never overwritten; only missing pieces
  * are added.
  */
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { ensureBase } from "../knowledge/base.ts";
 import { UsageError } from "../util/errors.ts";
-import { commitPaths, gitOrThrow, hasCommits, isRepositoryRoot } from "./git.ts";
+import { commitPaths, git, gitOrThrow, hasCommits, isRepositoryRoot } from "./git.ts";
 import { type WorkspaceTemplate, workspaceTemplate } from "./templates.ts";
 
 /** Options of `initWorkspace`. */
@@ -19,6 +19,8 @@ export interface InitOptions {
   dir: string;
   /** which template (default "default": this tool's trainer) */
   trainer?: string;
+  /** the shared knowledge base's git remote: cloned when knowledge/ is missing, else its origin */
+  remote?: string;
 }
 
 /** What happened to one file of the template. */
@@ -84,14 +86,46 @@ function missingLines(existing: string, wanted: readonly string[]): string[] {
   return wanted.filter((line) => line.startsWith("#") || rules.includes(line));
 }
 
-async function initKnowledge(dir: string): Promise<boolean> {
+/**
+ * The knowledge base in its own repository: cloned from `remote` when given and missing (a base
+ * other machines already share), else created; an existing repository gets `remote` as its
+ * origin when it has none. Returns true when the repository was created or cloned now.
+ */
+async function initKnowledge(dir: string, remote?: string): Promise<boolean> {
+  let created = false;
+  if (remote !== undefined && !await exists(dir)) {
+    const cloned = await git(dirname(dir), "clone", "-q", "--", remote, basename(dir));
+    if (!cloned.ok) {
+      throw new UsageError("--remote", `cannot clone ${remote}: ${cloned.stderr.split("\n")[0]}`);
+    }
+    created = true;
+  }
   await ensureBase(dir);
-  if (await isRepositoryRoot(dir)) return false;
-  await gitOrThrow(dir, "init", "-q", "-b", "main");
+  if (!await isRepositoryRoot(dir)) {
+    await gitOrThrow(dir, "init", "-q", "-b", "main");
+    created = true;
+  }
+  if (remote !== undefined) {
+    const origin = await git(dir, "remote", "get-url", "origin");
+    if (!origin.ok) await gitOrThrow(dir, "remote", "add", "origin", remote);
+    else if (origin.stdout !== remote) {
+      throw new UsageError("--remote", `${dir} already shares with origin ${origin.stdout}`);
+    }
+  }
   if (!await hasCommits(dir)) {
     await commitPaths(dir, [".gitignore"], "knowledge base: created by autoresearch init");
   }
-  return true;
+  return created;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 /** Create (or complete) a research workspace; see the module docs. */
@@ -118,7 +152,21 @@ export async function initWorkspace(options: InitOptions): Promise<InitReport> {
   const knowledge = join(dir, template.knowledgeDir);
   await checkDirectory(knowledge, template.knowledgeDir); // a link there would take the records
 
+  if (
+    options.remote !== undefined && (options.remote.trim() === "" || options.remote.startsWith("-"))
+  ) {
+    throw new UsageError("--remote", "must be a git URL or path");
+  }
+  const dirCreated = !await exists(dir);
   await Deno.mkdir(dir, { recursive: true });
+  // The base first: a remote that cannot be cloned leaves nothing behind.
+  let knowledgeRepositoryCreated: boolean;
+  try {
+    knowledgeRepositoryCreated = await initKnowledge(knowledge, options.remote);
+  } catch (error) {
+    if (dirCreated) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw error;
+  }
   let repositoryCreated = false;
   if (!await isRepositoryRoot(dir)) {
     await gitOrThrow(dir, "init", "-q", "-b", "main");
@@ -143,7 +191,6 @@ export async function initWorkspace(options: InitOptions): Promise<InitReport> {
       append: true,
     });
   }
-  const knowledgeRepositoryCreated = await initKnowledge(knowledge);
 
   // Commit what init added: on a new repository this is the baseline.
   const added = files.filter((file) => file.state === "created").map((file) => file.path);
