@@ -7,7 +7,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { withLock } from "../util/lock.ts";
+import { lockTimeoutSeconds, withLock } from "../util/lock.ts";
 import { UnsafePathError } from "../util/guarded.ts";
 import { categoriesOf, type Category } from "./taxonomy.ts";
 import {
@@ -755,7 +755,8 @@ function summarize(
 function openDb(path: string): DatabaseSync {
   const db = new DatabaseSync(path);
   try {
-    db.exec("PRAGMA busy_timeout = 60000");
+    // The same bound as every other lock wait: a stopped writer must not block readers forever.
+    db.exec(`PRAGMA busy_timeout = ${Math.round(lockTimeoutSeconds() * 1000)}`);
     const version = (db.prepare("PRAGMA user_version").get() as { user_version: number })
       .user_version;
     if (version !== 0 && version !== INDEX_VERSION) throw new Error("outdated index");

@@ -16,7 +16,7 @@ import {
 import { ensureBase } from "./base.ts";
 import { DataError, UsageError } from "../util/errors.ts";
 import { isValidId, newId } from "../util/ids.ts";
-import { withLock } from "../util/lock.ts";
+import { lockTimeoutSeconds, withLock } from "../util/lock.ts";
 import {
   CardIndex,
   type CardSummary,
@@ -320,14 +320,14 @@ export class KnowledgeBase {
   /** Bring the derived index up to date (parses only new files) and report what changed. */
   async refreshIndex(): Promise<RefreshReport> {
     const index = await this.#openIndex();
-    this.#lastRefresh = index.refresh();
+    this.#lastRefresh = this.#refreshOrScratch(index, () => index.refresh());
     return { ...this.#lastRefresh, skipped: this.lastSkipped };
   }
 
   /** Rebuild the derived index from the record files, from scratch. */
   async rebuildIndex(): Promise<RefreshReport> {
     const index = await this.#openIndex();
-    this.#lastRefresh = index.rebuild();
+    this.#lastRefresh = this.#refreshOrScratch(index, () => index.rebuild());
     return { ...this.#lastRefresh, skipped: this.lastSkipped };
   }
 
@@ -399,8 +399,30 @@ export class KnowledgeBase {
 
   async #refreshed(): Promise<CardIndex> {
     const index = await this.#openIndex();
-    this.#lastRefresh = index.refresh();
-    return index;
+    this.#lastRefresh = this.#refreshOrScratch(index, () => index.refresh());
+    return this.#index!;
+  }
+
+  /**
+   * Run a refresh; when the on-disk index stays locked past the lock bound (a writer stopped or
+   * hung mid-refresh), read from an in-memory index instead and report it: the index is derived,
+   * so a stuck process costs speed, never the answer.
+   */
+  #refreshOrScratch(index: CardIndex, refresh: () => RefreshReport): RefreshReport {
+    try {
+      return refresh();
+    } catch (error) {
+      if (!/database is locked|SQLITE_BUSY/i.test(String((error as Error)?.message))) throw error;
+      index.close();
+      this.#index = CardIndex.scratch(this.dir);
+      this.#indexProblem = {
+        path: join(this.dir, "index.sqlite"),
+        reason:
+          `locked by another process for over ${lockTimeoutSeconds()} s (stopped or hung?); ` +
+          "read without it this time",
+      };
+      return this.#index.refresh();
+    }
   }
 
   #readCardOrThrow(id: string): Card {

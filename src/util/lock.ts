@@ -41,6 +41,11 @@ export interface LockOptions {
   onWait?: ((message: string) => void) | null;
 }
 
+/** The bound of a lock wait in seconds: `$AUTORESEARCH_LOCK_TIMEOUT_S`, else the default. */
+export function lockTimeoutSeconds(): number {
+  return envTimeout();
+}
+
 function envTimeout(): number {
   const raw = Deno.env.get("AUTORESEARCH_LOCK_TIMEOUT_S");
   const value = raw === undefined ? NaN : Number(raw);

@@ -84,3 +84,35 @@ Deno.test("a stopped holder of the base lock: retract and judging fail naming it
   assert.deepEqual(await listTree(join(kb, "retractions")), []);
   assert.deepEqual(await listTree(join(kb, "completions")), []);
 });
+
+Deno.test("a stopped process holding the index's write lock: readers still answer", async () => {
+  const { kb } = await scratch();
+  await writeCards(kb, [{ hypothesis: "first" }]);
+  assert.equal((await cli(["list-cards", "--kb", kb])).code, 0); // the index exists now
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./sqlite_holder.ts", import.meta.url).pathname,
+      join(kb, "index.sqlite"),
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  await reader.read(); // "locked"
+  Deno.kill(child.pid, "SIGSTOP");
+  try {
+    await writeCards(kb, [{ hypothesis: "second", seed: 1 }]); // the index must be updated
+    const started = Date.now();
+    const listed = await cli(["list-cards", "--kb", kb], FAST);
+    assert.ok(Date.now() - started < 30_000, "bounded");
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(listed.stdout.trim().split("\n").length, 2);
+    assert.match(listed.stderr, /warning: skipped .*index\.sqlite: locked by another process/);
+  } finally {
+    Deno.kill(child.pid, "SIGKILL");
+    await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel();
+  }
+});
