@@ -209,8 +209,16 @@ async function fillFromContext(
   input: Record<string, unknown>,
   options: { recipe?: string; cache?: string },
 ): Promise<void> {
-  const want = (["harness_hash", "recipe_hash"] as const).filter((key) => input[key] === undefined);
+  const missingHashes = (["harness_hash", "recipe_hash"] as const).filter((key) =>
+    input[key] === undefined
+  );
   const unavailable: Record<string, string> = {};
+  // The hashes are derived as a CPU run here computes them; a GPU card must bring its own.
+  const backend = (input.platform as Record<string, unknown> | undefined)?.backend;
+  const want = backend === "cpu" ? missingHashes : [];
+  for (const key of backend === "cpu" ? [] : missingHashes) {
+    unavailable[key] = `derived for CPU cards only (this card's backend is ${String(backend)})`;
+  }
   if (want.length > 0 || input.budget_s === undefined) {
     const context = await cardContext({ ...options, want: [...want] });
     for (const key of want) {

@@ -119,6 +119,27 @@ Deno.test("write-card names every missing required field in one error and writes
       ),
     );
     assert.equal(result.stderr.trim().split("\n").length, 1);
+    // A GPU card's hashes are never guessed from this machine's CPU run.
+    const gpu = await cli(root, [
+      "write-card",
+      "--hypothesis",
+      "h",
+      "--result",
+      "1",
+      "--status",
+      "keep",
+      "--backend",
+      "webgpu",
+      "--device",
+      "NVIDIA H100",
+      "--vendor",
+      "nvidia",
+    ]);
+    assert.equal(gpu.code, 2);
+    assert.match(
+      gpu.stderr,
+      /harness_hash \(--harness-hash\), recipe_hash \(--recipe-hash\): required; .*CPU cards only/,
+    );
     assert.deepEqual([...Deno.readDirSync(join(root, "knowledge"))].map((e) => e.name).sort(), [
       ".git",
       ".gitignore",
