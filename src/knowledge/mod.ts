@@ -21,7 +21,7 @@ export {
   RECORD_AREAS,
 } from "./store.ts";
 export type { CardSummary, RefreshReport, Skipped } from "./index.ts";
-export { classKeyOf } from "./index.ts";
+export { classKeyOf, effectiveJudgement } from "./index.ts";
 export { BASE_GITIGNORE, ensureBase } from "./base.ts";
 export {
   type Backend,

@@ -750,7 +750,7 @@ function analyseClass(key: string, klass: ClassState): ClassResult {
     );
     const confirmN = view.values.length - start;
     const comparison: IdeaComparison = {
-      vs: parentHash ? "parent" : "baseline",
+      vs: parentHash && parentHash !== baselineHash ? "parent" : "baseline",
       ref: ref.estimate,
       gain,
       gain_ci95: null,
@@ -1043,9 +1043,14 @@ export function finalize(folded: SynthesisState): Synthesis {
       );
     }
   }
-  for (const finding of findings) {
+  // Most promising first: the gain in units of its interval, single runs by their gain.
+  const promise = (finding: Finding) =>
+    finding.comparison.gain_ci95 ? finding.gain / finding.comparison.gain_ci95 : finding.gain;
+  const unconfirmed = findings.filter((finding) =>
     // Confirmed, or replicated MAX_REPLICATES times and still within noise: nothing to ask.
-    if (finding.confirmed || finding.n >= MAX_REPLICATES) continue;
+    !finding.confirmed && finding.n < MAX_REPLICATES
+  ).sort((a, b) => promise(b) - promise(a) || (a.id < b.id ? 1 : -1));
+  for (const finding of unconfirmed) {
     if (openQuestions.length >= KEEP) break;
     const c = finding.comparison;
     const evidence = finding.provisional
