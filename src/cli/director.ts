@@ -143,6 +143,12 @@ function printSuggestion(suggestion: Suggestion, index: number): void {
       `${oneLine(suggestion.hypothesis)}${config}${enqueued}`,
   );
   console.log(`   why: ${oneLine(suggestion.rationale)}`);
+  if (suggestion.base?.card) {
+    console.log(
+      `   base: ${suggestion.base.card}` +
+        (suggestion.seeds ? `; seeds ${suggestion.seeds.join(", ")}` : ""),
+    );
+  } else if (suggestion.seeds) console.log(`   seeds: ${suggestion.seeds.join(", ")}`);
   if (suggestion.priorCards.length > 0) {
     console.log(`   cards: ${suggestion.priorCards.join(", ")}`);
   }

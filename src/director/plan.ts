@@ -485,13 +485,15 @@ function explore(
     const row = record.get(category as never);
     // The category's track record: keeps over experiments (Laplace), vs an even prior.
     const rate = row ? (row.keep + 1) / (row.experiments + 2) : 0.5;
+    let stepsOfKnob = 0;
     for (let k = 1; k <= SCALES; k++) {
       for (const next of knobValues(knob, now, k, anchorConfig)) {
         if (!Number.isFinite(next) || next === now) continue;
         const delta = change(knob.key, next);
         if (!feasible(delta)) continue;
-        // Farther steps are worth less (a bowl around a tuned value).
-        const value = knob.prior * rate * 2 / k;
+        // Farther steps are worth less (a bowl around a tuned value), and so is each further
+        // step of one knob (the first one's result says much about the next): knobs interleave.
+        const value = knob.prior * rate * 2 / k / (1 + 0.5 * stepsOfKnob++);
         singles.push({
           hypothesis: `${verb(now, next)} ${knob.key} from ${fmt(now)} to ${fmt(next)} on ` +
             `${anchor.label}${anchor.stepsText}`,

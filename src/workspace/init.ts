@@ -151,6 +151,18 @@ export async function initWorkspace(options: InitOptions): Promise<InitReport> {
   const ignoreBefore = await readIfExists(ignorePath);
   const knowledge = join(dir, template.knowledgeDir);
   await checkDirectory(knowledge, template.knowledgeDir); // a link there would take the records
+  // A base tracked by the experiment repository would lose records on every reset (a clone of
+  // this project, for one): such a directory is not made a workspace.
+  if (await exists(dir) && await isRepositoryRoot(dir)) {
+    const tracked = await git(dir, "ls-files", "--", template.knowledgeDir);
+    if (tracked.ok && tracked.stdout !== "") {
+      throw new UsageError(
+        "DIR",
+        `${dir} tracks ${template.knowledgeDir}/ in its own history, where a git reset would ` +
+          "lose records; make the workspace in another directory",
+      );
+    }
+  }
 
   if (
     options.remote !== undefined && (options.remote.trim() === "" || options.remote.startsWith("-"))

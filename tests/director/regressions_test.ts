@@ -3,7 +3,7 @@
  * and a queue that an agent can run all night"), each as a regression test through the real CLI.
  */
 import assert from "node:assert/strict";
-import { planExperiments } from "../../src/director/mod.ts";
+import { addItem, dropItem, planExperiments } from "../../src/director/mod.ts";
 import type { Card } from "../../src/knowledge/schema.ts";
 import { recipeValidator } from "../../src/cli/recipe_check.ts";
 import { cli, cliJson, recipeConfig, tempKb, writeCard } from "./helpers.ts";
@@ -433,21 +433,15 @@ Deno.test("6. queue mechanics: claim ITEM, one claim per agent, several seeds, a
 Deno.test("7. seeing results: val_bpb and verdict per done item, drops do not hide them, rates", async () => {
   const kb = await tempKb();
   await runs(kb, "baseline", ["other"], "b0", recipeConfig(), [1.1]);
+  // Setup through the library (fast); what is checked goes through the CLI.
   const ids: string[] = [];
   for (let i = 0; i < 14; i++) {
-    ids.push(
-      (await cliJson<{ item: { id: string } }>([
-        "director",
-        "add",
-        "--kb",
-        kb,
-        "--hypothesis",
-        `idea number ${i} about gates`,
-        "--category",
-        "initialization",
-        "--force",
-      ])).item.id,
-    );
+    const added = await addItem({ kb, force: true }, {
+      hypothesis: `idea number ${i} about gates`,
+      category: "initialization",
+      priority: 3,
+    });
+    ids.push(added.item!.id);
   }
   const result = await writeCard(kb, {
     hypothesis: "idea 0",
@@ -457,9 +451,7 @@ Deno.test("7. seeing results: val_bpb and verdict per done item, drops do not hi
   });
   await cliJson(["director", "claim", ids[0], "--kb", kb, "--agent", "w1"]);
   await cliJson(["director", "complete", ids[0], "--card", result.id, "--kb", kb]);
-  for (const id of ids.slice(1, 13)) {
-    await cliJson(["director", "drop", id, "--kb", kb, "--reason", "not worth it"]);
-  }
+  for (const id of ids.slice(1, 13)) await dropItem({ kb }, id, "not worth it");
   const status = await cli(["director", "status", "--kb", kb]);
   assert.match(
     status.stdout,

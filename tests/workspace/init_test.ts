@@ -94,9 +94,20 @@ Deno.test("init refuses bad input and writes nothing", async () => {
     assert.match(linked.stderr, /^error: knowledge: .*not a directory/);
     assert.deepEqual([...Deno.readDirSync(join(root, "linked"))].map((e) => e.name), ["knowledge"]);
     assert.deepEqual([...Deno.readDirSync(join(root, "elsewhere"))], []);
+    // A repository that tracks knowledge/ (a clone of this project) is not made a workspace.
+    const clone = join(root, "clone");
+    await Deno.mkdir(join(clone, "knowledge"), { recursive: true });
+    await Deno.writeTextFile(join(clone, "knowledge", "FORMAT.md"), "# format\n");
+    await git(clone, "init", "-q");
+    await git(clone, "add", "-A");
+    await git(clone, "commit", "-q", "-m", "a project");
+    const inClone = await cli(clone, ["init"]);
+    assert.equal(inClone.code, 2);
+    assert.match(inClone.stderr, /^error: DIR: .*tracks knowledge\/ in its own history/);
+    assert.equal(await git(clone, "status", "--porcelain"), "");
     assert.deepEqual(
       [...Deno.readDirSync(root)].map((e) => e.name).sort(),
-      ["a-file", "elsewhere", "linked"],
+      ["a-file", "clone", "elsewhere", "linked"],
     );
   } finally {
     await Deno.remove(root, { recursive: true });
