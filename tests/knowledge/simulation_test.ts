@@ -182,6 +182,15 @@ Deno.test("the planner never suggests a step along an unconfirmed best", async (
       const bestCards = new Set(
         effort.cards.filter((card) => card.recipe_hash === best.recipe_hash).map((card) => card.id),
       );
+      // Replicated first: a priority-1 replicate of the best with fixed seeds...
+      assert.ok(
+        suggestions.some((s) =>
+          s.source === "replicate" && s.priority === 1 && (s.seeds?.length ?? 0) > 0 &&
+          s.priorCards.some((id) => bestCards.has(id))
+        ),
+        `effort ${i}: no priority-1 replicate of the unconfirmed best ${best.recipe_hash}`,
+      );
+      // ...and nothing built on it.
       for (const suggestion of suggestions) {
         if (suggestion.source !== "neighbourhood") continue;
         assert.ok(

@@ -218,6 +218,28 @@ Deno.test("the judge: replicate a lucky run, keep a confirmed idea, discard a de
   const detail = kb.getCard(cards[4].id);
   assert.equal(detail.completion?.status, "keep");
   assert.equal(detail.completion?.verdict, "replicate");
+  // Replicates arrive; judging again from the judge revises the verdict, saying why.
+  for (const value of [0.994, 0.996, 0.993]) {
+    await kb.writeCard(
+      sampleInput({
+        recipe_hash: "lucky",
+        seed: Math.round(value * 1000),
+        results: { val_bpb: value },
+      }),
+    );
+  }
+  const again = await runCli([
+    "write-card",
+    "--complete",
+    cards[4].id,
+    "--from-judge",
+    "--kb",
+    kb.dir,
+  ]);
+  assert.equal(again.code, 0, again.stderr);
+  const revised = kb.getCard(cards[4].id);
+  assert.deepEqual(revised.completion?.supersedes, [detail.completion!.id]);
+  assert.match(revised.completion?.reason ?? "", /^judge: /);
   const both = await runCli([
     "write-card",
     "--complete",
