@@ -201,15 +201,28 @@ export async function recipeHash(source: string, config: Recipe | null): Promise
 
 /**
  * The harness hash: every harness and engine source that can change a result, the prepared
- * data's identity and the evaluation settings.
+ * data's identity, the evaluation settings, and the CPU matmul kernels in use (`kernels`: the
+ * sgemm chosen on this machine sums in its own order; see gemm/select.ts).
  */
 export async function harnessHash(
   identity: Record<string, string>,
   evaluation: EvalSettings,
+  kernels = "",
 ): Promise<string> {
   const sources = Object.keys(HARNESS_SOURCES).sort().map((k) => [k, HARNESS_SOURCES[k]]);
   const ids = Object.keys(identity).sort().map((k) => [k, identity[k]]);
-  return await sha256(JSON.stringify({ sources, data: ids, evaluation }));
+  const parts = { sources, data: ids, evaluation, ...(kernels ? { kernels } : {}) };
+  return await sha256(JSON.stringify(parts));
+}
+
+/**
+ * The CPU matmul kernels a run uses: the BLAS core type ("blas:Cooperlake") or the candidate
+ * ("wasm"); "" on WebGPU or when nothing was chosen by measurement.
+ */
+export function cpuKernels(platform: PlatformInfo, backend: Backend): string {
+  if (backend.info.name !== "cpu" || !platform.sgemm?.chosen) return "";
+  const chosen = platform.sgemm.candidates.find((c) => c.id === platform.sgemm?.chosen);
+  return chosen?.core ? `blas:${chosen.core}` : platform.sgemm.chosen;
 }
 
 /** The 1-minute load average (0 where the OS reports none). */
@@ -255,7 +268,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
           `${opts.data.val.tokens.length} tokens (${evaluation.tokens} scored)`,
       );
     }
-    const hHash = await harnessHash(opts.data.identity, evaluation);
+    const hHash = await harnessHash(opts.data.identity, evaluation, cpuKernels(platform, backend));
     const text = opts.recipe ?? { source: DEFAULT_RECIPE_SOURCE, path: null };
     const run: RunContext = { opts, platform, backend, evaluation, hHash, started, text };
     let recipe: LoadedRecipe;

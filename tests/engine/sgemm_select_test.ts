@@ -205,3 +205,30 @@ Deno.test("hardware peak: cores x clock x FLOP per cycle, per instruction set", 
   assert.equal(boosted.clockSource, "cpufreq-max");
   assert.equal(hardwarePeak(parseCpuFeatures("flags: avx2"), "x", 4), null);
 });
+
+Deno.test("harness hash: runs on different CPU matmul kernels never share a class", async () => {
+  const { cpuKernels, harnessHash } = await import("../../src/train/run.ts");
+  const { evalSettings } = await import("../../src/train/evaluation.ts");
+  const sgemm = (chosen: string) => ({
+    chosen,
+    source: "cache",
+    candidates: [
+      { id: "blas", why: "", gflops: 240, core: "Haswell" },
+      { id: "blas:Cooperlake", why: "", gflops: 440, core: "Cooperlake" },
+      { id: "wasm", why: "", gflops: 100, core: "" },
+    ],
+  });
+  // deno-lint-ignore no-explicit-any
+  const cpu = { info: { name: "cpu" } } as any, gpu = { info: { name: "webgpu" } } as any;
+  // deno-lint-ignore no-explicit-any
+  const platform = (chosen: string) => ({ sgemm: sgemm(chosen) }) as any;
+  assert.equal(cpuKernels(platform("blas:Cooperlake"), cpu), "blas:Cooperlake");
+  assert.equal(cpuKernels(platform("blas"), cpu), "blas:Haswell");
+  assert.equal(cpuKernels(platform("wasm"), cpu), "wasm");
+  assert.equal(cpuKernels(platform("wasm"), gpu), "");
+  const evaluation = evalSettings(false, 100_000);
+  const identity = { tokenizer: "t", val: "v" };
+  const a = await harnessHash(identity, evaluation, "blas:Haswell");
+  assert.notEqual(a, await harnessHash(identity, evaluation, "blas:Cooperlake"));
+  assert.equal(a, await harnessHash(identity, evaluation, "blas:Haswell"));
+});
