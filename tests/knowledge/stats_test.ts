@@ -10,6 +10,7 @@ import { join } from "node:path";
 import {
   type CardInput,
   compareMeans,
+  effectiveJudgement,
   holm,
   openKnowledgeBase,
   readBrief,
@@ -254,4 +255,16 @@ Deno.test("the judge: replicate a lucky run, keep a confirmed idea, discard a de
   assert.match(both.stderr, /^error: --from-judge: give --status or --from-judge, not both/);
   const unknown = await runCli(["judge", "card_01ZZZZZZZZZZZZZZZZZZZZZZZZ", "--kb", kb.dir]);
   assert.equal(unknown.code, 2);
+});
+
+Deno.test("judgements in effect: heads of the supersedes chain; a hostile cycle leaves the earliest", () => {
+  const a = { id: "done_A", supersedes: [] as string[] };
+  const b = { id: "done_B", supersedes: ["done_A"] };
+  const c = { id: "done_C", supersedes: ["done_A", "done_C"] };
+  assert.equal(effectiveJudgement([])?.head, undefined);
+  assert.deepEqual(effectiveJudgement([a, b]), { head: b, disputed: false, heads: [b] });
+  assert.deepEqual(effectiveJudgement([a, b, c])?.heads, [b, c], "two revisions compete");
+  const x = { id: "done_X", supersedes: ["done_Y"] };
+  const y = { id: "done_Y", supersedes: ["done_X"] };
+  assert.deepEqual(effectiveJudgement([x, y]), { head: x, disputed: true, heads: [x] });
 });
