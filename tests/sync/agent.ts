@@ -12,10 +12,14 @@ import { join } from "node:path";
 import { readBrief } from "../../mod.ts";
 import { openKnowledgeBase } from "../../src/knowledge/mod.ts";
 import { completeItem } from "../../src/director/mod.ts";
-import { runExperiment, type TrainingData } from "../../src/train/run.ts";
+import { runExperiment } from "../../src/train/run.ts";
 import type { Recipe } from "../../src/train/recipe.ts";
 import { MAIN } from "../cli_helpers.ts";
-import { markovBatches, REFERENCE_RECIPE_TEXT, TINY_RECIPE } from "../train/model_helpers.ts";
+import {
+  REFERENCE_RECIPE_TEXT,
+  syntheticTrainingData,
+  TINY_RECIPE,
+} from "../train/model_helpers.ts";
 
 const [kb, agent, roundsArg] = Deno.args;
 const rounds = Number(roundsArg);
@@ -28,33 +32,6 @@ interface Summary {
   lost: string[];
   syncCodes: number[];
   briefs: number;
-}
-
-const VOCAB = 64;
-const BOS = 63;
-
-/** Markov-chain documents, each starting with BOS, as the harness stores them. */
-function syntheticData(): TrainingData {
-  const next = markovBatches(VOCAB - 1, 1, 40, 5);
-  const docs = (count: number) => {
-    const tokens: number[] = [], starts: number[] = [];
-    for (let d = 0; d < count; d++) {
-      starts.push(tokens.length);
-      tokens.push(BOS, ...next().inputs);
-    }
-    starts.push(tokens.length);
-    return { tokens: Uint16Array.from(tokens), starts: Uint32Array.from(starts) };
-  };
-  const tokenBytes = new Int32Array(VOCAB).fill(1);
-  tokenBytes[BOS] = 0;
-  return {
-    source: "synthetic",
-    vocabSize: VOCAB,
-    tokenBytes,
-    train: docs(100),
-    val: docs(10),
-    identity: { data: "synthetic-v1" },
-  };
 }
 
 /** The recipe with one dotted key (`optim.matrixLr`) set. */
@@ -99,7 +76,7 @@ const summary: Summary = {
   syncCodes: [],
   briefs: 0,
 };
-const data = syntheticData();
+const data = syntheticTrainingData(100, 10);
 const scratch = await Deno.makeTempDir({ prefix: `agent-${agent}-` });
 let best: { recipe: Recipe; valBpb: number; card: string } | null = null;
 let lastCard: string | null = null;

@@ -11,40 +11,17 @@ import { readCheckpoint } from "../../src/train/checkpoint.ts";
 import { trainModel } from "../../src/train/loop.ts";
 import { ModelRunner } from "../../src/train/model.ts";
 import { GPT, type ModelConfig, type Recipe } from "./reference_recipe.ts";
-import { runExperiment, type TrainingData } from "../../src/train/run.ts";
+import { runExperiment } from "../../src/train/run.ts";
 import {
   markovBatches,
   REFERENCE_RECIPE_TEXT,
   referenceRecipe,
+  SYNTHETIC_VOCAB,
+  syntheticTrainingData,
   TINY_RECIPE,
 } from "./model_helpers.ts";
 
-const VOCAB = 64;
-const BOS = 63;
-
-/** Documents of a Markov chain, each starting with BOS, as the harness stores them. */
-function syntheticData(): TrainingData {
-  const next = markovBatches(VOCAB - 1, 1, 40, 5);
-  const docs = (count: number) => {
-    const tokens: number[] = [], starts: number[] = [];
-    for (let d = 0; d < count; d++) {
-      starts.push(tokens.length);
-      tokens.push(BOS, ...next().inputs);
-    }
-    starts.push(tokens.length);
-    return { tokens: Uint16Array.from(tokens), starts: Uint32Array.from(starts) };
-  };
-  const tokenBytes = new Int32Array(VOCAB).fill(1);
-  tokenBytes[BOS] = 0;
-  return {
-    source: "synthetic",
-    vocabSize: VOCAB,
-    tokenBytes,
-    train: docs(200),
-    val: docs(20),
-    identity: { data: "synthetic-v1" },
-  };
-}
+const VOCAB = SYNTHETIC_VOCAB;
 
 function cards(kb: string): Record<string, unknown>[] {
   const dir = join(kb, "cards");
@@ -59,7 +36,7 @@ Deno.test("run: a healthy run checkpoints, evaluates and records one pending car
   const dir = await Deno.makeTempDir();
   try {
     const report = await runExperiment({
-      data: syntheticData(),
+      data: syntheticTrainingData(200, 20),
       backend: "cpu",
       budgetSeconds: 1,
       seed: 5,
@@ -106,7 +83,7 @@ Deno.test("run: a diverging run fails with no val_bpb and a crash card, never 0"
   };
   try {
     const report = await runExperiment({
-      data: syntheticData(),
+      data: syntheticTrainingData(200, 20),
       backend: "cpu",
       budgetSeconds: 30,
       seed: 5,

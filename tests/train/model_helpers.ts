@@ -4,6 +4,7 @@
  * backends come from tests/backends.ts).
  */
 import type { MicroBatch } from "../../src/train/loop.ts";
+import type { TrainingData } from "../../src/train/run.ts";
 import { Rng } from "../../src/train/model.ts";
 import { CPU_DEVICE, type LoadedRecipe, type RecipeModule } from "../../src/train/recipe.ts";
 import * as reference from "./reference_recipe.ts";
@@ -70,5 +71,36 @@ export function markovBatches(
       }
     }
     return { inputs, targets };
+  };
+}
+
+/** The synthetic data set's vocabulary size (the last token is BOS). */
+export const SYNTHETIC_VOCAB = 64;
+const SYNTHETIC_BOS = SYNTHETIC_VOCAB - 1;
+
+/**
+ * Training data as the harness stores it: documents of a Markov chain (40 tokens each), each
+ * starting with BOS (which counts zero bytes; every other token one).
+ */
+export function syntheticTrainingData(trainDocs: number, valDocs: number): TrainingData {
+  const next = markovBatches(SYNTHETIC_VOCAB - 1, 1, 40, 5);
+  const docs = (count: number) => {
+    const tokens: number[] = [], starts: number[] = [];
+    for (let d = 0; d < count; d++) {
+      starts.push(tokens.length);
+      tokens.push(SYNTHETIC_BOS, ...next().inputs);
+    }
+    starts.push(tokens.length);
+    return { tokens: Uint16Array.from(tokens), starts: Uint32Array.from(starts) };
+  };
+  const tokenBytes = new Int32Array(SYNTHETIC_VOCAB).fill(1);
+  tokenBytes[SYNTHETIC_BOS] = 0;
+  return {
+    source: "synthetic",
+    vocabSize: SYNTHETIC_VOCAB,
+    tokenBytes,
+    train: docs(trainDocs),
+    val: docs(valDocs),
+    identity: { data: "synthetic-v1" },
   };
 }

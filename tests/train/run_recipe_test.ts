@@ -9,35 +9,9 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { newId } from "../../src/util/ids.ts";
-import { runExperiment, type RunOptions, type TrainingData } from "../../src/train/run.ts";
+import { runExperiment, type RunOptions } from "../../src/train/run.ts";
 import { HARNESS_HASH_EXCLUDED, HARNESS_SOURCES } from "../../src/train/harness_sources.ts";
-import { markovBatches, REFERENCE_RECIPE_TEXT, TINY_RECIPE } from "./model_helpers.ts";
-
-const VOCAB = 64;
-const BOS = 63;
-
-function syntheticData(): TrainingData {
-  const next = markovBatches(VOCAB - 1, 1, 40, 5);
-  const docs = (count: number) => {
-    const tokens: number[] = [], starts: number[] = [];
-    for (let d = 0; d < count; d++) {
-      starts.push(tokens.length);
-      tokens.push(BOS, ...next().inputs);
-    }
-    starts.push(tokens.length);
-    return { tokens: Uint16Array.from(tokens), starts: Uint32Array.from(starts) };
-  };
-  const tokenBytes = new Int32Array(VOCAB).fill(1);
-  tokenBytes[BOS] = 0;
-  return {
-    source: "synthetic",
-    vocabSize: VOCAB,
-    tokenBytes,
-    train: docs(200),
-    val: docs(80),
-    identity: { data: "synthetic-v1" },
-  };
-}
+import { REFERENCE_RECIPE_TEXT, syntheticTrainingData, TINY_RECIPE } from "./model_helpers.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyCard = Record<string, any>;
@@ -53,7 +27,7 @@ async function run(options: Partial<RunOptions>) {
   const dir = await Deno.makeTempDir({ prefix: "run-recipe-" });
   try {
     const report = await runExperiment({
-      data: syntheticData(),
+      data: syntheticTrainingData(200, 80),
       backend: "cpu",
       budgetSeconds: 0.5,
       seed: 5,
