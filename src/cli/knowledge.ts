@@ -22,7 +22,7 @@ import { judgeCard } from "../knowledge/judge.ts";
 import { checkCardId } from "../knowledge/store.ts";
 import { cpuCardPlatform } from "../platform/mod.ts";
 import { UsageError } from "../util/errors.ts";
-import { readTextLimited } from "../util/guarded.ts";
+import { readTextLimited, readUtf8Limited } from "../util/guarded.ts";
 import { oneLine, truncate } from "../util/text.ts";
 import { action, checkBase, jsonOption, kbOption, parseNumber, printJson } from "./common.ts";
 import { cardContext } from "../workspace/mod.ts";
@@ -75,26 +75,7 @@ async function readTextArg(flag: string, path: string): Promise<string> {
   if (path !== "-") return await readTextLimited(flag, path, TEXT_ARG_LIMIT);
   if (stdinUsedBy) throw new UsageError(flag, `stdin is already read by ${stdinUsedBy}`);
   stdinUsedBy = flag;
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of Deno.stdin.readable) {
-    total += chunk.length;
-    if (total > TEXT_ARG_LIMIT) {
-      throw new UsageError(flag, `stdin is larger than ${TEXT_ARG_LIMIT} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new UsageError(flag, "stdin is not valid UTF-8");
-  }
+  return await readUtf8Limited(flag, "stdin", Deno.stdin.readable, TEXT_ARG_LIMIT);
 }
 
 /** Largest `--*-file` read (a card's text fields are far smaller; /dev/zero never ends). */

@@ -151,30 +151,52 @@ export async function readTextLimited(
   try {
     const info = await file.stat();
     if (info.isDirectory) throw new UsageError(field, `${JSON.stringify(path)} is a directory`);
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const buffer = new Uint8Array(64 * 1024);
-    while (true) {
-      const n = await file.read(buffer);
-      if (n === null) break;
-      total += n;
-      if (total > maxBytes) {
-        throw new UsageError(field, `${JSON.stringify(path)} is larger than ${maxBytes} bytes`);
-      }
-      chunks.push(buffer.slice(0, n));
-    }
-    const bytes = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.length;
-    }
-    try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    } catch {
-      throw new UsageError(field, `${JSON.stringify(path)} is not valid UTF-8 text`);
-    }
+    return await readUtf8Limited(field, JSON.stringify(path), chunksOf(file), maxBytes, {
+      notUtf8: "is not valid UTF-8 text",
+    });
   } finally {
     file.close();
+  }
+}
+
+/** The bytes of an open file, 64 KiB at a time. */
+async function* chunksOf(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(64 * 1024);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) return;
+    yield buffer.slice(0, n);
+  }
+}
+
+/**
+ * Read a stream of bytes (a file, stdin) as UTF-8 text, stopping with a UsageError
+ * (`<field>: <what> is larger than <maxBytes> bytes`) as soon as it passes `maxBytes`, so an
+ * endless input never fills memory; bytes that are not UTF-8 are a UsageError too.
+ */
+export async function readUtf8Limited(
+  field: string,
+  what: string,
+  chunks: AsyncIterable<Uint8Array>,
+  maxBytes: number,
+  rules: { notUtf8: string } = { notUtf8: "is not valid UTF-8" },
+): Promise<string> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of chunks) {
+    total += chunk.length;
+    if (total > maxBytes) throw new UsageError(field, `${what} is larger than ${maxBytes} bytes`);
+    parts.push(chunk);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(field, `${what} ${rules.notUtf8}`);
   }
 }
