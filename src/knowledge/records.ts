@@ -63,6 +63,16 @@ export function isTempName(name: string): boolean {
 /** Largest record file read; anything bigger is hostile or broken, not a record. */
 export const RECORD_MAX_BYTES = 8 << 20;
 
+/** A record file's bytes as text: an empty file or bytes that are not UTF-8 are a reason. */
+export function recordText(bytes: Uint8Array): Checked<string> {
+  if (bytes.length === 0) return { ok: false, reason: "empty file" };
+  try {
+    return { ok: true, value: decoder.decode(bytes) };
+  } catch {
+    return { ok: false, reason: "not valid UTF-8" };
+  }
+}
+
 function parseJson(path: string): Checked<unknown> {
   let bytes: Uint8Array;
   try {
@@ -84,15 +94,10 @@ function parseJson(path: string): Checked<unknown> {
   } catch (error) {
     return { ok: false, reason: `cannot read: ${(error as Error).message}` };
   }
-  if (bytes.length === 0) return { ok: false, reason: "empty file" };
-  let text: string;
+  const text = recordText(bytes);
+  if (!text.ok) return text;
   try {
-    text = decoder.decode(bytes);
-  } catch {
-    return { ok: false, reason: "not valid UTF-8" };
-  }
-  try {
-    return { ok: true, value: JSON.parse(text) };
+    return { ok: true, value: JSON.parse(text.value) };
   } catch (error) {
     return { ok: false, reason: `invalid JSON (${(error as Error).message.split("\n")[0]})` };
   }

@@ -20,6 +20,7 @@ import {
   type Results,
   validateCardInput,
 } from "../knowledge/schema.ts";
+import { recordText } from "../knowledge/records.ts";
 import { categoriesOf } from "../knowledge/taxonomy.ts";
 import { UsageError } from "../util/errors.ts";
 import { withLock } from "../util/lock.ts";
@@ -82,19 +83,13 @@ export interface ForkBase {
   harnessFile: string | null;
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
 /** Parse JSON as Python's json module would, telling NaN/Infinity apart from broken JSON. */
 function parseForkJson(
   bytes: Uint8Array,
 ): { ok: true; value: unknown } | { ok: false; reason: string } {
-  if (bytes.length === 0) return { ok: false, reason: "empty file" };
-  let text: string;
-  try {
-    text = decoder.decode(bytes);
-  } catch {
-    return { ok: false, reason: "not valid UTF-8" };
-  }
+  const decoded = recordText(bytes);
+  if (!decoded.ok) return decoded;
+  const text = decoded.value;
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (error) {
