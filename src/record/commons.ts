@@ -18,9 +18,9 @@ import {
   LIMITS,
   type Platform,
   type Results,
-  validateCardInput,
 } from "../knowledge/schema.ts";
 import { recordText } from "../knowledge/records.ts";
+import { checkSharedCardFields, writeOrSkip } from "./imports.ts";
 import { categoriesOf } from "../knowledge/taxonomy.ts";
 import { UsageError } from "../util/errors.ts";
 import { withLock } from "../util/lock.ts";
@@ -428,18 +428,12 @@ export async function importCommons(
 ): Promise<CommonsImportReport> {
   const { kb } = options;
   // The fields every card shares are checked once: a bad flag is one error, nothing written.
-  validateCardInput({
+  checkSharedCardFields({
     agent: options.agent,
     session: "check",
-    hypothesis: "check",
     platform: { backend: "cpu", device: "check", vendor: "check", cores: 1, memory_gb: 1 },
     harness_hash: options.harnessHash,
-    recipe_hash: "check",
     budget_s: options.budgetS,
-    seed: 0,
-    config: {},
-    results: { val_bpb: 1 },
-    status: "keep",
   });
   const report: CommonsImportReport = {
     added: [],
@@ -533,15 +527,10 @@ export async function importCommons(
           source,
           status,
         };
-        try {
-          const card = await kb.writeCard(input);
-          report.added.push(card);
-          id = card.id;
-        } catch (error) {
-          if (!(error instanceof UsageError)) throw error;
-          report.skipped.push({ where: fork.path, reason: error.message });
-          continue;
-        }
+        const card = await writeOrSkip(kb, input, fork.path, report.skipped);
+        if (card === null) continue;
+        report.added.push(card);
+        id = card.id;
       }
       ourId.set(fork.id, id);
       if (fork.status === "retracted" && !kb.getCard(id).retracted) {

@@ -13,7 +13,6 @@ import {
   LIMITS,
   type Platform,
   type Results,
-  validateCardInput,
 } from "../knowledge/schema.ts";
 import { UsageError } from "../util/errors.ts";
 import { withLock } from "../util/lock.ts";
@@ -22,6 +21,7 @@ import { filesAtCommits, git } from "./git.ts";
 import { sha256Hex } from "./hash.ts";
 import { clipText, decimalNumber } from "./text.ts";
 import { readCards, sourceIndex, sourceKey } from "./sources.ts";
+import { checkSharedCardFields, writeOrSkip } from "./imports.ts";
 
 /** The header upstream writes. */
 export const RESULTS_TSV_COLUMNS = ["commit", "val_bpb", "memory_gb", "status", "description"];
@@ -233,18 +233,12 @@ export async function importResultsTsv(
   const { kb } = options;
   // Fields every card shares (platform, harness, budget, agent, session) are checked once: a
   // bad flag is one error and nothing written, not one skipped row per line.
-  validateCardInput({
+  checkSharedCardFields({
     agent: options.agent,
     session: options.session,
-    hypothesis: "check",
     platform: options.platform,
     harness_hash: options.harnessHash,
-    recipe_hash: "check",
     budget_s: options.budgetS,
-    seed: 0,
-    config: {},
-    results: { val_bpb: 1 },
-    status: "keep",
   });
   const report: ImportReport = {
     added: [],
@@ -302,14 +296,10 @@ export async function importResultsTsv(
           source,
           status: row.status,
         };
-        try {
-          card = await kb.writeCard(input);
-          report.added.push(card);
-        } catch (error) {
-          if (!(error instanceof UsageError)) throw error;
-          report.skipped.push({ where: `line ${row.line}`, reason: error.message });
-          continue;
-        }
+        const written = await writeOrSkip(kb, input, `line ${row.line}`, report.skipped);
+        if (written === null) continue;
+        card = written;
+        report.added.push(card);
       }
       if (row.status === "keep" && row.valBpb !== null) {
         lastKeep = { id: card.id, valBpb: row.valBpb };
