@@ -2,13 +2,14 @@
  * The card fields a run's context determines, for commands that record a card without running
  * it (`write-card`): the recipe hash of the recipe that would run here (C3: `--recipe`, else
  * ./recipe.ts, else the embedded default), the harness hash of the prepared data in the cache
- * with this machine's evaluation settings, and the default budget. They are computed exactly as
+ * with this machine's evaluation settings and CPU matmul kernels, and the default budget. They are computed exactly as
  * `autoresearch train` computes them on this machine, so a hand-written card lands in the same
  * comparability class as a trained one. A field that cannot be derived says why.
  */
 import { TIME_BUDGET_SECONDS } from "../train/harness.ts";
 import { loadPrepared } from "../train/prepare.ts";
-import { harnessHash, recipeHash, trainingDataFrom } from "../train/run.ts";
+import { harnessHash, recipeHash, sgemmKernels, trainingDataFrom } from "../train/run.ts";
+import { sgemmChoice } from "../engine/cpu/gemm/mod.ts";
 import { evalSettings } from "../train/evaluation.ts";
 import { CPU_DEVICE } from "../train/recipe.ts";
 import { loadRecipe } from "../train/recipe_loader.ts";
@@ -57,7 +58,9 @@ export async function cardContext(options: CardContextOptions = {}): Promise<Car
     try {
       const data = await trainingDataFrom(await loadPrepared({ cacheRoot: options.cache }));
       const evaluation = evalSettings(CPU_DEVICE.gpu, data.val.tokens.length);
-      context.harness_hash = await harnessHash(data.identity, evaluation);
+      // The CPU kernels this machine's trainer would use (the cached sgemm choice).
+      const kernels = sgemmKernels(await sgemmChoice(navigator.hardwareConcurrency ?? 1));
+      context.harness_hash = await harnessHash(data.identity, evaluation, kernels);
     } catch (error) {
       context.unavailable.harness_hash = reason(error);
     }
