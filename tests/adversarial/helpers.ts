@@ -58,6 +58,11 @@ export function cli(
   });
 }
 
+/** `director add` of one idea through the real CLI (the caller checks the result). */
+export function addItem(kb: string, hypothesis: string, category: string): Promise<CliResult> {
+  return cli(["director", "add", "--kb", kb, "--hypothesis", hypothesis, "--category", category]);
+}
+
 /** Every path under `dir`, relative, sorted (links listed, not followed). */
 export async function listTree(dir: string): Promise<string[]> {
   const out: string[] = [];

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { assertRefused, cli, listTree, scratch, writeCards } from "./helpers.ts";
+import { addItem, assertRefused, cli, listTree, scratch, writeCards } from "./helpers.ts";
 
 /** A base with one card, plus an `outside` directory a planted link points at. */
 async function baseWithOutside(): Promise<
@@ -66,16 +66,7 @@ Deno.test("links: cards/ pointing outside refuses the card write, nothing lands 
 
 Deno.test("links: queue/events and lock files that are links are refused", async () => {
   const { kb, outside } = await baseWithOutside();
-  const added = await cli([
-    "director",
-    "add",
-    "--kb",
-    kb,
-    "--hypothesis",
-    "raise the matrix learning rate",
-    "--category",
-    "learning_rate",
-  ]);
+  const added = await addItem(kb, "raise the matrix learning rate", "learning_rate");
   assert.equal(added.code, 0, added.stderr);
   // queue/events is a link: a claim must not create its record outside.
   await Deno.remove(join(kb, "queue", "events"), { recursive: true });
@@ -189,16 +180,7 @@ Deno.test("links: record directories planted as links are not read, and are repo
   );
   assert.doesNotMatch(listed.stdout + listed.stderr, new RegExp(card));
 
-  const added = await cli([
-    "director",
-    "add",
-    "--kb",
-    kb,
-    "--hypothesis",
-    "an idea",
-    "--category",
-    "other",
-  ]);
+  const added = await addItem(kb, "an idea", "other");
   assert.equal(added.code, 0, added.stderr);
   const outsideItems = join(root, "outside-items");
   await Deno.rename(join(kb, "queue", "items"), outsideItems);

@@ -6,38 +6,20 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, hasRawHostileBytes, HOSTILE_TEXT, scratch, writeCards } from "./helpers.ts";
+import { addItem, cli, hasRawHostileBytes, HOSTILE_TEXT, scratch, writeCards } from "./helpers.ts";
 
 const EVIL_NAME = "item_\x1b]0;owned\x07\x1b[2J\u202e.json";
 
 Deno.test("a queue item file named with escape sequences is reported, never printed raw", async () => {
   const { kb } = await scratch();
   await writeCards(kb, [{ hypothesis: "baseline" }]);
-  const added = await cli([
-    "director",
-    "add",
-    "--kb",
-    kb,
-    "--hypothesis",
-    "raise the matrix learning rate",
-    "--category",
-    "learning_rate",
-  ]);
+  const added = await addItem(kb, "raise the matrix learning rate", "learning_rate");
   assert.equal(added.code, 0, added.stderr);
   await Deno.writeTextFile(join(kb, "queue", "items", EVIL_NAME), "{}");
   await Deno.writeTextFile(join(kb, "queue", "events", EVIL_NAME), "{}");
   const runs = [
     await cli(["director", "status", "--kb", kb]),
-    await cli([
-      "director",
-      "add",
-      "--kb",
-      kb,
-      "--hypothesis",
-      "deeper model",
-      "--category",
-      "architecture",
-    ]),
+    await addItem(kb, "deeper model", "architecture"),
     await cli(["director", "plan", "--kb", kb]),
     await cli(["director", "claim", "--agent", "a", "--kb", kb]),
   ];
