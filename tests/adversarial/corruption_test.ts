@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { cli, scratch, writeCards } from "./helpers.ts";
+import { addItem, cli, scratch, writeCards } from "./helpers.ts";
 
 /** Nine ways a card file can be damaged in place (content given the original text). */
 const DAMAGE: [string, (original: string) => string | Uint8Array, RegExp][] = [
@@ -82,18 +82,7 @@ Deno.test("a directory or a link named like a record is reported, not skipped si
 
 Deno.test("a corrupt claim event never leaves its item stuck", async () => {
   const { kb } = await scratch();
-  const add = (hypothesis: string) =>
-    cli([
-      "director",
-      "add",
-      "--kb",
-      kb,
-      "--hypothesis",
-      hypothesis,
-      "--category",
-      "other",
-      "--json",
-    ]);
+  const add = (hypothesis: string) => addItem(kb, hypothesis, "other", "--json");
   const item = JSON.parse((await add("first idea to try")).stdout).item.id as string;
   const claim = await cli(["director", "claim", "--agent", "alice", "--kb", kb]);
   assert.equal(claim.code, 0, claim.stderr);

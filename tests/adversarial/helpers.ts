@@ -59,8 +59,23 @@ export function cli(
 }
 
 /** `director add` of one idea through the real CLI (the caller checks the result). */
-export function addItem(kb: string, hypothesis: string, category: string): Promise<CliResult> {
-  return cli(["director", "add", "--kb", kb, "--hypothesis", hypothesis, "--category", category]);
+export function addItem(
+  kb: string,
+  hypothesis: string,
+  category: string,
+  ...extra: string[]
+): Promise<CliResult> {
+  return cli([
+    "director",
+    "add",
+    "--kb",
+    kb,
+    "--hypothesis",
+    hypothesis,
+    "--category",
+    category,
+    ...extra,
+  ]);
 }
 
 /** Every path under `dir`, relative, sorted (links listed, not followed). */
