@@ -199,14 +199,9 @@ Deno.test("the judge: replicate a lucky run, keep a confirmed idea, discard a de
   const json = JSON.parse((await runCli(["judge", cards[8].id, "--kb", kb.dir, "--json"])).stdout);
   assert.equal(json.verdict, "discard");
   assert.ok(json.comparison.gain < 0);
-  const stored = await runCli([
-    "write-card",
-    "--complete",
-    cards[4].id,
-    "--from-judge",
-    "--kb",
-    kb.dir,
-  ]);
+  const completeFromJudge = (id: string) =>
+    runCli(["write-card", "--complete", id, "--from-judge", "--kb", kb.dir]);
+  const stored = await completeFromJudge(cards[4].id);
   assert.equal(stored.code, 0, stored.stderr);
   const detail = kb.getCard(cards[4].id);
   assert.equal(detail.completion?.status, "keep");
@@ -221,14 +216,7 @@ Deno.test("the judge: replicate a lucky run, keep a confirmed idea, discard a de
       }),
     );
   }
-  const again = await runCli([
-    "write-card",
-    "--complete",
-    cards[4].id,
-    "--from-judge",
-    "--kb",
-    kb.dir,
-  ]);
+  const again = await completeFromJudge(cards[4].id);
   assert.equal(again.code, 0, again.stderr);
   const revised = kb.getCard(cards[4].id);
   assert.deepEqual(revised.completion?.supersedes, [detail.completion!.id]);
