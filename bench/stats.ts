@@ -10,6 +10,7 @@ import { type CardSummary, synthesize } from "../src/knowledge/mod.ts";
 import {
   type Effort,
   PURE_NOISE,
+  replicatedSmallEffect,
   type Scenario,
   simulateEffort,
 } from "../tests/knowledge/simulation.ts";
@@ -118,12 +119,7 @@ export function run(): void {
     row("", "any false finding", fresh.anyFalse, old.anyFalse);
   }
   for (const runs of [2, 4, 8, 16]) {
-    const scenario = {
-      ...PURE_NOISE,
-      noiseIdeas: 20,
-      real: { effectSigmas: 1.6, runs },
-      extraBaselineRuns: Math.max(0, runs - PURE_NOISE.baselineRuns),
-    };
+    const scenario = replicatedSmallEffect(runs);
     const fresh = rates(scenario, efforts, newRuleConfirmed);
     const old = rates(scenario, efforts, oldRuleConfirmed);
     row(

@@ -42,6 +42,19 @@ export const PURE_NOISE: Scenario = {
   cherryPick: 0.2,
 };
 
+/**
+ * A 1.6-sigma real effect among 20 noise ideas, the effect run `runs` times and the baseline
+ * at least as often (so replicates, not a lucky baseline, decide).
+ */
+export function replicatedSmallEffect(runs: number): Scenario {
+  return {
+    ...PURE_NOISE,
+    noiseIdeas: 20,
+    real: { effectSigmas: 1.6, runs },
+    extraBaselineRuns: Math.max(0, runs - PURE_NOISE.baselineRuns),
+  };
+}
+
 /** A simulated effort: its cards (oldest first) and which recipes truly help. */
 export interface Effort {
   cards: CardSummary[];

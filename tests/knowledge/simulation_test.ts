@@ -11,7 +11,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { planExperiments } from "../../src/director/mod.ts";
 import { type Card, type CardSummary, synthesize } from "../../src/knowledge/mod.ts";
-import { type Effort, PURE_NOISE, type Scenario, simulateEffort } from "./simulation.ts";
+import {
+  type Effort,
+  PURE_NOISE,
+  replicatedSmallEffect,
+  type Scenario,
+  simulateEffort,
+} from "./simulation.ts";
 
 function rate(scenario: Scenario, efforts: number, hit: (effort: Effort) => boolean): number {
   let hits = 0;
@@ -95,12 +101,7 @@ Deno.test("a 1.6-sigma effect: confirmation grows with replicates and it is neve
   const rates: number[] = [];
   let deadEnds = 0;
   for (const runs of [2, 4, 8, 16]) {
-    const scenario = {
-      ...PURE_NOISE,
-      noiseIdeas: 20,
-      real: { effectSigmas: 1.6, runs },
-      extraBaselineRuns: Math.max(0, runs - PURE_NOISE.baselineRuns),
-    };
+    const scenario = replicatedSmallEffect(runs);
     rates.push(rate(scenario, 200, realConfirmed));
     deadEnds += rate(scenario, 200, (effort) =>
       synthesize(effort.cards).deadEnds.some((d) =>
