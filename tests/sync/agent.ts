@@ -20,19 +20,10 @@ import {
   syntheticTrainingData,
   TINY_RECIPE,
 } from "../train/model_helpers.ts";
+import type { AgentSummary } from "./helpers.ts";
 
 const [kb, agent, roundsArg] = Deno.args;
 const rounds = Number(roundsArg);
-
-/** What the agent did, printed at the end for the test to check. */
-interface Summary {
-  agent: string;
-  worked: { item: string; card: string; status: string; claim: string }[];
-  provisional: string[];
-  lost: string[];
-  syncCodes: number[];
-  briefs: number;
-}
 
 /** The recipe with one dotted key (`optim.matrixLr`) set. */
 function withChange(recipe: Recipe, change: Record<string, unknown>): Recipe {
@@ -68,7 +59,7 @@ if (goFile) {
   }
 }
 
-const summary: Summary = {
+const summary: AgentSummary = {
   agent,
   worked: [],
   provisional: [],
