@@ -219,7 +219,7 @@ export async function harnessHash(
  * The CPU matmul kernels a run uses: the BLAS core type ("blas:Cooperlake") or the candidate
  * ("wasm"); "" on WebGPU or when nothing was chosen by measurement.
  */
-export function cpuKernels(platform: PlatformInfo, backend: Backend): string {
+export function cpuKernels(platform: PlatformInfo, backend: Pick<Backend, "info">): string {
   if (backend.info.name !== "cpu" || !platform.sgemm?.chosen) return "";
   const chosen = platform.sgemm.candidates.find((c) => c.id === platform.sgemm?.chosen);
   return chosen?.core ? `blas:${chosen.core}` : platform.sgemm.chosen;

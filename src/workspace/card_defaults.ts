@@ -2,13 +2,15 @@
  * The card fields a run's context determines, for commands that record a card without running
  * it (`write-card`): the recipe hash of the recipe that would run here (C3: `--recipe`, else
  * ./recipe.ts, else the embedded default), the harness hash of the prepared data in the cache
- * with this machine's evaluation settings, and the default budget. They are computed exactly as
- * `autoresearch train` computes them on this machine, so a hand-written card lands in the same
- * comparability class as a trained one. A field that cannot be derived says why.
+ * with the CPU evaluation settings and this machine's CPU matmul kernels, and the default budget.
+ * They are computed exactly as `autoresearch train` computes them on this machine, so a
+ * hand-written card lands in the same comparability class as a trained one
+ * (tests/workspace/install_test.ts compares them). A field that cannot be derived says why.
  */
 import { TIME_BUDGET_SECONDS } from "../train/harness.ts";
 import { loadPrepared } from "../train/prepare.ts";
-import { harnessHash, recipeHash, trainingDataFrom } from "../train/run.ts";
+import { cpuKernels, harnessHash, recipeHash, trainingDataFrom } from "../train/run.ts";
+import { detectPlatformWithGemm } from "../engine/platform.ts";
 import { evalSettings } from "../train/evaluation.ts";
 import { CPU_DEVICE } from "../train/recipe.ts";
 import { loadRecipe } from "../train/recipe_loader.ts";
@@ -57,7 +59,14 @@ export async function cardContext(options: CardContextOptions = {}): Promise<Car
     try {
       const data = await trainingDataFrom(await loadPrepared({ cacheRoot: options.cache }));
       const evaluation = evalSettings(CPU_DEVICE.gpu, data.val.tokens.length);
-      context.harness_hash = await harnessHash(data.identity, evaluation);
+      // The CPU matmul kernels chosen on this machine are part of the class, as for a run.
+      const platform = await detectPlatformWithGemm("cpu");
+      const cpu = { info: { name: "cpu" as const, device: "", isFallback: false } };
+      context.harness_hash = await harnessHash(
+        data.identity,
+        evaluation,
+        cpuKernels(platform, cpu),
+      );
     } catch (error) {
       context.unavailable.harness_hash = reason(error);
     }
