@@ -215,14 +215,25 @@ export async function harnessHash(
   return await sha256(JSON.stringify(parts));
 }
 
+/** An sgemm selection as far as the harness hash needs it. */
+interface KernelChoice {
+  chosen: string | null;
+  candidates: readonly { id: string; core: string }[];
+}
+
 /**
- * The CPU matmul kernels a run uses: the BLAS core type ("blas:Cooperlake") or the candidate
- * ("wasm"); "" on WebGPU or when nothing was chosen by measurement.
+ * The CPU matmul kernels of an sgemm selection: the BLAS core type ("blas:Cooperlake") or the
+ * candidate ("wasm"); "" when nothing was chosen by measurement.
  */
-export function cpuKernels(platform: PlatformInfo, backend: Pick<Backend, "info">): string {
-  if (backend.info.name !== "cpu" || !platform.sgemm?.chosen) return "";
-  const chosen = platform.sgemm.candidates.find((c) => c.id === platform.sgemm?.chosen);
-  return chosen?.core ? `blas:${chosen.core}` : platform.sgemm.chosen;
+export function sgemmKernels(choice: KernelChoice | undefined): string {
+  if (!choice?.chosen) return "";
+  const chosen = choice.candidates.find((c) => c.id === choice.chosen);
+  return chosen?.core ? `blas:${chosen.core}` : choice.chosen;
+}
+
+/** The CPU matmul kernels a run uses ("" on WebGPU): see `sgemmKernels`. */
+export function cpuKernels(platform: PlatformInfo, backend: Backend): string {
+  return backend.info.name === "cpu" ? sgemmKernels(platform.sgemm) : "";
 }
 
 /** The 1-minute load average (0 where the OS reports none). */

@@ -9,8 +9,8 @@
  */
 import { TIME_BUDGET_SECONDS } from "../train/harness.ts";
 import { loadPrepared } from "../train/prepare.ts";
-import { cpuKernels, harnessHash, recipeHash, trainingDataFrom } from "../train/run.ts";
-import { detectPlatformWithGemm } from "../engine/platform.ts";
+import { harnessHash, recipeHash, sgemmKernels, trainingDataFrom } from "../train/run.ts";
+import { sgemmChoice } from "../engine/cpu/gemm/mod.ts";
 import { evalSettings } from "../train/evaluation.ts";
 import { CPU_DEVICE } from "../train/recipe.ts";
 import { loadRecipe } from "../train/recipe_loader.ts";
@@ -59,14 +59,9 @@ export async function cardContext(options: CardContextOptions = {}): Promise<Car
     try {
       const data = await trainingDataFrom(await loadPrepared({ cacheRoot: options.cache }));
       const evaluation = evalSettings(CPU_DEVICE.gpu, data.val.tokens.length);
-      // The CPU matmul kernels chosen on this machine are part of the class, as for a run.
-      const platform = await detectPlatformWithGemm("cpu");
-      const cpu = { info: { name: "cpu" as const, device: "", isFallback: false } };
-      context.harness_hash = await harnessHash(
-        data.identity,
-        evaluation,
-        cpuKernels(platform, cpu),
-      );
+      // The CPU kernels this machine's trainer would use (the cached sgemm choice).
+      const kernels = sgemmKernels(await sgemmChoice(navigator.hardwareConcurrency ?? 1));
+      context.harness_hash = await harnessHash(data.identity, evaluation, kernels);
     } catch (error) {
       context.unavailable.harness_hash = reason(error);
     }
