@@ -26,18 +26,12 @@ import { dirname, join } from "node:path";
 import { guardedCreateExclusive, guardedMkdir, guardedWrite } from "../util/guarded.ts";
 import { isValidId, newId } from "../util/ids.ts";
 import { ensureBase } from "../knowledge/base.ts";
+import { QUEUE_EVENT_KINDS, type QueueEventKind } from "../knowledge/records.ts";
 
 /** Record kinds of the event log. */
-export type EventKind = "claim" | "heartbeat" | "release" | "complete" | "drop" | "lost";
+export type EventKind = QueueEventKind;
 
-const EVENT_KINDS: readonly EventKind[] = [
-  "claim",
-  "heartbeat",
-  "release",
-  "complete",
-  "drop",
-  "lost",
-];
+const EVENT_KINDS: readonly EventKind[] = QUEUE_EVENT_KINDS;
 
 const IdString = v.pipe(v.string(), v.check((id) => isValidId(id), "must be an id"));
 const IsoTime = v.pipe(v.string(), v.isoTimestamp("must be an ISO timestamp"));

@@ -25,6 +25,22 @@ export const RECORD_DIRS: Record<RecordKind, string> = {
   retraction: "retractions",
 };
 
+/**
+ * Kinds of event in the director's queue log (queue/events/), which travels with the base; the
+ * director owns their schema, the sync layer counts them, so the list lives in the lower layer.
+ */
+export const QUEUE_EVENT_KINDS = [
+  "claim",
+  "heartbeat",
+  "release",
+  "complete",
+  "drop",
+  "lost",
+] as const;
+
+/** One kind of queue event. */
+export type QueueEventKind = typeof QUEUE_EVENT_KINDS[number];
+
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** File name of a card. */

@@ -13,6 +13,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { UsageError } from "../util/errors.ts";
 import { withLock } from "../util/lock.ts";
 import { ensureBase } from "./base.ts";
+import { QUEUE_EVENT_KINDS } from "./records.ts";
 
 /** Exit code of `sync` when the remote cannot be reached (the records are committed locally). */
 export const EXIT_OFFLINE = 3;
@@ -525,12 +526,7 @@ export function countByKind(changes: readonly RecordChange[]): Map<string, numbe
     "completion",
     "retraction",
     "item",
-    "claim",
-    "heartbeat",
-    "release",
-    "complete",
-    "drop",
-    "lost",
+    ...QUEUE_EVENT_KINDS,
     "config",
   ];
   const counts = new Map<string, number>();

@@ -7,6 +7,7 @@ import { join, relative } from "node:path";
 import { openKnowledgeBase } from "../../src/knowledge/store.ts";
 import type { CardInput } from "../../src/knowledge/mod.ts";
 import { type CliResult, runCli } from "../cli_helpers.ts";
+import { sampleInput } from "../knowledge/helpers.ts";
 
 export type { CliResult };
 
@@ -28,24 +29,9 @@ export async function scratch(): Promise<{ root: string; kb: string }> {
   return { root, kb: join(root, "kb") };
 }
 
-/** A valid card input; override any field. */
+/** A valid card input (the knowledge tests' sample with a nested config); override any field. */
 export function cardInput(overrides: Partial<CardInput> = {}): CardInput {
-  return {
-    agent: "agent-a",
-    session: "s1",
-    hypothesis: "halve the batch size",
-    lesson: "more steps in the same budget",
-    tags: ["batch_size"],
-    platform: { backend: "cpu", device: "Test CPU", vendor: "TestVendor", cores: 2, memory_gb: 8 },
-    harness_hash: "h1",
-    recipe_hash: "r1",
-    budget_s: 300,
-    seed: 0,
-    config: { model: { depth: 4 } },
-    results: { val_bpb: 1.0, delta: 0 },
-    status: "keep",
-    ...overrides,
-  };
+  return sampleInput({ config: { model: { depth: 4 } }, ...overrides });
 }
 
 /** Write cards into the base at `kb` through the knowledge layer; returns their ids. */

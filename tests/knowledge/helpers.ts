@@ -2,7 +2,12 @@
  * Shared helpers for the knowledge tests: a valid card input to vary, scratch base directories,
  * and a runner for the real `autoresearch` CLI as a child process.
  */
-import type { CardInput } from "../../src/knowledge/mod.ts";
+import {
+  type Card,
+  type CardInput,
+  type KnowledgeBase,
+  openKnowledgeBase,
+} from "../../src/knowledge/mod.ts";
 import { type CliResult, runCli as runCliProcess, type RunCliOptions } from "../cli_helpers.ts";
 
 export type { CliResult };
@@ -30,6 +35,16 @@ export function sampleInput(overrides: Partial<CardInput> = {}): CardInput {
 /** A fresh empty directory for a knowledge base. */
 export async function tempKb(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "kb-test-" });
+}
+
+/** A fresh base holding one card per input (each a variation of `sampleInput`), in order. */
+export async function baseWith(
+  inputs: Partial<CardInput>[],
+): Promise<{ kb: KnowledgeBase; cards: Card[] }> {
+  const kb = openKnowledgeBase(await tempKb());
+  const cards: Card[] = [];
+  for (const input of inputs) cards.push(await kb.writeCard(sampleInput(input)));
+  return { kb, cards };
 }
 
 /** Run `autoresearch <args>` as a real process (agent "tester"); `stdin` is piped in when given. */

@@ -12,21 +12,13 @@ import {
   compareMeans,
   effectiveJudgement,
   holm,
-  openKnowledgeBase,
   readBrief,
   synthesize,
   tQuantile,
 } from "../../src/knowledge/mod.ts";
 import { judgeCard } from "../../src/knowledge/judge.ts";
 import { newId } from "../../src/util/ids.ts";
-import { runCli, sampleInput, tempKb } from "./helpers.ts";
-
-async function baseWith(inputs: Partial<CardInput>[]) {
-  const kb = openKnowledgeBase(await tempKb());
-  const cards = [];
-  for (const input of inputs) cards.push(await kb.writeCard(sampleInput(input)));
-  return { kb, cards };
-}
+import { baseWith, runCli, sampleInput } from "./helpers.ts";
 
 /** `values` as runs of one recipe (seeds 0..n-1). */
 function runs(recipe: string, values: number[], extra: Partial<CardInput> = {}) {

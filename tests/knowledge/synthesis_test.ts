@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   BRIEF_MAX_BYTES,
-  type CardInput,
   type CardSummary,
   categoriesOf,
   makeBrief,
@@ -21,14 +20,7 @@ import {
   writePlot,
   writeSessionReport,
 } from "../../src/knowledge/mod.ts";
-import { listDir, sampleInput, tempKb } from "./helpers.ts";
-
-async function baseWith(inputs: Partial<CardInput>[]) {
-  const kb = openKnowledgeBase(await tempKb());
-  const cards = [];
-  for (const input of inputs) cards.push(await kb.writeCard(sampleInput(input)));
-  return { kb, cards };
-}
+import { baseWith, listDir, sampleInput, tempKb } from "./helpers.ts";
 
 const GPU = {
   backend: "webgpu" as const,

@@ -6,19 +6,10 @@ import assert from "node:assert/strict";
 import { formatProgress, formatSummary, pyFixed } from "../../src/train/summary.ts";
 import { readCheckpoint, writeCheckpoint } from "../../src/train/checkpoint.ts";
 import { DataError } from "../../src/util/errors.ts";
+import { UPSTREAM_SUMMARY } from "../import/helpers.ts";
 
 Deno.test("summary: upstream's block, byte for byte", () => {
-  const text = formatSummary({
-    val_bpb: 0.9979,
-    training_seconds: 300.1,
-    total_seconds: 325.9,
-    peak_vram_mb: 45060.2,
-    mfu_percent: 39.8,
-    total_tokens_M: 499.6,
-    num_steps: 953,
-    num_params_M: 50.3,
-    depth: 8,
-  });
+  const text = formatSummary(UPSTREAM_SUMMARY);
   assert.equal(
     text,
     [

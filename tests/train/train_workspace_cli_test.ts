@@ -11,18 +11,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CliResult, runCli } from "../cli_helpers.ts";
 import { REFERENCE_RECIPE_TEXT } from "./model_helpers.ts";
+import { git } from "../workspace/helpers.ts";
 
 function cli(args: string[]): Promise<CliResult> {
   return runCli(args, { env: { XDG_RUNTIME_DIR: "/tmp", AUTORESEARCH_AGENT: "tester" } });
-}
-
-async function git(dir: string, ...args: string[]): Promise<void> {
-  const out = await new Deno.Command("git", {
-    args: ["-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", ...args],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
 }
 
 // deno-lint-ignore no-explicit-any

@@ -7,15 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gitState } from "../../src/train/workspace_git.ts";
-
-async function git(dir: string, ...args: string[]): Promise<void> {
-  const out = await new Deno.Command("git", {
-    args: ["-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", ...args],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-}
+import { git } from "../workspace/helpers.ts";
 
 Deno.test("git state: clean, edited, never committed, untracked notes, no git", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ws-git-" });
