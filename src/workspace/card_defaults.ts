@@ -2,9 +2,10 @@
  * The card fields a run's context determines, for commands that record a card without running
  * it (`write-card`): the recipe hash of the recipe that would run here (C3: `--recipe`, else
  * ./recipe.ts, else the embedded default), the harness hash of the prepared data in the cache
- * with this machine's evaluation settings and CPU matmul kernels, and the default budget. They are computed exactly as
- * `autoresearch train` computes them on this machine, so a hand-written card lands in the same
- * comparability class as a trained one. A field that cannot be derived says why.
+ * with the CPU evaluation settings and this machine's CPU matmul kernels, and the default budget.
+ * They are computed exactly as `autoresearch train` computes them on this machine, so a
+ * hand-written card lands in the same comparability class as a trained one
+ * (tests/workspace/install_test.ts compares them). A field that cannot be derived says why.
  */
 import { TIME_BUDGET_SECONDS } from "../train/harness.ts";
 import { loadPrepared } from "../train/prepare.ts";
