@@ -122,7 +122,9 @@ class CpuBackend implements Backend {
     this.#scratch = new Scratch(pool !== null);
     this.info = {
       name: "cpu",
-      device: `CPU, sgemm ${gemm.kind}, ${threads}${vm ? ", SIMD exp" : ""}${rows}`,
+      device: `CPU, sgemm ${gemm.kind}${gemm.detail ? ` (${gemm.detail})` : ""}, ${threads}${
+        vm ? ", SIMD exp" : ""
+      }${rows}`,
       isFallback: false,
     };
   }
