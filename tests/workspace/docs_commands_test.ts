@@ -147,7 +147,6 @@ Deno.test("every command of program.md and director.md runs as written in a work
       HOME: Deno.env.get("HOME") ?? root,
       NO_COLOR: "1",
       AUTORESEARCH_CACHE: join(root, "cache"),
-      XDG_CACHE_HOME: join(root, "xdg-cache"),
       GIT_AUTHOR_NAME: "agent",
       GIT_AUTHOR_EMAIL: "agent@localhost",
       GIT_COMMITTER_NAME: "agent",
