@@ -85,7 +85,7 @@ Deno.test("recipe: the embedded default loads, with dotted camelCase config keys
   assert.equal(gpu.config.model.seqLen, 2048);
 });
 
-Deno.test("recipe: a config change is applied to a copy and named by its values", async () => {
+Deno.test("recipe: a config change is applied to a copy and named by its values", () => {
   const recipe = defaultRecipe();
   const changed = applyConfigChange(recipe, { "optim.matrixLr": 0.05, "model.depth": 2 });
   assert.equal((changed.config as unknown as { optim: { matrixLr: number } }).optim.matrixLr, 0.05);
@@ -97,7 +97,7 @@ Deno.test("recipe: a config change is applied to a copy and named by its values"
   );
 });
 
-Deno.test("recipe: unknown keys, wrong types and broken rules name config.<key>", async () => {
+Deno.test("recipe: unknown keys, wrong types and broken rules name config.<key>", () => {
   const recipe = defaultRecipe();
   assert.match(
     usageField(() => applyConfigChange(recipe, { "optim.bogus": 1 })),
