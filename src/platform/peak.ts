@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { atomicWriteSync } from "../util/atomic.ts";
+import { userCacheDir } from "../util/cache_dir.ts";
 import type { CpuInfo } from "./cpu.ts";
 import type { GpuInfo } from "./gpu.ts";
 
@@ -147,9 +148,7 @@ export function measureMatmulFlops(
 
 /** Where the per-machine cache lives: `$XDG_CACHE_HOME` or `~/.cache`, then autoresearch/. */
 export function platformCachePath(): string {
-  const base = Deno.env.get("XDG_CACHE_HOME") ||
-    join(Deno.env.get("HOME") || Deno.env.get("USERPROFILE") || ".", ".cache");
-  return join(base, "autoresearch", "platform.json");
+  return join(userCacheDir(), "platform.json");
 }
 
 interface CacheFile {

@@ -4,6 +4,7 @@
  * preparer and the trainer always agree.
  */
 import { join } from "node:path";
+import { userCacheDir } from "../util/cache_dir.ts";
 
 /** The cache layout of one cache root. */
 export interface CachePaths {
@@ -23,11 +24,7 @@ export interface CachePaths {
 
 /** The default cache root: `$AUTORESEARCH_CACHE`, else `~/.cache/autoresearch`. */
 export function defaultCacheRoot(): string {
-  const fromEnv = Deno.env.get("AUTORESEARCH_CACHE");
-  if (fromEnv) return fromEnv;
-  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
-  const xdg = Deno.env.get("XDG_CACHE_HOME");
-  return join(xdg || join(home, ".cache"), "autoresearch");
+  return Deno.env.get("AUTORESEARCH_CACHE") || userCacheDir();
 }
 
 /** All paths under the cache root `root` (default: `defaultCacheRoot()`). */

@@ -1,5 +1,6 @@
 /** Shared utilities: atomic and guarded writes, locks, ids, user-facing errors, safe text. */
 export { atomicWrite, atomicWriteSync, createExclusive } from "./atomic.ts";
+export { userCacheDir } from "./cache_dir.ts";
 export {
   checkWritePath,
   guardedCreateExclusive,

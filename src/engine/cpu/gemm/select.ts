@@ -16,6 +16,7 @@
  */
 import { dirname, join } from "node:path";
 import { atomicWriteSync } from "../../../util/atomic.ts";
+import { userCacheDir } from "../../../util/cache_dir.ts";
 import { detectCpu } from "../../../platform/cpu.ts";
 import { detectCpuFeatures } from "../../../platform/cpu_features.ts";
 import { blasLibraryStamp } from "./blas.ts";
@@ -74,6 +75,11 @@ function envGet(name: string): string | undefined {
 /** `OPENBLAS_CORETYPE` as this process inherited it (before a choice was applied). */
 const INHERITED_CORETYPE: string | null = envGet("OPENBLAS_CORETYPE") || null;
 
+/** The `OPENBLAS_CORETYPE` a candidate loads the BLAS with (null: unset, the library detects). */
+function wantedCoretype(candidate: SgemmCandidate): string | null {
+  return candidate.coretype === undefined ? INHERITED_CORETYPE : candidate.coretype;
+}
+
 /** The OpenBLAS core type this CPU's instruction sets call for (x86 only), or null. */
 export function featureCoretype(flags: readonly string[]): string | null {
   const has = (flag: string) => flags.includes(flag);
@@ -129,9 +135,7 @@ export function pickFastest(measured: readonly MeasuredCandidate[]): MeasuredCan
 
 /** Where the choice is cached: `$XDG_CACHE_HOME` or `~/.cache`, then autoresearch/sgemm.json. */
 export function sgemmCachePath(): string {
-  const base = envGet("XDG_CACHE_HOME") ||
-    join(envGet("HOME") || envGet("USERPROFILE") || ".", ".cache");
-  return join(base, "autoresearch", "sgemm.json");
+  return join(userCacheDir(), "sgemm.json");
 }
 
 /** The key a machine's choice is cached under: anything that can change the ranking. */
@@ -169,10 +173,9 @@ export async function measureInProcess(
 ): Promise<MeasuredCandidate> {
   const { command, args } = probeCommand({ kind: candidate.kind, threads });
   const env = Deno.env.toObject();
-  if (candidate.coretype === null) delete env.OPENBLAS_CORETYPE;
-  else if (candidate.coretype !== undefined) env.OPENBLAS_CORETYPE = candidate.coretype;
-  else if (INHERITED_CORETYPE) env.OPENBLAS_CORETYPE = INHERITED_CORETYPE;
-  else delete env.OPENBLAS_CORETYPE;
+  const coretype = wantedCoretype(candidate);
+  if (coretype === null) delete env.OPENBLAS_CORETYPE;
+  else env.OPENBLAS_CORETYPE = coretype;
   try {
     const out = await new Deno.Command(command, {
       args,
@@ -300,7 +303,7 @@ export async function chooseSgemm(options: ChooseOptions): Promise<SgemmChoice> 
  * false when that is no longer possible (the library is already loaded with another one).
  */
 export function applyCoretype(candidate: SgemmCandidate, blasLoaded: boolean): boolean {
-  const want = candidate.coretype === undefined ? INHERITED_CORETYPE : candidate.coretype;
+  const want = wantedCoretype(candidate);
   const now = envGet("OPENBLAS_CORETYPE") || null;
   if (want === now) return true;
   if (blasLoaded) return false;
