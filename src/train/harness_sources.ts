@@ -28,6 +28,9 @@ import engineWebgpuBackendTs from "../engine/webgpu/backend.ts" with { type: "te
 import engineWebgpuDeviceTs from "../engine/webgpu/device.ts" with { type: "text" };
 import engineWebgpuDispatchTs from "../engine/webgpu/dispatch.ts" with { type: "text" };
 import engineWebgpuKernelsTs from "../engine/webgpu/kernels.ts" with { type: "text" };
+import engineWebgpuMatmulVariantsTs from "../engine/webgpu/matmul_variants.ts" with {
+  type: "text",
+};
 import engineWebgpuPoolTs from "../engine/webgpu/pool.ts" with { type: "text" };
 import kernelsAttentionWgsl from "../../kernels/attention.wgsl" with { type: "text" };
 import kernelsCrossEntropyWgsl from "../../kernels/cross_entropy.wgsl" with { type: "text" };
@@ -76,6 +79,7 @@ export const HARNESS_SOURCES: Readonly<Record<string, string>> = {
   "src/engine/webgpu/device.ts": engineWebgpuDeviceTs,
   "src/engine/webgpu/dispatch.ts": engineWebgpuDispatchTs,
   "src/engine/webgpu/kernels.ts": engineWebgpuKernelsTs,
+  "src/engine/webgpu/matmul_variants.ts": engineWebgpuMatmulVariantsTs,
   "src/engine/webgpu/pool.ts": engineWebgpuPoolTs,
   "kernels/attention.wgsl": kernelsAttentionWgsl,
   "kernels/cross_entropy.wgsl": kernelsCrossEntropyWgsl,

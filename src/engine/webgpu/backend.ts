@@ -43,13 +43,20 @@ import {
   CROSS_ENTROPY,
   ELEMENTWISE,
   EMBEDDING,
-  matmulKernel,
   NORM,
   OPTIM,
   REDUCE_TO,
   ROTARY,
 } from "./kernels.ts";
 import { BufferPool } from "./pool.ts";
+import {
+  defaultMatmulVariant,
+  type MatmulDeviceCaps,
+  type MatmulLaunch,
+  type MatmulRecorder,
+  type MatmulShape,
+  type MatmulVariant,
+} from "./matmul_variants.ts";
 
 /** A device buffer of the WebGPU backend. */
 export class WebGpuBuffer<D extends DType = DType> implements DeviceBuffer<D> {
@@ -148,10 +155,14 @@ export class WebGpuBackend implements Backend {
   #destroyed = false;
   #lost: string | null = null;
   /**
-   * matmul uses 128x128 output tiles when a product has at least this many of them (enough
-   * workgroups to fill a large GPU), else 64x64 tiles. Tunable for benchmarks and tests.
+   * Untuned matmul uses 128x128 output tiles when a product has at least this many of them
+   * (enough workgroups to fill a large GPU), else 64x64 tiles. Tunable for benchmarks and tests.
    */
   largeTileMinTiles = 64;
+  /** A matmul variant every product must use (tests and the tuner set it). */
+  forcedMatmulVariant: MatmulVariant | null = null;
+  /** The tuned choice per shape (set by `applyMatmulTuning`); null = untuned defaults. */
+  matmulChoice: ((shape: MatmulShape) => MatmulVariant | undefined) | null = null;
 
   /** Use `createWebGpuBackend`. */
   constructor(gpu: GpuDevice) {
@@ -553,25 +564,71 @@ export class WebGpuBackend implements Backend {
     const a = this.#need(p.a, offsetA + (batch - 1) * strideA + m * k, "a");
     const b = this.#need(p.b, offsetB + (batch - 1) * strideB + k * n, "b");
     const c = this.#need(p.c, offsetC + (batch - 1) * strideC + m * n, "c");
-    const { kernel, tile } = this.#matmulKernel(m, n, batch, transA, transB);
-    const maxZ = this.dispatcher.maxWorkgroupsPerDimension;
-    // Batches beyond the z limit run as several dispatches with shifted offsets.
-    for (let b0 = 0; b0 < batch; b0 += maxZ) {
-      const count = Math.min(maxZ, batch - b0);
-      const u = new Uniforms(16)
-        .u(0, m, n, k, count, strideA, strideB, strideC, 0)
-        .u(8, offsetA + b0 * strideA, offsetB + b0 * strideB, offsetC + b0 * strideC, 0)
-        .f(12, alpha, beta);
-      this.#run(kernel, u, [a, b, c], [Math.ceil(n / tile), Math.ceil(m / tile), count]);
-    }
+    this.#recordMatmul({
+      shape: { m, n, k, batch, transA, transB },
+      alpha,
+      beta,
+      a: { buffer: a },
+      b: { buffer: b },
+      c: { buffer: c },
+      offsetA,
+      offsetB,
+      offsetC,
+      strideA,
+      strideB,
+      strideC,
+    });
   }
 
-  /** 128x128 tiles once there are enough of them to keep the device busy; 64x64 below that. */
-  #matmulKernel(m: number, n: number, batch: number, transA: boolean, transB: boolean) {
-    const tile = Math.ceil(m / 128) * Math.ceil(n / 128) * batch >= this.largeTileMinTiles
-      ? 128
-      : 64;
-    return { kernel: matmulKernel(transA, transB, tile === 128), tile };
+  /** The device capabilities matmul variants are checked against. */
+  get matmulCaps(): MatmulDeviceCaps {
+    const limits = this.gpu.limits;
+    return {
+      maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupsPerDimension: this.dispatcher.maxWorkgroupsPerDimension,
+      minStorageBufferOffsetAlignment: limits.minStorageBufferOffsetAlignment,
+      shaderF16: this.gpu.device.features.has("shader-f16"),
+    };
+  }
+
+  /**
+   * The variant a shape runs with: the forced one when set (tests, tuner), else the tuned
+   * table's choice, else the untuned default.
+   */
+  matmulVariantFor(shape: MatmulShape): MatmulVariant {
+    const caps = this.matmulCaps;
+    const forced = this.forcedMatmulVariant;
+    if (forced) {
+      if (!forced.supports(shape, caps)) {
+        throw new RangeError(`webgpu: matmul variant ${forced.id} does not support this shape`);
+      }
+      return forced;
+    }
+    const tuned = this.matmulChoice?.(shape);
+    if (tuned && tuned.supports(shape, caps)) return tuned;
+    return defaultMatmulVariant(shape, this.largeTileMinTiles);
+  }
+
+  #recordMatmul(launch: MatmulLaunch): void {
+    this.#live();
+    const variant = this.matmulVariantFor(launch.shape);
+    const scratch: WebGpuBuffer[] = [];
+    const recorder: MatmulRecorder = {
+      caps: this.matmulCaps,
+      dispatch: (spec, uniforms, buffers, grid) =>
+        this.dispatcher.dispatch(spec, uniforms, buffers, grid),
+      scratch: (elements) => {
+        const buffer = this.#scratch(elements);
+        scratch.push(buffer);
+        return { buffer: buffer.gpu };
+      },
+    };
+    try {
+      variant.record(launch, recorder);
+    } finally {
+      for (const buffer of scratch) this.free(buffer);
+    }
   }
 
   /**
@@ -611,16 +668,21 @@ export class WebGpuBackend implements Backend {
       a: Window | null,
       b: Window | null,
       c: Window | null,
-    ) => {
-      const { kernel, tile } = this.#matmulKernel(rows, n, 1, transA, transB);
-      const u = new Uniforms(16).u(0, rows, n, inner, 1, 0, 0, 0, 0).u(8, a!.rem, b!.rem, c!.rem, 0)
-        .f(12, alpha, itemBeta);
-      this.#run(kernel, u, [a!.binding, b!.binding, c!.binding], [
-        Math.ceil(n / tile),
-        Math.ceil(rows / tile),
-        1,
-      ]);
-    };
+    ) =>
+      this.#recordMatmul({
+        shape: { m: rows, n, k: inner, batch: 1, transA, transB },
+        alpha,
+        beta: itemBeta,
+        a: a!.binding,
+        b: b!.binding,
+        c: c!.binding,
+        offsetA: a!.rem,
+        offsetB: b!.rem,
+        offsetC: c!.rem,
+        strideA: 0,
+        strideB: 0,
+        strideC: 0,
+      });
     const tooBig = () =>
       new RangeError(
         `webgpu: matmul (${m}x${k})x(${k}x${n}) transA=${transA} transB=${transB} has an operand ` +

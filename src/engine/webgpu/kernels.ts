@@ -43,17 +43,6 @@ function spec(
   return { module, code, entry, bindings, constants };
 }
 
-/**
- * matmul with the transpose variant baked in as override constants; `large` selects the
- * 128x128-tile entry point (8x8 outputs per invocation) instead of the 64x64 one.
- */
-export function matmulKernel(transA: boolean, transB: boolean, large = false): KernelSpec {
-  return spec("matmul", matmulWgsl, large ? "matmul_large" : "matmul", [U, R, R, W], {
-    TRANS_A: transA ? 1 : 0,
-    TRANS_B: transB ? 1 : 0,
-  });
-}
-
 const ew = (entry: string, bindings: B[]) => spec("elementwise", elementwiseWgsl, entry, bindings);
 /** Elementwise kernels (bindings: x, y, z, out, out_bits). */
 export const ELEMENTWISE: {
