@@ -175,6 +175,8 @@ export class WebGpuBackend implements Backend {
   forcedMatmulVariant: MatmulVariant | null = null;
   /** The tuned choice per shape (set by `applyMatmulTuning`); null = untuned defaults. */
   matmulChoice: ((shape: MatmulShape) => MatmulVariant | undefined) | null = null;
+  /** Called with every matmul's shape (the tuner collects what a run uses). */
+  onMatmulShape: ((shape: MatmulShape) => void) | null = null;
 
   /** Use `createWebGpuBackend`. */
   constructor(gpu: GpuDevice) {
@@ -624,6 +626,7 @@ export class WebGpuBackend implements Backend {
 
   #recordMatmul(launch: MatmulLaunch): void {
     this.#live();
+    this.onMatmulShape?.(launch.shape);
     const variant = this.matmulVariantFor(launch.shape);
     const scratch: WebGpuBuffer[] = [];
     const recorder: MatmulRecorder = {
