@@ -5,6 +5,8 @@
  * instead of hundreds. Per-dispatch parameters go into 256-byte slots of one uniform buffer that
  * is uploaded right before the submit (queue order makes its reuse across submits safe).
  * Grids larger than the per-dimension workgroup limit are folded into 2-D grids by `grid1d`.
+ * For measurement, a pass can carry GPU timestamps (`timePass`, used by timing.ts), and a
+ * `PassTimer` can give every dispatch its own timed pass (the per-kernel profile).
  */
 
 /** How a kernel binding is used: a uniform block, a read-only or a read-write storage buffer. */
@@ -50,6 +52,20 @@ export interface CachedPipeline {
   layout: GPUBindGroupLayout;
 }
 
+/**
+ * Timestamps for compute passes: `begin(label)` returns the timestampWrites of one pass, and the
+ * dispatcher calls `resolve(encoder)` before every submit and `submitted()` after it. Implemented
+ * by timing.ts's DispatchProfiler; the dispatcher only needs this much.
+ */
+export interface PassTimer {
+  /** Timestamp writes for a pass of `label`, or undefined when the query set is full. */
+  begin(label: string): GPUComputePassTimestampWrites | undefined;
+  /** Record the resolve of every query written since the last submit. */
+  resolve(encoder: GPUCommandEncoder): void;
+  /** Called right after the submit that carried `resolve`'s commands. */
+  submitted(): void;
+}
+
 /** Records dispatches and submits them in batches. */
 export class Dispatcher {
   /** The device dispatches go to. */
@@ -72,6 +88,13 @@ export class Dispatcher {
   dispatchCount = 0;
   /** Submits since creation. */
   submitCount = 0;
+  /** Dispatches per kernel ("module.entry") since creation or `resetCounts()`. */
+  readonly kernelCounts: Map<string, number> = new Map();
+  /** When set, every dispatch runs in its own timed pass (per-kernel profiling). */
+  profiler: PassTimer | null = null;
+  /** Compute passes begun since creation (timing checks that a measured span was one pass). */
+  passCount = 0;
+  #nextPassTimestamps: GPUComputePassTimestampWrites | undefined;
 
   /** A dispatcher for `device`. */
   constructor(device: GPUDevice) {
@@ -151,6 +174,17 @@ export class Dispatcher {
     }
     if (uniforms.byteLength > UNIFORM_SLOT) throw new Error("webgpu: uniform block over 256 bytes");
     if (this.#slot === SLOTS) this.flush();
+    const label = `${spec.module}.${spec.entry}`;
+    if (this.profiler) {
+      // Each dispatch in its own pass with timestamps; a full query set is submitted first.
+      this.#endPass();
+      let writes = this.profiler.begin(label);
+      if (!writes) {
+        this.flush();
+        writes = this.profiler.begin(label);
+      }
+      this.#nextPassTimestamps = writes;
+    }
     const offset = this.#slot++ * UNIFORM_SLOT;
     new Uint8Array(this.#staging, offset, uniforms.byteLength).set(
       new Uint8Array(uniforms.buffer, uniforms.byteOffset, uniforms.byteLength),
@@ -180,6 +214,26 @@ export class Dispatcher {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
+    this.kernelCounts.set(label, (this.kernelCounts.get(label) ?? 0) + 1);
+  }
+
+  /** Zero the dispatch, submit and per-kernel counters. */
+  resetCounts(): void {
+    this.dispatchCount = 0;
+    this.submitCount = 0;
+    this.kernelCounts.clear();
+  }
+
+  /**
+   * Submit what is pending, then open a compute pass that writes `writes` (begin and end
+   * timestamps): the dispatches recorded next go into it until something ends the pass.
+   * Returns the pass number, which `passCount` equals while that pass is still the open one.
+   */
+  timePass(writes: GPUComputePassTimestampWrites): number {
+    this.flush();
+    this.#nextPassTimestamps = writes;
+    this.#computePass();
+    return this.passCount;
   }
 
   /** Record a buffer-to-buffer copy in order with the dispatches. */
@@ -191,7 +245,12 @@ export class Dispatcher {
 
   #computePass(): GPUComputePassEncoder {
     if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
-    if (!this.#pass) this.#pass = this.#encoder.beginComputePass();
+    if (!this.#pass) {
+      const timestampWrites = this.#nextPassTimestamps;
+      this.#nextPassTimestamps = undefined;
+      this.#pass = this.#encoder.beginComputePass(timestampWrites ? { timestampWrites } : {});
+      this.passCount++;
+    }
     return this.#pass;
   }
 
@@ -216,7 +275,9 @@ export class Dispatcher {
         this.#slot * UNIFORM_SLOT,
       );
     }
+    this.profiler?.resolve(this.#encoder);
     this.device.queue.submit([this.#encoder.finish()]);
+    this.profiler?.submitted();
     this.submitCount++;
     this.#encoder = null;
     this.#slot = 0;

@@ -18,4 +18,13 @@ export {
   type CachedPipeline,
   Dispatcher,
   type KernelSpec,
+  type PassTimer,
 } from "./dispatch.ts";
+export {
+  DispatchProfiler,
+  type GpuTiming,
+  hasTimestamps,
+  type KernelTime,
+  timeOnDevice,
+} from "./timing.ts";
+export * from "./matmul_variants.ts";
