@@ -249,9 +249,10 @@ export class WebGpuBackend implements Backend {
         gpus.map((buffer, i) => ({
           buffer,
           offset: start * buffers[i].perItem * 4,
-          // Round the size up to 4 bytes past the window; never past the buffer.
+          // Round the size up to 16 bytes (a vec4 view must cover a window's last partial
+          // quad); never past the buffer.
           size: Math.min(
-            count * buffers[i].perItem * 4,
+            Math.ceil(count * buffers[i].perItem / 4) * 16,
             buffer.size - start * buffers[i].perItem * 4,
           ),
         })),
@@ -413,7 +414,8 @@ export class WebGpuBackend implements Backend {
       const to = Math.min(offset + length, start + count);
       if (to <= from) return;
       const u = new Uniforms(28).u(0, to - from, 0, 0, from - start).u(6, bits);
-      this.#run(ELEMENTWISE.fill, u, bindings, this.#grid(to - from));
+      const quads = Math.ceil((to - start) / 4) - Math.floor((from - start) / 4);
+      this.#run(ELEMENTWISE.fill, u, bindings, this.#grid(quads));
     });
   }
 
@@ -426,9 +428,13 @@ export class WebGpuBackend implements Backend {
     if (p.src === p.dst) throw new RangeError("webgpu: copy2d src and dst must differ");
     const src = this.#need(p.src, srcOffset + (p.rows - 1) * p.srcStride + p.cols, "src");
     const dst = this.#need(p.dst, dstOffset + (p.rows - 1) * p.dstStride + p.cols, "dst");
-    const u = new Uniforms(28).u(0, n, 0, p.accumulate ? 1 : 0, 0)
-      .u(8, p.rows, p.cols, p.srcStride, p.dstStride, srcOffset, dstOffset);
-    this.#run(ELEMENTWISE.copy2d, u, [src, dst], this.#grid(n));
+    // vec4 when the rows are whole quads that start on quads.
+    const layout = [p.cols, p.srcStride, p.dstStride, srcOffset, dstOffset];
+    const pack = layout.every((v) => v % 4 === 0) ? 4 : 1;
+    const u = new Uniforms(28).u(0, n / pack, 0, p.accumulate ? 1 : 0, 0)
+      .u(8, p.rows, ...layout.map((v) => v / pack));
+    const kernel = pack === 4 ? ELEMENTWISE.copy2d4 : ELEMENTWISE.copy2d;
+    this.#run(kernel, u, [src, dst], this.#grid(n / pack));
   }
 
   /** out (+)= alpha * x (windowed past the binding limit). */
@@ -441,7 +447,7 @@ export class WebGpuBackend implements Backend {
     }];
     this.#windows(p.n, buffers, (bindings, _start, count) => {
       const u = new Uniforms(28).u(0, count, 0, p.accumulate ? 1 : 0).f(4, p.alpha);
-      this.#run(ELEMENTWISE.scale, u, bindings, this.#grid(count));
+      this.#run(ELEMENTWISE.scale, u, bindings, this.#grid(Math.ceil(count / 4)));
     });
   }
 
@@ -462,7 +468,7 @@ export class WebGpuBackend implements Backend {
     }];
     this.#windows(p.n, buffers, (bindings, _start, count) => {
       const u = new Uniforms(28).u(0, count, code, p.accumulate ? 1 : 0).f(5, p.cap ?? 0);
-      this.#run(ELEMENTWISE.unary, u, bindings, this.#grid(count));
+      this.#run(ELEMENTWISE.unary, u, bindings, this.#grid(Math.ceil(count / 4)));
     });
   }
 
@@ -478,7 +484,7 @@ export class WebGpuBackend implements Backend {
     ];
     this.#windows(p.n, buffers, (bindings, _start, count) => {
       const u = new Uniforms(28).u(0, count, code, p.accumulate ? 1 : 0).f(5, p.cap ?? 0);
-      this.#run(ELEMENTWISE.unaryBackward, u, bindings, this.#grid(count));
+      this.#run(ELEMENTWISE.unaryBackward, u, bindings, this.#grid(Math.ceil(count / 4)));
     });
   }
 
@@ -496,9 +502,12 @@ export class WebGpuBackend implements Backend {
     const out = this.#need(p.out, n, "out");
     const op = p.op === "add" ? 0 : p.op === "mul" ? 1 : -1;
     if (op < 0) throw new RangeError(`webgpu: unknown binary op ${p.op}`);
-    const u = new Uniforms(28).u(0, n, op, p.accumulate ? 1 : 0)
+    // vec4 over quads of the last dimension when it is a multiple of 4
+    const pack = packFor(shape[3]);
+    const u = new Uniforms(28).u(0, n / pack, op, p.accumulate ? 1 : 0)
       .u(16, ...shape, ...broadcastStrides(aShape, shape), ...broadcastStrides(bShape, shape));
-    this.#run(ELEMENTWISE.binary, u, [a, b, out], this.#grid(n));
+    const kernel = pack === 4 ? ELEMENTWISE.binary4 : ELEMENTWISE.binary;
+    this.#run(kernel, u, [a, b, out], this.#grid(n / pack));
   }
 
   /** out (+)= alpha * x broadcast from xShape. */
@@ -510,9 +519,11 @@ export class WebGpuBackend implements Backend {
     if (n === 0) return;
     const x = this.#need(p.x, product(xShape), "x");
     const out = this.#need(p.out, n, "out");
-    const u = new Uniforms(28).u(0, n, 0, p.accumulate ? 1 : 0).f(4, p.alpha ?? 1)
+    const pack = packFor(shape[3]);
+    const u = new Uniforms(28).u(0, n / pack, 0, p.accumulate ? 1 : 0).f(4, p.alpha ?? 1)
       .u(16, ...shape, ...broadcastStrides(xShape, shape));
-    this.#run(ELEMENTWISE.broadcastTo, u, [x, out], this.#grid(n));
+    const kernel = pack === 4 ? ELEMENTWISE.broadcastTo4 : ELEMENTWISE.broadcastTo;
+    this.#run(kernel, u, [x, out], this.#grid(n / pack));
   }
 
   /** out (+)= alpha * sum of x over the dims where outShape is 1. */
