@@ -117,4 +117,5 @@ export const HARNESS_HASH_EXCLUDED: readonly string[] = [
   "src/engine/webgpu/mod.ts",
   "src/engine/cpu/gemm/probe.ts",
   "src/engine/webgpu/timing.ts",
+  "src/engine/webgpu/tune.ts",
 ];

@@ -48,6 +48,7 @@ import {
   EMBEDDING,
   NORM,
   OPTIM,
+  packFor,
   REDUCE_TO,
   ROTARY,
 } from "./kernels.ts";
@@ -147,6 +148,17 @@ function checkBroadcast(name: string, operand: readonly number[], out: readonly 
 
 const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+/**
+ * log2 of the lanes that share one row of `packs` packs in the row kernels (norm): the smallest
+ * power of two in [4, 256] that leaves each lane at most two packs, so short rows pack several
+ * to a 256-invocation workgroup and every lane has a couple of loads in flight.
+ */
+function rowLanesLog2(packs: number): number {
+  let log2 = 2;
+  while (log2 < 8 && (1 << log2) * 2 < packs) log2++;
+  return log2;
+}
+
 /** Options for `createWebGpuBackend`. */
 export interface WebGpuBackendOptions extends GpuDeviceOptions {
   /** Use this device (the caller keeps ownership of the adapter; destroy() still destroys it). */
@@ -173,6 +185,8 @@ export class WebGpuBackend implements Backend {
   forcedMatmulVariant: MatmulVariant | null = null;
   /** The tuned choice per shape (set by `applyMatmulTuning`); null = untuned defaults. */
   matmulChoice: ((shape: MatmulShape) => MatmulVariant | undefined) | null = null;
+  /** Called with every matmul's shape (the tuner collects what a run uses). */
+  onMatmulShape: ((shape: MatmulShape) => void) | null = null;
 
   /** Use `createWebGpuBackend`. */
   constructor(gpu: GpuDevice) {
@@ -622,6 +636,7 @@ export class WebGpuBackend implements Backend {
 
   #recordMatmul(launch: MatmulLaunch): void {
     this.#live();
+    this.onMatmulShape?.(launch.shape);
     const variant = this.matmulVariantFor(launch.shape);
     const scratch: WebGpuBuffer[] = [];
     const recorder: MatmulRecorder = {
@@ -782,7 +797,7 @@ export class WebGpuBackend implements Backend {
 
   // ---- norms, rotary -------------------------------------------------------------------------
 
-  /** RMSNorm forward, saving rstd. */
+  /** RMSNorm forward, saving rstd (one pass; see kernels/norm.wgsl). */
   rmsnorm(p: RmsNormParams): void {
     if (p.rows === 0) return;
     const n = p.rows * p.dim;
@@ -791,11 +806,15 @@ export class WebGpuBackend implements Backend {
       this.#need(p.rstd, p.rows, "rstd"),
       this.#need(p.out, n, "out"),
     ];
-    const u = new Uniforms(8).u(0, p.rows, p.dim, 0).f(4, p.eps ?? 1.1920929e-7);
-    this.#run(NORM.forward, u, bufs, this.dispatcher.grid1d(p.rows));
+    const pack = packFor(p.dim);
+    const lanesLog2 = rowLanesLog2(p.dim / pack);
+    const u = new Uniforms(8).u(0, p.rows, p.dim / pack, 0, lanesLog2)
+      .f(4, p.eps ?? 1.1920929e-7, p.dim);
+    const grid = this.dispatcher.grid1d(Math.ceil(p.rows / (WG >> lanesLog2)));
+    this.#run(NORM[pack].forward, u, bufs, grid);
   }
 
-  /** RMSNorm backward. */
+  /** RMSNorm backward (one pass; see kernels/norm.wgsl). */
   rmsnormBackward(p: RmsNormBackwardParams): void {
     if (p.rows === 0) return;
     const n = p.rows * p.dim;
@@ -805,8 +824,12 @@ export class WebGpuBackend implements Backend {
       this.#need(p.gradIn, n, "gradIn"),
       this.#need(p.rstd, p.rows, "rstd"),
     ];
-    const u = new Uniforms(8).u(0, p.rows, p.dim, p.accumulate ? 1 : 0);
-    this.#run(NORM.backward, u, bufs, this.dispatcher.grid1d(p.rows));
+    const pack = packFor(p.dim);
+    const lanesLog2 = rowLanesLog2(p.dim / pack);
+    const u = new Uniforms(8).u(0, p.rows, p.dim / pack, p.accumulate ? 1 : 0, lanesLog2)
+      .f(5, p.dim);
+    const grid = this.dispatcher.grid1d(Math.ceil(p.rows / (WG >> lanesLog2)));
+    this.#run(NORM[pack].backward, u, bufs, grid);
   }
 
   /** Rotary embedding (inverse = backward). */
@@ -904,7 +927,7 @@ export class WebGpuBackend implements Backend {
 
   // ---- loss ----------------------------------------------------------------------------------
 
-  /** Fused softcap + cross-entropy forward (rows windowed past the binding limit). */
+  /** Fused softcap + cross-entropy forward, one pass per row (rows windowed past the limit). */
   crossEntropy(p: CrossEntropyParams): void {
     if (p.rows === 0) return;
     const buffers = [
@@ -913,13 +936,14 @@ export class WebGpuBackend implements Backend {
       { handle: p.losses, name: "losses", perItem: 1 },
       { handle: p.lse, name: "lse", perItem: 1 },
     ];
+    const pack = packFor(p.vocab);
     this.#windows(p.rows, buffers, (bindings, _start, rows) => {
-      const u = new Uniforms(8).u(0, rows, p.vocab, 0).f(4, p.softcap);
-      this.#run(CROSS_ENTROPY.forward, u, bindings, this.dispatcher.grid1d(rows));
+      const u = new Uniforms(8).u(0, rows, p.vocab / pack, 0).f(4, p.softcap);
+      this.#run(CROSS_ENTROPY[pack].forward, u, bindings, this.dispatcher.grid1d(rows));
     });
   }
 
-  /** Fused softcap + cross-entropy backward (rows windowed past the binding limit). */
+  /** Fused softcap + cross-entropy backward, one pass (rows windowed past the binding limit). */
   crossEntropyBackward(p: CrossEntropyBackwardParams): void {
     if (p.rows * p.vocab === 0) return;
     const buffers = [
@@ -929,9 +953,11 @@ export class WebGpuBackend implements Backend {
       { handle: p.gradLosses, name: "gradLosses", perItem: 1 },
       { handle: p.gradLogits, name: "gradLogits", perItem: p.vocab },
     ];
+    const pack = packFor(p.vocab);
     this.#windows(p.rows, buffers, (bindings, _start, rows) => {
-      const u = new Uniforms(8).u(0, rows, p.vocab, p.accumulate ? 1 : 0).f(4, p.softcap);
-      this.#run(CROSS_ENTROPY.backward, u, bindings, this.#grid(rows * p.vocab));
+      const u = new Uniforms(8).u(0, rows, p.vocab / pack, p.accumulate ? 1 : 0).f(4, p.softcap);
+      const grid = this.#grid(rows * p.vocab / pack);
+      this.#run(CROSS_ENTROPY[pack].backward, u, bindings, grid);
     });
   }
 
