@@ -23,6 +23,7 @@ import {
 } from "../../src/engine/webgpu/matmul_variants.ts";
 import { ELEMENTWISE } from "../../src/engine/webgpu/kernels.ts";
 import { trainModel } from "../../src/train/loop.ts";
+import { runCli } from "../cli_helpers.ts";
 import { markovBatches, referenceRecipe, TINY_RECIPE } from "../train/model_helpers.ts";
 
 const SHAPES: MatmulShape[] = [
@@ -216,6 +217,35 @@ gpuTest("tuneAtFirstUse: the trainer tunes the shapes of its first step once", a
     if (previous === undefined) Deno.env.delete("AUTORESEARCH_WEBGPU_TUNE");
     else Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", previous);
     g.onMatmulShape = null;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+gpuTest("autoresearch platform shows the adapter's tuned shapes from the cache", async (g) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cachePath = join(dir, "autoresearch", "webgpu-tune.json");
+    const tuned = await tuneMatmul(g, SHAPES, { cachePath, log: quiet });
+    // AUTORESEARCH_SGEMM skips timing the CPU candidates in the scratch cache.
+    const env = { XDG_CACHE_HOME: dir, AUTORESEARCH_SGEMM: "wasm" };
+    const json = await runCli(["platform", "--json"], { env });
+    assert.equal(json.code, 0, json.stderr);
+    const info = JSON.parse(json.stdout);
+    assert.equal(info.webgpuTuning.cachePath, cachePath);
+    assert.deepEqual(
+      info.webgpuTuning.variants.map((v: { id: string }) => v.id),
+      MATMUL_VARIANTS.map((v) => v.id),
+    );
+    const shapes = new Map(
+      info.webgpuTuning.shapes.map((s: { shape: string; variant: string }) => [s.shape, s.variant]),
+    );
+    for (const shape of SHAPES) {
+      assert.equal(shapes.get(shapeKey(shape)), tuned.entries[shapeKey(shape)].variant);
+    }
+    const text = await runCli(["platform"], { env });
+    assert.match(text.stdout, /tuned: 2 shapes/);
+    assert.ok(text.stdout.includes(shapeKey(SHAPES[1])), text.stdout);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -114,16 +114,23 @@ function driverVersion(): string {
   }
 }
 
+/** The adapter fields a tuning key is built from (GPUAdapterInfo or platform/gpu.ts GpuInfo). */
+export interface AdapterIdentity {
+  description: string;
+  vendor: string;
+  architecture: string;
+  device: string;
+}
+
 /**
  * The key tuned choices are cached under: the adapter (description, vendor, architecture,
  * device), the driver where known, Deno's version (its WebGPU implementation) and the variant
  * catalogue, so any change among them measures again.
  */
-export function adapterKey(
-  backend: WebGpuBackend,
+export function adapterKeyOf(
+  info: AdapterIdentity,
   variants: readonly MatmulVariant[] = MATMUL_VARIANTS,
 ): string {
-  const info = backend.gpu.adapter.info;
   return [
     info.description || "-",
     info.vendor || "-",
@@ -133,6 +140,23 @@ export function adapterKey(
     `deno ${Deno.version.deno}`,
     `variants ${variants.map((v) => v.id).join(",")}`,
   ].join(" | ");
+}
+
+/** `adapterKeyOf` for a backend's adapter. */
+export function adapterKey(
+  backend: WebGpuBackend,
+  variants: readonly MatmulVariant[] = MATMUL_VARIANTS,
+): string {
+  return adapterKeyOf(backend.gpu.adapter.info, variants);
+}
+
+/** The cached tuning of an adapter without creating a device (for `autoresearch platform`). */
+export function readAdapterTuning(
+  info: AdapterIdentity,
+  cachePath: string = webgpuTuneCachePath(),
+  log: (message: string) => void = () => {},
+): AdapterTuning | null {
+  return readCache(cachePath, log)?.adapters[adapterKeyOf(info)] ?? null;
 }
 
 function readCache(path: string, log: (message: string) => void): CacheFile | null {
