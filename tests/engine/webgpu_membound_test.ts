@@ -170,3 +170,156 @@ gpuTest("membound cross-entropy in row windows past the storage binding limit", 
   // forward + two backwards, three windows each
   assert.equal(g.dispatcher.dispatchCount - before, 2 * 3 * 3);
 });
+
+gpuTest("membound fill: quads with partial ends, f32 and i32, windows", async (g) => {
+  for (
+    const [length, offset, size] of [[10, 3, 20], [2, 5, 9], [16, 0, 16], [7, 1, 8], [1, 0, 1]]
+  ) {
+    const f = upload(g, new Float32Array(size).fill(-1));
+    g.fill({ out: f, value: 2.5, offset, length });
+    const want = new Float32Array(size).fill(-1).fill(2.5, offset, offset + length);
+    assert.deepEqual([...await g.read(f)], [...want], `f32 fill ${offset}+${length} of ${size}`);
+    const i = uploadIds(g, new Int32Array(size).fill(9));
+    g.fill({ out: i, value: -3, offset, length });
+    const wantI = new Int32Array(size).fill(9).fill(-3, offset, offset + length);
+    assert.deepEqual([...await g.read(i)], [...wantI], `i32 fill ${offset}+${length} of ${size}`);
+  }
+  g.dispatcher.maxStorageBindingBytes = 1024; // 256 floats per binding
+  const big = upload(g, new Float32Array(1001).fill(-1));
+  g.fill({ out: big, value: 4, offset: 250, length: 503 });
+  const want = new Float32Array(1001).fill(-1).fill(4, 250, 753);
+  assert.deepEqual([...await g.read(big)], [...want], "windowed fill");
+});
+
+/** Unary forward and derivative in f64 (cap for softcap). */
+const ACTIVATIONS: [
+  string,
+  (v: number, cap: number) => number,
+  (v: number, cap: number) => number,
+][] = [
+  ["relu2", (v) => Math.max(v, 0) ** 2, (v) => 2 * Math.max(v, 0)],
+  ["sigmoid", (v) => 1 / (1 + Math.exp(-v)), (v) => Math.exp(-v) / (1 + Math.exp(-v)) ** 2],
+  ["softcap", (v, c) => c * Math.tanh(v / c), (v, c) => 1 - Math.tanh(v / c) ** 2],
+];
+
+gpuTest(
+  "membound scale, unary and unaryBackward in quads (n % 4 != 0, accumulate, windows)",
+  async (g) => {
+    const check = async (n: number, what: string) => {
+      const x = randomArray(n, n, 4);
+      x[0] = 1e5; // softcap saturates instead of NaN
+      const gradOut = randomArray(n, n + 1);
+      const prior = randomArray(n, n + 2);
+      const [bx, bg] = [upload(g, x), upload(g, gradOut)];
+      const out = upload(g, prior);
+      g.scale({ x: bx, out, n, alpha: -3, accumulate: true });
+      assertClose(await g.read(out), x.map((v, i) => prior[i] - 3 * v), `scale acc ${what}`);
+      g.scale({ x: bx, out, n, alpha: 0.5 });
+      assertClose(await g.read(out), x.map((v) => 0.5 * v), `scale ${what}`);
+      for (const [name, f, df] of ACTIVATIONS) {
+        const op = name as "relu2" | "sigmoid" | "softcap";
+        const cap = 3;
+        const y = g.alloc("f32", n);
+        g.unary({ op, x: bx, out: y, n, cap });
+        const wantY = Float64Array.from(x, (v) => f(v, cap));
+        assertClose(await g.read(y), wantY, `${name} ${what}`, 1e-5, 1e-5);
+        const gi = upload(g, prior);
+        g.unaryBackward({ op, x: bx, y, gradOut: bg, gradIn: gi, n, cap, accumulate: true });
+        const wantG = Float64Array.from(x, (v, i) => gradOut[i] * df(v, cap));
+        assertClose(await g.read(gi), wantG.map((v, i) => v + prior[i]), `${name}' acc ${what}`);
+        g.unaryBackward({ op, x: bx, y, gradOut: bg, gradIn: gi, n, cap });
+        assertClose(await g.read(gi), wantG, `${name}' ${what}`, 1e-5, 1e-4);
+        g.free(y);
+        g.free(gi);
+      }
+    };
+    for (const n of [1, 3, 4, 1001]) await check(n, `n=${n}`);
+    g.dispatcher.maxStorageBindingBytes = 1024; // 256 floats per binding: 4 windows
+    await check(1001, "windowed");
+  },
+);
+
+/** out[i] of a rank-4 broadcast: the element of `operand` (shape `s`) under output index i. */
+function broadcastIndex(i: number, out: number[], s: number[]): number {
+  let index = 0;
+  let stride = 1;
+  for (let d = 3; d >= 0; d--) {
+    const c = Math.floor(i / out.slice(d + 1).reduce((a, b) => a * b, 1)) % out[d];
+    index += (s[d] === 1 ? 0 : c) * stride;
+    stride *= s[d];
+  }
+  return index;
+}
+
+gpuTest("membound binary and broadcastTo: vec4 rows and the per-element fallback", async (g) => {
+  // [out, a, b]: the trainer's scalar lambda and gate (last dim broadcast), a row vector, and
+  // a last dimension of 6 (no quads).
+  const cases = [
+    [[2, 3, 5, 8], [2, 3, 5, 8], [1, 1, 1, 1]],
+    [[2, 3, 5, 8], [2, 3, 5, 8], [2, 3, 5, 1]],
+    [[2, 3, 5, 8], [2, 3, 5, 1], [1, 1, 1, 8]],
+    [[1, 3, 5, 6], [1, 3, 5, 6], [1, 3, 1, 6]],
+  ];
+  for (const [shape, aShape, bShape] of cases) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+    const a = randomArray(size(aShape), n);
+    const b = randomArray(size(bShape), n + 1);
+    const prior = randomArray(n, n + 2);
+    const [ba, bb] = [upload(g, a), upload(g, b)];
+    const out = upload(g, prior);
+    const at = (
+      i: number,
+    ) => [a[broadcastIndex(i, shape, aShape)], b[broadcastIndex(i, shape, bShape)]];
+    const what = `[${shape}] <- [${aShape}], [${bShape}]`;
+    g.binary({ op: "mul", a: ba, b: bb, out, shape, aShape, bShape, accumulate: true });
+    const wantMul = Float64Array.from({ length: n }, (_, i) => at(i)[0] * at(i)[1] + prior[i]);
+    assertClose(await g.read(out), wantMul, `mul accumulate ${what}`);
+    g.binary({ op: "add", a: ba, b: bb, out, shape, aShape, bShape });
+    assertClose(
+      await g.read(out),
+      Float64Array.from({ length: n }, (_, i) => at(i)[0] + at(i)[1]),
+      `add ${what}`,
+    );
+    g.broadcastTo({ x: bb, out, xShape: bShape, shape, alpha: -2, accumulate: true });
+    const wantB = Float64Array.from({ length: n }, (_, i) => at(i)[0] + at(i)[1] - 2 * at(i)[1]);
+    assertClose(await g.read(out), wantB, `broadcastTo accumulate ${what}`);
+    g.broadcastTo({ x: ba, out, xShape: aShape, shape });
+    assertClose(
+      await g.read(out),
+      Float64Array.from({ length: n }, (_, i) => at(i)[0]),
+      `broadcastTo ${what}`,
+    );
+  }
+});
+
+gpuTest("membound copy2d: vec4 rows and the per-element fallback", async (g) => {
+  // [rows, cols, srcStride, dstStride, srcOffset, dstOffset]
+  const cases = [[5, 8, 12, 8, 4, 0], [5, 8, 12, 16, 0, 8], [5, 3, 12, 3, 2, 0], [
+    4,
+    8,
+    12,
+    8,
+    2,
+    0,
+  ]];
+  for (const [rows, cols, srcStride, dstStride, srcOffset, dstOffset] of cases) {
+    const src = randomArray(srcOffset + rows * srcStride, rows * cols);
+    const prior = randomArray(dstOffset + rows * dstStride, rows + cols);
+    const bs = upload(g, src);
+    const dst = upload(g, prior);
+    const params = { src: bs, dst, rows, cols, srcStride, dstStride, srcOffset, dstOffset };
+    g.copy2d({ ...params, accumulate: true });
+    const want = Float64Array.from(prior);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        want[dstOffset + r * dstStride + c] += src[srcOffset + r * srcStride + c];
+      }
+    }
+    assertClose(
+      await g.read(dst),
+      want,
+      `copy2d ${[rows, cols, srcStride, dstStride, srcOffset, dstOffset]}`,
+    );
+  }
+});

@@ -6,6 +6,7 @@
  * the queue runs in order, so the next op that reuses them runs after this one.
  */
 import type {
+  AdamWGroupParams,
   AdamWParams,
   AttentionBackwardParams,
   AttentionParams,
@@ -25,7 +26,9 @@ import type {
   MatmulParams,
   MemoryStats,
   MuonMomentumParams,
+  MuonMomentumStackParams,
   MuonUpdateParams,
+  MuonUpdateStackParams,
   NormalizeFrobeniusParams,
   ReduceToParams,
   RmsNormBackwardParams,
@@ -50,6 +53,13 @@ import {
   ROTARY,
 } from "./kernels.ts";
 import { BufferPool } from "./pool.ts";
+import {
+  slotBuffers,
+  stackChunks,
+  type StackEntry,
+  stackKernel,
+  stackSlots,
+} from "./optim_stack.ts";
 import {
   defaultMatmulVariant,
   type MatmulDeviceCaps,
@@ -250,9 +260,10 @@ export class WebGpuBackend implements Backend {
         gpus.map((buffer, i) => ({
           buffer,
           offset: start * buffers[i].perItem * 4,
-          // Round the size up to 4 bytes past the window; never past the buffer.
+          // Round the size up to 16 bytes (a vec4 view must cover a window's last partial
+          // quad); never past the buffer.
           size: Math.min(
-            count * buffers[i].perItem * 4,
+            Math.ceil(count * buffers[i].perItem / 4) * 16,
             buffer.size - start * buffers[i].perItem * 4,
           ),
         })),
@@ -414,7 +425,8 @@ export class WebGpuBackend implements Backend {
       const to = Math.min(offset + length, start + count);
       if (to <= from) return;
       const u = new Uniforms(28).u(0, to - from, 0, 0, from - start).u(6, bits);
-      this.#run(ELEMENTWISE.fill, u, bindings, this.#grid(to - from));
+      const quads = Math.ceil((to - start) / 4) - Math.floor((from - start) / 4);
+      this.#run(ELEMENTWISE.fill, u, bindings, this.#grid(quads));
     });
   }
 
@@ -427,9 +439,13 @@ export class WebGpuBackend implements Backend {
     if (p.src === p.dst) throw new RangeError("webgpu: copy2d src and dst must differ");
     const src = this.#need(p.src, srcOffset + (p.rows - 1) * p.srcStride + p.cols, "src");
     const dst = this.#need(p.dst, dstOffset + (p.rows - 1) * p.dstStride + p.cols, "dst");
-    const u = new Uniforms(28).u(0, n, 0, p.accumulate ? 1 : 0, 0)
-      .u(8, p.rows, p.cols, p.srcStride, p.dstStride, srcOffset, dstOffset);
-    this.#run(ELEMENTWISE.copy2d, u, [src, dst], this.#grid(n));
+    // vec4 when the rows are whole quads that start on quads.
+    const layout = [p.cols, p.srcStride, p.dstStride, srcOffset, dstOffset];
+    const pack = layout.every((v) => v % 4 === 0) ? 4 : 1;
+    const u = new Uniforms(28).u(0, n / pack, 0, p.accumulate ? 1 : 0, 0)
+      .u(8, p.rows, ...layout.map((v) => v / pack));
+    const kernel = pack === 4 ? ELEMENTWISE.copy2d4 : ELEMENTWISE.copy2d;
+    this.#run(kernel, u, [src, dst], this.#grid(n / pack));
   }
 
   /** out (+)= alpha * x (windowed past the binding limit). */
@@ -442,7 +458,7 @@ export class WebGpuBackend implements Backend {
     }];
     this.#windows(p.n, buffers, (bindings, _start, count) => {
       const u = new Uniforms(28).u(0, count, 0, p.accumulate ? 1 : 0).f(4, p.alpha);
-      this.#run(ELEMENTWISE.scale, u, bindings, this.#grid(count));
+      this.#run(ELEMENTWISE.scale, u, bindings, this.#grid(Math.ceil(count / 4)));
     });
   }
 
@@ -463,7 +479,7 @@ export class WebGpuBackend implements Backend {
     }];
     this.#windows(p.n, buffers, (bindings, _start, count) => {
       const u = new Uniforms(28).u(0, count, code, p.accumulate ? 1 : 0).f(5, p.cap ?? 0);
-      this.#run(ELEMENTWISE.unary, u, bindings, this.#grid(count));
+      this.#run(ELEMENTWISE.unary, u, bindings, this.#grid(Math.ceil(count / 4)));
     });
   }
 
@@ -479,7 +495,7 @@ export class WebGpuBackend implements Backend {
     ];
     this.#windows(p.n, buffers, (bindings, _start, count) => {
       const u = new Uniforms(28).u(0, count, code, p.accumulate ? 1 : 0).f(5, p.cap ?? 0);
-      this.#run(ELEMENTWISE.unaryBackward, u, bindings, this.#grid(count));
+      this.#run(ELEMENTWISE.unaryBackward, u, bindings, this.#grid(Math.ceil(count / 4)));
     });
   }
 
@@ -497,9 +513,12 @@ export class WebGpuBackend implements Backend {
     const out = this.#need(p.out, n, "out");
     const op = p.op === "add" ? 0 : p.op === "mul" ? 1 : -1;
     if (op < 0) throw new RangeError(`webgpu: unknown binary op ${p.op}`);
-    const u = new Uniforms(28).u(0, n, op, p.accumulate ? 1 : 0)
+    // vec4 over quads of the last dimension when it is a multiple of 4
+    const pack = packFor(shape[3]);
+    const u = new Uniforms(28).u(0, n / pack, op, p.accumulate ? 1 : 0)
       .u(16, ...shape, ...broadcastStrides(aShape, shape), ...broadcastStrides(bShape, shape));
-    this.#run(ELEMENTWISE.binary, u, [a, b, out], this.#grid(n));
+    const kernel = pack === 4 ? ELEMENTWISE.binary4 : ELEMENTWISE.binary;
+    this.#run(kernel, u, [a, b, out], this.#grid(n / pack));
   }
 
   /** out (+)= alpha * x broadcast from xShape. */
@@ -511,9 +530,11 @@ export class WebGpuBackend implements Backend {
     if (n === 0) return;
     const x = this.#need(p.x, product(xShape), "x");
     const out = this.#need(p.out, n, "out");
-    const u = new Uniforms(28).u(0, n, 0, p.accumulate ? 1 : 0).f(4, p.alpha ?? 1)
+    const pack = packFor(shape[3]);
+    const u = new Uniforms(28).u(0, n / pack, 0, p.accumulate ? 1 : 0).f(4, p.alpha ?? 1)
       .u(16, ...shape, ...broadcastStrides(xShape, shape));
-    this.#run(ELEMENTWISE.broadcastTo, u, [x, out], this.#grid(n));
+    const kernel = pack === 4 ? ELEMENTWISE.broadcastTo4 : ELEMENTWISE.broadcastTo;
+    this.#run(kernel, u, [x, out], this.#grid(n / pack));
   }
 
   /** out (+)= alpha * sum of x over the dims where outShape is 1. */
@@ -1025,6 +1046,139 @@ export class WebGpuBackend implements Backend {
       this.#run(OPTIM.muonVmean, u, [update, perEntry.gpu], this.dispatcher.grid1d(entries));
       this.#run(OPTIM.muonStats, u, [secondMoment, perEntry.gpu, stats.gpu], [1]);
       this.#run(OPTIM.muonApply, u, [param, update, perEntry.gpu, stats.gpu], this.#grid(n));
+    } finally {
+      this.free(perEntry);
+      this.free(stats);
+    }
+  }
+
+  /** Slots one dispatch of a grouped optimizer kernel binds on this device. */
+  #slots(entry: StackEntry): number {
+    return stackSlots(entry, this.gpu.limits.maxStorageBuffersPerShaderStage);
+  }
+
+  /**
+   * AdamW over a parameter group: one dispatch per up to 11 tensors (fewer where the device has
+   * few storage bindings). A tensor larger than one binding takes the windowed per-tensor path.
+   */
+  adamwGroup(p: AdamWGroupParams): void {
+    const limit = this.dispatcher.maxStorageBindingBytes / 4;
+    const fits = p.items.filter((it) => it.n > 0 && it.n <= limit);
+    for (const it of p.items) {
+      if (it.n > limit) this.adamw({ ...p, ...it });
+    }
+    for (const [first, count] of stackChunks(fits.length, this.#slots("adamw_group"))) {
+      const items = fits.slice(first, first + count);
+      const u = new Uniforms(64).u(1, count)
+        .f(14, p.eps, p.lr, p.weightDecay, p.beta1, p.beta2);
+      let workgroups = 0;
+      items.forEach((it, j) => {
+        // Bias corrections in f64 on the host, as `adamw` computes them.
+        const stepSize = p.lr / (1 - p.beta1 ** it.step);
+        u.u(20 + 4 * j, workgroups, it.n).f(22 + 4 * j, stepSize, 1 - p.beta2 ** it.step);
+        workgroups += Math.ceil(it.n / WG);
+      });
+      const buffers = slotBuffers("adamw_group", {
+        param: items.map((it) => this.#need(it.param, it.n, "param")),
+        grad: items.map((it) => this.#need(it.grad, it.n, "grad")),
+        am: items.map((it) => this.#need(it.m, it.n, "m")),
+        av: items.map((it) => this.#need(it.v, it.n, "v")),
+      });
+      this.#run(stackKernel("adamw_group", count), u, buffers, this.dispatcher.grid1d(workgroups));
+    }
+  }
+
+  /**
+   * Muon momentum + Frobenius normalisation over a stack: the momentum kernel binds up to
+   * `#slots` items per dispatch and leaves each item's sum-of-squares partials; one dispatch then
+   * normalises the whole stack in place.
+   */
+  muonMomentumStack(p: MuonMomentumStackParams): void {
+    const { n } = p;
+    const items = p.grads.length;
+    if (p.momenta.length !== items) {
+      throw new RangeError("webgpu: muonMomentumStack grads and momenta differ in length");
+    }
+    if (n === 0 || items === 0) return;
+    const out = this.#need(p.out, items * n, "out");
+    const partials = Math.min(256, Math.ceil(n / WG));
+    const wgPerItem = Math.ceil(n / WG);
+    const scratch = this.#scratch(items * partials);
+    try {
+      const uniforms = (first: number, count: number) =>
+        new Uniforms(64).u(0, n, count, first, partials).u(9, wgPerItem)
+          .f(12, p.beta, p.factor ?? 1.02, p.eps ?? 1e-6);
+      for (const [first, count] of stackChunks(items, this.#slots("stack_momentum"))) {
+        const buffers = slotBuffers("stack_momentum", {
+          grad: p.grads.slice(first, first + count).map((g) => this.#need(g, n, "grad")),
+          mom: p.momenta.slice(first, first + count).map((m) => this.#need(m, n, "momentum")),
+        });
+        this.#run(
+          stackKernel("stack_momentum", count),
+          uniforms(first, count),
+          [out, scratch.gpu, ...buffers],
+          [partials, count],
+        );
+      }
+      this.#run(
+        stackKernel("stack_normalize", 1),
+        uniforms(0, items),
+        [out, scratch.gpu],
+        this.dispatcher.grid1d(wgPerItem * items),
+      );
+    } finally {
+      this.free(scratch);
+    }
+  }
+
+  /**
+   * Muon's last stage over a stack: one dispatch for every item's vMean, then the second-moment
+   * statistics and the update with up to `#slots` items per dispatch.
+   */
+  muonUpdateStack(p: MuonUpdateStackParams): void {
+    const { rows, cols } = p;
+    const n = rows * cols;
+    const items = p.params.length;
+    if (p.secondMoments.length !== items) {
+      throw new RangeError("webgpu: muonUpdateStack params and secondMoments differ in length");
+    }
+    if (n === 0 || items === 0) return;
+    const alongRows = rows >= cols;
+    const entries = alongRows ? rows : cols;
+    const red = alongRows ? cols : rows;
+    const wgPerItem = Math.ceil(n / WG);
+    const update = this.#need(p.update, items * n, "update");
+    const perEntry = this.#scratch(items * entries);
+    const stats = this.#scratch(items);
+    try {
+      const uniforms = (first: number, count: number) =>
+        new Uniforms(64).u(0, n, count, first, 0, rows, cols, alongRows ? 1 : 0, entries, red)
+          .u(9, wgPerItem).f(15, p.lr, p.weightDecay, 0, p.beta2);
+      this.#run(
+        stackKernel("stack_vmean", 1),
+        uniforms(0, items),
+        [update, perEntry.gpu],
+        this.dispatcher.grid1d(items * entries),
+      );
+      for (const [first, count] of stackChunks(items, this.#slots("stack_stats"))) {
+        const second = p.secondMoments.slice(first, first + count)
+          .map((b) => this.#need(b, entries, "secondMoment"));
+        this.#run(
+          stackKernel("stack_stats", count),
+          uniforms(first, count),
+          [perEntry.gpu, stats.gpu, ...slotBuffers("stack_stats", { second })],
+          [count],
+        );
+      }
+      for (const [first, count] of stackChunks(items, this.#slots("stack_apply"))) {
+        const param = p.params.slice(first, first + count).map((b) => this.#need(b, n, "param"));
+        this.#run(
+          stackKernel("stack_apply", count),
+          uniforms(first, count),
+          [update, perEntry.gpu, stats.gpu, ...slotBuffers("stack_apply", { param })],
+          this.dispatcher.grid1d(wgPerItem * count),
+        );
+      }
     } finally {
       this.free(perEntry);
       this.free(stats);

@@ -83,23 +83,32 @@ function spec(
 }
 
 const ew = (entry: string, bindings: B[]) => spec("elementwise", elementwiseWgsl, entry, bindings);
-/** Elementwise kernels (bindings: x, y, z, out, out_bits). */
+/**
+ * Elementwise kernels (bindings: x, y, -, out, -, then the vec4 views x4, y4, z4, out4,
+ * out4_bits). The flat ones work in quads; `*4` are the vec4 forms of the shaped ones.
+ */
 export const ELEMENTWISE: {
   fill: KernelSpec;
   copy2d: KernelSpec;
+  copy2d4: KernelSpec;
   scale: KernelSpec;
   unary: KernelSpec;
   unaryBackward: KernelSpec;
   binary: KernelSpec;
+  binary4: KernelSpec;
   broadcastTo: KernelSpec;
+  broadcastTo4: KernelSpec;
 } = {
-  fill: ew("fill", [U, _, _, _, _, W]),
+  fill: ew("fill", [U, _, _, _, _, _, _, _, _, _, W]),
   copy2d: ew("copy2d", [U, R, _, _, W]),
-  scale: ew("scale", [U, R, _, _, W]),
-  unary: ew("unary", [U, R, _, _, W]),
-  unaryBackward: ew("unary_backward", [U, R, R, R, W]),
+  copy2d4: ew("copy2d4", [U, _, _, _, _, _, R, _, _, W]),
+  scale: ew("scale", [U, _, _, _, _, _, R, _, _, W]),
+  unary: ew("unary", [U, _, _, _, _, _, R, _, _, W]),
+  unaryBackward: ew("unary_backward", [U, _, _, _, _, _, R, R, R, W]),
   binary: ew("binary", [U, R, R, _, W]),
+  binary4: ew("binary4", [U, _, _, _, _, _, R, R, _, W]),
   broadcastTo: ew("broadcast_to", [U, R, _, _, W]),
+  broadcastTo4: ew("broadcast_to4", [U, _, _, _, _, _, R, _, _, W]),
 };
 
 /** reduce_to (bindings: x, out). */
