@@ -1,98 +1,63 @@
 /**
- * WebGPU matmul benchmark: GFLOP/s of our tiled WGSL GEMM at 256, 512, 1024 and 2048, beside the
- * TypeScript peer jax-js on ITS WebGPU backend, measured in the same process on the same adapter,
- * with the ratio. On a software adapter (lavapipe) both are slow and iterations are cut so the
- * whole run stays near a minute. Both sides enqueue their matmuls and wait once at the end.
+ * WebGPU matmul benchmark. On the adapter at hand it prints:
+ * - square products (1024 to 8192; 256 to 2048 on a software adapter) and every product of one
+ *   training micro-batch of the GPU recipe (src/train/default_recipe.ts GPU_RECIPE at vocab 8192;
+ *   on a software adapter 1 row of 256 tokens instead of 16 x 2048), each with the variant the
+ *   backend picks, its device time from GPU timestamps, GFLOP/s and percent of the adapter's
+ *   published f32 peak (src/platform/peak.ts; "peak unknown" when not in the table);
+ * - beside it jax-js on its own WebGPU backend in the same run, both timed alike on the wall
+ *   clock (products enqueued, one wait), and their ratio;
+ * - every matmul variant (MATMUL_VARIANTS, forced one at a time) on each product: the table an
+ *   autotuner chooses from. `AUTORESEARCH_BENCH_QUICK=1` skips it.
+ * How to read the columns: docs/webgpu.md, "The bench".
  */
-import { createWebGpuBackend, type WebGpuBackend } from "../src/engine/webgpu/mod.ts";
+import {
+  createWebGpuBackend,
+  hasTimestamps,
+  type WebGpuBackend,
+} from "../src/engine/webgpu/mod.ts";
+import { loadJax } from "./webgpu/jax.ts";
+import { type MatmulBenchOptions, type MatmulRow, measureMatmul } from "./webgpu/matmul.ts";
+import {
+  microBatchMatmulTime,
+  PRODUCT_HEADERS,
+  productRows,
+  variantHeaders,
+  variantRows,
+} from "./webgpu/matmul_tables.ts";
+import {
+  type BenchMatmul,
+  benchStepDims,
+  squareMatmuls,
+  squareSizes,
+  trainingMatmuls,
+} from "./webgpu/shapes.ts";
+import { adapterPeaks, describePeaks, printTable } from "./webgpu/table.ts";
 
-const SIZES = [256, 512, 1024, 2048];
+/** Variant sweeps on a software adapter stop at this many FLOP per product (seconds each). */
+const SOFTWARE_SWEEP_FLOPS = 2 * 1024 ** 3;
 
-/** Iterations for a size: enough work to time, little enough for a software adapter. */
-function iterationsFor(n: number, fallback: boolean): number {
-  if (!fallback) return n <= 512 ? 50 : n <= 1024 ? 20 : 10;
-  return n <= 256 ? 8 : n <= 512 ? 3 : 1;
-}
-
-function randomMatrix(n: number): Float32Array {
-  const out = new Float32Array(n * n);
-  for (let i = 0; i < out.length; i++) out[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
-  return out;
-}
-
-/** A timed runner: `time()` runs the prepared matmuls once and returns ms per matmul. */
-interface Runner {
-  time(): Promise<number>;
-  dispose(): void;
-}
-
-/** Our GEMM: `iters` enqueued matmuls, one wait. */
-async function ours(backend: WebGpuBackend, n: number, iters: number): Promise<Runner> {
-  const a = backend.alloc("f32", n * n);
-  const b = backend.alloc("f32", n * n);
-  const c = backend.alloc("f32", n * n);
-  backend.write(a, randomMatrix(n));
-  backend.write(b, randomMatrix(n));
-  backend.matmul({ a, b, c, m: n, n, k: n }); // warm-up: pipeline compile
-  await backend.sync();
-  return {
-    async time() {
-      const t0 = performance.now();
-      for (let i = 0; i < iters; i++) backend.matmul({ a, b, c, m: n, n, k: n });
-      await backend.sync();
-      return (performance.now() - t0) / iters;
-    },
-    dispose() {
-      for (const buffer of [a, b, c]) backend.free(buffer);
-    },
-  };
-}
-
-// deno-lint-ignore no-explicit-any
-type Jax = any;
-
-/** jax-js on its WebGPU device, or null with the reason it cannot run. */
-async function loadJax(): Promise<{ jax: Jax } | { error: string }> {
-  try {
-    const jax = await import("@jax-js/jax");
-    const devices: string[] = await jax.init();
-    if (!devices.includes("webgpu")) return { error: `jax-js found no webgpu (has ${devices})` };
-    jax.defaultDevice("webgpu");
-    return { jax };
-  } catch (error) {
-    return { error: `jax-js failed to load: ${error instanceof Error ? error.message : error}` };
+async function measureAll(
+  backend: WebGpuBackend,
+  items: readonly BenchMatmul[],
+  options: MatmulBenchOptions,
+): Promise<MatmulRow[]> {
+  const rows: MatmulRow[] = [];
+  for (const item of items) {
+    const { m, n, k, batch } = item.shape;
+    const sweep = options.sweep &&
+      (!options.software || 2 * m * n * k * batch <= SOFTWARE_SWEEP_FLOPS);
+    rows.push(await measureMatmul(backend, item, { ...options, sweep }));
   }
+  return rows;
 }
 
-/** jax-js: a jitted matmul, `iters` calls, then wait for every result. */
-async function theirs(jax: Jax, n: number, iters: number): Promise<Runner> {
-  const np = jax.numpy;
-  const a = np.array(randomMatrix(n)).reshape([n, n]);
-  const b = np.array(randomMatrix(n)).reshape([n, n]);
-  const mm = jax.jit((x: Jax, y: Jax) => np.matmul(x, y));
-  const warm = mm(a.ref, b.ref);
-  await jax.blockUntilReady(warm);
-  warm.dispose();
-  return {
-    async time() {
-      const t0 = performance.now();
-      const outs = [];
-      for (let i = 0; i < iters; i++) outs.push(mm(a.ref, b.ref));
-      for (const out of outs) await jax.blockUntilReady(out);
-      const ms = (performance.now() - t0) / iters;
-      for (const out of outs) out.dispose();
-      return ms;
-    },
-    dispose() {
-      a.dispose();
-      b.dispose();
-    },
-  };
+function printProducts(title: string, rows: readonly MatmulRow[], peak: number | null): void {
+  console.log(title);
+  printTable(PRODUCT_HEADERS, productRows(rows, peak));
 }
 
-const gflops = (n: number, ms: number) => (2 * n ** 3) / (ms / 1000) / 1e9;
-
-/** Print our WebGPU matmul GFLOP/s beside jax-js's WebGPU at each size. */
+/** Print the matmul tables on this machine's adapter. */
 export async function run(): Promise<void> {
   let backend: WebGpuBackend;
   try {
@@ -101,33 +66,50 @@ export async function run(): Promise<void> {
     console.log(`webgpu: skipped (${error instanceof Error ? error.message : error})`);
     return;
   }
-  const fallback = backend.info.isFallback;
-  console.log(`webgpu matmul on ${backend.info.device}${fallback ? " (software adapter)" : ""}`);
-  const peer = await loadJax();
-  if ("error" in peer) console.log(`jax-js webgpu: not measured: ${peer.error}`);
-  console.log("size   ours GFLOP/s   jax-js webgpu GFLOP/s   ours/jax-js");
   try {
-    for (const n of SIZES) {
-      const iters = iterationsFor(n, fallback);
-      const mine = await ours(backend, n, iters);
-      const other = "jax" in peer ? await theirs(peer.jax, n, iters) : null;
-      // Interleaved repeats, best of each: the machine's load drifts less between neighbours.
-      let bestMine = Infinity;
-      let bestOther = Infinity;
-      for (let rep = 0; rep < (n >= 2048 && fallback ? 2 : 3); rep++) {
-        bestMine = Math.min(bestMine, await mine.time());
-        if (other) bestOther = Math.min(bestOther, await other.time());
-      }
-      mine.dispose();
-      other?.dispose();
-      const a = gflops(n, bestMine);
-      const b = other ? gflops(n, bestOther) : NaN;
-      const ratio = Number.isFinite(b) ? (a / b).toFixed(2) : "-";
+    const software = backend.info.isFallback;
+    const peaks = adapterPeaks(backend.info.device, software);
+    console.log(`webgpu matmul on ${backend.info.device}${software ? " (software adapter)" : ""}`);
+    console.log(
+      `  timing: ${
+        hasTimestamps(backend)
+          ? "GPU timestamps around the products (timestamp-query)"
+          : "wall clock (no timestamp-query; rows marked (wall))"
+      }; ${describePeaks(peaks)}`,
+    );
+    const jax = await loadJax();
+    if ("error" in jax) console.log(`  jax-js webgpu: not measured: ${jax.error}`);
+    const quick = Deno.env.get("AUTORESEARCH_BENCH_QUICK") === "1";
+    const options = { software, sweep: !quick, jax };
+
+    const squares = await measureAll(backend, squareMatmuls(squareSizes(software)), options);
+    printProducts(
+      `square products${software ? " (software adapter: 256-2048 instead of 1024-8192)" : ""}:`,
+      squares,
+      peaks.fp32,
+    );
+
+    const dims = benchStepDims(software);
+    const step = await measureAll(backend, trainingMatmuls(dims), options);
+    printProducts(
+      `one training micro-batch's products (GPU recipe d${dims.depth} w${dims.width} ` +
+        `h${dims.headDim}, vocab ${dims.vocabSize}, ${dims.rows} x ${dims.seqLen} tokens` +
+        `${software ? "; software adapter: 1 x 256 instead of 16 x 2048" : ""}):`,
+      step,
+      peaks.fp32,
+    );
+    const total = microBatchMatmulTime(step);
+    console.log(
+      `  matmul device time per micro-batch at these speeds: ${total.ms.toFixed(1)} ms ` +
+        `(${total.gflops.toFixed(1)} GFLOP/s over all products; attention's own kernel excluded)`,
+    );
+
+    const swept = [...squares, ...step];
+    if (swept.some((row) => row.variants.length > 0)) {
       console.log(
-        `${String(n).padEnd(6)} ${a.toFixed(2).padStart(14)}   ${
-          (Number.isFinite(b) ? b.toFixed(2) : "-").padStart(21)
-        }   ${ratio.padStart(11)}`,
+        "every matmul variant, device GFLOP/s (* = the backend's pick, - = unsupported):",
       );
+      printTable(variantHeaders(swept), variantRows(swept));
     }
   } finally {
     backend.destroy();

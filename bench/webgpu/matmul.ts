@@ -1,0 +1,137 @@
+/**
+ * Timing our matmul on the device: per shape, the variant the backend picks
+ * (`backend.matmulVariantFor`) timed with GPU timestamps (timing.ts `timeOnDevice`), optionally
+ * every variant of MATMUL_VARIANTS forced in turn (a tuner's table in itself), and the wall time
+ * of `iters` enqueued products, measured exactly as the jax-js peer is, for a like-for-like ratio.
+ */
+import type { DeviceBuffer } from "../../src/engine/backend.ts";
+import {
+  type GpuTiming,
+  MATMUL_VARIANTS,
+  type MatmulShape,
+  type WebGpuBackend,
+} from "../../src/engine/webgpu/mod.ts";
+import { timeDevice, timeWall } from "./measure.ts";
+import type { BenchMatmul } from "./shapes.ts";
+import { matmulFlops } from "./shapes.ts";
+import { jaxMatmulMs, type JaxPeer } from "./jax.ts";
+
+/** How hard to measure. */
+export interface MatmulBenchOptions {
+  /** A software adapter: one repetition, no repeats. */
+  software: boolean;
+  /** Also time every variant that supports the shape. */
+  sweep: boolean;
+  /** The peer to compare with, or null to skip it. */
+  jax: JaxPeer | null;
+}
+
+/** One variant's figure on one shape. */
+export interface VariantFigure {
+  /** Variant id. */
+  id: string;
+  /** "f32" or "f16". */
+  precision: string;
+  /** Device GFLOP/s, or null when the variant does not support the shape. */
+  gflops: number | null;
+}
+
+/** The measured figures of one product. */
+export interface MatmulRow {
+  /** The product. */
+  item: BenchMatmul;
+  /** The variant the backend picks for it. */
+  variant: string;
+  /** Device time of the picked variant. */
+  timing: GpuTiming;
+  /** Device GFLOP/s of the picked variant. */
+  gflops: number;
+  /** Ours, wall time of enqueued products (as jax-js is timed), GFLOP/s; null when no peer. */
+  wallGflops: number | null;
+  /** jax-js, wall time of enqueued products, GFLOP/s; null when not measured. */
+  jaxGflops: number | null;
+  /** Every variant (empty without a sweep). */
+  variants: VariantFigure[];
+}
+
+/** The three operands of a product, filled on the device (no host upload of large arrays). */
+function allocOperands(backend: WebGpuBackend, shape: MatmulShape) {
+  const { m, n, k, batch } = shape;
+  const a = backend.alloc("f32", batch * m * k);
+  const b = backend.alloc("f32", batch * k * n);
+  const c = backend.alloc("f32", batch * m * n);
+  backend.fill({ out: a, value: 0.01 });
+  backend.fill({ out: b, value: -0.02 });
+  return {
+    record: () =>
+      backend.matmul({ a, b, c, ...shape, strideA: m * k, strideB: k * n, strideC: m * n }),
+    free: () => [a, b, c].forEach((buffer: DeviceBuffer) => backend.free(buffer)),
+  };
+}
+
+/** Every variant's device GFLOP/s on the shape (the backend's choice restored afterwards). */
+async function sweepVariants(
+  backend: WebGpuBackend,
+  shape: MatmulShape,
+  record: () => void,
+  software: boolean,
+): Promise<VariantFigure[]> {
+  const caps = backend.matmulCaps;
+  const figures: VariantFigure[] = [];
+  const saved = backend.forcedMatmulVariant;
+  try {
+    for (const variant of MATMUL_VARIANTS) {
+      let gflops: number | null = null;
+      if (variant.supports(shape, caps)) {
+        backend.forcedMatmulVariant = variant;
+        const timing = await timeDevice(backend, record, software);
+        gflops = matmulFlops(shape) / timing.ms / 1e6;
+      }
+      figures.push({ id: variant.id, precision: variant.precision, gflops });
+    }
+  } finally {
+    backend.forcedMatmulVariant = saved;
+  }
+  return figures;
+}
+
+/** Measure one product: the picked variant, the peer, and (optionally) every variant. */
+export async function measureMatmul(
+  backend: WebGpuBackend,
+  item: BenchMatmul,
+  options: MatmulBenchOptions,
+): Promise<MatmulRow> {
+  const { shape } = item;
+  const flops = matmulFlops(shape);
+  const operands = allocOperands(backend, shape);
+  try {
+    const variant = backend.matmulVariantFor(shape).id;
+    const timing = await timeDevice(backend, operands.record, options.software);
+    const iters = options.software ? 1 : Math.max(1, Math.min(20, Math.ceil(50 / timing.ms)));
+    const repeats = options.software ? 1 : 2;
+    let wallGflops: number | null = null;
+    let jaxGflops: number | null = null;
+    if (options.jax && "jax" in options.jax) {
+      let wallMs = Infinity;
+      for (let rep = 0; rep < repeats; rep++) {
+        wallMs = Math.min(wallMs, await timeWall(backend, operands.record, iters));
+      }
+      wallGflops = flops / wallMs / 1e6;
+      jaxGflops = flops / await jaxMatmulMs(options.jax.jax, shape, iters, repeats) / 1e6;
+    }
+    const variants = options.sweep
+      ? await sweepVariants(backend, shape, operands.record, options.software)
+      : [];
+    return {
+      item,
+      variant,
+      timing,
+      gflops: flops / timing.ms / 1e6,
+      wallGflops,
+      jaxGflops,
+      variants,
+    };
+  } finally {
+    operands.free();
+  }
+}
