@@ -3,6 +3,8 @@
  * shared by every test that checks a command end to end (exit code, stdout, stderr).
  */
 
+import { join } from "node:path";
+
 /** Absolute path of the CLI entry. */
 export const MAIN: string = new URL("../main.ts", import.meta.url).pathname;
 
@@ -26,6 +28,18 @@ export interface RunCliOptions {
   cwd?: string;
 }
 
+/**
+ * Deno keeps its npm and module cache under `$XDG_CACHE_HOME/deno` unless DENO_DIR says
+ * otherwise: a test that points XDG_CACHE_HOME at a scratch directory (for autoresearch's own
+ * caches) would make the child download every package again. Pin the child to ours.
+ */
+function keepDenoCache(env: Record<string, string> | undefined): Record<string, string> {
+  if (!env?.XDG_CACHE_HOME || env.DENO_DIR) return {};
+  const own = Deno.env.get("DENO_DIR") ||
+    join(Deno.env.get("XDG_CACHE_HOME") || join(Deno.env.get("HOME") || ".", ".cache"), "deno");
+  return { DENO_DIR: own };
+}
+
 /** Run `autoresearch <args>` as a real process and collect its output. */
 export async function runCli(args: string[], options: RunCliOptions = {}): Promise<CliResult> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -33,7 +47,7 @@ export async function runCli(args: string[], options: RunCliOptions = {}): Promi
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", ...keepDenoCache(options.env), ...options.env },
     ...(options.cwd ? { cwd: options.cwd } : {}),
   }).spawn();
   if (options.stdin !== undefined) {

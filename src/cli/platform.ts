@@ -3,7 +3,12 @@
  * limits, CPU model and cores, memory) and the peak FLOP/s MFU is computed against.
  */
 import { type Command, Option } from "@commander-js/extra-typings";
-import { BACKEND_CHOICES, parseBackendChoice, type PlatformInfo } from "../platform/mod.ts";
+import {
+  BACKEND_CHOICES,
+  parseBackendChoice,
+  type PlatformInfo,
+  type WebGpuTuningSummary,
+} from "../platform/mod.ts";
 import { detectPlatformWithGemm } from "../engine/platform.ts";
 import { action, jsonOption, printJson } from "./common.ts";
 
@@ -15,6 +20,27 @@ function formatFlops(flops: number): string {
 function formatBytes(bytes: number): string {
   if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
   return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+/** The WebGPU matmul tuning lines: variants offered, then each tuned shape. */
+function formatTuning(tuning: WebGpuTuningSummary): string[] {
+  const lines = [
+    `webgpu matmul: ${tuning.variants.length} variants (${
+      tuning.variants.map((v) => v.id + (v.precision === "f16" ? " [f16]" : "")).join(", ")
+    })`,
+  ];
+  if (tuning.shapes.length === 0) {
+    lines.push(`  tuned: none yet (a WebGPU run tunes its shapes; cache ${tuning.cachePath})`);
+    return lines;
+  }
+  lines.push(`  tuned: ${tuning.shapes.length} shapes (cache ${tuning.cachePath})`);
+  for (const shape of tuning.shapes) {
+    const speedup = shape.speedup === null ? "" : `, ${shape.speedup.toFixed(2)}x the default`;
+    lines.push(
+      `    ${shape.shape.padEnd(22)} ${shape.variant} ${shape.gflops.toFixed(1)} GFLOP/s${speedup}`,
+    );
+  }
+  return lines;
 }
 
 /** Human-readable text of a platform report. */
@@ -69,6 +95,7 @@ export function formatPlatform(info: PlatformInfo): string {
       );
     }
   }
+  if (info.webgpuTuning) lines.push(...formatTuning(info.webgpuTuning));
   if (info.peak) {
     lines.push(
       `peak fp32:   ${formatFlops(info.peak.fp32)} (${info.peak.source})`,

@@ -60,7 +60,9 @@
  * - Muon on the device = `muonMomentum` -> `normalizeFrobenius` -> 5 Polar-Express iterations
  *   composed by the frontend from `matmul` (alpha/beta/transA/transB) and `scale`
  *   (wide X: A = X X^T, B = b A + c A A, X = a X + B X; tall X: A = X^T X, X = a X + X B)
- *   -> `muonUpdate`. Backends need no orthogonalisation kernel of their own.
+ *   -> `muonUpdate`. Backends need no orthogonalisation kernel of their own. The optimizer runs
+ *   matrices of one shape as a stack (`muonMomentumStack`, batched matmuls, `muonUpdateStack`),
+ *   as upstream does, so a step costs a few dispatches per shape instead of ~30 per matrix.
  *
  * @module
  */
@@ -610,6 +612,88 @@ export interface MuonUpdateParams {
   beta2: number;
 }
 
+/** One tensor of an {@linkcode AdamWGroupParams} list: its buffers, size and step count. */
+export interface AdamWGroupItem {
+  /** Parameter (n), in-out. */
+  param: DeviceBuffer<"f32">;
+  /** Gradient (n). */
+  grad: DeviceBuffer<"f32">;
+  /** First moment (n), in-out. */
+  m: DeviceBuffer<"f32">;
+  /** Second moment (n), in-out. */
+  v: DeviceBuffer<"f32">;
+  /** Number of elements. */
+  n: number;
+  /** 1-based step count of this tensor, for bias correction. */
+  step: number;
+}
+
+/**
+ * One AdamW step over a list of tensors that share the hyper-parameters (one parameter group):
+ * exactly `adamw` applied to every item, which a GPU backend may do in one dispatch.
+ */
+export interface AdamWGroupParams {
+  /** The tensors (distinct buffers; each item's four buffers distinct). */
+  items: readonly AdamWGroupItem[];
+  /** Learning rate for this step. */
+  lr: number;
+  /** First-moment decay. */
+  beta1: number;
+  /** Second-moment decay. */
+  beta2: number;
+  /** Added to the denominator. */
+  eps: number;
+  /** Decoupled weight decay. */
+  weightDecay: number;
+}
+
+/**
+ * Muon's first stage over a stack of `grads.length` matrices of `n` elements each (same shape),
+ * `muonMomentum` then `normalizeFrobenius` per item, the result stacked: for item i,
+ *   momenta[i] = lerp(momenta[i], grads[i], 1 - beta);  x = lerp(grads[i], momenta[i], beta)
+ *   out[i*n .. (i+1)*n) = x / (||x||_F * factor + eps)
+ * The stack then runs the Polar-Express iterations as batched matmuls.
+ */
+export interface MuonMomentumStackParams {
+  /** Gradient of each item (n each). */
+  grads: readonly DeviceBuffer<"f32">[];
+  /** Momentum buffer of each item (n each), in-out. */
+  momenta: readonly DeviceBuffer<"f32">[];
+  /** The normalised Nesterov vectors, stacked (grads.length * n). */
+  out: DeviceBuffer<"f32">;
+  /** Elements per item. */
+  n: number;
+  /** Momentum coefficient. */
+  beta: number;
+  /** Default 1.02 (upstream). */
+  factor?: number;
+  /** Default 1e-6 (upstream). */
+  eps?: number;
+}
+
+/**
+ * Muon's last stage over a stack of (rows, cols) matrices: `muonUpdate` per item i with
+ * param = params[i], update = update[i*rows*cols ..], secondMoment = secondMoments[i].
+ */
+export interface MuonUpdateStackParams {
+  /** Parameter of each item (rows, cols), in-out. */
+  params: readonly DeviceBuffer<"f32">[];
+  /** Orthogonalised updates, stacked (params.length * rows * cols). */
+  update: DeviceBuffer<"f32">;
+  /** Second-moment buffer of each item (rows if rows >= cols else cols), in-out. */
+  secondMoments: readonly DeviceBuffer<"f32">[];
+  /** Matrix rows. */
+  rows: number;
+  /** Matrix columns. */
+  cols: number;
+  /** Learning rate for this step (the same for every item). */
+  lr: number;
+  /** Cautious decoupled weight decay. */
+  weightDecay: number;
+  /** Second-moment decay. */
+  beta2: number;
+}
+
 /**
  * The raw backend. All ops enqueue; `read` and `sync` are the only waits. See the module doc for
  * buffer, layout and numeric conventions.
@@ -685,4 +769,10 @@ export interface Backend {
   normalizeFrobenius(p: NormalizeFrobeniusParams): void;
   /** Muon's second-moment normalisation and cautious update. */
   muonUpdate(p: MuonUpdateParams): void;
+  /** One AdamW step over a parameter group (`adamw` per item, in as few dispatches as fit). */
+  adamwGroup(p: AdamWGroupParams): void;
+  /** `muonMomentum` + `normalizeFrobenius` over a stack of same-shape matrices. */
+  muonMomentumStack(p: MuonMomentumStackParams): void;
+  /** `muonUpdate` over a stack of same-shape matrices. */
+  muonUpdateStack(p: MuonUpdateStackParams): void;
 }

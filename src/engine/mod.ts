@@ -46,6 +46,7 @@ export {
   type AdamWGroup,
   Muon,
   type MuonGroup,
+  type OptimizerOptions,
   orthogonalize,
   POLAR_EXPRESS_COEFFS,
 } from "./optim.ts";

@@ -6,7 +6,13 @@
  * trainer.
  */
 import { sgemmChoice } from "./cpu/gemm/mod.ts";
-import { type BackendChoice, detectPlatform, type PlatformInfo } from "../platform/mod.ts";
+import {
+  type BackendChoice,
+  detectPlatform,
+  type GpuInfo,
+  type PlatformInfo,
+  type WebGpuTuningSummary,
+} from "../platform/mod.ts";
 
 /** Detect the platform for `backend`; `refresh` times the sgemm candidates again. */
 export async function detectPlatformWithGemm(
@@ -15,7 +21,7 @@ export async function detectPlatformWithGemm(
 ): Promise<PlatformInfo> {
   const threads = navigator.hardwareConcurrency ?? 1;
   const choice = await sgemmChoice(threads, refresh);
-  return await detectPlatform({
+  const info = await detectPlatform({
     backend,
     refresh,
     sgemm: {
@@ -30,4 +36,28 @@ export async function detectPlatformWithGemm(
       })),
     },
   });
+  if (info.gpu) info.webgpuTuning = await webgpuTuning(info.gpu);
+  return info;
+}
+
+/** The adapter's cached matmul tuning, read without creating a device. */
+async function webgpuTuning(gpu: GpuInfo): Promise<WebGpuTuningSummary> {
+  const { readAdapterTuning, webgpuTuneCachePath } = await import("./webgpu/tune.ts");
+  const { MATMUL_VARIANTS } = await import("./webgpu/matmul_variants.ts");
+  const cachePath = webgpuTuneCachePath();
+  const tuning = readAdapterTuning(gpu, cachePath, (m) => console.error(m));
+  return {
+    cachePath,
+    variants: MATMUL_VARIANTS.map(({ id, description, precision }) => ({
+      id,
+      description,
+      precision,
+    })),
+    shapes: Object.entries(tuning?.entries ?? {}).map(([shape, entry]) => ({
+      shape,
+      variant: entry.variant,
+      gflops: entry.gflops,
+      speedup: entry.defaultMs === null ? null : entry.defaultMs / entry.ms,
+    })),
+  };
 }

@@ -55,6 +55,8 @@ export interface PlatformInfo {
   peak: PeakFlops | null;
   /** The CPU sgemm implementations timed on this machine and the one in use (engine-provided). */
   sgemm?: SgemmSummary;
+  /** The WebGPU matmul variants tuned on this adapter (engine-provided; absent without one). */
+  webgpuTuning?: WebGpuTuningSummary;
   /** A short label for cards and comparability ("NVIDIA H100 80GB HBM3", "cpu:<model> x2"). */
   label: string;
 }
@@ -81,6 +83,28 @@ export interface SgemmSummary {
   source: string;
   /** Every candidate. */
   candidates: SgemmCandidateSummary[];
+}
+
+/** One tuned matmul shape. */
+export interface TunedShapeSummary {
+  /** "m x n x k", batch, transposes (e.g. "4096x1024x256NT"). */
+  shape: string;
+  /** The variant in use. */
+  variant: string;
+  /** Its GFLOP/s when tuned. */
+  gflops: number;
+  /** The untuned default's time over the winner's (>= 1), or null when the default failed. */
+  speedup: number | null;
+}
+
+/** The WebGPU matmul tuning of this machine's adapter. */
+export interface WebGpuTuningSummary {
+  /** The cache file. */
+  cachePath: string;
+  /** The variants the tuner chooses from. */
+  variants: { id: string; description: string; precision: string }[];
+  /** Tuned shapes (empty until a run or the bench tuned some). */
+  shapes: TunedShapeSummary[];
 }
 
 /**

@@ -49,4 +49,6 @@ export {
   resolveBackend,
   type SgemmCandidateSummary,
   type SgemmSummary,
+  type TunedShapeSummary,
+  type WebGpuTuningSummary,
 } from "./detect.ts";

@@ -31,7 +31,9 @@ import engineWebgpuKernelsTs from "../engine/webgpu/kernels.ts" with { type: "te
 import engineWebgpuMatmulVariantsTs from "../engine/webgpu/matmul_variants.ts" with {
   type: "text",
 };
+import engineWebgpuMatmulWgslTs from "../engine/webgpu/matmul_wgsl.ts" with { type: "text" };
 import engineWebgpuPoolTs from "../engine/webgpu/pool.ts" with { type: "text" };
+import engineWebgpuOptimStackTs from "../engine/webgpu/optim_stack.ts" with { type: "text" };
 import kernelsAttentionWgsl from "../../kernels/attention.wgsl" with { type: "text" };
 import kernelsCrossEntropyWgsl from "../../kernels/cross_entropy.wgsl" with { type: "text" };
 import kernelsElementwiseWgsl from "../../kernels/elementwise.wgsl" with { type: "text" };
@@ -39,6 +41,7 @@ import kernelsEmbeddingWgsl from "../../kernels/embedding.wgsl" with { type: "te
 import kernelsMatmulWgsl from "../../kernels/matmul.wgsl" with { type: "text" };
 import kernelsNormWgsl from "../../kernels/norm.wgsl" with { type: "text" };
 import kernelsOptimWgsl from "../../kernels/optim.wgsl" with { type: "text" };
+import kernelsOptimStackWgsl from "../../kernels/optim_stack.wgsl" with { type: "text" };
 import kernelsReduceWgsl from "../../kernels/reduce.wgsl" with { type: "text" };
 import kernelsRotaryWgsl from "../../kernels/rotary.wgsl" with { type: "text" };
 import trainHarnessTs from "./harness.ts" with { type: "text" };
@@ -79,7 +82,9 @@ export const HARNESS_SOURCES: Readonly<Record<string, string>> = {
   "src/engine/webgpu/device.ts": engineWebgpuDeviceTs,
   "src/engine/webgpu/dispatch.ts": engineWebgpuDispatchTs,
   "src/engine/webgpu/kernels.ts": engineWebgpuKernelsTs,
+  "src/engine/webgpu/optim_stack.ts": engineWebgpuOptimStackTs,
   "src/engine/webgpu/matmul_variants.ts": engineWebgpuMatmulVariantsTs,
+  "src/engine/webgpu/matmul_wgsl.ts": engineWebgpuMatmulWgslTs,
   "src/engine/webgpu/pool.ts": engineWebgpuPoolTs,
   "kernels/attention.wgsl": kernelsAttentionWgsl,
   "kernels/cross_entropy.wgsl": kernelsCrossEntropyWgsl,
@@ -88,6 +93,7 @@ export const HARNESS_SOURCES: Readonly<Record<string, string>> = {
   "kernels/matmul.wgsl": kernelsMatmulWgsl,
   "kernels/norm.wgsl": kernelsNormWgsl,
   "kernels/optim.wgsl": kernelsOptimWgsl,
+  "kernels/optim_stack.wgsl": kernelsOptimStackWgsl,
   "kernels/reduce.wgsl": kernelsReduceWgsl,
   "kernels/rotary.wgsl": kernelsRotaryWgsl,
   "src/train/harness.ts": trainHarnessTs,
@@ -113,4 +119,5 @@ export const HARNESS_HASH_EXCLUDED: readonly string[] = [
   "src/engine/webgpu/mod.ts",
   "src/engine/cpu/gemm/probe.ts",
   "src/engine/webgpu/timing.ts",
+  "src/engine/webgpu/tune.ts",
 ];

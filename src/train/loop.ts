@@ -45,6 +45,11 @@ export interface TrainLoopOptions {
   hardTimeoutSeconds?: number;
   /** Longest row the model will be fed later (the evaluation context); default seqLen. */
   maxSeqLen?: number;
+  /**
+   * Awaited once after the first step, outside the counted time: the backend's kernels can be
+   * tuned on the shapes that step used (WebGPU matmul autotuning).
+   */
+  afterFirstStep?: () => Promise<void>;
 }
 
 /** What the loop produced. */
@@ -141,6 +146,7 @@ export async function trainModel(opts: TrainLoopOptions): Promise<TrainLoopResul
       }
       losses.push(loss);
       step++;
+      if (step === 1 && opts.afterFirstStep) await opts.afterFirstStep();
       if (!Number.isFinite(loss) || loss > MAX_LOSS) {
         failure = `loss ${loss} at step ${step - 1} (NaN or above ${MAX_LOSS})`;
         break;

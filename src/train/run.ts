@@ -236,6 +236,18 @@ export function cpuKernels(platform: PlatformInfo, backend: Backend): string {
   return backend.info.name === "cpu" ? sgemmKernels(platform.sgemm) : "";
 }
 
+/**
+ * WebGPU matmul tuning at first use (src/engine/webgpu/tune.ts), or null on the CPU. Loaded on
+ * demand, as the WebGPU backend itself is.
+ */
+async function startTuning(backend: Backend, log: (line: string) => void) {
+  if (backend.info.name !== "webgpu") return null;
+  const { tuneAtFirstUse } = await import("../engine/webgpu/tune.ts");
+  const { WebGpuBackend } = await import("../engine/webgpu/backend.ts");
+  if (!(backend instanceof WebGpuBackend)) return null;
+  return tuneAtFirstUse(backend, { log });
+}
+
 /** The 1-minute load average (0 where the OS reports none). */
 function loadAverage(): number {
   try {
@@ -279,7 +291,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
           `${opts.data.val.tokens.length} tokens (${evaluation.tokens} scored)`,
       );
     }
-    const hHash = await harnessHash(opts.data.identity, evaluation, cpuKernels(platform, backend));
+    let hHash = await harnessHash(opts.data.identity, evaluation, cpuKernels(platform, backend));
     const text = opts.recipe ?? { source: DEFAULT_RECIPE_SOURCE, path: null };
     const run: RunContext = { opts, platform, backend, evaluation, hHash, started, text };
     let recipe: LoadedRecipe;
@@ -305,6 +317,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
       seed: opts.seed,
     });
     const hardTimeout = opts.hardTimeoutSeconds ?? defaultHardTimeout(opts.budgetSeconds);
+    const tuning = await startTuning(backend, log);
     const peakFlops = platform.peak ? platform.peak.fp32 : null;
     backend.resetPeak();
     let result: Awaited<ReturnType<typeof trainModel>>;
@@ -323,6 +336,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
         hardTimeoutSeconds: hardTimeout,
         maxSeqLen: evaluation.seqLen,
         onProgress: (p) => progress.update(p),
+        afterFirstStep: tuning ? async () => void await tuning.finish() : undefined,
       });
     } catch (error) {
       progress.stop();
@@ -334,6 +348,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
     }
     const loadAvg = loadAverage();
     progress.stop();
+    if (tuning) {
+      // The WebGPU matmul variants the run's shapes ended on sum in their own order.
+      hHash = run.hHash = await harnessHash(opts.data.identity, evaluation, tuning.kernels());
+    }
     const model = result.model;
     let valBpb: number | null = null;
     let checkpoint: string | null = null;

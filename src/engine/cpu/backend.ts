@@ -7,6 +7,7 @@
  * @module
  */
 import type {
+  AdamWGroupParams,
   AdamWParams,
   AttentionBackwardParams,
   AttentionParams,
@@ -26,7 +27,9 @@ import type {
   MatmulParams,
   MemoryStats,
   MuonMomentumParams,
+  MuonMomentumStackParams,
   MuonUpdateParams,
+  MuonUpdateStackParams,
   NormalizeFrobeniusParams,
   ReduceToParams,
   RmsNormBackwardParams,
@@ -545,6 +548,62 @@ class CpuBackend implements Backend {
       p.weightDecay,
       p.beta2,
     );
+  }
+
+  // The grouped forms run the per-tensor kernels item by item: on a CPU one call per tensor costs
+  // nothing extra, and the arithmetic stays exactly the per-tensor path's.
+
+  adamwGroup(p: AdamWGroupParams): void {
+    for (const item of p.items) {
+      this.adamw({
+        ...item,
+        lr: p.lr,
+        beta1: p.beta1,
+        beta2: p.beta2,
+        eps: p.eps,
+        weightDecay: p.weightDecay,
+      });
+    }
+  }
+
+  muonMomentumStack(p: MuonMomentumStackParams): void {
+    const { n } = p;
+    if (p.momenta.length !== p.grads.length) {
+      throw new RangeError("muonMomentumStack: grads and momenta differ in length");
+    }
+    const out = this.#f32(p.out, p.grads.length * n, "muonMomentumStack out");
+    p.grads.forEach((grad, i) => {
+      const x = out.subarray(i * n, (i + 1) * n);
+      muonMomentumKernel(
+        this.#f32(grad, n, "muonMomentumStack grad"),
+        this.#f32(p.momenta[i], n, "muonMomentumStack momentum"),
+        x,
+        n,
+        p.beta,
+      );
+      normalizeFrobeniusKernel(x, x, n, p.factor ?? 1.02, p.eps ?? 1e-6);
+    });
+  }
+
+  muonUpdateStack(p: MuonUpdateStackParams): void {
+    const n = p.rows * p.cols;
+    const entries = p.rows >= p.cols ? p.rows : p.cols;
+    if (p.secondMoments.length !== p.params.length) {
+      throw new RangeError("muonUpdateStack: params and secondMoments differ in length");
+    }
+    const update = this.#f32(p.update, p.params.length * n, "muonUpdateStack update");
+    p.params.forEach((param, i) => {
+      muonUpdateKernel(
+        this.#f32(param, n, "muonUpdateStack param"),
+        update.subarray(i * n, (i + 1) * n),
+        this.#f32(p.secondMoments[i], entries, "muonUpdateStack secondMoment"),
+        p.rows,
+        p.cols,
+        p.lr,
+        p.weightDecay,
+        p.beta2,
+      );
+    });
   }
 }
 

@@ -6,6 +6,7 @@
  * the queue runs in order, so the next op that reuses them runs after this one.
  */
 import type {
+  AdamWGroupParams,
   AdamWParams,
   AttentionBackwardParams,
   AttentionParams,
@@ -25,7 +26,9 @@ import type {
   MatmulParams,
   MemoryStats,
   MuonMomentumParams,
+  MuonMomentumStackParams,
   MuonUpdateParams,
+  MuonUpdateStackParams,
   NormalizeFrobeniusParams,
   ReduceToParams,
   RmsNormBackwardParams,
@@ -45,14 +48,23 @@ import {
   EMBEDDING,
   NORM,
   OPTIM,
+  packFor,
   REDUCE_TO,
   ROTARY,
 } from "./kernels.ts";
 import { BufferPool } from "./pool.ts";
 import {
+  slotBuffers,
+  stackChunks,
+  type StackEntry,
+  stackKernel,
+  stackSlots,
+} from "./optim_stack.ts";
+import {
   defaultMatmulVariant,
   type MatmulDeviceCaps,
   type MatmulLaunch,
+  matmulLaunchAligned,
   type MatmulRecorder,
   type MatmulShape,
   type MatmulVariant,
@@ -137,6 +149,17 @@ function checkBroadcast(name: string, operand: readonly number[], out: readonly 
 
 const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+/**
+ * log2 of the lanes that share one row of `packs` packs in the row kernels (norm): the smallest
+ * power of two in [4, 256] that leaves each lane at most two packs, so short rows pack several
+ * to a 256-invocation workgroup and every lane has a couple of loads in flight.
+ */
+function rowLanesLog2(packs: number): number {
+  let log2 = 2;
+  while (log2 < 8 && (1 << log2) * 2 < packs) log2++;
+  return log2;
+}
+
 /** Options for `createWebGpuBackend`. */
 export interface WebGpuBackendOptions extends GpuDeviceOptions {
   /** Use this device (the caller keeps ownership of the adapter; destroy() still destroys it). */
@@ -163,6 +186,8 @@ export class WebGpuBackend implements Backend {
   forcedMatmulVariant: MatmulVariant | null = null;
   /** The tuned choice per shape (set by `applyMatmulTuning`); null = untuned defaults. */
   matmulChoice: ((shape: MatmulShape) => MatmulVariant | undefined) | null = null;
+  /** Called with every matmul's shape (the tuner collects what a run uses). */
+  onMatmulShape: ((shape: MatmulShape) => void) | null = null;
 
   /** Use `createWebGpuBackend`. */
   constructor(gpu: GpuDevice) {
@@ -235,9 +260,10 @@ export class WebGpuBackend implements Backend {
         gpus.map((buffer, i) => ({
           buffer,
           offset: start * buffers[i].perItem * 4,
-          // Round the size up to 4 bytes past the window; never past the buffer.
+          // Round the size up to 16 bytes (a vec4 view must cover a window's last partial
+          // quad); never past the buffer.
           size: Math.min(
-            count * buffers[i].perItem * 4,
+            Math.ceil(count * buffers[i].perItem / 4) * 16,
             buffer.size - start * buffers[i].perItem * 4,
           ),
         })),
@@ -399,7 +425,8 @@ export class WebGpuBackend implements Backend {
       const to = Math.min(offset + length, start + count);
       if (to <= from) return;
       const u = new Uniforms(28).u(0, to - from, 0, 0, from - start).u(6, bits);
-      this.#run(ELEMENTWISE.fill, u, bindings, this.#grid(to - from));
+      const quads = Math.ceil((to - start) / 4) - Math.floor((from - start) / 4);
+      this.#run(ELEMENTWISE.fill, u, bindings, this.#grid(quads));
     });
   }
 
@@ -412,9 +439,13 @@ export class WebGpuBackend implements Backend {
     if (p.src === p.dst) throw new RangeError("webgpu: copy2d src and dst must differ");
     const src = this.#need(p.src, srcOffset + (p.rows - 1) * p.srcStride + p.cols, "src");
     const dst = this.#need(p.dst, dstOffset + (p.rows - 1) * p.dstStride + p.cols, "dst");
-    const u = new Uniforms(28).u(0, n, 0, p.accumulate ? 1 : 0, 0)
-      .u(8, p.rows, p.cols, p.srcStride, p.dstStride, srcOffset, dstOffset);
-    this.#run(ELEMENTWISE.copy2d, u, [src, dst], this.#grid(n));
+    // vec4 when the rows are whole quads that start on quads.
+    const layout = [p.cols, p.srcStride, p.dstStride, srcOffset, dstOffset];
+    const pack = layout.every((v) => v % 4 === 0) ? 4 : 1;
+    const u = new Uniforms(28).u(0, n / pack, 0, p.accumulate ? 1 : 0, 0)
+      .u(8, p.rows, ...layout.map((v) => v / pack));
+    const kernel = pack === 4 ? ELEMENTWISE.copy2d4 : ELEMENTWISE.copy2d;
+    this.#run(kernel, u, [src, dst], this.#grid(n / pack));
   }
 
   /** out (+)= alpha * x (windowed past the binding limit). */
@@ -427,7 +458,7 @@ export class WebGpuBackend implements Backend {
     }];
     this.#windows(p.n, buffers, (bindings, _start, count) => {
       const u = new Uniforms(28).u(0, count, 0, p.accumulate ? 1 : 0).f(4, p.alpha);
-      this.#run(ELEMENTWISE.scale, u, bindings, this.#grid(count));
+      this.#run(ELEMENTWISE.scale, u, bindings, this.#grid(Math.ceil(count / 4)));
     });
   }
 
@@ -448,7 +479,7 @@ export class WebGpuBackend implements Backend {
     }];
     this.#windows(p.n, buffers, (bindings, _start, count) => {
       const u = new Uniforms(28).u(0, count, code, p.accumulate ? 1 : 0).f(5, p.cap ?? 0);
-      this.#run(ELEMENTWISE.unary, u, bindings, this.#grid(count));
+      this.#run(ELEMENTWISE.unary, u, bindings, this.#grid(Math.ceil(count / 4)));
     });
   }
 
@@ -464,7 +495,7 @@ export class WebGpuBackend implements Backend {
     ];
     this.#windows(p.n, buffers, (bindings, _start, count) => {
       const u = new Uniforms(28).u(0, count, code, p.accumulate ? 1 : 0).f(5, p.cap ?? 0);
-      this.#run(ELEMENTWISE.unaryBackward, u, bindings, this.#grid(count));
+      this.#run(ELEMENTWISE.unaryBackward, u, bindings, this.#grid(Math.ceil(count / 4)));
     });
   }
 
@@ -482,9 +513,12 @@ export class WebGpuBackend implements Backend {
     const out = this.#need(p.out, n, "out");
     const op = p.op === "add" ? 0 : p.op === "mul" ? 1 : -1;
     if (op < 0) throw new RangeError(`webgpu: unknown binary op ${p.op}`);
-    const u = new Uniforms(28).u(0, n, op, p.accumulate ? 1 : 0)
+    // vec4 over quads of the last dimension when it is a multiple of 4
+    const pack = packFor(shape[3]);
+    const u = new Uniforms(28).u(0, n / pack, op, p.accumulate ? 1 : 0)
       .u(16, ...shape, ...broadcastStrides(aShape, shape), ...broadcastStrides(bShape, shape));
-    this.#run(ELEMENTWISE.binary, u, [a, b, out], this.#grid(n));
+    const kernel = pack === 4 ? ELEMENTWISE.binary4 : ELEMENTWISE.binary;
+    this.#run(kernel, u, [a, b, out], this.#grid(n / pack));
   }
 
   /** out (+)= alpha * x broadcast from xShape. */
@@ -496,9 +530,11 @@ export class WebGpuBackend implements Backend {
     if (n === 0) return;
     const x = this.#need(p.x, product(xShape), "x");
     const out = this.#need(p.out, n, "out");
-    const u = new Uniforms(28).u(0, n, 0, p.accumulate ? 1 : 0).f(4, p.alpha ?? 1)
+    const pack = packFor(shape[3]);
+    const u = new Uniforms(28).u(0, n / pack, 0, p.accumulate ? 1 : 0).f(4, p.alpha ?? 1)
       .u(16, ...shape, ...broadcastStrides(xShape, shape));
-    this.#run(ELEMENTWISE.broadcastTo, u, [x, out], this.#grid(n));
+    const kernel = pack === 4 ? ELEMENTWISE.broadcastTo4 : ELEMENTWISE.broadcastTo;
+    this.#run(kernel, u, [x, out], this.#grid(n / pack));
   }
 
   /** out (+)= alpha * sum of x over the dims where outShape is 1. */
@@ -612,6 +648,9 @@ export class WebGpuBackend implements Backend {
 
   #recordMatmul(launch: MatmulLaunch): void {
     this.#live();
+    // vec4 variants need every offset and stride a multiple of 4: the shape says so.
+    launch = { ...launch, shape: { ...launch.shape, aligned: matmulLaunchAligned(launch) } };
+    this.onMatmulShape?.(launch.shape);
     const variant = this.matmulVariantFor(launch.shape);
     const scratch: WebGpuBuffer[] = [];
     const recorder: MatmulRecorder = {
@@ -772,7 +811,7 @@ export class WebGpuBackend implements Backend {
 
   // ---- norms, rotary -------------------------------------------------------------------------
 
-  /** RMSNorm forward, saving rstd. */
+  /** RMSNorm forward, saving rstd (one pass; see kernels/norm.wgsl). */
   rmsnorm(p: RmsNormParams): void {
     if (p.rows === 0) return;
     const n = p.rows * p.dim;
@@ -781,11 +820,15 @@ export class WebGpuBackend implements Backend {
       this.#need(p.rstd, p.rows, "rstd"),
       this.#need(p.out, n, "out"),
     ];
-    const u = new Uniforms(8).u(0, p.rows, p.dim, 0).f(4, p.eps ?? 1.1920929e-7);
-    this.#run(NORM.forward, u, bufs, this.dispatcher.grid1d(p.rows));
+    const pack = packFor(p.dim);
+    const lanesLog2 = rowLanesLog2(p.dim / pack);
+    const u = new Uniforms(8).u(0, p.rows, p.dim / pack, 0, lanesLog2)
+      .f(4, p.eps ?? 1.1920929e-7, p.dim);
+    const grid = this.dispatcher.grid1d(Math.ceil(p.rows / (WG >> lanesLog2)));
+    this.#run(NORM[pack].forward, u, bufs, grid);
   }
 
-  /** RMSNorm backward. */
+  /** RMSNorm backward (one pass; see kernels/norm.wgsl). */
   rmsnormBackward(p: RmsNormBackwardParams): void {
     if (p.rows === 0) return;
     const n = p.rows * p.dim;
@@ -795,8 +838,12 @@ export class WebGpuBackend implements Backend {
       this.#need(p.gradIn, n, "gradIn"),
       this.#need(p.rstd, p.rows, "rstd"),
     ];
-    const u = new Uniforms(8).u(0, p.rows, p.dim, p.accumulate ? 1 : 0);
-    this.#run(NORM.backward, u, bufs, this.dispatcher.grid1d(p.rows));
+    const pack = packFor(p.dim);
+    const lanesLog2 = rowLanesLog2(p.dim / pack);
+    const u = new Uniforms(8).u(0, p.rows, p.dim / pack, p.accumulate ? 1 : 0, lanesLog2)
+      .f(5, p.dim);
+    const grid = this.dispatcher.grid1d(Math.ceil(p.rows / (WG >> lanesLog2)));
+    this.#run(NORM[pack].backward, u, bufs, grid);
   }
 
   /** Rotary embedding (inverse = backward). */
@@ -894,7 +941,7 @@ export class WebGpuBackend implements Backend {
 
   // ---- loss ----------------------------------------------------------------------------------
 
-  /** Fused softcap + cross-entropy forward (rows windowed past the binding limit). */
+  /** Fused softcap + cross-entropy forward, one pass per row (rows windowed past the limit). */
   crossEntropy(p: CrossEntropyParams): void {
     if (p.rows === 0) return;
     const buffers = [
@@ -903,13 +950,14 @@ export class WebGpuBackend implements Backend {
       { handle: p.losses, name: "losses", perItem: 1 },
       { handle: p.lse, name: "lse", perItem: 1 },
     ];
+    const pack = packFor(p.vocab);
     this.#windows(p.rows, buffers, (bindings, _start, rows) => {
-      const u = new Uniforms(8).u(0, rows, p.vocab, 0).f(4, p.softcap);
-      this.#run(CROSS_ENTROPY.forward, u, bindings, this.dispatcher.grid1d(rows));
+      const u = new Uniforms(8).u(0, rows, p.vocab / pack, 0).f(4, p.softcap);
+      this.#run(CROSS_ENTROPY[pack].forward, u, bindings, this.dispatcher.grid1d(rows));
     });
   }
 
-  /** Fused softcap + cross-entropy backward (rows windowed past the binding limit). */
+  /** Fused softcap + cross-entropy backward, one pass (rows windowed past the binding limit). */
   crossEntropyBackward(p: CrossEntropyBackwardParams): void {
     if (p.rows * p.vocab === 0) return;
     const buffers = [
@@ -919,9 +967,11 @@ export class WebGpuBackend implements Backend {
       { handle: p.gradLosses, name: "gradLosses", perItem: 1 },
       { handle: p.gradLogits, name: "gradLogits", perItem: p.vocab },
     ];
+    const pack = packFor(p.vocab);
     this.#windows(p.rows, buffers, (bindings, _start, rows) => {
-      const u = new Uniforms(8).u(0, rows, p.vocab, p.accumulate ? 1 : 0).f(4, p.softcap);
-      this.#run(CROSS_ENTROPY.backward, u, bindings, this.#grid(rows * p.vocab));
+      const u = new Uniforms(8).u(0, rows, p.vocab / pack, p.accumulate ? 1 : 0).f(4, p.softcap);
+      const grid = this.#grid(rows * p.vocab / pack);
+      this.#run(CROSS_ENTROPY[pack].backward, u, bindings, grid);
     });
   }
 
@@ -996,6 +1046,139 @@ export class WebGpuBackend implements Backend {
       this.#run(OPTIM.muonVmean, u, [update, perEntry.gpu], this.dispatcher.grid1d(entries));
       this.#run(OPTIM.muonStats, u, [secondMoment, perEntry.gpu, stats.gpu], [1]);
       this.#run(OPTIM.muonApply, u, [param, update, perEntry.gpu, stats.gpu], this.#grid(n));
+    } finally {
+      this.free(perEntry);
+      this.free(stats);
+    }
+  }
+
+  /** Slots one dispatch of a grouped optimizer kernel binds on this device. */
+  #slots(entry: StackEntry): number {
+    return stackSlots(entry, this.gpu.limits.maxStorageBuffersPerShaderStage);
+  }
+
+  /**
+   * AdamW over a parameter group: one dispatch per up to 11 tensors (fewer where the device has
+   * few storage bindings). A tensor larger than one binding takes the windowed per-tensor path.
+   */
+  adamwGroup(p: AdamWGroupParams): void {
+    const limit = this.dispatcher.maxStorageBindingBytes / 4;
+    const fits = p.items.filter((it) => it.n > 0 && it.n <= limit);
+    for (const it of p.items) {
+      if (it.n > limit) this.adamw({ ...p, ...it });
+    }
+    for (const [first, count] of stackChunks(fits.length, this.#slots("adamw_group"))) {
+      const items = fits.slice(first, first + count);
+      const u = new Uniforms(64).u(1, count)
+        .f(14, p.eps, p.lr, p.weightDecay, p.beta1, p.beta2);
+      let workgroups = 0;
+      items.forEach((it, j) => {
+        // Bias corrections in f64 on the host, as `adamw` computes them.
+        const stepSize = p.lr / (1 - p.beta1 ** it.step);
+        u.u(20 + 4 * j, workgroups, it.n).f(22 + 4 * j, stepSize, 1 - p.beta2 ** it.step);
+        workgroups += Math.ceil(it.n / WG);
+      });
+      const buffers = slotBuffers("adamw_group", {
+        param: items.map((it) => this.#need(it.param, it.n, "param")),
+        grad: items.map((it) => this.#need(it.grad, it.n, "grad")),
+        am: items.map((it) => this.#need(it.m, it.n, "m")),
+        av: items.map((it) => this.#need(it.v, it.n, "v")),
+      });
+      this.#run(stackKernel("adamw_group", count), u, buffers, this.dispatcher.grid1d(workgroups));
+    }
+  }
+
+  /**
+   * Muon momentum + Frobenius normalisation over a stack: the momentum kernel binds up to
+   * `#slots` items per dispatch and leaves each item's sum-of-squares partials; one dispatch then
+   * normalises the whole stack in place.
+   */
+  muonMomentumStack(p: MuonMomentumStackParams): void {
+    const { n } = p;
+    const items = p.grads.length;
+    if (p.momenta.length !== items) {
+      throw new RangeError("webgpu: muonMomentumStack grads and momenta differ in length");
+    }
+    if (n === 0 || items === 0) return;
+    const out = this.#need(p.out, items * n, "out");
+    const partials = Math.min(256, Math.ceil(n / WG));
+    const wgPerItem = Math.ceil(n / WG);
+    const scratch = this.#scratch(items * partials);
+    try {
+      const uniforms = (first: number, count: number) =>
+        new Uniforms(64).u(0, n, count, first, partials).u(9, wgPerItem)
+          .f(12, p.beta, p.factor ?? 1.02, p.eps ?? 1e-6);
+      for (const [first, count] of stackChunks(items, this.#slots("stack_momentum"))) {
+        const buffers = slotBuffers("stack_momentum", {
+          grad: p.grads.slice(first, first + count).map((g) => this.#need(g, n, "grad")),
+          mom: p.momenta.slice(first, first + count).map((m) => this.#need(m, n, "momentum")),
+        });
+        this.#run(
+          stackKernel("stack_momentum", count),
+          uniforms(first, count),
+          [out, scratch.gpu, ...buffers],
+          [partials, count],
+        );
+      }
+      this.#run(
+        stackKernel("stack_normalize", 1),
+        uniforms(0, items),
+        [out, scratch.gpu],
+        this.dispatcher.grid1d(wgPerItem * items),
+      );
+    } finally {
+      this.free(scratch);
+    }
+  }
+
+  /**
+   * Muon's last stage over a stack: one dispatch for every item's vMean, then the second-moment
+   * statistics and the update with up to `#slots` items per dispatch.
+   */
+  muonUpdateStack(p: MuonUpdateStackParams): void {
+    const { rows, cols } = p;
+    const n = rows * cols;
+    const items = p.params.length;
+    if (p.secondMoments.length !== items) {
+      throw new RangeError("webgpu: muonUpdateStack params and secondMoments differ in length");
+    }
+    if (n === 0 || items === 0) return;
+    const alongRows = rows >= cols;
+    const entries = alongRows ? rows : cols;
+    const red = alongRows ? cols : rows;
+    const wgPerItem = Math.ceil(n / WG);
+    const update = this.#need(p.update, items * n, "update");
+    const perEntry = this.#scratch(items * entries);
+    const stats = this.#scratch(items);
+    try {
+      const uniforms = (first: number, count: number) =>
+        new Uniforms(64).u(0, n, count, first, 0, rows, cols, alongRows ? 1 : 0, entries, red)
+          .u(9, wgPerItem).f(15, p.lr, p.weightDecay, 0, p.beta2);
+      this.#run(
+        stackKernel("stack_vmean", 1),
+        uniforms(0, items),
+        [update, perEntry.gpu],
+        this.dispatcher.grid1d(items * entries),
+      );
+      for (const [first, count] of stackChunks(items, this.#slots("stack_stats"))) {
+        const second = p.secondMoments.slice(first, first + count)
+          .map((b) => this.#need(b, entries, "secondMoment"));
+        this.#run(
+          stackKernel("stack_stats", count),
+          uniforms(first, count),
+          [perEntry.gpu, stats.gpu, ...slotBuffers("stack_stats", { second })],
+          [count],
+        );
+      }
+      for (const [first, count] of stackChunks(items, this.#slots("stack_apply"))) {
+        const param = p.params.slice(first, first + count).map((b) => this.#need(b, n, "param"));
+        this.#run(
+          stackKernel("stack_apply", count),
+          uniforms(first, count),
+          [update, perEntry.gpu, stats.gpu, ...slotBuffers("stack_apply", { param })],
+          this.dispatcher.grid1d(wgPerItem * count),
+        );
+      }
     } finally {
       this.free(perEntry);
       this.free(stats);

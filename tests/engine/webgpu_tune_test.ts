@@ -1,0 +1,251 @@
+/**
+ * The matmul autotuner (src/engine/webgpu/tune.ts) on a real adapter: every supporting variant
+ * is timed and checked, a wrong variant never wins however fast, the choice is cached per
+ * adapter and variant catalogue (a corrupt cache is reported and left alone), untuned shapes
+ * borrow a near neighbour's choice, and the trainer tunes the shapes of its first step.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { assertClose, gpuTest, randomArray } from "./webgpu_helpers.ts";
+import {
+  adapterKey,
+  applyMatmulTuning,
+  shapeKey,
+  tuneAtFirstUse,
+  tuneMatmul,
+} from "../../src/engine/webgpu/tune.ts";
+import {
+  MATMUL_VARIANTS,
+  type MatmulShape,
+  type MatmulVariant,
+  TILE128,
+  TILE64,
+} from "../../src/engine/webgpu/matmul_variants.ts";
+import { ELEMENTWISE } from "../../src/engine/webgpu/kernels.ts";
+import { trainModel } from "../../src/train/loop.ts";
+import { runCli } from "../cli_helpers.ts";
+import { markovBatches, referenceRecipe, TINY_RECIPE } from "../train/model_helpers.ts";
+
+const SHAPES: MatmulShape[] = [
+  { m: 96, n: 80, k: 40, batch: 1, transA: false, transB: false },
+  { m: 64, n: 48, k: 32, batch: 3, transA: false, transB: true },
+];
+
+/** Fast and wrong: fills C with zeros instead of multiplying. */
+const ZEROS: MatmulVariant = {
+  id: "test-zeros",
+  description: "writes zeros (a broken kernel)",
+  precision: "f32",
+  supports: () => true,
+  record(launch, recorder) {
+    const n = launch.shape.m * launch.shape.n * launch.shape.batch;
+    const u = new Uint32Array(28);
+    u.set([n, 0, 0, launch.offsetC]);
+    recorder.dispatch(ELEMENTWISE.fill, u, [launch.c], [Math.ceil(n / 256), 1, 1]);
+  },
+};
+
+/** A correct variant under another id (the catalogue changes, so the cache key changes). */
+const RENAMED: MatmulVariant = { ...TILE64, id: "test-renamed-t64" };
+
+const quiet = () => {};
+
+gpuTest("tuneMatmul: times every supporting variant, caches, reuses the cache", async (g) => {
+  const dir = await Deno.makeTempDir();
+  const cachePath = join(dir, "tune.json");
+  try {
+    const first = await tuneMatmul(g, SHAPES, { cachePath, log: quiet });
+    assert.equal(first.measured, 2);
+    assert.equal(first.cached, 0);
+    for (const shape of SHAPES) {
+      const entry = first.entries[shapeKey(shape)];
+      const supporting = MATMUL_VARIANTS.filter((v) =>
+        v.precision === "f32" && v.supports(shape, g.matmulCaps)
+      );
+      assert.deepEqual(
+        entry.candidates.map((c) => c.id).sort(),
+        supporting.map((v) => v.id).sort(),
+      );
+      for (const c of entry.candidates) assert.ok(c.ms !== null && c.ms > 0, `${c.id}: ${c.error}`);
+      const fastest = Math.min(...entry.candidates.map((c) => c.ms!));
+      assert.equal(entry.ms, fastest);
+      assert.equal(entry.timing, "timestamp");
+      // The backend now uses the winner for this shape.
+      assert.equal(g.matmulVariantFor(shape).id, entry.variant);
+    }
+    const cache = JSON.parse(await Deno.readTextFile(cachePath));
+    assert.deepEqual(Object.keys(cache.adapters), [adapterKey(g)]);
+    const again = await tuneMatmul(g, SHAPES, { cachePath, log: quiet });
+    assert.equal(again.measured, 0);
+    assert.equal(again.cached, 2);
+    assert.deepEqual(again.entries, first.entries);
+    // Another variant catalogue is another key: measured again, both kept.
+    const other = await tuneMatmul(g, SHAPES.slice(0, 1), {
+      cachePath,
+      log: quiet,
+      variants: [TILE64, RENAMED],
+    });
+    assert.equal(other.measured, 1);
+    const both = JSON.parse(await Deno.readTextFile(cachePath));
+    assert.equal(Object.keys(both.adapters).length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+gpuTest(
+  "tuneMatmul: a wrong variant is rejected, however fast, and results stay right",
+  async (g) => {
+    const shape = SHAPES[0];
+    const result = await tuneMatmul(g, [shape], {
+      cachePath: null,
+      log: quiet,
+      variants: [TILE64, ZEROS, TILE128],
+    });
+    const entry = result.entries[shapeKey(shape)];
+    const zeros = entry.candidates.find((c) => c.id === ZEROS.id)!;
+    assert.equal(zeros.ms, null);
+    assert.match(zeros.error!, /differs by/);
+    assert.notEqual(entry.variant, ZEROS.id);
+    // A product through the tuned backend is still A B.
+    const { m, n, k } = shape;
+    const a = randomArray(m * k, 1), b = randomArray(k * n, 2);
+    const [ba, bb, bc] = [g.alloc("f32", m * k), g.alloc("f32", k * n), g.alloc("f32", m * n)];
+    g.write(ba, a);
+    g.write(bb, b);
+    g.matmul({ a: ba, b: bb, c: bc, m, n, k });
+    const want = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        for (let x = 0; x < k; x++) want[i * n + j] += a[i * k + x] * b[x * n + j];
+      }
+    }
+    assertClose(await g.read(bc), want, "tuned matmul");
+  },
+);
+
+gpuTest(
+  "tuneMatmul: a corrupt cache is reported, left alone, and tuning still works",
+  async (g) => {
+    const dir = await Deno.makeTempDir();
+    const cachePath = join(dir, "tune.json");
+    try {
+      await Deno.writeTextFile(cachePath, "{ not json");
+      const warnings: string[] = [];
+      const result = await tuneMatmul(g, SHAPES.slice(0, 1), {
+        cachePath,
+        log: (m) => warnings.push(m),
+      });
+      assert.equal(result.measured, 1);
+      assert.ok(warnings.some((w) => w.includes(cachePath) && w.includes("tuning uncached")));
+      assert.equal(await Deno.readTextFile(cachePath), "{ not json");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+gpuTest(
+  "applyMatmulTuning: near shapes borrow the tuned variant, far ones keep the default",
+  async (g) => {
+    const tuned: MatmulShape = { m: 256, n: 256, k: 256, batch: 1, transA: false, transB: false };
+    // A tuning that picked the 128 tile for 256^3 (the untuned default there is the 64 tile).
+    applyMatmulTuning(g, {
+      adapter: "test",
+      entries: {
+        [shapeKey(tuned)]: {
+          variant: TILE128.id,
+          ms: 1,
+          gflops: 1,
+          defaultVariant: TILE64.id,
+          defaultMs: 2,
+          timing: "timestamp",
+          candidates: [],
+        },
+      },
+    });
+    assert.equal(g.matmulVariantFor(tuned).id, TILE128.id);
+    assert.equal(g.matmulVariantFor({ ...tuned, m: 300 }).id, TILE128.id, "near: borrowed");
+    assert.equal(g.matmulVariantFor({ ...tuned, m: 8, n: 8 }).id, TILE64.id, "far: default");
+    assert.equal(g.matmulVariantFor({ ...tuned, transB: true }).id, TILE64.id, "other transposes");
+    await g.sync();
+  },
+);
+
+gpuTest("tuneAtFirstUse: the trainer tunes the shapes of its first step once", async (g) => {
+  const dir = await Deno.makeTempDir();
+  const cachePath = join(dir, "tune.json");
+  const previous = Deno.env.get("AUTORESEARCH_WEBGPU_TUNE");
+  Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", "1");
+  try {
+    const tuning = tuneAtFirstUse(g, { cachePath, log: quiet });
+    let calls = 0;
+    const result = await trainModel({
+      backend: g,
+      recipe: referenceRecipe(TINY_RECIPE),
+      vocabSize: 64,
+      budgetSeconds: 30,
+      seed: 1,
+      nextBatch: markovBatches(64, TINY_RECIPE.deviceBatchRows, TINY_RECIPE.model.seqLen, 7),
+      peakFlops: null,
+      maxSteps: 2,
+      afterFirstStep: async () => {
+        calls++;
+        const done = await tuning.finish();
+        assert.ok(done && done.measured > 0, "the first step's shapes were tuned");
+      },
+    });
+    result.model.dispose();
+    assert.equal(calls, 1);
+    assert.equal(result.failure, null);
+    const cache = JSON.parse(await Deno.readTextFile(cachePath));
+    const entries = cache.adapters[adapterKey(g)].entries;
+    assert.ok(Object.keys(entries).length >= 3, "forward, backward and optimizer shapes");
+    assert.match(tuning.kernels(), /^webgpu-matmul:/);
+    for (const id of tuning.kernels().slice("webgpu-matmul:".length).split(",")) {
+      assert.ok(MATMUL_VARIANTS.some((v) => v.id === id), id);
+    }
+    assert.equal(await tuning.finish(), null, "tunes once");
+    Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", "0");
+    assert.equal(await tuneAtFirstUse(g, { cachePath, log: quiet }).finish(), null);
+    Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", "yes");
+    assert.throws(
+      () => tuneAtFirstUse(g, { cachePath }),
+      /AUTORESEARCH_WEBGPU_TUNE: must be 1 or 0/,
+    );
+  } finally {
+    if (previous === undefined) Deno.env.delete("AUTORESEARCH_WEBGPU_TUNE");
+    else Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", previous);
+    g.onMatmulShape = null;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+gpuTest("autoresearch platform shows the adapter's tuned shapes from the cache", async (g) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cachePath = join(dir, "autoresearch", "webgpu-tune.json");
+    const tuned = await tuneMatmul(g, SHAPES, { cachePath, log: quiet });
+    // AUTORESEARCH_SGEMM skips timing the CPU candidates in the scratch cache.
+    const env = { XDG_CACHE_HOME: dir, AUTORESEARCH_SGEMM: "wasm" };
+    const json = await runCli(["platform", "--json"], { env });
+    assert.equal(json.code, 0, json.stderr);
+    const info = JSON.parse(json.stdout);
+    assert.equal(info.webgpuTuning.cachePath, cachePath);
+    assert.deepEqual(
+      info.webgpuTuning.variants.map((v: { id: string }) => v.id),
+      MATMUL_VARIANTS.map((v) => v.id),
+    );
+    const shapes = new Map(
+      info.webgpuTuning.shapes.map((s: { shape: string; variant: string }) => [s.shape, s.variant]),
+    );
+    for (const shape of SHAPES) {
+      assert.equal(shapes.get(shapeKey(shape)), tuned.entries[shapeKey(shape)].variant);
+    }
+    const text = await runCli(["platform"], { env });
+    assert.match(text.stdout, /tuned: 2 shapes/);
+    assert.ok(text.stdout.includes(shapeKey(SHAPES[1])), text.stdout);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
