@@ -7,8 +7,10 @@
  *   published f32 peak (src/platform/peak.ts; "peak unknown" when not in the table);
  * - beside it jax-js on its own WebGPU backend in the same run, both timed alike on the wall
  *   clock (products enqueued, one wait), and their ratio;
- * - every matmul variant (MATMUL_VARIANTS, forced one at a time) on each product: the table an
- *   autotuner chooses from. `AUTORESEARCH_BENCH_QUICK=1` skips it.
+ * - untuned against tuned: the autotuner (src/engine/webgpu/tune.ts) runs first, then each
+ *   product is timed with the backend's default variant and with the tuned choice; the tuner's
+ *   table (every variant timed per product, the fastest three shown; `BENCH_WEBGPU_VARIANTS=1`
+ *   lists them all) is printed last.
  * How to read the columns: docs/webgpu.md, "The bench".
  */
 import {
@@ -16,45 +18,79 @@ import {
   hasTimestamps,
   type WebGpuBackend,
 } from "../src/engine/webgpu/mod.ts";
-import { loadJax } from "./webgpu/jax.ts";
-import { type MatmulBenchOptions, type MatmulRow, measureMatmul } from "./webgpu/matmul.ts";
+import { shapeKey, tuneMatmul, type TuneResult } from "../src/engine/webgpu/tune.ts";
+import { type JaxPeer, loadJax } from "./webgpu/jax.ts";
+import { type MatmulRow, measureMatmul } from "./webgpu/matmul.ts";
 import {
+  candidateRows,
   microBatchMatmulTime,
   PRODUCT_HEADERS,
   productRows,
-  variantHeaders,
-  variantRows,
+  TUNER_HEADERS,
+  tunerRows,
 } from "./webgpu/matmul_tables.ts";
 import {
   type BenchMatmul,
   benchStepDims,
+  matmulFlops,
   squareMatmuls,
   squareSizes,
   trainingMatmuls,
 } from "./webgpu/shapes.ts";
 import { adapterPeaks, describePeaks, printTable } from "./webgpu/table.ts";
 
-/** Variant sweeps on a software adapter stop at this many FLOP per product (seconds each). */
-const SOFTWARE_SWEEP_FLOPS = 2 * 1024 ** 3;
+/** On a software adapter the tuner gets this long, smallest products first (CI time). */
+const SOFTWARE_TUNE_SECONDS = 15;
 
-async function measureAll(
+/**
+ * Each product untuned (the backend's default variant) and then tuned (the tuner's choice, with
+ * the peer), back to back so load drift hits both alike.
+ */
+async function measureUntunedAndTuned(
   backend: WebGpuBackend,
   items: readonly BenchMatmul[],
-  options: MatmulBenchOptions,
-): Promise<MatmulRow[]> {
-  const rows: MatmulRow[] = [];
+  software: boolean,
+  jax: JaxPeer,
+): Promise<{ untuned: MatmulRow[]; tuned: MatmulRow[] }> {
+  const untuned: MatmulRow[] = [];
+  const tuned: MatmulRow[] = [];
+  const choice = backend.matmulChoice;
   for (const item of items) {
-    const { m, n, k, batch } = item.shape;
-    const sweep = options.sweep &&
-      (!options.software || 2 * m * n * k * batch <= SOFTWARE_SWEEP_FLOPS);
-    rows.push(await measureMatmul(backend, item, { ...options, sweep }));
+    backend.matmulChoice = null;
+    try {
+      untuned.push(await measureMatmul(backend, item, { software, jax: null }));
+    } finally {
+      backend.matmulChoice = choice;
+    }
+    tuned.push(await measureMatmul(backend, item, { software, jax }));
   }
-  return rows;
+  return { untuned, tuned };
 }
 
-function printProducts(title: string, rows: readonly MatmulRow[], peak: number | null): void {
-  console.log(title);
-  printTable(PRODUCT_HEADERS, productRows(rows, peak));
+/**
+ * Run the autotuner over the products (it installs its choice on the backend). A real GPU uses
+ * and extends the tuning cache, as the trainer does; a software adapter tunes without the cache,
+ * for a limited time. `AUTORESEARCH_BENCH_RETUNE=1` measures cached shapes again.
+ */
+async function tune(
+  backend: WebGpuBackend,
+  items: readonly BenchMatmul[],
+  software: boolean,
+): Promise<TuneResult> {
+  const shapes = items.map((item) => item.shape);
+  if (software) shapes.sort((a, b) => matmulFlops(a) - matmulFlops(b));
+  const result = await tuneMatmul(backend, shapes, {
+    cachePath: software ? null : undefined,
+    maxSeconds: software ? SOFTWARE_TUNE_SECONDS : undefined,
+    refresh: Deno.env.get("AUTORESEARCH_BENCH_RETUNE") === "1",
+    log: (message) => console.log(`  tuner: ${message}`),
+  });
+  console.log(
+    `  tuner: ${result.measured} products measured now, ${result.cached} from the cache` +
+      `${software ? " (not used on a software adapter)" : ""}, ${result.skipped} left untuned ` +
+      `(time limit${software ? ` ${SOFTWARE_TUNE_SECONDS} s on a software adapter` : ""})`,
+  );
+  return result;
 }
 
 /** Print the matmul tables on this machine's adapter. */
@@ -79,37 +115,42 @@ export async function run(): Promise<void> {
     );
     const jax = await loadJax();
     if ("error" in jax) console.log(`  jax-js webgpu: not measured: ${jax.error}`);
-    const quick = Deno.env.get("AUTORESEARCH_BENCH_QUICK") === "1";
-    const options = { software, sweep: !quick, jax };
-
-    const squares = await measureAll(backend, squareMatmuls(squareSizes(software)), options);
-    printProducts(
-      `square products${software ? " (software adapter: 256-2048 instead of 1024-8192)" : ""}:`,
-      squares,
-      peaks.fp32,
-    );
-
     const dims = benchStepDims(software);
-    const step = await measureAll(backend, trainingMatmuls(dims), options);
-    printProducts(
+    const squares = squareMatmuls(squareSizes(software));
+    const step = trainingMatmuls(dims);
+    const all = [...squares, ...step];
+
+    const tuning = await tune(backend, all, software);
+    const { untuned, tuned } = await measureUntunedAndTuned(backend, all, software, jax);
+
+    const table = productRows(untuned, tuned, peaks.fp32);
+    console.log(
+      `square products${software ? " (software adapter: 256-2048 instead of 1024-8192)" : ""}:`,
+    );
+    printTable(PRODUCT_HEADERS, table.slice(0, squares.length));
+    console.log(
       `one training micro-batch's products (GPU recipe d${dims.depth} w${dims.width} ` +
         `h${dims.headDim}, vocab ${dims.vocabSize}, ${dims.rows} x ${dims.seqLen} tokens` +
         `${software ? "; software adapter: 1 x 256 instead of 16 x 2048" : ""}):`,
-      step,
-      peaks.fp32,
     );
-    const total = microBatchMatmulTime(step);
+    printTable(PRODUCT_HEADERS, table.slice(squares.length));
+    const before = microBatchMatmulTime(untuned.slice(squares.length));
+    const after = microBatchMatmulTime(tuned.slice(squares.length));
     console.log(
-      `  matmul device time per micro-batch at these speeds: ${total.ms.toFixed(1)} ms ` +
-        `(${total.gflops.toFixed(1)} GFLOP/s over all products; attention's own kernel excluded)`,
+      `  matmul device time per micro-batch at these speeds: untuned ${before.ms.toFixed(1)} ms ` +
+        `(${before.gflops.toFixed(1)} GFLOP/s), tuned ${after.ms.toFixed(1)} ms ` +
+        `(${after.gflops.toFixed(1)} GFLOP/s); attention's own kernel not included`,
     );
 
-    const swept = [...squares, ...step];
-    if (swept.some((row) => row.variants.length > 0)) {
-      console.log(
-        "every matmul variant, device GFLOP/s (* = the backend's pick, - = unsupported):",
+    const entryOf = (row: MatmulRow) => tuning.entries[shapeKey(row.item.shape)];
+    console.log("the tuner's table: variants timed per product, the three fastest:");
+    printTable(TUNER_HEADERS, tunerRows(tuned, entryOf));
+    if (Deno.env.get("BENCH_WEBGPU_VARIANTS") === "1") {
+      console.log("every variant the tuner timed:");
+      printTable(
+        ["product", "variant", "GFLOP/s", "rejected because"],
+        candidateRows(tuned, entryOf),
       );
-      printTable(variantHeaders(swept), variantRows(swept));
     }
   } finally {
     backend.destroy();

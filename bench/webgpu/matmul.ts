@@ -1,16 +1,11 @@
 /**
- * Timing our matmul on the device: per shape, the variant the backend picks
- * (`backend.matmulVariantFor`) timed with GPU timestamps (timing.ts `timeOnDevice`), optionally
- * every variant of MATMUL_VARIANTS forced in turn (a tuner's table in itself), and the wall time
- * of `iters` enqueued products, measured exactly as the jax-js peer is, for a like-for-like ratio.
+ * Timing our matmul on the device: per shape, the variant the backend picks now
+ * (`backend.matmulVariantFor`: untuned default or the tuner's choice) timed with GPU timestamps
+ * (timing.ts `timeOnDevice`), and the wall time of `iters` enqueued products, measured exactly as
+ * the jax-js peer is, for a like-for-like ratio.
  */
 import type { DeviceBuffer } from "../../src/engine/backend.ts";
-import {
-  type GpuTiming,
-  MATMUL_VARIANTS,
-  type MatmulShape,
-  type WebGpuBackend,
-} from "../../src/engine/webgpu/mod.ts";
+import type { GpuTiming, MatmulShape, WebGpuBackend } from "../../src/engine/webgpu/mod.ts";
 import { timeDevice, timeWall } from "./measure.ts";
 import type { BenchMatmul } from "./shapes.ts";
 import { matmulFlops } from "./shapes.ts";
@@ -20,20 +15,8 @@ import { jaxMatmulMs, type JaxPeer } from "./jax.ts";
 export interface MatmulBenchOptions {
   /** A software adapter: one repetition, no repeats. */
   software: boolean;
-  /** Also time every variant that supports the shape. */
-  sweep: boolean;
   /** The peer to compare with, or null to skip it. */
   jax: JaxPeer | null;
-}
-
-/** One variant's figure on one shape. */
-export interface VariantFigure {
-  /** Variant id. */
-  id: string;
-  /** "f32" or "f16". */
-  precision: string;
-  /** Device GFLOP/s, or null when the variant does not support the shape. */
-  gflops: number | null;
 }
 
 /** The measured figures of one product. */
@@ -50,8 +33,6 @@ export interface MatmulRow {
   wallGflops: number | null;
   /** jax-js, wall time of enqueued products, GFLOP/s; null when not measured. */
   jaxGflops: number | null;
-  /** Every variant (empty without a sweep). */
-  variants: VariantFigure[];
 }
 
 /** The three operands of a product, filled on the device (no host upload of large arrays). */
@@ -69,33 +50,7 @@ function allocOperands(backend: WebGpuBackend, shape: MatmulShape) {
   };
 }
 
-/** Every variant's device GFLOP/s on the shape (the backend's choice restored afterwards). */
-async function sweepVariants(
-  backend: WebGpuBackend,
-  shape: MatmulShape,
-  record: () => void,
-  software: boolean,
-): Promise<VariantFigure[]> {
-  const caps = backend.matmulCaps;
-  const figures: VariantFigure[] = [];
-  const saved = backend.forcedMatmulVariant;
-  try {
-    for (const variant of MATMUL_VARIANTS) {
-      let gflops: number | null = null;
-      if (variant.supports(shape, caps)) {
-        backend.forcedMatmulVariant = variant;
-        const timing = await timeDevice(backend, record, software);
-        gflops = matmulFlops(shape) / timing.ms / 1e6;
-      }
-      figures.push({ id: variant.id, precision: variant.precision, gflops });
-    }
-  } finally {
-    backend.forcedMatmulVariant = saved;
-  }
-  return figures;
-}
-
-/** Measure one product: the picked variant, the peer, and (optionally) every variant. */
+/** Measure one product: the variant the backend picks now, and the peer when given. */
 export async function measureMatmul(
   backend: WebGpuBackend,
   item: BenchMatmul,
@@ -119,9 +74,6 @@ export async function measureMatmul(
       wallGflops = flops / wallMs / 1e6;
       jaxGflops = flops / await jaxMatmulMs(options.jax.jax, shape, iters, repeats) / 1e6;
     }
-    const variants = options.sweep
-      ? await sweepVariants(backend, shape, operands.record, options.software)
-      : [];
     return {
       item,
       variant,
@@ -129,7 +81,6 @@ export async function measureMatmul(
       gflops: flops / timing.ms / 1e6,
       wallGflops,
       jaxGflops,
-      variants,
     };
   } finally {
     operands.free();

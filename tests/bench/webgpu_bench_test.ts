@@ -9,13 +9,15 @@ import { MATMUL_VARIANTS } from "../../src/engine/webgpu/mod.ts";
 import { modelFlopsPerToken } from "../../src/train/default_recipe.ts";
 import { CPU_RECIPE } from "../train/reference_recipe.ts";
 import { gpuTest } from "../engine/webgpu_helpers.ts";
-import { measureMatmul } from "../../bench/webgpu/matmul.ts";
+import { shapeKey, tuneMatmul } from "../../src/engine/webgpu/tune.ts";
+import { type MatmulRow, measureMatmul } from "../../bench/webgpu/matmul.ts";
 import {
+  candidateRows,
   microBatchMatmulTime,
   PRODUCT_HEADERS,
   productRows,
-  variantHeaders,
-  variantRows,
+  TUNER_HEADERS,
+  tunerRows,
 } from "../../bench/webgpu/matmul_tables.ts";
 import { measureOps, OP_HEADERS, opCases, opRows } from "../../bench/webgpu/op_bounds.ts";
 import { matmulFlops, squareMatmuls, trainingMatmuls } from "../../bench/webgpu/shapes.ts";
@@ -63,30 +65,49 @@ Deno.test("formatTable: aligned columns, one line per row plus the header", () =
   assert.deepEqual(lines, ["name    value", "a         1.0", "longer   12.5"]);
 });
 
-gpuTest("matmul table: one row per product, every variant swept, the pick marked", async (be) => {
+gpuTest("matmul tables: untuned and tuned per product, the tuner's ranking", async (be) => {
   const items = [...squareMatmuls([64]), ...trainingMatmuls(TINY).slice(0, 3)];
-  const rows = [];
-  for (const item of items) {
-    rows.push(await measureMatmul(be, item, { software: true, sweep: true, jax: null }));
-  }
-  for (const row of rows) {
+  const measure = async () => {
+    const rows = [];
+    for (const item of items) {
+      rows.push(await measureMatmul(be, item, { software: true, jax: null }));
+    }
+    return rows;
+  };
+  const untuned = await measure();
+  const variants = MATMUL_VARIANTS.slice(0, 3);
+  const tuning = await tuneMatmul(be, items.map((item) => item.shape), {
+    cachePath: null,
+    variants,
+    log: () => {},
+  });
+  const tuned = await measure();
+  for (const row of tuned) {
     assert.equal(row.variant, be.matmulVariantFor(row.item.shape).id);
     assert.ok(row.gflops > 0 && row.timing.ms > 0);
     assert.equal(row.jaxGflops, null);
-    assert.deepEqual(row.variants.map((v) => v.id), MATMUL_VARIANTS.map((v) => v.id));
   }
-  const table = productRows(rows, null);
+  const table = productRows(untuned, tuned, null);
   assert.equal(table.length, items.length);
-  for (const cells of table) {
+  for (const [i, cells] of table.entries()) {
     assert.equal(cells.length, PRODUCT_HEADERS.length);
-    assert.equal(cells[6], "peak unknown");
+    assert.equal(cells[3], untuned[i].variant);
+    assert.equal(cells[8], "peak unknown");
   }
   assert.equal(table[0][2], "-", "a square product is not part of the step");
-  const variants = variantRows(rows);
-  assert.equal(variants.length, items.length);
-  assert.equal(variantHeaders(rows).length, MATMUL_VARIANTS.length + 2);
-  for (const cells of variants) assert.equal(cells.filter((c) => c.startsWith("*")).length, 1);
-  assert.ok(microBatchMatmulTime(rows).ms > 0);
+  const entryOf = (row: MatmulRow) => tuning.entries[shapeKey(row.item.shape)];
+  const ranking = tunerRows(tuned, entryOf);
+  assert.equal(ranking.length, items.length);
+  for (const [i, cells] of ranking.entries()) {
+    assert.equal(cells.length, TUNER_HEADERS.length);
+    assert.equal(cells[2], entryOf(tuned[i])!.variant, "the fastest is the tuner's choice");
+    assert.equal(Number(cells[1]) + Number(cells[9]), entryOf(tuned[i])!.candidates.length);
+  }
+  assert.equal(
+    candidateRows(tuned, entryOf).length,
+    ranking.reduce((n, c) => n + Number(c[1]) + Number(c[9]), 0),
+  );
+  assert.ok(microBatchMatmulTime(tuned).ms > 0);
 });
 
 gpuTest("op table: every op timed, bound = bytes / bandwidth", async (be) => {
