@@ -161,8 +161,10 @@ export function matmulKernelWgsl(t: MatmulTileParams, transA: boolean, transB: b
   const w = t.vec4 ? 4 : 1;
   const elem = t.vec4 ? "vec4<f32>" : "f32";
   const st = t.f16 ? "f16" : "f32"; // workgroup tile scalar type
-  const sizeA = (t.bk * t.bm) / 4;
-  const sizeB = (t.bk * t.bn) / 4;
+  // vec4 groups per invocation along m and n: row group g of invocation y holds rows
+  // g * 4 * wgy + 4 * y .. + 3 of the tile (likewise columns).
+  const groupsM = t.tm / 4;
+  const groupsN = t.tn / 4;
   const [planA, planB] = plans(t, transA, transB);
   const out: string[] = [];
   const line = (s: string) => out.push(s);
@@ -173,16 +175,15 @@ export function matmulKernelWgsl(t: MatmulTileParams, transA: boolean, transB: b
   line(`@group(0) @binding(1) var<storage, read> a: array<${elem}>;`);
   line(`@group(0) @binding(2) var<storage, read> b: array<${elem}>;`);
   line(`@group(0) @binding(3) var<storage, read_write> c: array<${elem}>;`);
-  line(
-    `var<workgroup> ta: array<vec4<${st}>, ${
-      sizeA * (t.double ? 2 : 1)
-    }>; // [bk][bm/4] per buffer`,
-  );
-  line(
-    `var<workgroup> tb: array<vec4<${st}>, ${
-      sizeB * (t.double ? 2 : 1)
-    }>; // [bk][bn/4] per buffer`,
-  );
+  // Tiles indexed [kk * groups + g][buffer][y]: the vec4 of row group g, invocation row y, depth
+  // kk. A read's only dynamic indices (buffer, y) stay the same through a K step, so the bounds
+  // clamps WebGPU adds to every dynamic index are computed once per step, not once per read.
+  const tileDecl = (name: string, groups: number, inner: number) =>
+    t.double
+      ? `var<workgroup> ${name}: array<array<array<vec4<${st}>, ${inner}>, 2>, ${t.bk * groups}>;`
+      : `var<workgroup> ${name}: array<array<vec4<${st}>, ${inner}>, ${t.bk * groups}>;`;
+  line(tileDecl("ta", groupsM, wgy));
+  line(tileDecl("tb", groupsN, wgx));
   line(`
 // Tile (column, row) of this workgroup: GROUP rows of tiles at a time down all columns, so tiles
 // that run together share rows of A and columns of B in cache.
@@ -231,6 +232,12 @@ fn tile_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
       line(`  let q_${plan.name}${i} = li + ${i * threads}u;`);
       line(`  let c_${plan.name}${i} = (q_${plan.name}${i} % ${perLine}u) * ${w}u;`);
       line(`  let s_${plan.name}${i} = q_${plan.name}${i} / ${perLine}u;`);
+      // Where the chunk goes in the tile: position mn along m (A) or n (B).
+      const mn = plan.alongK ? `s_${plan.name}${i}` : `c_${plan.name}${i}`;
+      const span = 4 * (plan.name === "a" ? wgy : wgx);
+      line(`  let g_${plan.name}${i} = ${mn} / ${span}u;`);
+      line(`  let y_${plan.name}${i} = (${mn} % ${span}u) / 4u;`);
+      if (plan.alongK || !t.vec4) line(`  let e_${plan.name}${i} = ${mn} % 4u;`);
       line(`  var r_${plan.name}${i}: ${elem};`);
     }
   }
@@ -261,36 +268,28 @@ fn tile_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
 
   const stores = (buffer: string) => {
     const body: string[] = [];
+    const buf = t.double ? `[${buffer}]` : "";
     for (const plan of [planA, planB]) {
       const tile = plan.name === "a" ? "ta" : "tb";
-      const size = plan.name === "a" ? sizeA : sizeB;
-      const off = buffer === "0u" ? "" : ` + ${buffer} * ${size}u`;
-      const rowVec4s = plan.mn / 4;
+      const groups = plan.name === "a" ? groupsM : groupsN;
       const chunks = (plan.cl * plan.sl) / w;
       for (let i = 0; i < loadRegs[plan.name]; i++) {
         const id = `${plan.name}${i}`;
         const guard = chunks % threads !== 0 ? `if (q_${id} < ${chunks}u) ` : "";
         const conv = (x: string) => t.f16 ? `${st}(${x})` : x;
+        const at = (kk: string) => `${tile}[${kk} * ${groups}u + g_${id}]${buf}[y_${id}]`;
         if (plan.alongK) {
-          // kk = c + j, position along m/n = s: one component of W vec4s (a transposed store).
+          // Depth kk = c + j, one component of w vec4s (a transposed store).
           for (let j = 0; j < w; j++) {
             const v = t.vec4 ? `r_${id}[${j}]` : `r_${id}`;
-            body.push(
-              `    ${guard}{ ${tile}[(c_${id} + ${j}u) * ${rowVec4s}u + s_${id} / 4u${off}][s_${id} % 4u] = ${
-                conv(v)
-              }; }`,
-            );
+            body.push(`    ${guard}{ ${at(`(c_${id} + ${j}u)`)}[e_${id}] = ${conv(v)}; }`);
           }
         } else if (t.vec4) {
-          // kk = s, positions along m/n = c .. c+3: one whole vec4.
+          // Depth kk = s, 4 consecutive positions along m/n: one whole vec4.
           const v = t.f16 ? `vec4<f16>(r_${id})` : `r_${id}`;
-          body.push(`    ${guard}{ ${tile}[s_${id} * ${rowVec4s}u + c_${id} / 4u${off}] = ${v}; }`);
+          body.push(`    ${guard}{ ${at(`s_${id}`)} = ${v}; }`);
         } else {
-          body.push(
-            `    ${guard}{ ${tile}[s_${id} * ${rowVec4s}u + c_${id} / 4u${off}][c_${id} % 4u] = ${
-              conv(`r_${id}`)
-            }; }`,
-          );
+          body.push(`    ${guard}{ ${at(`s_${id}`)}[e_${id}] = ${conv(`r_${id}`)}; }`);
         }
       }
     }
@@ -298,26 +297,21 @@ fn tile_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
   };
 
   // Accumulators: acc_r_h holds row group/offset r (0..tm-1), column vec4 h (0..tn/4-1).
-  const groupsM = t.tm / 4;
-  const groupsN = t.tn / 4;
   for (let r = 0; r < t.tm; r++) {
     for (let h = 0; h < groupsN; h++) line(`  var acc_${r}_${h} = vec4<f32>(0.0);`);
   }
 
   const compute = (buffer: string) => {
     const body: string[] = [];
-    const offA = buffer === "0u" ? "lid.y" : `${buffer} * ${sizeA}u + lid.y`;
-    const offB = buffer === "0u" ? "lid.x" : `${buffer} * ${sizeB}u + lid.x`;
-    body.push(`    let ra = ${offA};`);
-    body.push(`    let rb = ${offB};`);
+    const buf = t.double ? `[${buffer}]` : "";
     const conv = (x: string) => t.f16 ? `vec4<f32>(${x})` : x;
     for (let kk = 0; kk < t.bk; kk++) {
       body.push(`    {`);
       for (let g = 0; g < groupsM; g++) {
-        body.push(`      let a${g} = ${conv(`ta[ra + ${kk * (t.bm / 4) + g * (t.bm / t.tm)}u]`)};`);
+        body.push(`      let a${g} = ${conv(`ta[${kk * groupsM + g}u]${buf}[lid.y]`)};`);
       }
       for (let h = 0; h < groupsN; h++) {
-        body.push(`      let b${h} = ${conv(`tb[rb + ${kk * (t.bn / 4) + h * (t.bn / t.tn)}u]`)};`);
+        body.push(`      let b${h} = ${conv(`tb[${kk * groupsN + h}u]${buf}[lid.x]`)};`);
       }
       for (let r = 0; r < t.tm; r++) {
         const comp = "xyzw"[r % 4];
