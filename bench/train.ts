@@ -1,12 +1,11 @@
 /**
- * Trainer benchmark: tokens/s of a full training step (forward, backward, optimizer) of the
- * reference CPU config (depth 4, width 256, head_dim 64, seq 256, vocab 4096, 16384 tokens/step)
+ * Trainer benchmark: first the WebGPU step of the GPU recipe (tokens/s, MFU against the
+ * adapter's f32 peak, dispatches and submits per step, per-kernel device time;
+ * bench/webgpu/step.ts; a tiny config on a software adapter); then tokens/s of a full training
+ * step (forward, backward, optimizer) of the reference CPU config (depth 4, width 256, head_dim 64, seq 256, vocab 4096, 16384 tokens/step)
  * and of the CPU default recipe (same model, 2048 tokens/step), each beside PyTorch's figure
  * measured in the same run (scripts/golden_train.py --bench, when .venv has torch); a per-op
- * profile of the reference step (where the time goes outside matmul); the WebGPU step of the
- * GPU recipe (tokens/s, MFU against the adapter's f32 peak, dispatches and submits per step,
- * per-kernel device time; bench/webgpu/step.ts; a small config on a software adapter); and the
- * val_bpb and evaluation speed of the default 60 s run on the embedded corpus.
+ * profile of the reference step (where the time goes outside matmul); and the val_bpb and evaluation speed of the default 60 s run on the embedded corpus.
  * `AUTORESEARCH_BENCH_QUICK=1` skips the 60 s run.
  */
 import { createBackend } from "../src/engine/create.ts";
@@ -195,6 +194,8 @@ export async function webgpuStep(): Promise<void> {
 
 /** Print the trainer's figures. */
 export async function run(): Promise<void> {
+  // The WebGPU step first: on a GPU machine it is what a time-limited check is for.
+  await webgpuStep();
   await compareWithPytorch(
     "full training step, reference CPU config (d4 w256 h64 seq256 vocab4096, 16384 tok)",
     REFERENCE,
@@ -204,7 +205,6 @@ export async function run(): Promise<void> {
     CPU_RECIPE,
   );
   await profileStep();
-  await webgpuStep();
   if (Deno.env.get("AUTORESEARCH_BENCH_QUICK") === "1") return;
   // The default run: embedded corpus, the reference recipe's CPU values, 60 s, in a temp cache.
   const cacheRoot = await Deno.makeTempDir({ prefix: "autoresearch-bench-" });

@@ -9,7 +9,7 @@
  *   clock (products enqueued, one wait), and their ratio;
  * - untuned against tuned: the autotuner (src/engine/webgpu/tune.ts) runs first, then each
  *   product is timed with the backend's default variant and with the tuned choice; the tuner's
- *   table (every variant timed per product, the fastest three shown; `BENCH_WEBGPU_VARIANTS=1`
+ *   table (every variant timed per product, the fastest three shown; `AUTORESEARCH_BENCH_VARIANTS=1`
  *   lists them all) is printed last.
  * How to read the columns: docs/webgpu.md, "The bench".
  */
@@ -39,8 +39,16 @@ import {
 } from "./webgpu/shapes.ts";
 import { adapterPeaks, describePeaks, printTable } from "./webgpu/table.ts";
 
-/** On a software adapter the tuner gets this long, smallest products first (CI time). */
-const SOFTWARE_TUNE_SECONDS = 15;
+/**
+ * Seconds the tuner may spend measuring: a software adapter gets 15 (CI time), a GPU 90 so the
+ * whole bench fits a 200 s step of scripts/gpu_check.sh; `AUTORESEARCH_BENCH_TUNE_S` overrides.
+ * Shapes left when time runs out stay untuned (the tuner says how many).
+ */
+export function tuneSeconds(software: boolean): number {
+  const override = Number(Deno.env.get("AUTORESEARCH_BENCH_TUNE_S") ?? "");
+  if (override > 0) return override;
+  return software ? 15 : 90;
+}
 
 /**
  * Each product untuned (the backend's default variant) and then tuned (the tuner's choice, with
@@ -77,18 +85,21 @@ async function tune(
   items: readonly BenchMatmul[],
   software: boolean,
 ): Promise<TuneResult> {
-  const shapes = items.map((item) => item.shape);
-  if (software) shapes.sort((a, b) => matmulFlops(a) - matmulFlops(b));
-  const result = await tuneMatmul(backend, shapes, {
+  // The step's products matter most on a GPU; a software adapter does the cheap ones first.
+  const ordered = software
+    ? [...items].sort((a, b) => matmulFlops(a.shape) - matmulFlops(b.shape))
+    : [...items].sort((a, b) => b.perMicroBatch - a.perMicroBatch);
+  const seconds = tuneSeconds(software);
+  const result = await tuneMatmul(backend, ordered.map((item) => item.shape), {
     cachePath: software ? null : undefined,
-    maxSeconds: software ? SOFTWARE_TUNE_SECONDS : undefined,
+    maxSeconds: seconds,
     refresh: Deno.env.get("AUTORESEARCH_BENCH_RETUNE") === "1",
     log: (message) => console.log(`  tuner: ${message}`),
   });
   console.log(
     `  tuner: ${result.measured} products measured now, ${result.cached} from the cache` +
       `${software ? " (not used on a software adapter)" : ""}, ${result.skipped} left untuned ` +
-      `(time limit${software ? ` ${SOFTWARE_TUNE_SECONDS} s on a software adapter` : ""})`,
+      `(time limit ${seconds} s)`,
   );
   return result;
 }
@@ -145,7 +156,7 @@ export async function run(): Promise<void> {
     const entryOf = (row: MatmulRow) => tuning.entries[shapeKey(row.item.shape)];
     console.log("the tuner's table: variants timed per product, the three fastest:");
     printTable(TUNER_HEADERS, tunerRows(tuned, entryOf));
-    if (Deno.env.get("BENCH_WEBGPU_VARIANTS") === "1") {
+    if (Deno.env.get("AUTORESEARCH_BENCH_VARIANTS") === "1") {
       console.log("every variant the tuner timed:");
       printTable(
         ["product", "variant", "GFLOP/s", "rejected because"],

@@ -102,7 +102,7 @@ export function tunerRows(
   });
 }
 
-/** Every candidate of every tuned product, one line each (for `BENCH_WEBGPU_VARIANTS=1`). */
+/** Every candidate of every tuned product, one line each (for `AUTORESEARCH_BENCH_VARIANTS=1`). */
 export function candidateRows(
   rows: readonly MatmulRow[],
   entryOf: (row: MatmulRow) => TuneEntry | undefined,
