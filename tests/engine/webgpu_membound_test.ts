@@ -323,3 +323,53 @@ gpuTest("membound copy2d: vec4 rows and the per-element fallback", async (g) => 
     );
   }
 });
+
+gpuTest("membound reduceTo: lanes per output, contiguous runs, split long sums", async (g) => {
+  // [shape, outShape]: a gate's head-dim sum (8 lanes, 32 outputs a workgroup, the last one
+  // partial), very short runs, long runs, leading dims kept (contiguous), middle dims reduced
+  // and column sums (unravelled), full sums and column sums long enough to split into parts.
+  const cases = [
+    [[3, 37, 4, 64], [3, 37, 4, 1]],
+    [[1, 1, 999, 3], [1, 1, 999, 1]],
+    [[1, 1, 5, 1000], [1, 1, 5, 1]],
+    [[3, 4, 5, 6], [3, 4, 1, 1]],
+    [[3, 4, 5, 6], [1, 4, 1, 6]],
+    [[1, 1, 300, 7], [1, 1, 1, 7]],
+    [[1, 1, 1, 300001], [1, 1, 1, 1]],
+    [[1, 1, 40000, 3], [1, 1, 1, 3]],
+  ];
+  for (const [shape, outShape] of cases) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const outCount = outShape.reduce((a, b) => a * b, 1);
+    const x = randomArray(n, n);
+    const prior = randomArray(outCount, outCount);
+    const want = Float64Array.from(prior);
+    // out index of input i: its coordinates with reduced dims dropped to 0
+    for (let i = 0; i < n; i++) {
+      let o = 0;
+      let rest = i;
+      const coords = [0, 0, 0, 0];
+      for (let d = 3; d >= 0; d--) {
+        coords[d] = rest % shape[d];
+        rest = Math.floor(rest / shape[d]);
+      }
+      for (let d = 0; d < 4; d++) o = o * outShape[d] + (outShape[d] === 1 ? 0 : coords[d]);
+      want[o] += 0.5 * x[i];
+    }
+    const bx = upload(g, x);
+    const out = upload(g, prior);
+    g.reduceTo({ x: bx, out, shape, outShape, alpha: 0.5, accumulate: true });
+    const what = `[${shape}] -> [${outShape}]`;
+    assertClose(await g.read(out), want, `reduceTo accumulate ${what}`, 1e-3, 1e-4);
+    g.reduceTo({ x: bx, out, shape, outShape, alpha: 0.5 });
+    assertClose(
+      await g.read(out),
+      want.map((v, i) => v - prior[i]),
+      `reduceTo ${what}`,
+      1e-3,
+      1e-4,
+    );
+    g.free(bx);
+    g.free(out);
+  }
+});

@@ -536,7 +536,7 @@ export class WebGpuBackend implements Backend {
     this.#run(kernel, u, [x, out], this.#grid(n / pack));
   }
 
-  /** out (+)= alpha * sum of x over the dims where outShape is 1. */
+  /** out (+)= alpha * sum of x over the dims where outShape is 1 (see kernels/reduce.wgsl). */
   reduceTo(p: ReduceToParams): void {
     const shape = rank4(p.shape);
     const outShape = rank4(p.outShape);
@@ -547,29 +547,48 @@ export class WebGpuBackend implements Backend {
     const out = this.#need(p.out, outCount, "out");
     const redCount = product(shape) / outCount;
     const alpha = p.alpha ?? 1;
-    const accumulate = p.accumulate ? 1 : 0;
-    // Long reductions into few outputs: partial sums over `parts` workgroups per output first.
+    const accumulate = p.accumulate ?? false;
+    // Long reductions into few outputs: partial sums over `parts` slots per output first.
     const parts = outCount < 1024 && redCount >= 16384
-      ? Math.min(256, Math.ceil(redCount / 4096))
+      ? Math.min(1024, Math.ceil(redCount / 8192))
       : 1;
     if (parts === 1) {
-      const u = new Uniforms(16).u(0, ...shape, ...outShape, outCount, redCount, accumulate, 1)
-        .f(12, alpha);
-      this.#run(REDUCE_TO, u, [x, out], this.dispatcher.grid1d(outCount));
+      this.#reduce(x, out, shape, outShape, 1, alpha, accumulate);
       return;
     }
     const partials = this.#scratch(outCount * parts);
     try {
-      const u1 = new Uniforms(16).u(0, ...shape, ...outShape, outCount, redCount, 0, parts)
-        .f(12, 1);
-      this.#run(REDUCE_TO, u1, [x, partials.gpu], this.dispatcher.grid1d(outCount * parts));
-      const u2 = new Uniforms(16)
-        .u(0, 1, 1, outCount, parts, 1, 1, outCount, 1, outCount, parts, accumulate, 1)
-        .f(12, alpha);
-      this.#run(REDUCE_TO, u2, [partials.gpu, out], this.dispatcher.grid1d(outCount));
+      this.#reduce(x, partials.gpu, shape, outShape, parts, 1, false);
+      const partShape = [1, 1, outCount, parts];
+      this.#reduce(partials.gpu, out, partShape, [1, 1, outCount, 1], 1, alpha, accumulate);
     } finally {
       this.free(partials);
     }
+  }
+
+  /** One reduce_to dispatch: outputs times `parts` slots, lanes per slot sized to the run. */
+  #reduce(
+    x: GPUBuffer,
+    out: GPUBuffer,
+    shape: number[],
+    outShape: number[],
+    parts: number,
+    alpha: number,
+    accumulate: boolean,
+  ): void {
+    const outCount = product(outShape);
+    const redCount = product(shape) / outCount;
+    const perSlot = Math.ceil(redCount / parts);
+    let lanesLog2 = 2;
+    while (lanesLog2 < 8 && (1 << lanesLog2) * 8 < perSlot) lanesLog2++;
+    // Reduced dims all trailing: output o sums the contiguous run x[o * redCount ..].
+    const lastKept = outShape.findLastIndex((d) => d !== 1);
+    const contiguous = outShape.every((d, i) => i >= lastKept || d === shape[i]);
+    const u = new Uniforms(16)
+      .u(0, ...shape, ...outShape, outCount, redCount, accumulate ? 1 : 0, parts)
+      .f(12, alpha).u(13, lanesLog2, contiguous ? 1 : 0);
+    const slots = outCount * parts;
+    this.#run(REDUCE_TO, u, [x, out], this.dispatcher.grid1d(Math.ceil(slots / (WG >> lanesLog2))));
   }
 
   // ---- matmul --------------------------------------------------------------------------------
