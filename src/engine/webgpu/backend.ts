@@ -792,8 +792,9 @@ export class WebGpuBackend implements Backend {
       this.#need(p.table, p.vocab * p.dim, "table"),
       this.#need(p.out, n, "out"),
     ];
-    const u = new Uniforms(4).u(0, p.tokens, p.vocab, p.dim, 0);
-    this.#run(EMBEDDING.forward, u, bufs, this.#grid(n));
+    const pack = packFor(p.dim);
+    const u = new Uniforms(8).u(0, p.tokens, p.vocab, p.dim / pack, 0);
+    this.#run(EMBEDDING.forward[pack], u, bufs, this.#grid(n / pack));
   }
 
   /** gradTable (+)= scatter-add of gradOut by ids, via a counting sort (no float atomics). */
@@ -807,17 +808,18 @@ export class WebGpuBackend implements Backend {
     const order = this.alloc("i32", Math.max(p.tokens, 1));
     try {
       this.fill({ out: counts, value: 0 });
-      const u = new Uniforms(4).u(0, p.tokens, p.vocab, p.dim, p.accumulate ? 1 : 0);
+      const pack = packFor(p.dim);
+      const packs = p.dim / pack;
+      // Lanes per vocabulary row: the row's packs rounded up to a power of two, at most 256.
+      let lanesLog2 = 0;
+      while (lanesLog2 < 8 && 1 << lanesLog2 < packs) lanesLog2++;
+      const u = new Uniforms(8).u(0, p.tokens, p.vocab, packs, p.accumulate ? 1 : 0, lanesLog2);
       const [c, o, ord] = [counts, offsets, order].map((b) => (b as WebGpuBuffer).gpu);
       this.#run(EMBEDDING.count, u, [ids, c], this.#grid(p.tokens));
       this.#run(EMBEDDING.scan, u, [c, o], [1]);
       this.#run(EMBEDDING.scatter, u, [ids, c, o, ord], this.#grid(p.tokens));
-      this.#run(
-        EMBEDDING.segmentSum,
-        u,
-        [gradOut, gradTable, o, ord],
-        this.dispatcher.grid1d(p.vocab),
-      );
+      const grid = this.dispatcher.grid1d(Math.ceil(p.vocab / (WG >> lanesLog2)));
+      this.#run(EMBEDDING.segmentSum[pack], u, [gradOut, gradTable, o, ord], grid);
     } finally {
       this.free(counts);
       this.free(offsets);
@@ -862,7 +864,7 @@ export class WebGpuBackend implements Backend {
     this.#run(NORM[pack].backward, u, bufs, grid);
   }
 
-  /** Rotary embedding (inverse = backward). */
+  /** Rotary embedding (inverse = backward), PACK pairs per invocation. */
   rotary(p: RotaryParams): void {
     const n = p.batch * p.seq * p.heads * p.headDim;
     if (n === 0) return;
@@ -874,18 +876,11 @@ export class WebGpuBackend implements Backend {
       this.#need(p.sin, p.seq * half, "sin"),
       this.#need(p.out, n, "out"),
     ];
-    const pairs = n / 2;
-    const u = new Uniforms(8).u(
-      0,
-      p.batch,
-      p.seq,
-      p.heads,
-      p.headDim,
-      pairs,
-      p.inverse ? 1 : 0,
-      p.accumulate ? 1 : 0,
-    );
-    this.#run(ROTARY, u, bufs, this.#grid(pairs));
+    const pack = packFor(half);
+    const packs = n / 2 / pack;
+    const u = new Uniforms(8)
+      .u(0, p.seq, p.heads, half / pack, packs, p.inverse ? 1 : 0, p.accumulate ? 1 : 0);
+    this.#run(ROTARY[pack], u, bufs, this.#grid(packs));
   }
 
   // ---- attention -----------------------------------------------------------------------------
