@@ -31,6 +31,7 @@ import engineWebgpuKernelsTs from "../engine/webgpu/kernels.ts" with { type: "te
 import engineWebgpuMatmulVariantsTs from "../engine/webgpu/matmul_variants.ts" with {
   type: "text",
 };
+import engineWebgpuMatmulWgslTs from "../engine/webgpu/matmul_wgsl.ts" with { type: "text" };
 import engineWebgpuPoolTs from "../engine/webgpu/pool.ts" with { type: "text" };
 import engineWebgpuOptimStackTs from "../engine/webgpu/optim_stack.ts" with { type: "text" };
 import kernelsAttentionWgsl from "../../kernels/attention.wgsl" with { type: "text" };
@@ -83,6 +84,7 @@ export const HARNESS_SOURCES: Readonly<Record<string, string>> = {
   "src/engine/webgpu/kernels.ts": engineWebgpuKernelsTs,
   "src/engine/webgpu/optim_stack.ts": engineWebgpuOptimStackTs,
   "src/engine/webgpu/matmul_variants.ts": engineWebgpuMatmulVariantsTs,
+  "src/engine/webgpu/matmul_wgsl.ts": engineWebgpuMatmulWgslTs,
   "src/engine/webgpu/pool.ts": engineWebgpuPoolTs,
   "kernels/attention.wgsl": kernelsAttentionWgsl,
   "kernels/cross_entropy.wgsl": kernelsCrossEntropyWgsl,

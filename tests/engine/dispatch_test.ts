@@ -11,7 +11,7 @@ import { BACKENDS, testOnBackend } from "../backends.ts";
 import { AdamW, Muon, Parameter } from "../../src/engine/mod.ts";
 import type { Backend } from "../../src/engine/backend.ts";
 import type { WebGpuBackend } from "../../src/engine/webgpu/mod.ts";
-import { stackSlots, stackSourceFor } from "../../src/engine/webgpu/optim_stack.ts";
+import { stackChunks, stackSlots, stackSourceFor } from "../../src/engine/webgpu/optim_stack.ts";
 import { ModelRunner } from "../../src/train/model.ts";
 import {
   createOptimizer,
@@ -106,6 +106,43 @@ for (const bc of BACKENDS) {
     },
   );
 }
+
+Deno.test("grouped kernels: slots per dispatch follow the storage-buffer limit, chunks balance", () => {
+  // WebGPU's guaranteed minimum of 8 storage buffers per stage, and lavapipe's 32.
+  assert.equal(stackSlots("stack_momentum", 8), 3); // grad + momentum per slot, 2 fixed
+  assert.equal(stackSlots("stack_stats", 8), 6);
+  assert.equal(stackSlots("stack_apply", 8), 5);
+  assert.equal(stackSlots("adamw_group", 8), 2); // param, grad, m, v per slot
+  assert.equal(stackSlots("stack_momentum", 32), 15);
+  assert.equal(stackSlots("adamw_group", 64), 11); // the uniform block holds 11 slot records
+  assert.equal(stackSlots("stack_normalize", 8), Infinity); // binds no per-tensor buffer
+  assert.deepEqual(stackChunks(32, 15), [[0, 11], [11, 11], [22, 10]]);
+  assert.deepEqual(stackChunks(4, 15), [[0, 4]]);
+  assert.deepEqual(stackChunks(0, 3), []);
+});
+
+gpuTest(
+  "grouped AdamW runs a tensor larger than one binding through the windowed path",
+  async (g) => {
+    g.dispatcher.maxStorageBindingBytes = 4096; // 1024 floats per binding
+    const sizes = [3000, 100, 1024, 5];
+    const run = async (grouped: boolean) => {
+      const params = sizes.map((n, i) => new Parameter(g, [n], randomArray(n, 50 + i)));
+      const adam = new AdamW(g, [{ params, lr: 0.05, weightDecay: 0.1 }], { grouped });
+      for (let step = 0; step < 2; step++) {
+        params.forEach((p, i) => g.write(p.gradSlot().buffer, randomArray(p.size, 60 + i + step)));
+        adam.step();
+      }
+      const out = await Promise.all(params.map((p) => p.read()));
+      adam.dispose();
+      for (const p of params) p.dispose();
+      return out;
+    };
+    const want = await run(false);
+    const got = await run(true);
+    want.forEach((w, i) => assert.deepEqual(got[i], w, `tensor ${i}`));
+  },
+);
 
 gpuTest("the grouped optimizer kernels compile cleanly for 1, 3 and 32 slots", async (g) => {
   for (const count of [1, 3, 32]) {

@@ -64,6 +64,7 @@ import {
   defaultMatmulVariant,
   type MatmulDeviceCaps,
   type MatmulLaunch,
+  matmulLaunchAligned,
   type MatmulRecorder,
   type MatmulShape,
   type MatmulVariant,
@@ -666,6 +667,8 @@ export class WebGpuBackend implements Backend {
 
   #recordMatmul(launch: MatmulLaunch): void {
     this.#live();
+    // vec4 variants need every offset and stride a multiple of 4: the shape says so.
+    launch = { ...launch, shape: { ...launch.shape, aligned: matmulLaunchAligned(launch) } };
     this.onMatmulShape?.(launch.shape);
     const variant = this.matmulVariantFor(launch.shape);
     const scratch: WebGpuBuffer[] = [];
