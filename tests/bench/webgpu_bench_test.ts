@@ -5,7 +5,7 @@
  * product, op and kernel. No timed assertions: the figures only have to be positive.
  */
 import assert from "node:assert/strict";
-import { MATMUL_VARIANTS } from "../../src/engine/webgpu/mod.ts";
+import { hasTimestamps, MATMUL_VARIANTS } from "../../src/engine/webgpu/mod.ts";
 import { modelFlopsPerToken } from "../../src/train/default_recipe.ts";
 import { CPU_RECIPE } from "../train/reference_recipe.ts";
 import { gpuTest } from "../engine/webgpu_helpers.ts";
@@ -128,7 +128,7 @@ gpuTest("op table: every op timed, bound = bytes / bandwidth", async (be) => {
   }
 });
 
-gpuTest("step table: counted dispatches match the profiled kernels", async (be) => {
+gpuTest("step table: per-kernel counts add up to the step's dispatches", async (be) => {
   const recipe = {
     ...CPU_RECIPE,
     model: { ...CPU_RECIPE.model, depth: 1, width: 32, headDim: 16, seqLen: 16 },
@@ -143,11 +143,15 @@ gpuTest("step table: counted dispatches match the profiled kernels", async (be) 
   assert.match(summary[1], /MFU: peak unknown/);
   const perStep = 2 * figures.micro.dispatches + figures.update.dispatches;
   assert.match(summary[2], new RegExp(`dispatches per step ${perStep} `));
-  if (figures.kernels.length > 0) {
-    const profiled = figures.kernels.reduce((sum, k) => sum + k.dispatches, 0);
-    assert.equal(profiled, perStep);
-    const table = kernelRows(figures.kernels, 3);
-    assert.equal(table.length, Math.min(4, figures.kernels.length));
-    for (const cells of table) assert.equal(cells.length, KERNEL_HEADERS.length);
-  }
+  const counted = figures.kernels.reduce((sum, k) => sum + k.dispatches, 0);
+  assert.equal(counted, perStep, "per-kernel counts add up to the step's dispatches");
+  if (hasTimestamps(be)) assert.ok(figures.kernels.every((k) => k.ms !== null && k.ms >= 0));
+  assert.ok(figures.kernels.length > 3, "a step runs more than 3 kernels");
+  const table = kernelRows(figures.kernels, 3);
+  assert.equal(table.length, 4);
+  for (const cells of table) assert.equal(cells.length, KERNEL_HEADERS.length);
+  assert.equal(
+    table.at(-1)![1],
+    String(counted - figures.kernels.slice(0, 3).reduce((n, k) => n + k.dispatches, 0)),
+  );
 });
