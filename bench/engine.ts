@@ -1,14 +1,22 @@
 /**
- * Engine benchmark: milliseconds per call of the non-matmul ops at the reference CPU
+ * Engine benchmark. CPU: milliseconds per call of the non-matmul ops at the reference CPU
  * configuration's sizes (4096 tokens of width 256, 4 heads of 64, seq 256, vocab 4096), and
  * tokens/s of a full training step (forward, backward, AdamW + Muon) of a one-block model built
- * with the autograd frontend. CPU always; WebGPU when an adapter exists (at smaller sizes when it
- * is a software fallback such as lavapipe, which is for correctness, not speed).
- * Matmul GFLOP/s is in bench/gemm.ts (CPU) and the WebGPU bench.
+ * with the autograd frontend. WebGPU, when an adapter exists: the memory bandwidth measured with a
+ * copy kernel, then each non-matmul op of a GPU recipe micro-batch timed on the device (GPU
+ * timestamps) against its bound, bytes moved / bandwidth (and the wall time of one call with a
+ * sync, which is mostly latency on a real GPU); then the one-block model's step rate (smaller
+ * sizes on a software adapter such as lavapipe, which is for correctness, not speed).
+ * Matmul GFLOP/s is in bench/gemm.ts (CPU) and bench/webgpu.ts.
  */
 import type { Backend, DeviceBuffer } from "../src/engine/backend.ts";
 import { createCpuBackend } from "../src/engine/cpu/backend.ts";
+import { createWebGpuBackend, type WebGpuBackend } from "../src/engine/webgpu/mod.ts";
 import { type TinyConfig, TinyModel } from "../tests/engine/tiny_model.ts";
+import { measureCopyBandwidth } from "./webgpu/bandwidth.ts";
+import { measureOps, OP_HEADERS, opCases, opRows } from "./webgpu/op_bounds.ts";
+import { benchStepDims } from "./webgpu/shapes.ts";
+import { adapterPeaks, printTable } from "./webgpu/table.ts";
 
 const allocated: DeviceBuffer[] = [];
 
@@ -98,25 +106,63 @@ export async function run(): Promise<void> {
   await stepRate(cpu, { vocab: 4096, width: 256, heads: 4, batch: 4, seq: 256, window: 128 }, 3);
   cpu.destroy();
 
-  const specifier = "../src/engine/webgpu/mod.ts";
-  const mod = await import(specifier).catch(() => null) as
-    | { createWebGpuBackend?: () => Promise<Backend> }
-    | null;
-  const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
-  if (!adapter || !mod?.createWebGpuBackend) {
-    console.log("webgpu: skipped (no adapter or no backend module)");
+  let gpu: WebGpuBackend;
+  try {
+    gpu = await createWebGpuBackend() as WebGpuBackend;
+  } catch (error) {
+    console.log(`webgpu: skipped (${error instanceof Error ? error.message : error})`);
     return;
   }
-  const gpu = await mod.createWebGpuBackend();
-  console.log(`webgpu: ${gpu.info.device}${gpu.info.isFallback ? " (software fallback)" : ""}`);
-  if (gpu.info.isFallback) {
-    await opTimes(gpu, 512, 1024, 1);
-    await stepRate(gpu, { vocab: 256, width: 64, heads: 4, batch: 2, seq: 64, window: 32 }, 2);
-  } else {
-    await opTimes(gpu, 4096, 4096, 5);
-    await stepRate(gpu, { vocab: 4096, width: 256, heads: 4, batch: 4, seq: 256, window: 128 }, 5);
+  try {
+    console.log(`webgpu: ${gpu.info.device}${gpu.info.isFallback ? " (software fallback)" : ""}`);
+    await webgpuOpBounds(gpu);
+    if (gpu.info.isFallback) {
+      await stepRate(gpu, { vocab: 256, width: 64, heads: 4, batch: 2, seq: 64, window: 32 }, 2);
+    } else {
+      await stepRate(
+        gpu,
+        { vocab: 4096, width: 256, heads: 4, batch: 4, seq: 256, window: 128 },
+        5,
+      );
+    }
+  } finally {
+    gpu.destroy();
   }
-  gpu.destroy();
+}
+
+/**
+ * WebGPU: the adapter's bandwidth measured with a copy kernel, then every non-matmul op of a GPU
+ * recipe micro-batch timed on the device against its bandwidth bound.
+ */
+async function webgpuOpBounds(gpu: WebGpuBackend): Promise<void> {
+  const software = gpu.info.isFallback;
+  const peaks = adapterPeaks(gpu.info.device, software);
+  const copy = software
+    ? await measureCopyBandwidth(gpu, 32, 1, 2)
+    : await measureCopyBandwidth(gpu, 256, 20, 3);
+  const published = peaks.bandwidth === null
+    ? "no published figure in src/platform/peak.ts"
+    : `published ${(peaks.bandwidth / 1e9).toFixed(0)} GB/s`;
+  console.log(
+    `  memory bandwidth MEASURED with a copy kernel (${copy.bufferBytes / 2 ** 20} MiB read + ` +
+      `written, ${copy.source} time): ${(copy.bytesPerSecond / 1e9).toFixed(1)} GB/s; ${published}`,
+  );
+  const dims = benchStepDims(software);
+  const { cases, free } = opCases(gpu, dims);
+  try {
+    const rows = await measureOps(gpu, cases, software);
+    console.log(
+      `  ops of one GPU recipe micro-batch (${dims.rows} x ${dims.seqLen} tokens, width ` +
+        `${dims.width}, ${
+          dims.width / dims.headDim
+        }x${dims.headDim} heads, vocab ${dims.vocabSize}` +
+        `${software ? "; software adapter: 1 x 256 tokens instead of 16 x 2048" : ""}), ` +
+        `bound = bytes / measured bandwidth:`,
+    );
+    printTable(OP_HEADERS, opRows(rows, copy.bytesPerSecond, peaks.bandwidth, peaks.fp32), "    ");
+  } finally {
+    free();
+  }
 }
 
 if (import.meta.main) await run();

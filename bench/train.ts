@@ -1,23 +1,34 @@
 /**
- * Trainer benchmark: tokens/s of a full training step (forward, backward, optimizer) of the
- * reference CPU config (depth 4, width 256, head_dim 64, seq 256, vocab 4096, 16384 tokens/step)
+ * Trainer benchmark: first the WebGPU step of the GPU recipe (tokens/s, MFU against the
+ * adapter's f32 peak, dispatches and submits per step, per-kernel device time;
+ * bench/webgpu/step.ts; a tiny config on a software adapter); then tokens/s of a full training
+ * step (forward, backward, optimizer) of the reference CPU config (depth 4, width 256, head_dim 64, seq 256, vocab 4096, 16384 tokens/step)
  * and of the CPU default recipe (same model, 2048 tokens/step), each beside PyTorch's figure
  * measured in the same run (scripts/golden_train.py --bench, when .venv has torch); a per-op
- * profile of the reference step (where the time goes outside matmul); the WebGPU step once
- * (lavapipe is slow); and the val_bpb and evaluation speed of the default 60 s run on the
- * embedded corpus. `AUTORESEARCH_BENCH_QUICK=1` skips the 60 s run.
+ * profile of the reference step (where the time goes outside matmul); and the val_bpb and evaluation speed of the default 60 s run on the embedded corpus.
+ * `AUTORESEARCH_BENCH_QUICK=1` skips the 60 s run.
  */
 import { createBackend } from "../src/engine/create.ts";
 import type { Backend } from "../src/engine/backend.ts";
 import { requestAdapter } from "../src/platform/mod.ts";
 import { ModelRunner } from "../src/train/model.ts";
 // The frozen reference recipe (never the live one), so figures compare over time.
-import { CPU_RECIPE, createOptimizer, GPT, type Recipe } from "../tests/train/reference_recipe.ts";
+import {
+  CPU_RECIPE,
+  createOptimizer,
+  GPT,
+  GPU_RECIPE,
+  type Recipe,
+} from "../tests/train/reference_recipe.ts";
 import { REFERENCE_RECIPE_TEXT } from "../tests/train/model_helpers.ts";
 import { microSteps } from "../src/train/loop.ts";
 import { printProfile, profileBackend } from "./op_profile.ts";
 import { loadPrepared, prepare } from "../src/train/prepare.ts";
 import { runExperiment, trainingDataFrom } from "../src/train/run.ts";
+import type { WebGpuBackend } from "../src/engine/webgpu/mod.ts";
+import { BENCH_VOCAB } from "./webgpu/shapes.ts";
+import { KERNEL_HEADERS, kernelRows, measureStep, stepSummary } from "./webgpu/step.ts";
+import { adapterPeaks, printTable } from "./webgpu/table.ts";
 
 /** ARCHITECTURE.md's reference CPU config (the CPU default recipe is smaller). */
 const REFERENCE: Recipe = {
@@ -138,8 +149,53 @@ async function profileStep(): Promise<void> {
   }
 }
 
+/** What a software adapter (lavapipe) can step in seconds: 2 blocks of width 128, 256 tokens. */
+const SOFTWARE_STEP: Recipe = {
+  ...CPU_RECIPE,
+  model: { ...CPU_RECIPE.model, depth: 2, width: 128, headDim: 64, seqLen: 128 },
+  totalBatchTokens: 256,
+  deviceBatchRows: 2,
+};
+
+/**
+ * The WebGPU step: the GPU recipe at upstream's vocabulary on a real GPU; a tiny config on a
+ * software adapter (the GPU recipe's 2^19-token step would take hours there).
+ */
+export async function webgpuStep(): Promise<void> {
+  if (!await requestAdapter()) {
+    console.log("webgpu: no adapter");
+    return;
+  }
+  const gpu = await createBackend("webgpu") as WebGpuBackend;
+  try {
+    const software = gpu.info.isFallback;
+    const recipe = software ? SOFTWARE_STEP : GPU_RECIPE;
+    const vocab = software ? 1024 : BENCH_VOCAB;
+    const m = recipe.model;
+    console.log(
+      `webgpu step (${gpu.info.device}): ${software ? "software adapter: a tiny config, " : ""}` +
+        `d${m.depth} w${m.width} h${m.headDim} seq${m.seqLen} vocab ${vocab}, ` +
+        `${recipe.totalBatchTokens} tokens/step as ${recipe.deviceBatchRows}-row micro-batches` +
+        (software ? " (not the GPU recipe: 2^19 tokens of d8 w512 seq2048)" : " (GPU recipe)"),
+    );
+    const figures = await measureStep(gpu, recipe, vocab);
+    const peak = adapterPeaks(gpu.info.device, software).fp32;
+    for (const line of stepSummary(figures, peak)) console.log(`  ${line}`);
+    if (figures.kernels.length > 0) {
+      console.log("  per-kernel device time of one step (every dispatch in its own timed pass):");
+      printTable(KERNEL_HEADERS, kernelRows(figures.kernels), "    ");
+    } else {
+      console.log("  per-kernel device time: not measured (no timestamp-query)");
+    }
+  } finally {
+    gpu.destroy();
+  }
+}
+
 /** Print the trainer's figures. */
 export async function run(): Promise<void> {
+  // The WebGPU step first: on a GPU machine it is what a time-limited check is for.
+  await webgpuStep();
   await compareWithPytorch(
     "full training step, reference CPU config (d4 w256 h64 seq256 vocab4096, 16384 tok)",
     REFERENCE,
@@ -149,22 +205,6 @@ export async function run(): Promise<void> {
     CPU_RECIPE,
   );
   await profileStep();
-  if (await requestAdapter()) {
-    const gpu = await createBackend("webgpu");
-    try {
-      // Lavapipe runs WGSL on the CPU: one step of 2 rows (512 tokens) of the same model.
-      const small = { ...REFERENCE, totalBatchTokens: 512, deviceBatchRows: 2 };
-      const tps = await stepTokensPerSecond(gpu, 1, small);
-      console.log(
-        `  webgpu (${gpu.info.device}): ${tps.toFixed(0)} tokens/s ` +
-          `(1 timed step of 512 tokens${gpu.info.isFallback ? ", software adapter" : ""})`,
-      );
-    } finally {
-      gpu.destroy();
-    }
-  } else {
-    console.log("  webgpu: no adapter");
-  }
   if (Deno.env.get("AUTORESEARCH_BENCH_QUICK") === "1") return;
   // The default run: embedded corpus, the reference recipe's CPU values, 60 s, in a temp cache.
   const cacheRoot = await Deno.makeTempDir({ prefix: "autoresearch-bench-" });

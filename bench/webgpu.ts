@@ -1,98 +1,110 @@
 /**
- * WebGPU matmul benchmark: GFLOP/s of our tiled WGSL GEMM at 256, 512, 1024 and 2048, beside the
- * TypeScript peer jax-js on ITS WebGPU backend, measured in the same process on the same adapter,
- * with the ratio. On a software adapter (lavapipe) both are slow and iterations are cut so the
- * whole run stays near a minute. Both sides enqueue their matmuls and wait once at the end.
+ * WebGPU matmul benchmark. On the adapter at hand it prints:
+ * - square products (1024 to 8192; 256 to 2048 on a software adapter) and every product of one
+ *   training micro-batch of the GPU recipe (src/train/default_recipe.ts GPU_RECIPE at vocab 8192;
+ *   on a software adapter 1 row of 256 tokens instead of 16 x 2048), each with the variant the
+ *   backend picks, its device time from GPU timestamps, GFLOP/s and percent of the adapter's
+ *   published f32 peak (src/platform/peak.ts; "peak unknown" when not in the table);
+ * - beside it jax-js on its own WebGPU backend in the same run, both timed alike on the wall
+ *   clock (products enqueued, one wait), and their ratio;
+ * - untuned against tuned: the autotuner (src/engine/webgpu/tune.ts) runs first, then each
+ *   product is timed with the backend's default variant and with the tuned choice; the tuner's
+ *   table (every variant timed per product, the fastest three shown; `AUTORESEARCH_BENCH_VARIANTS=1`
+ *   lists them all) is printed last.
+ * How to read the columns: docs/webgpu.md, "The bench".
  */
-import { createWebGpuBackend, type WebGpuBackend } from "../src/engine/webgpu/mod.ts";
+import {
+  createWebGpuBackend,
+  hasTimestamps,
+  type WebGpuBackend,
+} from "../src/engine/webgpu/mod.ts";
+import { shapeKey, tuneMatmul, type TuneResult } from "../src/engine/webgpu/tune.ts";
+import { type JaxPeer, loadJax } from "./webgpu/jax.ts";
+import { type MatmulRow, measureMatmul } from "./webgpu/matmul.ts";
+import {
+  candidateRows,
+  microBatchMatmulTime,
+  PRODUCT_HEADERS,
+  productRows,
+  TUNER_HEADERS,
+  tunerRows,
+} from "./webgpu/matmul_tables.ts";
+import {
+  type BenchMatmul,
+  benchStepDims,
+  matmulFlops,
+  squareMatmuls,
+  squareSizes,
+  trainingMatmuls,
+} from "./webgpu/shapes.ts";
+import { adapterPeaks, describePeaks, printTable } from "./webgpu/table.ts";
 
-const SIZES = [256, 512, 1024, 2048];
-
-/** Iterations for a size: enough work to time, little enough for a software adapter. */
-function iterationsFor(n: number, fallback: boolean): number {
-  if (!fallback) return n <= 512 ? 50 : n <= 1024 ? 20 : 10;
-  return n <= 256 ? 8 : n <= 512 ? 3 : 1;
+/**
+ * Seconds the tuner may spend measuring: a software adapter gets 15 (CI time), a GPU 90 so the
+ * whole bench fits a 200 s step of scripts/gpu_check.sh; `AUTORESEARCH_BENCH_TUNE_S` overrides.
+ * Shapes left when time runs out stay untuned (the tuner says how many).
+ */
+export function tuneSeconds(software: boolean): number {
+  const override = Number(Deno.env.get("AUTORESEARCH_BENCH_TUNE_S") ?? "");
+  if (override > 0) return override;
+  return software ? 15 : 90;
 }
 
-function randomMatrix(n: number): Float32Array {
-  const out = new Float32Array(n * n);
-  for (let i = 0; i < out.length; i++) out[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
-  return out;
-}
-
-/** A timed runner: `time()` runs the prepared matmuls once and returns ms per matmul. */
-interface Runner {
-  time(): Promise<number>;
-  dispose(): void;
-}
-
-/** Our GEMM: `iters` enqueued matmuls, one wait. */
-async function ours(backend: WebGpuBackend, n: number, iters: number): Promise<Runner> {
-  const a = backend.alloc("f32", n * n);
-  const b = backend.alloc("f32", n * n);
-  const c = backend.alloc("f32", n * n);
-  backend.write(a, randomMatrix(n));
-  backend.write(b, randomMatrix(n));
-  backend.matmul({ a, b, c, m: n, n, k: n }); // warm-up: pipeline compile
-  await backend.sync();
-  return {
-    async time() {
-      const t0 = performance.now();
-      for (let i = 0; i < iters; i++) backend.matmul({ a, b, c, m: n, n, k: n });
-      await backend.sync();
-      return (performance.now() - t0) / iters;
-    },
-    dispose() {
-      for (const buffer of [a, b, c]) backend.free(buffer);
-    },
-  };
-}
-
-// deno-lint-ignore no-explicit-any
-type Jax = any;
-
-/** jax-js on its WebGPU device, or null with the reason it cannot run. */
-async function loadJax(): Promise<{ jax: Jax } | { error: string }> {
-  try {
-    const jax = await import("@jax-js/jax");
-    const devices: string[] = await jax.init();
-    if (!devices.includes("webgpu")) return { error: `jax-js found no webgpu (has ${devices})` };
-    jax.defaultDevice("webgpu");
-    return { jax };
-  } catch (error) {
-    return { error: `jax-js failed to load: ${error instanceof Error ? error.message : error}` };
+/**
+ * Each product untuned (the backend's default variant) and then tuned (the tuner's choice, with
+ * the peer), back to back so load drift hits both alike.
+ */
+async function measureUntunedAndTuned(
+  backend: WebGpuBackend,
+  items: readonly BenchMatmul[],
+  software: boolean,
+  jax: JaxPeer,
+): Promise<{ untuned: MatmulRow[]; tuned: MatmulRow[] }> {
+  const untuned: MatmulRow[] = [];
+  const tuned: MatmulRow[] = [];
+  const choice = backend.matmulChoice;
+  for (const item of items) {
+    backend.matmulChoice = null;
+    try {
+      untuned.push(await measureMatmul(backend, item, { software, jax: null }));
+    } finally {
+      backend.matmulChoice = choice;
+    }
+    tuned.push(await measureMatmul(backend, item, { software, jax }));
   }
+  return { untuned, tuned };
 }
 
-/** jax-js: a jitted matmul, `iters` calls, then wait for every result. */
-async function theirs(jax: Jax, n: number, iters: number): Promise<Runner> {
-  const np = jax.numpy;
-  const a = np.array(randomMatrix(n)).reshape([n, n]);
-  const b = np.array(randomMatrix(n)).reshape([n, n]);
-  const mm = jax.jit((x: Jax, y: Jax) => np.matmul(x, y));
-  const warm = mm(a.ref, b.ref);
-  await jax.blockUntilReady(warm);
-  warm.dispose();
-  return {
-    async time() {
-      const t0 = performance.now();
-      const outs = [];
-      for (let i = 0; i < iters; i++) outs.push(mm(a.ref, b.ref));
-      for (const out of outs) await jax.blockUntilReady(out);
-      const ms = (performance.now() - t0) / iters;
-      for (const out of outs) out.dispose();
-      return ms;
-    },
-    dispose() {
-      a.dispose();
-      b.dispose();
-    },
-  };
+/**
+ * Run the autotuner over the products (it installs its choice on the backend). A real GPU uses
+ * and extends the tuning cache, as the trainer does; a software adapter tunes without the cache,
+ * for a limited time. `AUTORESEARCH_BENCH_RETUNE=1` measures cached shapes again.
+ */
+async function tune(
+  backend: WebGpuBackend,
+  items: readonly BenchMatmul[],
+  software: boolean,
+): Promise<TuneResult> {
+  // The step's products matter most on a GPU; a software adapter does the cheap ones first.
+  const ordered = software
+    ? [...items].sort((a, b) => matmulFlops(a.shape) - matmulFlops(b.shape))
+    : [...items].sort((a, b) => b.perMicroBatch - a.perMicroBatch);
+  const seconds = tuneSeconds(software);
+  const result = await tuneMatmul(backend, ordered.map((item) => item.shape), {
+    cachePath: software ? null : undefined,
+    maxSeconds: seconds,
+    refresh: Deno.env.get("AUTORESEARCH_BENCH_RETUNE") === "1",
+    log: (message) => console.log(`  tuner: ${message}`),
+  });
+  console.log(
+    `  tuner: ${result.measured} products measured now, ${result.cached} from the cache` +
+      `${software ? " (not used on a software adapter)" : ""}, ${result.skipped} left untuned ` +
+      `(time limit ${seconds} s)`,
+  );
+  return result;
 }
 
-const gflops = (n: number, ms: number) => (2 * n ** 3) / (ms / 1000) / 1e9;
-
-/** Print our WebGPU matmul GFLOP/s beside jax-js's WebGPU at each size. */
+/** Print the matmul tables on this machine's adapter. */
 export async function run(): Promise<void> {
   let backend: WebGpuBackend;
   try {
@@ -101,32 +113,54 @@ export async function run(): Promise<void> {
     console.log(`webgpu: skipped (${error instanceof Error ? error.message : error})`);
     return;
   }
-  const fallback = backend.info.isFallback;
-  console.log(`webgpu matmul on ${backend.info.device}${fallback ? " (software adapter)" : ""}`);
-  const peer = await loadJax();
-  if ("error" in peer) console.log(`jax-js webgpu: not measured: ${peer.error}`);
-  console.log("size   ours GFLOP/s   jax-js webgpu GFLOP/s   ours/jax-js");
   try {
-    for (const n of SIZES) {
-      const iters = iterationsFor(n, fallback);
-      const mine = await ours(backend, n, iters);
-      const other = "jax" in peer ? await theirs(peer.jax, n, iters) : null;
-      // Interleaved repeats, best of each: the machine's load drifts less between neighbours.
-      let bestMine = Infinity;
-      let bestOther = Infinity;
-      for (let rep = 0; rep < (n >= 2048 && fallback ? 2 : 3); rep++) {
-        bestMine = Math.min(bestMine, await mine.time());
-        if (other) bestOther = Math.min(bestOther, await other.time());
-      }
-      mine.dispose();
-      other?.dispose();
-      const a = gflops(n, bestMine);
-      const b = other ? gflops(n, bestOther) : NaN;
-      const ratio = Number.isFinite(b) ? (a / b).toFixed(2) : "-";
-      console.log(
-        `${String(n).padEnd(6)} ${a.toFixed(2).padStart(14)}   ${
-          (Number.isFinite(b) ? b.toFixed(2) : "-").padStart(21)
-        }   ${ratio.padStart(11)}`,
+    const software = backend.info.isFallback;
+    const peaks = adapterPeaks(backend.info.device, software);
+    console.log(`webgpu matmul on ${backend.info.device}${software ? " (software adapter)" : ""}`);
+    console.log(
+      `  timing: ${
+        hasTimestamps(backend)
+          ? "GPU timestamps around the products (timestamp-query)"
+          : "wall clock (no timestamp-query; rows marked (wall))"
+      }; ${describePeaks(peaks)}`,
+    );
+    const jax = await loadJax();
+    if ("error" in jax) console.log(`  jax-js webgpu: not measured: ${jax.error}`);
+    const dims = benchStepDims(software);
+    const squares = squareMatmuls(squareSizes(software));
+    const step = trainingMatmuls(dims);
+    const all = [...squares, ...step];
+
+    const tuning = await tune(backend, all, software);
+    const { untuned, tuned } = await measureUntunedAndTuned(backend, all, software, jax);
+
+    const table = productRows(untuned, tuned, peaks.fp32);
+    console.log(
+      `square products${software ? " (software adapter: 256-2048 instead of 1024-8192)" : ""}:`,
+    );
+    printTable(PRODUCT_HEADERS, table.slice(0, squares.length));
+    console.log(
+      `one training micro-batch's products (GPU recipe d${dims.depth} w${dims.width} ` +
+        `h${dims.headDim}, vocab ${dims.vocabSize}, ${dims.rows} x ${dims.seqLen} tokens` +
+        `${software ? "; software adapter: 1 x 256 instead of 16 x 2048" : ""}):`,
+    );
+    printTable(PRODUCT_HEADERS, table.slice(squares.length));
+    const before = microBatchMatmulTime(untuned.slice(squares.length));
+    const after = microBatchMatmulTime(tuned.slice(squares.length));
+    console.log(
+      `  matmul device time per micro-batch at these speeds: untuned ${before.ms.toFixed(1)} ms ` +
+        `(${before.gflops.toFixed(1)} GFLOP/s), tuned ${after.ms.toFixed(1)} ms ` +
+        `(${after.gflops.toFixed(1)} GFLOP/s); attention's own kernel not included`,
+    );
+
+    const entryOf = (row: MatmulRow) => tuning.entries[shapeKey(row.item.shape)];
+    console.log("the tuner's table: variants timed per product, the three fastest:");
+    printTable(TUNER_HEADERS, tunerRows(tuned, entryOf));
+    if (Deno.env.get("AUTORESEARCH_BENCH_VARIANTS") === "1") {
+      console.log("every variant the tuner timed:");
+      printTable(
+        ["product", "variant", "GFLOP/s", "rejected because"],
+        candidateRows(tuned, entryOf),
       );
     }
   } finally {

@@ -1,35 +1,48 @@
-// Embedding lookup and its gradient. WGSL has no float atomics, so the backward is a counting
-// sort of the token ids (integer atomics only), then one workgroup per vocabulary row summing
-// its segment of gradOut rows:
+// Embedding lookup and its gradient. Layout: table / gradTable (vocab, dim), out / gradOut
+// (tokens, dim) row-major, read in packs (vec4 when dim % 4 == 0, else scalars: kernels.ts swaps
+// the prelude). WGSL has no float atomics, so the backward is a counting sort of the token ids
+// (integer atomics only), then a segment of lanes per vocabulary row summing its gradOut rows:
 //   count    counts[id] += 1                      (one invocation per token)
 //   scan     offsets = exclusive prefix sum       (one workgroup; vocab/256 per invocation)
 //   scatter  order[offsets[id] + k] = t           (atomic cursor per id)
 //   segsum   gradTable[v, :] (+)= sum over the segment of v of gradOut[t, :]
-// Rows that no token uses get 0 (or are left alone with accumulate).
+// Rows that no token uses get 0 (or are left alone with accumulate). count, scan and scatter do
+// not touch packs; the backend runs them from the vec4 module for every dim.
+
+// ---- pack prelude: vec4 flavour (kernels.ts swaps in the scalar flavour)
+alias V = vec4<f32>;
+alias VU = vec4<u32>;
+const PACK: u32 = 4u;
+const PACK_OFFSETS: VU = vec4<u32>(0u, 1u, 2u, 3u);
+fn hsum(v: V) -> f32 { return v.x + v.y + v.z + v.w; }
+fn hmax(v: V) -> f32 { return max(max(v.x, v.y), max(v.z, v.w)); }
+fn pick(v: V, k: u32) -> f32 { return v[k]; }
+// ---- end of prelude
 
 struct Params {
-  tokens: u32, vocab: u32, dim: u32, accumulate: u32,
+  tokens: u32, vocab: u32, packs: u32, accumulate: u32,  // packs per row
+  lanes_log2: u32, _pad0: u32, _pad1: u32, _pad2: u32,   // segment_sum: lanes per vocab row
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ids: array<i32>;
-@group(0) @binding(2) var<storage, read> src: array<f32>;        // table / gradOut
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;  // out / gradTable
+@group(0) @binding(2) var<storage, read> src: array<V>;        // table / gradOut
+@group(0) @binding(3) var<storage, read_write> dst: array<V>;  // out / gradTable
 @group(0) @binding(4) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read_write> offsets: array<u32>;  // vocab + 1 entries
 @group(0) @binding(6) var<storage, read_write> order: array<u32>;
 
 const WG: u32 = 256u;
 
-// out[t, d] = table[ids[t], d]; one invocation per output element.
+// out[t, :] = table[ids[t], :]; one invocation per output pack.
 @compute @workgroup_size(256)
 fn embedding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
   let i = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (i >= p.tokens * p.dim) { return; }
-  let t = i / p.dim;
-  let d = i % p.dim;
-  dst[i] = src[u32(ids[t]) * p.dim + d];
+  if (i >= p.tokens * p.packs) { return; }
+  let t = i / p.packs;
+  let d = i % p.packs;
+  dst[i] = src[u32(ids[t]) * p.packs + d];
 }
 
 @compute @workgroup_size(256)
@@ -79,18 +92,20 @@ fn scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   order[offsets[id] + k] = t;
 }
 
-// One workgroup per vocabulary row; invocations across the row's columns.
+// A segment of 2^lanes_log2 lanes per vocabulary row (sized to the row's packs, so short rows
+// share a workgroup), lanes across the row's packs.
 @compute @workgroup_size(256)
 fn segment_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-  let v = wid.x + wid.y * nwg.x;
+  let lanes = 1u << p.lanes_log2;
+  let v = (wid.x + wid.y * nwg.x) * (WG >> p.lanes_log2) + (lid >> p.lanes_log2);
   if (v >= p.vocab) { return; }
   let begin = offsets[v];
   let end = offsets[v + 1u];
-  for (var d = lid; d < p.dim; d += WG) {
-    var sum = 0.0;
-    for (var s = begin; s < end; s++) { sum += src[order[s] * p.dim + d]; }
-    let at = v * p.dim + d;
+  for (var d = lid & (lanes - 1u); d < p.packs; d += lanes) {
+    var sum = V(0.0);
+    for (var s = begin; s < end; s++) { sum += src[order[s] * p.packs + d]; }
+    let at = v * p.packs + d;
     if (p.accumulate != 0u) { dst[at] += sum; } else { dst[at] = sum; }
   }
 }

@@ -79,7 +79,9 @@ fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let i = l.lane + k * l.lanes;
     if (i < p.packs) { out[base + i] = held[k] * r; }
   }
-  for (var i = l.lane + CACHED * l.lanes; i < p.packs; i += l.lanes) { out[base + i] = x[base + i] * r; }
+  for (var i = l.lane + CACHED * l.lanes; i < p.packs; i += l.lanes) {
+    out[base + i] = x[base + i] * r;
+  }
   if (l.lane == 0u) { rstd[l.row] = r; }
 }
 

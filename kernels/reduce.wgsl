@@ -1,16 +1,21 @@
-// Reductions. reduce_to: sum over broadcast dimensions (the backward of broadcasting, and full
-// sums/means), one workgroup per output element with a tree reduction in workgroup memory.
-// Rank-4 shapes; out_shape has 1 on reduced dims. The reduced index space is walked by the
-// workgroup's 256 invocations in turn, so any reduction length works. For long reductions into
-// few outputs, `parts` > 1 splits each output's range over `parts` workgroups writing partial
-// sums (out[o * parts + part]); a second reduce_to over those partials finishes the job, so a
-// full sum of millions of elements is not left to a single workgroup.
+// reduce_to: sums over broadcast dimensions (the backward of broadcasting, and full sums/means).
+// Layout: rank-4 input `shape`, `out_shape` with 1 on the reduced dims; out[o] (+)= alpha * the
+// sum of the red_count input elements that map to output o.
+// Grid: workgroups of 256 invocations in segments of LANES = 2^lanes_log2 (4..256) invocations,
+// one segment per slot; the backend sizes LANES so each lane adds at most 8 elements of a
+// short reduction (a gate's head dimension: 8 lanes, 32 outputs a workgroup) and uses 256
+// lanes for long ones. For long reductions into few outputs, `parts` > 1 splits each output
+// over `parts` slots that write partial sums (out[o * parts + part]); a second reduce_to over
+// the partials finishes, so a full sum of millions of elements is spread over many workgroups.
+// A segment's partials are summed with one barrier (each lane reads its segment's partials).
+// `contiguous` != 0 when the reduced dims are the trailing ones: output o then sums the run
+// x[o * red_count ..], read without unravelling each index.
 
 struct Params {
   shape: vec4<u32>,      // input shape
   out_shape: vec4<u32>,  // output shape (dims equal to shape's or 1)
   out_count: u32, red_count: u32, accumulate: u32, parts: u32,
-  alpha: f32, _pad1: f32, _pad2: f32, _pad3: f32,
+  alpha: f32, lanes_log2: u32, contiguous: u32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -18,7 +23,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, 256>;
+var<workgroup> partial: array<vec4<f32>, 64>;
 
 fn unravel(i: u32, s: vec4<u32>) -> vec4<u32> {
   return vec4<u32>(i / (s.y * s.z * s.w), (i / (s.z * s.w)) % s.y, (i / s.w) % s.z, i % s.w);
@@ -27,10 +32,12 @@ fn unravel(i: u32, s: vec4<u32>) -> vec4<u32> {
 @compute @workgroup_size(256)
 fn reduce_to(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
-  let wg = wid.x + wid.y * nwg.x;
-  let o = wg / p.parts;
-  let part = wg % p.parts;
-  // Every invocation of the workgroup takes part in the barriers, so no early return.
+  let lanes = 1u << p.lanes_log2;
+  let lane = lid & (lanes - 1u);
+  let slot = (wid.x + wid.y * nwg.x) * (WG >> p.lanes_log2) + (lid >> p.lanes_log2);
+  let o = slot / p.parts;
+  let part = slot % p.parts;
+  // Every invocation of the workgroup takes part in the barrier, so no early return.
   let live = o < p.out_count;
   // Reduced shape: the input's dims where the output has 1 (others collapse to 1).
   let keep = vec4<u32>(p.out_shape != vec4<u32>(1u)) | vec4<u32>(p.shape == vec4<u32>(1u));
@@ -39,21 +46,23 @@ fn reduce_to(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let strides = vec4<u32>(p.shape.y * p.shape.z * p.shape.w, p.shape.z * p.shape.w, p.shape.w, 1u);
   var sum = 0.0;
   if (live) {
-    for (var r = part * WG + lid; r < p.red_count; r += WG * p.parts) {
-      let rc = unravel(r, red_shape);
-      // output coordinate on kept dims, reduced coordinate on the others
-      let c = select(rc, oc, keep == vec4<u32>(1u));
-      sum += x[dot(c, strides)];
+    let step = lanes * p.parts;
+    if (p.contiguous != 0u) {
+      let base = o * p.red_count;
+      for (var r = part * lanes + lane; r < p.red_count; r += step) { sum += x[base + r]; }
+    } else {
+      for (var r = part * lanes + lane; r < p.red_count; r += step) {
+        // output coordinate on kept dims, reduced coordinate on the others
+        let c = select(unravel(r, red_shape), oc, keep == vec4<u32>(1u));
+        sum += x[dot(c, strides)];
+      }
     }
   }
-  partial[lid] = sum;
+  partial[lid / 4u][lid % 4u] = sum;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { partial[lid] += partial[lid + s]; }
-    workgroupBarrier();
-  }
-  if (live && lid == 0u) {
-    let v = p.alpha * partial[0];
-    if (p.accumulate != 0u) { out[wg] += v; } else { out[wg] = v; }
-  }
+  if (!live || lane != 0u) { return; }
+  var s = vec4<f32>(0.0);
+  for (var i = 0u; i < lanes / 4u; i++) { s += partial[lid / 4u + i]; }
+  let v = p.alpha * (s.x + s.y + s.z + s.w);
+  if (p.accumulate != 0u) { out[slot] += v; } else { out[slot] = v; }
 }

@@ -237,15 +237,15 @@ export function cpuKernels(platform: PlatformInfo, backend: Backend): string {
 }
 
 /**
- * WebGPU matmul tuning at first use (src/engine/webgpu/tune.ts), or null on the CPU. Loaded on
- * demand, as the WebGPU backend itself is.
+ * WebGPU matmul tuning at first use (src/engine/webgpu/tune.ts) at the precision the user
+ * allows (precision.ts), or null on the CPU. Loaded on demand, as the WebGPU backend itself is.
  */
 async function startTuning(backend: Backend, log: (line: string) => void) {
   if (backend.info.name !== "webgpu") return null;
-  const { tuneAtFirstUse } = await import("../engine/webgpu/tune.ts");
   const { WebGpuBackend } = await import("../engine/webgpu/backend.ts");
   if (!(backend instanceof WebGpuBackend)) return null;
-  return tuneAtFirstUse(backend, { log });
+  const { startRunTuning } = await import("./precision.ts");
+  return await startRunTuning(backend, { log });
 }
 
 /** The 1-minute load average (0 where the OS reports none). */

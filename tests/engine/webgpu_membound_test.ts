@@ -323,3 +323,121 @@ gpuTest("membound copy2d: vec4 rows and the per-element fallback", async (g) => 
     );
   }
 });
+
+gpuTest("membound reduceTo: lanes per output, contiguous runs, split long sums", async (g) => {
+  // [shape, outShape]: a gate's head-dim sum (8 lanes, 32 outputs a workgroup, the last one
+  // partial), very short runs, long runs, leading dims kept (contiguous), middle dims reduced
+  // and column sums (unravelled), full sums and column sums long enough to split into parts.
+  const cases = [
+    [[3, 37, 4, 64], [3, 37, 4, 1]],
+    [[1, 1, 999, 3], [1, 1, 999, 1]],
+    [[1, 1, 5, 1000], [1, 1, 5, 1]],
+    [[3, 4, 5, 6], [3, 4, 1, 1]],
+    [[3, 4, 5, 6], [1, 4, 1, 6]],
+    [[1, 1, 300, 7], [1, 1, 1, 7]],
+    [[1, 1, 1, 300001], [1, 1, 1, 1]],
+    [[1, 1, 40000, 3], [1, 1, 1, 3]],
+  ];
+  for (const [shape, outShape] of cases) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const outCount = outShape.reduce((a, b) => a * b, 1);
+    const x = randomArray(n, n);
+    const prior = randomArray(outCount, outCount);
+    const want = Float64Array.from(prior);
+    // out index of input i: its coordinates with reduced dims dropped to 0
+    for (let i = 0; i < n; i++) {
+      let o = 0;
+      let rest = i;
+      const coords = [0, 0, 0, 0];
+      for (let d = 3; d >= 0; d--) {
+        coords[d] = rest % shape[d];
+        rest = Math.floor(rest / shape[d]);
+      }
+      for (let d = 0; d < 4; d++) o = o * outShape[d] + (outShape[d] === 1 ? 0 : coords[d]);
+      want[o] += 0.5 * x[i];
+    }
+    const bx = upload(g, x);
+    const out = upload(g, prior);
+    g.reduceTo({ x: bx, out, shape, outShape, alpha: 0.5, accumulate: true });
+    const what = `[${shape}] -> [${outShape}]`;
+    assertClose(await g.read(out), want, `reduceTo accumulate ${what}`, 1e-3, 1e-4);
+    g.reduceTo({ x: bx, out, shape, outShape, alpha: 0.5 });
+    assertClose(
+      await g.read(out),
+      want.map((v, i) => v - prior[i]),
+      `reduceTo ${what}`,
+      1e-3,
+      1e-4,
+    );
+    g.free(bx);
+    g.free(out);
+  }
+});
+
+gpuTest("membound rotary: vec4 and scalar pairs, inverse, accumulate", async (g) => {
+  for (const [batch, seq, heads, headDim] of [[2, 5, 3, 8], [1, 7, 2, 6], [2, 3, 2, 128]]) {
+    const half = headDim / 2;
+    const n = batch * seq * heads * headDim;
+    const x = randomArray(n, n);
+    const prior = randomArray(n, n + 1);
+    const cos = new Float32Array(seq * half);
+    const sin = new Float32Array(seq * half);
+    for (let t = 0; t < seq; t++) {
+      for (let i = 0; i < half; i++) {
+        cos[t * half + i] = Math.cos(t * 10000 ** (-2 * i / headDim));
+        sin[t * half + i] = Math.sin(t * 10000 ** (-2 * i / headDim));
+      }
+    }
+    const rotate = (sign: number) => {
+      const want = new Float64Array(n);
+      for (let row = 0; row < n / headDim; row++) {
+        const t = Math.floor(row / heads) % seq;
+        for (let i = 0; i < half; i++) {
+          const [x1, x2] = [x[row * headDim + i], x[row * headDim + i + half]];
+          const [c, s] = [cos[t * half + i], sign * sin[t * half + i]];
+          want[row * headDim + i] = x1 * c + x2 * s;
+          want[row * headDim + i + half] = -x1 * s + x2 * c;
+        }
+      }
+      return want;
+    };
+    const geo = { cos: upload(g, cos), sin: upload(g, sin), batch, seq, heads, headDim };
+    const bx = upload(g, x);
+    const out = upload(g, prior);
+    const what = `[${batch}, ${seq}, ${heads}, ${headDim}]`;
+    g.rotary({ x: bx, out, ...geo });
+    assertClose(await g.read(out), rotate(1), `rotary ${what}`);
+    g.rotary({ x: bx, out, ...geo, inverse: true, accumulate: true });
+    const both = rotate(1).map((v, i) => v + rotate(-1)[i]);
+    assertClose(await g.read(out), both, `inverse accumulate ${what}`);
+  }
+});
+
+gpuTest("membound embedding: packed lookup, segment sums with lanes per row", async (g) => {
+  // [vocab, dim, tokens]: scalar rows, one pack per row (a lane each, 256 rows a workgroup),
+  // the trainer's widths, rows wider than 256 packs.
+  for (const [vocab, dim, tokens] of [[50, 19, 300], [300, 4, 500], [40, 64, 200], [9, 1100, 30]]) {
+    const table = randomArray(vocab * dim, vocab + dim);
+    // ids leave some rows unused and repeat others
+    const ids = Int32Array.from({ length: tokens }, (_, t) => (t * 7 + (t % 3) * 11) % (vocab - 3));
+    const gradOut = randomArray(tokens * dim, tokens + dim);
+    const bids = uploadIds(g, ids);
+    const out = g.alloc("f32", tokens * dim);
+    g.embedding({ table: upload(g, table), ids: bids, out, tokens, vocab, dim });
+    const wantOut = new Float32Array(tokens * dim);
+    ids.forEach((id, t) => wantOut.set(table.subarray(id * dim, (id + 1) * dim), t * dim));
+    const what = `${vocab}x${dim}, ${tokens} tokens`;
+    assertClose(await g.read(out), wantOut, `embedding ${what}`, 0, 0);
+    const prior = randomArray(vocab * dim, 3 * vocab);
+    const gradTable = upload(g, prior);
+    const params = { ids: bids, gradOut: upload(g, gradOut), gradTable, tokens, vocab, dim };
+    g.embeddingBackward({ ...params, accumulate: true });
+    const want = new Float64Array(vocab * dim);
+    ids.forEach((id, t) => {
+      for (let d = 0; d < dim; d++) want[id * dim + d] += gradOut[t * dim + d];
+    });
+    assertClose(await g.read(gradTable), want.map((v, i) => v + prior[i]), `accumulate ${what}`);
+    g.embeddingBackward(params);
+    assertClose(await g.read(gradTable), want, `embedding backward ${what}`);
+  }
+});

@@ -9,6 +9,9 @@ import assert from "node:assert/strict";
 import { ModelRunner } from "../../src/train/model.ts";
 import { createOptimizer, GPT, type ModelConfig, UPSTREAM_OPTIMIZER } from "./reference_recipe.ts";
 import type { Backend } from "../../src/engine/backend.ts";
+import type { WebGpuBackend } from "../../src/engine/webgpu/backend.ts";
+import { f16Choice } from "../../src/engine/webgpu/tune.ts";
+import { F16_LOSS_TOLERANCE } from "../../src/train/precision.ts";
 
 const DIR = new URL("../fixtures/train_golden/", import.meta.url);
 
@@ -105,7 +108,17 @@ const GRAD_TOL = 1e-3;
 const PARAM_TOL = 1e-3;
 const LOSS_TOL = 1e-4;
 
-async function goldenRun(backend: Backend): Promise<void> {
+/** Tolerances of one golden run (param null: the step-0 weights are not compared). */
+interface Tolerances {
+  grad: number;
+  param: number | null;
+  loss: number;
+}
+
+async function goldenRun(
+  backend: Backend,
+  tol: Tolerances = { grad: GRAD_TOL, param: PARAM_TOL, loss: LOSS_TOL },
+): Promise<number> {
   const net = new GPT(backend, cfg, 0);
   const model = new ModelRunner(net);
   assert.deepEqual(model.params.map((p) => p.name), manifest.params.map((p) => p.name));
@@ -130,11 +143,11 @@ async function goldenRun(backend: Backend): Promise<void> {
       if (step === 0) {
         for (const p of model.params) {
           const err = relError(await p.readGrad(), grads0.get(p.name)!);
-          assert.ok(err < GRAD_TOL, `grad ${p.name}: rel error ${err}`);
+          assert.ok(err < tol.grad, `grad ${p.name}: rel error ${err}`);
         }
       }
       opt.step(step, step / steps);
-      if (step === 0) {
+      if (step === 0 && tol.param !== null) {
         for (const p of model.params) {
           const { got, want, excluded } = wellConditioned(
             await p.read(),
@@ -143,7 +156,7 @@ async function goldenRun(backend: Backend): Promise<void> {
           );
           assert.ok(excluded <= 0.01, `param after step 0 ${p.name}: ${excluded} ill-conditioned`);
           const err = relError(got, want);
-          assert.ok(err < PARAM_TOL, `param after step 0 ${p.name}: rel error ${err}`);
+          assert.ok(err < tol.param, `param after step 0 ${p.name}: rel error ${err}`);
         }
       }
     }
@@ -158,10 +171,11 @@ async function goldenRun(backend: Backend): Promise<void> {
   );
   for (let i = 0; i < steps; i++) {
     assert.ok(
-      Math.abs(losses[i] - manifest.losses[i]) < LOSS_TOL,
+      Math.abs(losses[i] - manifest.losses[i]) < tol.loss,
       `step ${i}: loss ${losses[i]} vs torch ${manifest.losses[i]}`,
     );
   }
+  return worst;
 }
 
 for (const { name, create, skip } of BACKENDS) {
@@ -178,3 +192,37 @@ for (const { name, create, skip } of BACKENDS) {
     },
   });
 }
+
+// The f16 matmul variants (operands rounded to f16 in workgroup memory, f32 sums): every matmul
+// an f16 variant supports runs in f16, the rest in f32. Gradients at init are small enough to
+// fall into f16's subnormal range, where rounding costs relative precision: they agree to 0.15 of
+// each tensor's largest element (seen: 0.07). AdamW's first step is sign-like (lr * g / |g|), so
+// those rounded near-zero gradients flip whole updates and the step-0 weights are not compared;
+// what a run depends on is the loss, held over all 10 steps to the same bound as the f16 gate
+// (F16_LOSS_TOLERANCE, src/train/precision.ts; seen: 3.2e-3; f32 gets 5e-7).
+const F16_TOL: Tolerances = { grad: 0.15, param: null, loss: F16_LOSS_TOLERANCE };
+const webgpu = BACKENDS.find((b) => b.name === "webgpu")!;
+Deno.test({
+  name: "golden: 10 steps match PyTorch with f16 matmul variants (webgpu, shader-f16)",
+  ignore: webgpu.skip !== undefined,
+  fn: async () => {
+    const backend = await webgpu.create() as WebGpuBackend;
+    try {
+      if (!backend.gpu.device.features.has("shader-f16")) {
+        console.log("skipped: this adapter has no shader-f16 (nothing for auto to choose)");
+        return;
+      }
+      const choice = f16Choice(backend);
+      let f16Launches = 0;
+      backend.matmulChoice = (shape) => {
+        const variant = choice(shape);
+        if (variant) f16Launches++;
+        return variant;
+      };
+      await goldenRun(backend, F16_TOL);
+      assert.ok(f16Launches > 0, "some matmuls ran with an f16 variant");
+    } finally {
+      backend.destroy();
+    }
+  },
+});

@@ -537,7 +537,7 @@ export class WebGpuBackend implements Backend {
     this.#run(kernel, u, [x, out], this.#grid(n / pack));
   }
 
-  /** out (+)= alpha * sum of x over the dims where outShape is 1. */
+  /** out (+)= alpha * sum of x over the dims where outShape is 1 (see kernels/reduce.wgsl). */
   reduceTo(p: ReduceToParams): void {
     const shape = rank4(p.shape);
     const outShape = rank4(p.outShape);
@@ -548,29 +548,48 @@ export class WebGpuBackend implements Backend {
     const out = this.#need(p.out, outCount, "out");
     const redCount = product(shape) / outCount;
     const alpha = p.alpha ?? 1;
-    const accumulate = p.accumulate ? 1 : 0;
-    // Long reductions into few outputs: partial sums over `parts` workgroups per output first.
+    const accumulate = p.accumulate ?? false;
+    // Long reductions into few outputs: partial sums over `parts` slots per output first.
     const parts = outCount < 1024 && redCount >= 16384
-      ? Math.min(256, Math.ceil(redCount / 4096))
+      ? Math.min(1024, Math.ceil(redCount / 8192))
       : 1;
     if (parts === 1) {
-      const u = new Uniforms(16).u(0, ...shape, ...outShape, outCount, redCount, accumulate, 1)
-        .f(12, alpha);
-      this.#run(REDUCE_TO, u, [x, out], this.dispatcher.grid1d(outCount));
+      this.#reduce(x, out, shape, outShape, 1, alpha, accumulate);
       return;
     }
     const partials = this.#scratch(outCount * parts);
     try {
-      const u1 = new Uniforms(16).u(0, ...shape, ...outShape, outCount, redCount, 0, parts)
-        .f(12, 1);
-      this.#run(REDUCE_TO, u1, [x, partials.gpu], this.dispatcher.grid1d(outCount * parts));
-      const u2 = new Uniforms(16)
-        .u(0, 1, 1, outCount, parts, 1, 1, outCount, 1, outCount, parts, accumulate, 1)
-        .f(12, alpha);
-      this.#run(REDUCE_TO, u2, [partials.gpu, out], this.dispatcher.grid1d(outCount));
+      this.#reduce(x, partials.gpu, shape, outShape, parts, 1, false);
+      const partShape = [1, 1, outCount, parts];
+      this.#reduce(partials.gpu, out, partShape, [1, 1, outCount, 1], 1, alpha, accumulate);
     } finally {
       this.free(partials);
     }
+  }
+
+  /** One reduce_to dispatch: outputs times `parts` slots, lanes per slot sized to the run. */
+  #reduce(
+    x: GPUBuffer,
+    out: GPUBuffer,
+    shape: number[],
+    outShape: number[],
+    parts: number,
+    alpha: number,
+    accumulate: boolean,
+  ): void {
+    const outCount = product(outShape);
+    const redCount = product(shape) / outCount;
+    const perSlot = Math.ceil(redCount / parts);
+    let lanesLog2 = 2;
+    while (lanesLog2 < 8 && (1 << lanesLog2) * 8 < perSlot) lanesLog2++;
+    // Reduced dims all trailing: output o sums the contiguous run x[o * redCount ..].
+    const lastKept = outShape.findLastIndex((d) => d !== 1);
+    const contiguous = outShape.every((d, i) => i >= lastKept || d === shape[i]);
+    const u = new Uniforms(16)
+      .u(0, ...shape, ...outShape, outCount, redCount, accumulate ? 1 : 0, parts)
+      .f(12, alpha).u(13, lanesLog2, contiguous ? 1 : 0);
+    const slots = outCount * parts;
+    this.#run(REDUCE_TO, u, [x, out], this.dispatcher.grid1d(Math.ceil(slots / (WG >> lanesLog2))));
   }
 
   // ---- matmul --------------------------------------------------------------------------------
@@ -776,8 +795,9 @@ export class WebGpuBackend implements Backend {
       this.#need(p.table, p.vocab * p.dim, "table"),
       this.#need(p.out, n, "out"),
     ];
-    const u = new Uniforms(4).u(0, p.tokens, p.vocab, p.dim, 0);
-    this.#run(EMBEDDING.forward, u, bufs, this.#grid(n));
+    const pack = packFor(p.dim);
+    const u = new Uniforms(8).u(0, p.tokens, p.vocab, p.dim / pack, 0);
+    this.#run(EMBEDDING.forward[pack], u, bufs, this.#grid(n / pack));
   }
 
   /** gradTable (+)= scatter-add of gradOut by ids, via a counting sort (no float atomics). */
@@ -791,17 +811,18 @@ export class WebGpuBackend implements Backend {
     const order = this.alloc("i32", Math.max(p.tokens, 1));
     try {
       this.fill({ out: counts, value: 0 });
-      const u = new Uniforms(4).u(0, p.tokens, p.vocab, p.dim, p.accumulate ? 1 : 0);
+      const pack = packFor(p.dim);
+      const packs = p.dim / pack;
+      // Lanes per vocabulary row: the row's packs rounded up to a power of two, at most 256.
+      let lanesLog2 = 0;
+      while (lanesLog2 < 8 && 1 << lanesLog2 < packs) lanesLog2++;
+      const u = new Uniforms(8).u(0, p.tokens, p.vocab, packs, p.accumulate ? 1 : 0, lanesLog2);
       const [c, o, ord] = [counts, offsets, order].map((b) => (b as WebGpuBuffer).gpu);
       this.#run(EMBEDDING.count, u, [ids, c], this.#grid(p.tokens));
       this.#run(EMBEDDING.scan, u, [c, o], [1]);
       this.#run(EMBEDDING.scatter, u, [ids, c, o, ord], this.#grid(p.tokens));
-      this.#run(
-        EMBEDDING.segmentSum,
-        u,
-        [gradOut, gradTable, o, ord],
-        this.dispatcher.grid1d(p.vocab),
-      );
+      const grid = this.dispatcher.grid1d(Math.ceil(p.vocab / (WG >> lanesLog2)));
+      this.#run(EMBEDDING.segmentSum[pack], u, [gradOut, gradTable, o, ord], grid);
     } finally {
       this.free(counts);
       this.free(offsets);
@@ -846,7 +867,7 @@ export class WebGpuBackend implements Backend {
     this.#run(NORM[pack].backward, u, bufs, grid);
   }
 
-  /** Rotary embedding (inverse = backward). */
+  /** Rotary embedding (inverse = backward), PACK pairs per invocation. */
   rotary(p: RotaryParams): void {
     const n = p.batch * p.seq * p.heads * p.headDim;
     if (n === 0) return;
@@ -858,18 +879,11 @@ export class WebGpuBackend implements Backend {
       this.#need(p.sin, p.seq * half, "sin"),
       this.#need(p.out, n, "out"),
     ];
-    const pairs = n / 2;
-    const u = new Uniforms(8).u(
-      0,
-      p.batch,
-      p.seq,
-      p.heads,
-      p.headDim,
-      pairs,
-      p.inverse ? 1 : 0,
-      p.accumulate ? 1 : 0,
-    );
-    this.#run(ROTARY, u, bufs, this.#grid(pairs));
+    const pack = packFor(half);
+    const packs = n / 2 / pack;
+    const u = new Uniforms(8)
+      .u(0, p.seq, p.heads, half / pack, packs, p.inverse ? 1 : 0, p.accumulate ? 1 : 0);
+    this.#run(ROTARY[pack], u, bufs, this.#grid(packs));
   }
 
   // ---- attention -----------------------------------------------------------------------------

@@ -50,11 +50,15 @@ function scalarFlavour(name: string, code: string): string {
 
 const normScalarWgsl = scalarFlavour("norm", normWgsl);
 const crossEntropyScalarWgsl = scalarFlavour("cross_entropy", crossEntropyWgsl);
+const rotaryScalarWgsl = scalarFlavour("rotary", rotaryWgsl);
+const embeddingScalarWgsl = scalarFlavour("embedding", embeddingWgsl);
 
 /** Every WGSL source, by family name (for validation tests and reports). */
 export const WGSL_SOURCES: Readonly<Record<string, string>> = {
   norm_scalar: normScalarWgsl,
   cross_entropy_scalar: crossEntropyScalarWgsl,
+  rotary_scalar: rotaryScalarWgsl,
+  embedding_scalar: embeddingScalarWgsl,
   matmul: matmulWgsl,
   elementwise: elementwiseWgsl,
   reduce: reduceWgsl,
@@ -126,8 +130,11 @@ export const NORM: Record<Pack, { forward: KernelSpec; backward: KernelSpec }> =
   },
 };
 
-/** Rotary (bindings: x, cos, sin, out). */
-export const ROTARY: KernelSpec = spec("rotary", rotaryWgsl, "rotary", [U, R, R, R, W]);
+/** Rotary per pack (bindings: x, cos, sin, out). */
+export const ROTARY: Record<Pack, KernelSpec> = {
+  4: spec("rotary", rotaryWgsl, "rotary", [U, R, R, R, W]),
+  1: spec("rotary_scalar", rotaryScalarWgsl, "rotary", [U, R, R, R, W]),
+};
 
 /** Head-dimension capacity compiled into the attention kernels for a given head dimension. */
 export function attentionCapacity(headDim: number): number {
@@ -158,19 +165,27 @@ export function attentionKernels(capacity: number): {
 }
 
 const emb = (entry: string, bindings: B[]) => spec("embedding", embeddingWgsl, entry, bindings);
-/** Embedding (bindings: ids, src, dst, counts, offsets, order). */
+const embScalar = (entry: string, bindings: B[]) =>
+  spec("embedding_scalar", embeddingScalarWgsl, entry, bindings);
+/**
+ * Embedding (bindings: ids, src, dst, counts, offsets, order): the lookup and the segment sums
+ * per pack; the counting sort (count, scan, scatter) works on ids only.
+ */
 export const EMBEDDING: {
-  forward: KernelSpec;
+  forward: Record<Pack, KernelSpec>;
   count: KernelSpec;
   scan: KernelSpec;
   scatter: KernelSpec;
-  segmentSum: KernelSpec;
+  segmentSum: Record<Pack, KernelSpec>;
 } = {
-  forward: emb("embedding", [U, R, R, W]),
+  forward: { 4: emb("embedding", [U, R, R, W]), 1: embScalar("embedding", [U, R, R, W]) },
   count: emb("count", [U, R, _, _, W]),
   scan: emb("scan", [U, _, _, _, W, W]),
   scatter: emb("scatter", [U, R, _, _, W, W, W]),
-  segmentSum: emb("segment_sum", [U, _, R, W, _, W, W]),
+  segmentSum: {
+    4: emb("segment_sum", [U, _, R, W, _, W, W]),
+    1: embScalar("segment_sum", [U, _, R, W, _, W, W]),
+  },
 };
 
 const ce = (pack: Pack, entry: string, bindings: B[]) =>

@@ -46,6 +46,8 @@ export interface TuneEntry {
   timing: "timestamp" | "wall";
   /** Every candidate measured. */
   candidates: TunedCandidate[];
+  /** Whether f16 variants competed (absent in older caches: they did not). */
+  allowF16?: boolean;
 }
 
 /** The tuned entries of one adapter. */
@@ -54,6 +56,18 @@ export interface AdapterTuning {
   adapter: string;
   /** Tuned shapes by `shapeKey`. */
   entries: Record<string, TuneEntry>;
+  /** The f16 loss gate's verdict on this adapter (src/train/precision.ts), when it ran. */
+  f16Gate?: F16GateVerdict;
+}
+
+/** What the f16 loss gate found on an adapter. */
+export interface F16GateVerdict {
+  /** f16 stayed within the tolerance. */
+  passed: boolean;
+  /** Largest loss difference from f32 over the gate's steps. */
+  maxLossDiff: number;
+  /** The tolerance applied. */
+  tolerance: number;
 }
 
 interface CacheFile {
@@ -190,6 +204,7 @@ function writeCache(path: string, key: string, tuning: AdapterTuning, log: (m: s
   cache.adapters[key] = {
     adapter: tuning.adapter,
     entries: { ...current?.entries, ...tuning.entries },
+    ...(tuning.f16Gate ?? current?.f16Gate ? { f16Gate: tuning.f16Gate ?? current?.f16Gate } : {}),
   };
   try {
     Deno.mkdirSync(dirname(path), { recursive: true });
@@ -316,6 +331,7 @@ async function tuneShape(
     defaultMs: candidates.find((x) => x.id === reference.id)?.ms ?? null,
     timing,
     candidates,
+    allowF16,
   };
 }
 
@@ -344,8 +360,11 @@ export async function tuneMatmul(
   for (const shape of shapes) unique.set(shapeKey(shape), shape);
   for (const [id, shape] of unique) {
     const hit = known[id];
-    const usable = hit && variants.some((v) => v.id === hit.variant) &&
-      (options.allowF16 || variants.find((v) => v.id === hit.variant)?.precision !== "f16");
+    const allowF16 = options.allowF16 ?? false;
+    const winner = hit && variants.find((v) => v.id === hit.variant);
+    // An entry tuned without f16 cannot answer with f16 allowed; one that chose f16 is void
+    // when f16 is not allowed.
+    const usable = winner && (allowF16 ? hit.allowF16 === true : winner.precision === "f32");
     if (usable && !options.refresh) {
       entries[id] = hit;
       cached++;
@@ -355,7 +374,7 @@ export async function tuneMatmul(
       skipped++;
       continue;
     }
-    const entry = await tuneShape(backend, shape, variants, options.allowF16 ?? false);
+    const entry = await tuneShape(backend, shape, variants, allowF16);
     entries[id] = fresh[id] = entry;
     const speedup = entry.defaultMs ? ` (${(entry.defaultMs / entry.ms).toFixed(2)}x default)` : "";
     log(
@@ -365,7 +384,12 @@ export async function tuneMatmul(
   if (path && cache && Object.keys(fresh).length > 0) {
     writeCache(path, key, { adapter: key, entries: fresh }, log);
   }
-  applyMatmulTuning(backend, { adapter: key, entries: { ...known, ...entries } }, variants);
+  applyMatmulTuning(
+    backend,
+    { adapter: key, entries: { ...known, ...entries } },
+    variants,
+    options.allowF16 ?? false,
+  );
   return { key, entries, measured: Object.keys(fresh).length, cached, skipped };
 }
 
@@ -392,11 +416,13 @@ export function applyMatmulTuning(
   backend: WebGpuBackend,
   tuning: AdapterTuning,
   variants: readonly MatmulVariant[] = MATMUL_VARIANTS,
+  allowF16 = false,
 ): void {
   const tuned = Object.entries(tuning.entries).flatMap(([key, entry]) => {
     const shape = parseShapeKey(key);
     const variant = variants.find((v) => v.id === entry.variant);
-    return shape && variant ? [{ key, shape, variant }] : [];
+    if (!shape || !variant || (variant.precision === "f16" && !allowF16)) return [];
+    return [{ key, shape, variant }];
   });
   const exact = new Map(tuned.map((t) => [t.key, t.variant]));
   const caps = backend.matmulCaps;
@@ -445,7 +471,7 @@ export function tuneAtFirstUse(backend: WebGpuBackend, options: TuneOptions = {}
   backend.onMatmulShape = (shape) => seen.set(shapeKey(shape), shape);
   if (wanted && options.cachePath !== null) {
     const cached = cachedTuning(backend, options.cachePath, options.log);
-    if (cached) applyMatmulTuning(backend, cached, options.variants);
+    if (cached) applyMatmulTuning(backend, cached, options.variants, options.allowF16 ?? false);
   }
   let finished = false;
   return {
@@ -459,4 +485,41 @@ export function tuneAtFirstUse(backend: WebGpuBackend, options: TuneOptions = {}
       return ids.size ? `webgpu-matmul:${[...ids].sort().join(",")}` : "";
     },
   };
+}
+
+/**
+ * A choice that runs every shape an f16 variant supports with the first such variant of the
+ * catalogue, and leaves the rest to the default (the f16 golden test and the precision gate).
+ */
+export function f16Choice(
+  backend: WebGpuBackend,
+  variants: readonly MatmulVariant[] = MATMUL_VARIANTS,
+): (shape: MatmulShape) => MatmulVariant | undefined {
+  const caps = backend.matmulCaps;
+  const f16 = variants.filter((v) => v.precision === "f16");
+  return (shape) => f16.find((v) => v.supports(shape, caps));
+}
+
+/** The cached f16 gate verdict of this backend's adapter, or null. */
+export function readF16Gate(
+  backend: WebGpuBackend,
+  cachePath: string = webgpuTuneCachePath(),
+): F16GateVerdict | null {
+  return cachedTuning(backend, cachePath)?.f16Gate ?? null;
+}
+
+/** Cache the f16 gate verdict with the adapter's tuning. */
+export function writeF16Gate(
+  backend: WebGpuBackend,
+  verdict: F16GateVerdict,
+  cachePath: string = webgpuTuneCachePath(),
+  log: (message: string) => void = () => {},
+): void {
+  const { passed, maxLossDiff, tolerance } = verdict;
+  const key = adapterKey(backend);
+  writeCache(cachePath, key, {
+    adapter: key,
+    entries: {},
+    f16Gate: { passed, maxLossDiff, tolerance },
+  }, log);
 }
