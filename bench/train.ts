@@ -181,12 +181,13 @@ export async function webgpuStep(): Promise<void> {
     const figures = await measureStep(gpu, recipe, vocab);
     const peak = adapterPeaks(gpu.info.device, software).fp32;
     for (const line of stepSummary(figures, peak)) console.log(`  ${line}`);
-    if (figures.kernels.length > 0) {
-      console.log("  per-kernel device time of one step (every dispatch in its own timed pass):");
-      printTable(KERNEL_HEADERS, kernelRows(figures.kernels), "    ");
-    } else {
-      console.log("  per-kernel device time: not measured (no timestamp-query)");
-    }
+    const profiled = figures.kernels.some((k) => k.ms !== null);
+    console.log(
+      profiled
+        ? "  per kernel, one step (device time: every dispatch in its own timed pass):"
+        : "  per kernel, one step (device time not measured: no timestamp-query):",
+    );
+    printTable(KERNEL_HEADERS, kernelRows(figures.kernels), "    ");
   } finally {
     gpu.destroy();
   }

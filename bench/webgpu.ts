@@ -84,18 +84,26 @@ async function tune(
   backend: WebGpuBackend,
   items: readonly BenchMatmul[],
   software: boolean,
-): Promise<TuneResult> {
+): Promise<TuneResult | null> {
   // The step's products matter most on a GPU; a software adapter does the cheap ones first.
   const ordered = software
     ? [...items].sort((a, b) => matmulFlops(a.shape) - matmulFlops(b.shape))
     : [...items].sort((a, b) => b.perMicroBatch - a.perMicroBatch);
   const seconds = tuneSeconds(software);
-  const result = await tuneMatmul(backend, ordered.map((item) => item.shape), {
-    cachePath: software ? null : undefined,
-    maxSeconds: seconds,
-    refresh: Deno.env.get("AUTORESEARCH_BENCH_RETUNE") === "1",
-    log: (message) => console.log(`  tuner: ${message}`),
-  });
+  let result: TuneResult;
+  try {
+    result = await tuneMatmul(backend, ordered.map((item) => item.shape), {
+      cachePath: software ? null : undefined,
+      maxSeconds: seconds,
+      refresh: Deno.env.get("AUTORESEARCH_BENCH_RETUNE") === "1",
+      log: (message) => console.log(`  tuner: ${message}`),
+    });
+  } catch (error) {
+    // The tables still show the untuned figures; "tuned" then repeats them.
+    console.log(`  tuner: failed (${error instanceof Error ? error.message : error})`);
+    backend.matmulChoice = null;
+    return null;
+  }
   console.log(
     `  tuner: ${result.measured} products measured now, ${result.cached} from the cache` +
       `${software ? " (not used on a software adapter)" : ""}, ${result.skipped} left untuned ` +
@@ -153,7 +161,7 @@ export async function run(): Promise<void> {
         `(${after.gflops.toFixed(1)} GFLOP/s); attention's own kernel not included`,
     );
 
-    const entryOf = (row: MatmulRow) => tuning.entries[shapeKey(row.item.shape)];
+    const entryOf = (row: MatmulRow) => tuning?.entries[shapeKey(row.item.shape)];
     console.log("the tuner's table: variants timed per product, the three fastest:");
     printTable(TUNER_HEADERS, tunerRows(tuned, entryOf));
     if (Deno.env.get("AUTORESEARCH_BENCH_VARIANTS") === "1") {

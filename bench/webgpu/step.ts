@@ -2,9 +2,9 @@
  * One training step of a recipe on the WebGPU backend, taken apart: the wall time of one
  * micro-batch (forward + backward) and of one optimizer update, each ended by a sync, composed
  * into a step (micro-steps x micro-batch + update) and tokens/s and MFU against the f32 peak;
- * dispatches and submits per step (the dispatcher's counters); and per-kernel device time from
- * `DispatchProfiler`, which runs every dispatch in its own timed pass (an upper bound: kernels
- * cannot overlap there).
+ * dispatches and submits per step, per kernel too (the dispatcher's counters); and per-kernel
+ * device time from `DispatchProfiler`, which runs every dispatch in its own timed pass (an upper
+ * bound: kernels cannot overlap there).
  */
 import {
   DispatchProfiler,
@@ -31,6 +31,18 @@ export interface PhaseCounts {
   dispatches: number;
   /** Command buffers submitted. */
   submits: number;
+  /** Dispatches per kernel ("module.entry"). */
+  kernels: Map<string, number>;
+}
+
+/** One kernel's share of a step. */
+export interface StepKernel {
+  /** "module.entry". */
+  kernel: string;
+  /** Dispatches per step (counted by the dispatcher). */
+  dispatches: number;
+  /** Device milliseconds per step (profiled), or null without timestamps. */
+  ms: number | null;
 }
 
 /** A step's figures. */
@@ -45,8 +57,8 @@ export interface StepFigures {
   micro: PhaseCounts;
   /** One optimizer update. */
   update: PhaseCounts;
-  /** Per-kernel device time and dispatches of one step (empty without timestamps). */
-  kernels: KernelTime[];
+  /** Per-kernel dispatches and device time of one step, slowest (then most dispatched) first. */
+  kernels: StepKernel[];
 }
 
 /** Step wall milliseconds: micro-steps x micro-batch + update. */
@@ -76,6 +88,7 @@ async function phase(backend: WebGpuBackend, fn: () => void): Promise<PhaseCount
     ms: performance.now() - t0,
     dispatches: dispatcher.dispatchCount,
     submits: dispatcher.submitCount,
+    kernels: new Map(dispatcher.kernelCounts),
   };
 }
 
@@ -94,20 +107,33 @@ async function profile(backend: WebGpuBackend, fn: () => void): Promise<KernelTi
   }
 }
 
-/** Kernel totals of a step: `micro` scaled by the micro-steps, plus `update`. */
-function stepKernels(micro: KernelTime[], update: KernelTime[], times: number): KernelTime[] {
-  const totals = new Map<string, KernelTime>();
-  const add = (list: KernelTime[], factor: number) => {
-    for (const k of list) {
-      const total = totals.get(k.kernel) ?? { kernel: k.kernel, dispatches: 0, ms: 0 };
-      total.dispatches += factor * k.dispatches;
-      total.ms += factor * k.ms;
-      totals.set(k.kernel, total);
-    }
+/**
+ * A step's kernels: dispatches counted in `micro` (times the micro-steps) and `update`; device
+ * time from the profiles of one micro-batch (scaled likewise) and one update, when profiled.
+ */
+function stepKernels(
+  micro: PhaseCounts,
+  update: PhaseCounts,
+  times: number,
+  microProfile: KernelTime[],
+  updateProfile: KernelTime[],
+): StepKernel[] {
+  const profiled = microProfile.length + updateProfile.length > 0;
+  const totals = new Map<string, StepKernel>();
+  const entry = (kernel: string) => {
+    let total = totals.get(kernel);
+    if (!total) totals.set(kernel, total = { kernel, dispatches: 0, ms: profiled ? 0 : null });
+    return total;
   };
-  add(micro, times);
-  add(update, 1);
-  return [...totals.values()].sort((a, b) => b.ms - a.ms);
+  for (const [counts, factor] of [[micro.kernels, times], [update.kernels, 1]] as const) {
+    for (const [kernel, n] of counts) entry(kernel).dispatches += factor * n;
+  }
+  for (const [profile, factor] of [[microProfile, times], [updateProfile, 1]] as const) {
+    for (const k of profile) entry(k.kernel).ms! += factor * k.ms;
+  }
+  return [...totals.values()].sort((a, b) =>
+    (b.ms ?? 0) - (a.ms ?? 0) || b.dispatches - a.dispatches
+  );
 }
 
 /**
@@ -151,7 +177,7 @@ export async function measureStep(
       microSteps: micro,
       micro: microCounts,
       update: updateCounts,
-      kernels: stepKernels(microKernels, updateKernels, micro),
+      kernels: stepKernels(microCounts, updateCounts, micro, microKernels, updateKernels),
     };
   } finally {
     backend.free(loss);
@@ -184,23 +210,24 @@ export const KERNEL_HEADERS: readonly string[] = [
   "us/dispatch",
 ];
 
-/** The `top` slowest kernels of a step, then one row for the rest. */
-export function kernelRows(kernels: readonly KernelTime[], top = 20): string[][] {
-  const total = kernels.reduce((sum, k) => sum + k.ms, 0);
-  const row = (k: KernelTime) => [
+/** The `top` slowest (or, unprofiled, most dispatched) kernels of a step, then the rest. */
+export function kernelRows(kernels: readonly StepKernel[], top = 20): string[][] {
+  const total = kernels.reduce((sum, k) => sum + (k.ms ?? 0), 0);
+  const row = (k: StepKernel) => [
     k.kernel,
     String(k.dispatches),
     fixed(k.ms, 2),
-    fixed(total > 0 ? 100 * k.ms / total : null, 1),
-    fixed(k.dispatches > 0 ? 1000 * k.ms / k.dispatches : null, 1),
+    fixed(k.ms !== null && total > 0 ? 100 * k.ms / total : null, 1),
+    fixed(k.ms !== null && k.dispatches > 0 ? 1000 * k.ms / k.dispatches : null, 1),
   ];
   const rows = kernels.slice(0, top).map(row);
   const rest = kernels.slice(top);
   if (rest.length > 0) {
+    const ms = rest.some((k) => k.ms === null) ? null : rest.reduce((sum, k) => sum + k.ms!, 0);
     rows.push(row({
       kernel: `(${rest.length} others)`,
       dispatches: rest.reduce((sum, k) => sum + k.dispatches, 0),
-      ms: rest.reduce((sum, k) => sum + k.ms, 0),
+      ms,
     }));
   }
   return rows;
