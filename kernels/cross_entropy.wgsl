@@ -21,7 +21,7 @@ fn pick(v: V, k: u32) -> f32 { return v[k]; }
 
 struct Params {
   rows: u32, packs: u32, accumulate: u32, _pad0: u32,
-  cap: f32, _pad1: f32, _pad2: f32, _pad3: f32,
+  cap: f32, inv_cap: f32, _pad1: f32, _pad2: f32,  // inv_cap = 1 / cap: a multiply, not a divide
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,7 +41,7 @@ var<workgroup> part_sum: array<f32, 256>;
 // exp-based from returning inf/inf = NaN on huge logits.
 fn capped(v: V) -> V {
   if (p.cap == 0.0) { return v; }
-  return p.cap * tanh(clamp(v / p.cap, V(-15.0), V(15.0)));
+  return p.cap * tanh(clamp(v * p.inv_cap, V(-15.0), V(15.0)));
 }
 
 // Merge the 16 (max, sum) pairs at first, first + stride, ... into one.
@@ -109,7 +109,7 @@ fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3<u32>,
     let onehot = select(V(0.0), V(1.0), VU(u32(tgt)) == first_col + PACK_OFFSETS);
     var d = exp(z - lse_in[row]) - onehot;
     if (p.cap != 0.0) {
-      let t = z / p.cap;
+      let t = z * p.inv_cap;
       d *= 1.0 - t * t;
     }
     v = grad_losses[row] * d;

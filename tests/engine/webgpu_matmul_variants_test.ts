@@ -9,11 +9,13 @@
  */
 import assert from "node:assert/strict";
 import { gpuTest, rng } from "./webgpu_helpers.ts";
-import type { WebGpuBackend } from "../../src/engine/webgpu/mod.ts";
+import type { WebGpuBackend, WebGpuBuffer } from "../../src/engine/webgpu/mod.ts";
+import type { MatmulParams } from "../../src/engine/backend.ts";
 import {
   defaultMatmulVariant,
   MATMUL_VARIANTS,
   type MatmulDeviceCaps,
+  type MatmulRecorder,
   type MatmulShape,
   matmulVariant,
   matmulVec4Ok,
@@ -175,6 +177,7 @@ async function runCase(
   transA: boolean,
   transB: boolean,
   f16: boolean,
+  matmul: (p: MatmulParams) => void = (p) => g.matmul(p),
 ): Promise<void> {
   const { strides, lengths } = layout(c);
   const seed = c.m * 7 + c.k * 3 + (transA ? 1 : 0) + (transB ? 2 : 0);
@@ -190,7 +193,7 @@ async function runCase(
     return buffer;
   });
   try {
-    g.matmul({
+    matmul({
       a: bufA,
       b: bufB,
       c: bufC,
@@ -282,6 +285,74 @@ gpuTest("webgpu matmul variants: a vec4 variant refuses unaligned launches", asy
   g.matmul({ a, b, c, m: 4, n: 4, k: 4, offsetA: 1 }); // the default takes it
   await g.read(c);
 });
+
+gpuTest(
+  "webgpu matmul variants: a batch over the grid's z limit is recorded in chunks",
+  async (g) => {
+    // A real recorder on this device, with the grid limit lowered to 2 workgroups per dimension.
+    const caps = { ...g.matmulCaps, maxComputeWorkgroupsPerDimension: 2 };
+    const scratch: WebGpuBuffer[] = [];
+    const grids: number[][] = [];
+    const recorder: MatmulRecorder = {
+      caps,
+      dispatch: (spec, uniforms, buffers, grid) => {
+        grids.push([...grid]);
+        g.dispatcher.dispatch(spec, uniforms, buffers, grid);
+      },
+      scratch: (elements) => {
+        const buffer = g.alloc("f32", elements);
+        scratch.push(buffer);
+        return { buffer: buffer.gpu };
+      },
+    };
+    const c: Case = {
+      name: "5 items, 2 per chunk",
+      m: 20,
+      n: 44,
+      k: 28,
+      batch: 5,
+      offsets: [4, 0, 8],
+      strides: [20 * 28, 28 * 44, 20 * 44 + 4],
+      alpha: 1,
+      beta: 0.5,
+    };
+    const chosen = [
+      TILE64,
+      MATMUL_VARIANTS.find((v) => v.tile?.vec4 && v.tile.splits === 1 && v.tile.bn <= 32)!,
+      MATMUL_VARIANTS.find((v) =>
+        v.tile && !v.tile.vec4 && v.tile.splits === 1 && v.tile.bn <= 32
+      )!,
+    ];
+    for (const variant of chosen) {
+      for (const [transA, transB] of [[false, false], [true, true]]) {
+        assert.ok(variant.supports(shapeOf(c, transA, transB), caps), variant.id);
+        grids.length = 0;
+        await runCase(g, c, transA, transB, false, (p) =>
+          variant.record({
+            shape: { m: p.m, n: p.n, k: p.k, batch: p.batch!, transA, transB },
+            alpha: p.alpha!,
+            beta: p.beta!,
+            a: { buffer: (p.a as WebGpuBuffer).gpu },
+            b: { buffer: (p.b as WebGpuBuffer).gpu },
+            c: { buffer: (p.c as WebGpuBuffer).gpu },
+            offsetA: p.offsetA!,
+            offsetB: p.offsetB!,
+            offsetC: p.offsetC!,
+            strideA: p.strideA!,
+            strideB: p.strideB!,
+            strideC: p.strideC!,
+          }, recorder));
+        assert.deepEqual(grids.map((grid) => grid[2]), [2, 2, 1], `${variant.id}: z per dispatch`);
+      }
+    }
+    // Split-K puts items x splits on the z axis: it declines what does not fit.
+    const tall = { ...shapeOf(c, false, false), m: 20, n: 20, k: 65536 };
+    for (const v of MATMUL_VARIANTS.filter((v) => (v.tile?.splits ?? 1) > 1)) {
+      assert.ok(!v.supports(tall, caps), v.id);
+    }
+    for (const buffer of scratch) g.free(buffer);
+  },
+);
 
 const CAPS: MatmulDeviceCaps = {
   maxComputeWorkgroupStorageSize: 32768,

@@ -965,8 +965,9 @@ export class WebGpuBackend implements Backend {
       { handle: p.lse, name: "lse", perItem: 1 },
     ];
     const pack = packFor(p.vocab);
+    const invCap = p.softcap === 0 ? 0 : 1 / p.softcap;
     this.#windows(p.rows, buffers, (bindings, _start, rows) => {
-      const u = new Uniforms(8).u(0, rows, p.vocab / pack, 0).f(4, p.softcap);
+      const u = new Uniforms(8).u(0, rows, p.vocab / pack, 0).f(4, p.softcap, invCap);
       this.#run(CROSS_ENTROPY[pack].forward, u, bindings, this.dispatcher.grid1d(rows));
     });
   }
@@ -982,8 +983,10 @@ export class WebGpuBackend implements Backend {
       { handle: p.gradLogits, name: "gradLogits", perItem: p.vocab },
     ];
     const pack = packFor(p.vocab);
+    const invCap = p.softcap === 0 ? 0 : 1 / p.softcap;
     this.#windows(p.rows, buffers, (bindings, _start, rows) => {
-      const u = new Uniforms(8).u(0, rows, p.vocab / pack, p.accumulate ? 1 : 0).f(4, p.softcap);
+      const u = new Uniforms(8).u(0, rows, p.vocab / pack, p.accumulate ? 1 : 0)
+        .f(4, p.softcap, invCap);
       const grid = this.#grid(rows * p.vocab / pack);
       this.#run(CROSS_ENTROPY[pack].backward, u, bindings, grid);
     });
