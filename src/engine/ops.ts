@@ -283,8 +283,10 @@ function binary(opName: "add" | "mul", a: Tensor, b: Tensor): Tensor<"f32"> {
     (out) => be.binary({ op: opName, a: A, b: B, out, shape: full, aShape, bShape }),
     (G) => {
       if (opName === "add") {
-        reduceGrad(tape, a, G, full);
-        reduceGrad(tape, b, G, full);
+        // A same-shape operand's gradient is G itself: share it instead of copying it.
+        for (const [t, shape] of [[a, aShape], [b, bShape]] as const) {
+          if (!(eqShape(shape, full) && tape.passGrad(t, G))) reduceGrad(tape, t, G, full);
+        }
         return;
       }
       // mul: dA = G * b, dB = G * a, each reduced to its operand's shape.

@@ -235,6 +235,14 @@ export interface TapeOptions {
   grad?: boolean;
 }
 
+/** A tape tensor's gradient: its buffer, whether written, and who holds the buffer. */
+interface GradEntry {
+  buffer: DeviceBuffer<"f32">;
+  valid: boolean;
+  /** Entries sharing the buffer (passGrad); the last one released frees it. */
+  holders: { count: number };
+}
+
 /**
  * The arena and autograd tape of one step. Ops record a backward closure per output that needs
  * a gradient; `backward(loss)` runs them in reverse; `dispose()` frees every buffer the tape
@@ -245,7 +253,9 @@ export class Tape {
   readonly grad: boolean;
   #owned: DeviceBuffer[] = [];
   #nodes: Node[] = [];
-  #grads = new Map<Tensor, { buffer: DeviceBuffer<"f32">; valid: boolean }>();
+  #grads = new Map<Tensor, GradEntry>();
+  /** The gradient entry of the node whose backward is running. */
+  #running: GradEntry | null = null;
   #disposed = false;
   #backwardDone = false;
   #cleanups: (() => void)[] = [];
@@ -333,12 +343,43 @@ export class Tape {
     if (target instanceof Parameter) return target.gradSlot();
     let entry = this.#grads.get(target);
     if (!entry) {
-      entry = { buffer: this.backend.alloc("f32", target.size), valid: false };
+      const buffer = this.backend.alloc("f32", target.size);
+      entry = { buffer, valid: false, holders: { count: 1 } };
       this.#grads.set(target, entry);
+    } else if (entry.holders.count > 1) {
+      // Shared by passGrad: copy before writing (the others still read it).
+      const copy = this.backend.alloc("f32", target.size);
+      this.backend.scale({ x: entry.buffer, out: copy, n: target.size, alpha: 1 });
+      entry.holders.count--;
+      entry.buffer = copy;
+      entry.holders = { count: 1 };
     }
     const accumulate = entry.valid;
     entry.valid = true;
     return { buffer: entry.buffer, accumulate };
+  }
+
+  /**
+   * @internal Let `t`'s gradient be `grad`, the gradient of the node whose backward is running,
+   * instead of a copy of it (the backward of `add`): possible when t is a tape tensor (not a
+   * Parameter) of the same size that has no gradient yet. The buffer is then shared, read-only:
+   * whoever writes into it first (a later gradient of t) copies it first, so an `add` whose
+   * operands are each used once copies nothing. Returns false when it cannot (the caller copies).
+   */
+  passGrad(t: Tensor, grad: DeviceBuffer<"f32">): boolean {
+    const running = this.#running;
+    if (!running || running.buffer !== grad || !t.requiresGrad) return false;
+    const target = t.base ?? t;
+    if (target instanceof Parameter || target.size !== grad.length) return false;
+    if (this.#grads.has(target)) return false;
+    running.holders.count++;
+    this.#grads.set(target, { buffer: grad, valid: true, holders: running.holders });
+    return true;
+  }
+
+  /** Drop one holder of an entry's buffer; the last one frees it. */
+  #release(entry: GradEntry): void {
+    if (--entry.holders.count === 0) this.backend.free(entry.buffer);
   }
 
   /**
@@ -357,9 +398,11 @@ export class Tape {
       const node = this.#nodes[i];
       const entry = this.#grads.get(node.output);
       if (!entry || !entry.valid) continue; // no gradient reached this output
+      this.#running = entry;
       node.backward(entry.buffer);
-      // The output's gradient is consumed: free it now to keep the peak low.
-      this.backend.free(entry.buffer);
+      this.#running = null;
+      // The output's gradient is consumed: release it now to keep the peak low.
+      this.#release(entry);
       this.#grads.delete(node.output);
     }
   }
@@ -376,7 +419,7 @@ export class Tape {
     this.#disposed = true;
     for (const fn of this.#cleanups.splice(0)) fn();
     for (const b of this.#owned) this.backend.free(b);
-    for (const e of this.#grads.values()) this.backend.free(e.buffer);
+    for (const e of this.#grads.values()) this.#release(e);
     this.#owned = [];
     this.#grads.clear();
     this.#nodes = [];
