@@ -10,7 +10,8 @@
  * - untuned against tuned: the autotuner (src/engine/webgpu/tune.ts) runs first, then each
  *   product is timed with the backend's default variant and with the tuned choice; the tuner's
  *   table (every variant timed per product, the fastest three shown; `AUTORESEARCH_BENCH_VARIANTS=1`
- *   lists them all) is printed last.
+ *   lists them all) is printed last; and, where the device has `shader-f16`, each product with the
+ *   f16 variant (f16 operands in workgroup memory, f32 sums; the precision `auto` may allow).
  * How to read the columns: docs/webgpu.md, "The bench".
  */
 import {
@@ -18,7 +19,7 @@ import {
   hasTimestamps,
   type WebGpuBackend,
 } from "../src/engine/webgpu/mod.ts";
-import { shapeKey, tuneMatmul, type TuneResult } from "../src/engine/webgpu/tune.ts";
+import { f16Choice, shapeKey, tuneMatmul, type TuneResult } from "../src/engine/webgpu/tune.ts";
 import { type JaxPeer, loadJax } from "./webgpu/jax.ts";
 import { type MatmulRow, measureMatmul } from "./webgpu/matmul.ts";
 import {
@@ -50,29 +51,58 @@ export function tuneSeconds(software: boolean): number {
   return software ? 15 : 90;
 }
 
+/** A software adapter times the f16 variant only on products up to this many FLOPs. */
+const SOFTWARE_F16_FLOPS = 2 ** 31;
+
+/** The figures of every product, in the order given. */
+interface ProductFigures {
+  untuned: MatmulRow[];
+  tuned: MatmulRow[];
+  /** The f16 variant's, where the device has `shader-f16` and one supports the product. */
+  f16: (MatmulRow | null)[];
+}
+
+/** `measure` with the backend's matmul choice set to `choose`, restored afterwards. */
+async function withChoice<T>(
+  backend: WebGpuBackend,
+  choose: WebGpuBackend["matmulChoice"],
+  measure: () => Promise<T>,
+): Promise<T> {
+  const saved = backend.matmulChoice;
+  backend.matmulChoice = choose;
+  try {
+    return await measure();
+  } finally {
+    backend.matmulChoice = saved;
+  }
+}
+
 /**
- * Each product untuned (the backend's default variant) and then tuned (the tuner's choice, with
- * the peer), back to back so load drift hits both alike.
+ * Each product untuned (the backend's default variant), tuned (the tuner's choice, with the
+ * peer) and with the f16 variant (`f16Choice`: f16 operands in workgroup memory, f32 sums), back
+ * to back so load drift hits all alike.
  */
-async function measureUntunedAndTuned(
+async function measureProducts(
   backend: WebGpuBackend,
   items: readonly BenchMatmul[],
   software: boolean,
   jax: JaxPeer,
-): Promise<{ untuned: MatmulRow[]; tuned: MatmulRow[] }> {
-  const untuned: MatmulRow[] = [];
-  const tuned: MatmulRow[] = [];
-  const choice = backend.matmulChoice;
+): Promise<ProductFigures> {
+  const figures: ProductFigures = { untuned: [], tuned: [], f16: [] };
+  const f16 = backend.matmulCaps.shaderF16 ? f16Choice(backend) : null;
   for (const item of items) {
-    backend.matmulChoice = null;
-    try {
-      untuned.push(await measureMatmul(backend, item, { software, jax: null }));
-    } finally {
-      backend.matmulChoice = choice;
-    }
-    tuned.push(await measureMatmul(backend, item, { software, jax }));
+    const options = { software, jax: null };
+    figures.untuned.push(
+      await withChoice(backend, null, () => measureMatmul(backend, item, options)),
+    );
+    figures.tuned.push(await measureMatmul(backend, item, { software, jax }));
+    const wanted = f16?.(item.shape) &&
+      (!software || matmulFlops(item.shape) <= SOFTWARE_F16_FLOPS);
+    figures.f16.push(
+      wanted ? await withChoice(backend, f16, () => measureMatmul(backend, item, options)) : null,
+    );
   }
-  return { untuned, tuned };
+  return figures;
 }
 
 /**
@@ -140,9 +170,9 @@ export async function run(): Promise<void> {
     const all = [...squares, ...step];
 
     const tuning = await tune(backend, all, software);
-    const { untuned, tuned } = await measureUntunedAndTuned(backend, all, software, jax);
+    const { untuned, tuned, f16 } = await measureProducts(backend, all, software, jax);
 
-    const table = productRows(untuned, tuned, peaks.fp32);
+    const table = productRows(untuned, tuned, f16, peaks.fp32);
     console.log(
       `square products${software ? " (software adapter: 256-2048 instead of 1024-8192)" : ""}:`,
     );

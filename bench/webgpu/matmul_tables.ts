@@ -1,7 +1,7 @@
 /**
  * The WebGPU matmul tables as rows of text cells: the product table (per product the untuned
- * default and the tuned pick, device GFLOP/s, percent of the f32 peak, ours beside jax-js timed
- * alike) and the tuner's table (every variant the tuner timed on a product, fastest first).
+ * default and the tuned pick, device GFLOP/s, percent of the f32 peak, the f16 variant's GFLOP/s,
+ * ours beside jax-js timed alike) and the tuner's table (every variant the tuner timed on a product, fastest first).
  */
 import type { TuneEntry } from "../../src/engine/webgpu/tune.ts";
 import type { MatmulRow } from "./matmul.ts";
@@ -20,15 +20,20 @@ export const PRODUCT_HEADERS: readonly string[] = [
   "GFLOP/s",
   "% f32 peak",
   "speed-up",
+  "f16 GFLOP/s",
   "ours wall",
   "jax-js wall",
   "ours/jax-js",
 ];
 
-/** One row per product: `untuned[i]` and `tuned[i]` measure the same product. */
+/**
+ * One row per product: `untuned[i]`, `tuned[i]` and `f16[i]` (null: not measured) measure the
+ * same product.
+ */
 export function productRows(
   untuned: readonly MatmulRow[],
   tuned: readonly MatmulRow[],
+  f16: readonly (MatmulRow | null)[],
   peak: number | null,
 ): string[][] {
   return tuned.map((row, i) => {
@@ -47,6 +52,7 @@ export function productRows(
       fixed(row.gflops, 1),
       percentOfPeak(row.gflops * 1e9, peak),
       `${fixed(row.gflops / before.gflops, 2)}x`,
+      fixed(f16[i]?.gflops, 1),
       fixed(row.wallGflops, 1),
       fixed(row.jaxGflops, 1),
       fixed(ratio, 2),

@@ -5,12 +5,12 @@
  * product, op and kernel. No timed assertions: the figures only have to be positive.
  */
 import assert from "node:assert/strict";
-import { hasTimestamps, MATMUL_VARIANTS } from "../../src/engine/webgpu/mod.ts";
+import { hasTimestamps, MATMUL_VARIANTS, matmulVariant } from "../../src/engine/webgpu/mod.ts";
 import { GPT, GPU_RECIPE, modelFlopsPerToken } from "../../src/train/default_recipe.ts";
 import { ModelRunner } from "../../src/train/model.ts";
 import { CPU_RECIPE } from "../train/reference_recipe.ts";
 import { gpuTest } from "../engine/webgpu_helpers.ts";
-import { shapeKey, tuneMatmul } from "../../src/engine/webgpu/tune.ts";
+import { f16Choice, shapeKey, tuneMatmul } from "../../src/engine/webgpu/tune.ts";
 import { type MatmulRow, measureMatmul } from "../../bench/webgpu/matmul.ts";
 import {
   candidateRows,
@@ -119,12 +119,22 @@ gpuTest("matmul tables: untuned and tuned per product, the tuner's ranking", asy
     assert.ok(row.gflops > 0 && row.timing.ms > 0);
     assert.equal(row.jaxGflops, null);
   }
-  const table = productRows(untuned, tuned, null);
+  // The f16 variant on the first product, where the device offers shader-f16.
+  const f16: (MatmulRow | null)[] = tuned.map(() => null);
+  if (be.matmulCaps.shaderF16) {
+    const saved = be.matmulChoice;
+    be.matmulChoice = f16Choice(be);
+    f16[0] = await measureMatmul(be, items[0], { software: true, jax: null });
+    be.matmulChoice = saved;
+    assert.equal(matmulVariant(f16[0].variant)?.precision, "f16");
+  }
+  const table = productRows(untuned, tuned, f16, null);
   assert.equal(table.length, items.length);
   for (const [i, cells] of table.entries()) {
     assert.equal(cells.length, PRODUCT_HEADERS.length);
     assert.equal(cells[3], untuned[i].variant);
     assert.equal(cells[8], "peak unknown");
+    assert.equal(cells[10] === "-", f16[i] === null);
   }
   assert.equal(table[0][2], "-", "a square product is not part of the step");
   const entryOf = (row: MatmulRow) => tuning.entries[shapeKey(row.item.shape)];

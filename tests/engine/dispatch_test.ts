@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { BACKENDS, testOnBackend } from "../backends.ts";
 import { AdamW, add, mul, Muon, Parameter, scale, sum, Tape } from "../../src/engine/mod.ts";
 import type { Backend } from "../../src/engine/backend.ts";
-import type { WebGpuBackend } from "../../src/engine/webgpu/mod.ts";
+import { WebGpuBackend } from "../../src/engine/webgpu/mod.ts";
 import { stackChunks, stackSlots, stackSourceFor } from "../../src/engine/webgpu/optim_stack.ts";
 import { ModelRunner } from "../../src/train/model.ts";
 import {
@@ -35,6 +35,7 @@ const MUON_SHAPES: [number, number][] = [
   [16, 16],
   [5, 7],
   [3, 300],
+  [8, 12],
 ];
 /** Sizes of two AdamW groups. */
 const ADAM_SIZES = [[37, 300, 1000, 1, 5000], [64]];
@@ -180,6 +181,39 @@ gpuTest(
     const want = await run(false);
     const got = await run(true);
     want.forEach((w, i) => assert.deepEqual(got[i], w, `tensor ${i}`));
+  },
+);
+
+gpuTest(
+  "the grouped optimizer is right on a device with only 8 storage buffers per stage",
+  async (g) => {
+    // WebGPU's guaranteed minimum (browsers may grant no more): 3 Muon tensors per momentum
+    // dispatch, 2 per AdamW dispatch. The other limits stay the adapter's.
+    const adapter = g.gpu.adapter;
+    const requiredLimits: Record<string, number> = {};
+    for (
+      const name of [
+        "maxStorageBufferBindingSize",
+        "maxBufferSize",
+        "maxComputeWorkgroupStorageSize",
+        "maxComputeInvocationsPerWorkgroup",
+      ]
+    ) {
+      requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
+    }
+    requiredLimits.maxStorageBuffersPerShaderStage = 8;
+    const device = await adapter.requestDevice({ requiredLimits });
+    const small = new WebGpuBackend({ ...g.gpu, device, limits: device.limits });
+    try {
+      assert.equal(small.gpu.limits.maxStorageBuffersPerShaderStage, 8);
+      device.pushErrorScope("validation");
+      const grouped = await optimize(small, true);
+      assert.equal(await device.popErrorScope(), null);
+      const perTensor = await optimize(g, false);
+      grouped.forEach((got, t) => assert.deepEqual(got, perTensor[t], `tensor ${t}`));
+    } finally {
+      small.destroy();
+    }
   },
 );
 

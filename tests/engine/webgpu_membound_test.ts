@@ -441,3 +441,58 @@ gpuTest("membound embedding: packed lookup, segment sums with lanes per row", as
     assertClose(await g.read(gradTable), want, `embedding backward ${what}`);
   }
 });
+
+gpuTest(
+  "membound: widths in quads take the vec4 kernels, other widths the scalar ones",
+  async (g) => {
+    const x = upload(g, randomArray(4 * 24, 1));
+    const out = g.alloc("f32", 4 * 24);
+    const small = g.alloc("f32", 24);
+    const losses = g.alloc("f32", 4);
+    const ids = uploadIds(g, new Int32Array(4));
+    const launched = (run: () => void) => {
+      g.dispatcher.resetCounts();
+      run();
+      return [...g.dispatcher.kernelCounts.keys()].sort();
+    };
+    for (
+      const [dim, norm, ce, rotary, emb] of [
+        [24, "norm", "cross_entropy", "rotary", "embedding"],
+        [6, "norm_scalar", "cross_entropy_scalar", "rotary_scalar", "embedding_scalar"],
+      ] as const
+    ) {
+      const rows = 4;
+      assert.deepEqual(
+        launched(() => g.rmsnorm({ x, out, rstd: small, rows, dim })),
+        [`${norm}.rmsnorm`],
+      );
+      const ceParams = { logits: x, targets: ids, lse: small, rows, vocab: dim, softcap: 15 };
+      assert.deepEqual(
+        launched(() => g.crossEntropy({ ...ceParams, losses })),
+        [`${ce}.cross_entropy`],
+      );
+      assert.deepEqual(
+        launched(() => g.crossEntropyBackward({ ...ceParams, gradLosses: small, gradLogits: out })),
+        [`${ce}.cross_entropy_backward`],
+      );
+      const geometry = { cos: small, sin: small, batch: 1, seq: 2, heads: 2, headDim: dim };
+      assert.deepEqual(launched(() => g.rotary({ x, out, ...geometry })), [`${rotary}.rotary`]);
+      assert.deepEqual(
+        launched(() => g.embedding({ table: x, ids, out, tokens: 4, vocab: 4, dim })),
+        [`${emb}.embedding`],
+      );
+    }
+    const shape = [2, 3, 8];
+    assert.deepEqual(
+      launched(() => g.binary({ op: "add", a: x, b: x, out, shape, aShape: shape, bShape: [1] })),
+      ["elementwise.binary4"],
+    );
+    assert.deepEqual(
+      launched(() =>
+        g.binary({ op: "add", a: x, b: x, out, shape: [8, 3], aShape: [8, 3], bShape: [1] })
+      ),
+      ["elementwise.binary"],
+    );
+    await g.sync();
+  },
+);
