@@ -233,6 +233,7 @@ gpuTest("tuneAttention: times the supporting variants, rejects a wrong one, cach
     assert.equal(g.attentionVariantFor(SHAPES[0]).id, entry.variant);
     const cache = JSON.parse(await Deno.readTextFile(cachePath));
     assert.deepEqual(Object.keys(cache.adapters), [attentionAdapterKey(g, variants)]);
+    assert.ok(first.key.includes(`attention variants ${variants.map((v) => v.id).join(",")}`));
     // Cached: nothing measured again, the same choice.
     g.attentionChoice = null;
     const again = await tuneAttention(g, SHAPES, { cachePath, log: quiet, variants });

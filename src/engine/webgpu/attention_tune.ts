@@ -8,6 +8,8 @@
  * A corrupt cache is reported and left alone.
  */
 import { dirname, join } from "node:path";
+import attentionWgsl from "../../../kernels/attention.wgsl" with { type: "text" };
+import attentionVariantsTs from "./attention_variants.ts" with { type: "text" };
 import { atomicWriteSync } from "../../util/atomic.ts";
 import { userCacheDir } from "../../util/cache_dir.ts";
 import { seededRandom } from "../../util/random.ts";
@@ -96,15 +98,33 @@ function parseShapeKey(key: string): AttentionShape | null {
 }
 
 /**
+ * The kernels' sources: a change to the template or its generator that keeps the variant ids
+ * still measures again.
+ */
+const ATTENTION_CODE_HASH = fnv1a(attentionVariantsTs + attentionWgsl);
+
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, "0");
+}
+
+/**
  * The key attention choices are cached under: the matmul tuner's adapter key (adapter, driver,
- * Deno) with the attention catalogue in place of the matmul one.
+ * Deno) with the attention catalogue and a hash of its sources in place of the matmul ones.
  */
 export function attentionAdapterKey(
   backend: WebGpuBackend,
   variants: readonly AttentionVariant[] = ATTENTION_VARIANTS,
 ): string {
-  const adapter = adapterKeyOf(backend.gpu.adapter.info, []).replace(/ \| variants $/, "");
-  return `${adapter} | attention variants ${variants.map((v) => v.id).join(",")}`;
+  const full = adapterKeyOf(backend.gpu.adapter.info, []);
+  const cut = full.lastIndexOf(" | variants ");
+  const adapter = cut >= 0 ? full.slice(0, cut) : full;
+  return `${adapter} | attention variants ${variants.map((v) => v.id).join(",")} ` +
+    `code ${ATTENTION_CODE_HASH}`;
 }
 
 function readCache(path: string, log: (message: string) => void): CacheFile | null {
