@@ -33,10 +33,14 @@ const S: u32 = 4u;          // invocations per query row
 const RQ: u32 = 32u;        // query rows per workgroup
 const SK: u32 = 8u;         // invocations per key row
 const RK: u32 = 16u;        // key rows per workgroup
+const RI: u32 = 1u;         // query rows per invocation (they share each staged K/V load)
+const RIK: u32 = 1u;        // key rows per invocation (they share each staged Q/dO load)
 const PART: u32 = 1024u;    // partial dots per buffer: BC * max(RQ * S, RK * SK)
 const NP: u32 = D_MAX / PACK;  // packs per staged row
-const WGQ: u32 = RQ * S;       // invocations per workgroup (query kernels)
-const WGK: u32 = RK * SK;      // invocations per workgroup (dkdv)
+const RQL: u32 = RQ / RI;      // query rows one pass of the workgroup's invocations covers
+const RKL: u32 = RK / RIK;     // key rows likewise
+const WGQ: u32 = RQL * S;      // invocations per workgroup (query kernels)
+const WGK: u32 = RKL * SK;     // invocations per workgroup (dkdv)
 const DQ: u32 = NP / S;        // packs per invocation (query kernels)
 const DK: u32 = NP / SK;       // packs per invocation (dkdv)
 const WG_DELTA: u32 = 128u;
@@ -119,62 +123,82 @@ fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
   let h = wid.y % p.heads;
   let hp = head_packs();
   let q0 = wid.x * RQ;
-  let r = lid / S;
   let s = lid % S;
-  let i = q0 + r;
-  let live = i < p.seq;
-  let base = row_base(b, min(i, p.seq - 1u), h);
-  var qi: array<V, DQ>;
-  var acc: array<V, DQ>;
-  for (var e = 0u; e < DQ; e++) {
-    let c = e * S + s;
-    qi[e] = select(V(0.0), q[base + min(c, hp - 1u)] * p.scale, c < hp);
-    acc[e] = V(0.0);
+  // Invocation (row0, s) owns rows row0, row0 + RQ/RI, ...: one staged K/V load feeds RI rows.
+  let row0 = lid / S;
+  var qi: array<V, RI * DQ>;
+  var acc: array<V, RI * DQ>;
+  var m: array<f32, RI>;
+  var l: array<f32, RI>;
+  for (var ri = 0u; ri < RI; ri++) {
+    let base = row_base(b, min(q0 + row0 + ri * RQL, p.seq - 1u), h);
+    for (var e = 0u; e < DQ; e++) {
+      let c = e * S + s;
+      qi[ri * DQ + e] = select(V(0.0), q[base + min(c, hp - 1u)] * p.scale, c < hp);
+      acc[ri * DQ + e] = V(0.0);
+    }
+    m[ri] = -3.0e38;
+    l[ri] = 0.0;
   }
-  var m = -3.0e38;
-  var l = 0.0;
   let k_begin = select(0u, q0 - p.window, q0 > p.window);
   let k_end = min(q0 + RQ, p.seq);
   for (var kt = k_begin; kt < k_end; kt += BC) {
     stage_k_v(b, h, kt, lid);
     workgroupBarrier();
     for (var j = 0u; j < BC; j++) {
-      var qk = 0.0;
-      for (var e = 0u; e < DQ; e++) { qk += dotp(qi[e], tile_x[j * NP + e * S + s]); }
-      part[(r * BC + j) * S + s] = qk;
-    }
-    workgroupBarrier();
-    var sc: array<f32, BC>;
-    var tile_max = -3.0e38;
-    for (var j = 0u; j < BC; j++) {
-      var total = 0.0;
-      for (var t = 0u; t < S; t++) { total += part[(r * BC + j) * S + t]; }
-      sc[j] = select(-3.0e38, total, live && visible(i, kt + j));
-      tile_max = max(tile_max, sc[j]);
-    }
-    if (tile_max > -1.0e38) {
-      let m_new = max(m, tile_max);
-      let corr = exp(m - m_new);
-      l *= corr;
-      for (var e = 0u; e < DQ; e++) { acc[e] *= corr; }
-      for (var j = 0u; j < BC; j++) {
-        if (sc[j] > -1.0e38) {
-          let pj = exp(sc[j] - m_new);
-          l += pj;
-          for (var e = 0u; e < DQ; e++) { acc[e] += pj * tile_y[j * NP + e * S + s]; }
-        }
+      var qk: array<f32, RI>;
+      for (var ri = 0u; ri < RI; ri++) { qk[ri] = 0.0; }
+      for (var e = 0u; e < DQ; e++) {
+        let kv = tile_x[j * NP + e * S + s];
+        for (var ri = 0u; ri < RI; ri++) { qk[ri] += dotp(qi[ri * DQ + e], kv); }
       }
-      m = m_new;
+      for (var ri = 0u; ri < RI; ri++) { part[((row0 + ri * RQL) * BC + j) * S + s] = qk[ri]; }
+    }
+    workgroupBarrier();
+    // Online softmax per row: the tile's probabilities (0 where masked), rescaled state.
+    var pr: array<f32, RI * BC>;
+    for (var ri = 0u; ri < RI; ri++) {
+      let r = row0 + ri * RQL;
+      let i = q0 + r;
+      var sc: array<f32, BC>;
+      var tile_max = -3.0e38;
+      for (var j = 0u; j < BC; j++) {
+        var total = 0.0;
+        for (var t = 0u; t < S; t++) { total += part[(r * BC + j) * S + t]; }
+        sc[j] = select(-3.0e38, total, i < p.seq && visible(i, kt + j));
+        tile_max = max(tile_max, sc[j]);
+      }
+      let m_new = max(m[ri], tile_max);
+      let corr = exp(m[ri] - m_new);
+      l[ri] *= corr;
+      for (var e = 0u; e < DQ; e++) { acc[ri * DQ + e] *= corr; }
+      for (var j = 0u; j < BC; j++) {
+        let pj = select(0.0, exp(sc[j] - m_new), sc[j] > -1.0e38);
+        l[ri] += pj;
+        pr[ri * BC + j] = pj;
+      }
+      m[ri] = m_new;
+    }
+    for (var j = 0u; j < BC; j++) {
+      for (var e = 0u; e < DQ; e++) {
+        let vv = tile_y[j * NP + e * S + s];
+        for (var ri = 0u; ri < RI; ri++) { acc[ri * DQ + e] += pr[ri * BC + j] * vv; }
+      }
     }
     workgroupBarrier();
   }
-  if (!live) { return; }
-  let inv = 1.0 / l;
-  for (var e = 0u; e < DQ; e++) {
-    let c = e * S + s;
-    if (c < hp) { out[base + c] = acc[e] * inv; }
+  for (var ri = 0u; ri < RI; ri++) {
+    let i = q0 + row0 + ri * RQL;
+    if (i < p.seq) {
+      let base = row_base(b, i, h);
+      let inv = 1.0 / l[ri];
+      for (var e = 0u; e < DQ; e++) {
+        let c = e * S + s;
+        if (c < hp) { out[base + c] = acc[ri * DQ + e] * inv; }
+      }
+      if (s == 0u) { lse[(b * p.heads + h) * p.seq + i] = m[ri] + log(l[ri]); }
+    }
   }
-  if (s == 0u) { lse[(b * p.heads + h) * p.seq + i] = m + log(l); }
 }
 
 // delta[b, h, i] = sum_d dO * O; one invocation per row, grid folded into 2-D.
@@ -191,29 +215,30 @@ fn attention_delta(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   delta[idx] = sum;
 }
 
-// dK, dV for RK key rows per workgroup, SK invocations per key. out = dk, out2 = dv.
+// dK, dV for RK key rows per workgroup, SK invocations per key, RIK keys per invocation.
+// out = dk, out2 = dv.
 @compute @workgroup_size(WGK)
 fn attention_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let b = wid.y / p.heads;
   let h = wid.y % p.heads;
   let hp = head_packs();
   let j0 = wid.x * RK;
-  let r = lid / SK;
   let s = lid % SK;
-  let j = j0 + r;
-  let live = j < p.seq;
-  let base = row_base(b, min(j, p.seq - 1u), h);
-  var kj: array<V, DK>;
-  var vj: array<V, DK>;
-  var dk: array<V, DK>;
-  var dv: array<V, DK>;
-  for (var e = 0u; e < DK; e++) {
-    let c = min(e * SK + s, hp - 1u);
-    let inside = e * SK + s < hp;
-    kj[e] = select(V(0.0), k[base + c], inside);
-    vj[e] = select(V(0.0), v[base + c], inside);
-    dk[e] = V(0.0);
-    dv[e] = V(0.0);
+  let row0 = lid / SK;
+  var kj: array<V, RIK * DK>;
+  var vj: array<V, RIK * DK>;
+  var dk: array<V, RIK * DK>;
+  var dv: array<V, RIK * DK>;
+  for (var ri = 0u; ri < RIK; ri++) {
+    let base = row_base(b, min(j0 + row0 + ri * RKL, p.seq - 1u), h);
+    for (var e = 0u; e < DK; e++) {
+      let c = min(e * SK + s, hp - 1u);
+      let inside = e * SK + s < hp;
+      kj[ri * DK + e] = select(V(0.0), k[base + c], inside);
+      vj[ri * DK + e] = select(V(0.0), v[base + c], inside);
+      dk[ri * DK + e] = V(0.0);
+      dv[ri * DK + e] = V(0.0);
+    }
   }
   let lse_base = (b * p.heads + h) * p.seq;
   let j_last = min(j0 + RK, p.seq) - 1u;
@@ -222,112 +247,164 @@ fn attention_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     stage_q_do(b, h, qt, lid);
     workgroupBarrier();
     for (var t = 0u; t < BC; t++) {
-      var qk = 0.0;
-      var dov = 0.0;
-      for (var e = 0u; e < DK; e++) {
-        qk += dotp(tile_x[t * NP + e * SK + s], kj[e]);
-        dov += dotp(tile_y[t * NP + e * SK + s], vj[e]);
+      var qk: array<f32, RIK>;
+      var dov: array<f32, RIK>;
+      for (var ri = 0u; ri < RIK; ri++) {
+        qk[ri] = 0.0;
+        dov[ri] = 0.0;
       }
-      part[(r * BC + t) * SK + s] = qk;
-      part2[(r * BC + t) * SK + s] = dov;
+      for (var e = 0u; e < DK; e++) {
+        let qv = tile_x[t * NP + e * SK + s];
+        let gv = tile_y[t * NP + e * SK + s];
+        for (var ri = 0u; ri < RIK; ri++) {
+          qk[ri] += dotp(qv, kj[ri * DK + e]);
+          dov[ri] += dotp(gv, vj[ri * DK + e]);
+        }
+      }
+      for (var ri = 0u; ri < RIK; ri++) {
+        part[((row0 + ri * RKL) * BC + t) * SK + s] = qk[ri];
+        part2[((row0 + ri * RKL) * BC + t) * SK + s] = dov[ri];
+      }
     }
     workgroupBarrier();
     for (var t = 0u; t < BC; t++) {
       let i = qt + t;
-      // No `continue`: constant-trip loops unroll and keep dk/dv in registers.
-      if (live && i < p.seq && visible(i, j)) {
+      let i_in = min(i, p.seq - 1u);
+      let lse_i = lse[lse_base + i_in];
+      let delta_i = delta[lse_base + i_in];
+      // p and dS of query i with each of this invocation's keys (0 where i cannot see it).
+      var pij: array<f32, RIK>;
+      var ds: array<f32, RIK>;
+      for (var ri = 0u; ri < RIK; ri++) {
+        let r = row0 + ri * RKL;
         var qk = 0.0;
         var dp = 0.0;
         for (var u = 0u; u < SK; u++) {
           qk += part[(r * BC + t) * SK + u];
           dp += part2[(r * BC + t) * SK + u];
         }
-        let pij = exp(qk * p.scale - lse[lse_base + i]);
-        let ds = pij * (dp - delta[lse_base + i]) * p.scale;
-        for (var e = 0u; e < DK; e++) {
-          dv[e] += pij * tile_y[t * NP + e * SK + s];
-          dk[e] += ds * tile_x[t * NP + e * SK + s];
+        let j = j0 + r;
+        let seen = j < p.seq && i < p.seq && visible(i, j);
+        pij[ri] = select(0.0, exp(qk * p.scale - lse_i), seen);
+        ds[ri] = pij[ri] * (dp - delta_i) * p.scale;
+      }
+      for (var e = 0u; e < DK; e++) {
+        let gv = tile_y[t * NP + e * SK + s];
+        let qv = tile_x[t * NP + e * SK + s];
+        for (var ri = 0u; ri < RIK; ri++) {
+          dv[ri * DK + e] += pij[ri] * gv;
+          dk[ri * DK + e] += ds[ri] * qv;
         }
       }
     }
     workgroupBarrier();
   }
-  if (!live) { return; }
-  for (var e = 0u; e < DK; e++) {
-    let c = e * SK + s;
-    if (c < hp) {
-      if (p.accumulate != 0u) {
-        out[base + c] += dk[e];
-        out2[base + c] += dv[e];
-      } else {
-        out[base + c] = dk[e];
-        out2[base + c] = dv[e];
+  for (var ri = 0u; ri < RIK; ri++) {
+    let j = j0 + row0 + ri * RKL;
+    if (j < p.seq) {
+      let base = row_base(b, j, h);
+      for (var e = 0u; e < DK; e++) {
+        let c = e * SK + s;
+        if (c < hp) {
+          if (p.accumulate != 0u) {
+            out[base + c] += dk[ri * DK + e];
+            out2[base + c] += dv[ri * DK + e];
+          } else {
+            out[base + c] = dk[ri * DK + e];
+            out2[base + c] = dv[ri * DK + e];
+          }
+        }
       }
     }
   }
 }
 
-// dQ for RQ query rows per workgroup, S invocations per query. out = dq.
+// dQ for RQ query rows per workgroup, S invocations per query, RI queries per invocation.
+// out = dq.
 @compute @workgroup_size(WGQ)
 fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let b = wid.y / p.heads;
   let h = wid.y % p.heads;
   let hp = head_packs();
   let q0 = wid.x * RQ;
-  let r = lid / S;
   let s = lid % S;
-  let i = q0 + r;
-  let live = i < p.seq;
-  let base = row_base(b, min(i, p.seq - 1u), h);
-  var qi: array<V, DQ>;
-  var doi: array<V, DQ>;
-  var dq: array<V, DQ>;
-  for (var e = 0u; e < DQ; e++) {
-    let c = min(e * S + s, hp - 1u);
-    let inside = e * S + s < hp;
-    qi[e] = select(V(0.0), q[base + c], inside);
-    doi[e] = select(V(0.0), d_o[base + c], inside);
-    dq[e] = V(0.0);
+  let row0 = lid / S;
+  var qi: array<V, RI * DQ>;
+  var doi: array<V, RI * DQ>;
+  var dq: array<V, RI * DQ>;
+  var lse_i: array<f32, RI>;
+  var delta_i: array<f32, RI>;
+  for (var ri = 0u; ri < RI; ri++) {
+    let i_in = min(q0 + row0 + ri * RQL, p.seq - 1u);
+    let base = row_base(b, i_in, h);
+    for (var e = 0u; e < DQ; e++) {
+      let c = min(e * S + s, hp - 1u);
+      let inside = e * S + s < hp;
+      qi[ri * DQ + e] = select(V(0.0), q[base + c], inside);
+      doi[ri * DQ + e] = select(V(0.0), d_o[base + c], inside);
+      dq[ri * DQ + e] = V(0.0);
+    }
+    let idx = (b * p.heads + h) * p.seq + i_in;
+    lse_i[ri] = lse[idx];
+    delta_i[ri] = delta[idx];
   }
-  let idx = (b * p.heads + h) * p.seq + min(i, p.seq - 1u);
-  let lse_i = lse[idx];
-  let delta_i = delta[idx];
   let k_begin = select(0u, q0 - p.window, q0 > p.window);
   let k_end = min(q0 + RQ, p.seq);
   for (var kt = k_begin; kt < k_end; kt += BC) {
     stage_k_v(b, h, kt, lid);
     workgroupBarrier();
     for (var t = 0u; t < BC; t++) {
-      var qk = 0.0;
-      var dov = 0.0;
-      for (var e = 0u; e < DQ; e++) {
-        qk += dotp(qi[e], tile_x[t * NP + e * S + s]);
-        dov += dotp(doi[e], tile_y[t * NP + e * S + s]);
+      var qk: array<f32, RI>;
+      var dov: array<f32, RI>;
+      for (var ri = 0u; ri < RI; ri++) {
+        qk[ri] = 0.0;
+        dov[ri] = 0.0;
       }
-      part[(r * BC + t) * S + s] = qk;
-      part2[(r * BC + t) * S + s] = dov;
+      for (var e = 0u; e < DQ; e++) {
+        let kv = tile_x[t * NP + e * S + s];
+        let vv = tile_y[t * NP + e * S + s];
+        for (var ri = 0u; ri < RI; ri++) {
+          qk[ri] += dotp(qi[ri * DQ + e], kv);
+          dov[ri] += dotp(doi[ri * DQ + e], vv);
+        }
+      }
+      for (var ri = 0u; ri < RI; ri++) {
+        part[((row0 + ri * RQL) * BC + t) * S + s] = qk[ri];
+        part2[((row0 + ri * RQL) * BC + t) * S + s] = dov[ri];
+      }
     }
     workgroupBarrier();
     for (var t = 0u; t < BC; t++) {
-      if (live && visible(i, kt + t)) {
+      var ds: array<f32, RI>;
+      for (var ri = 0u; ri < RI; ri++) {
+        let r = row0 + ri * RQL;
+        let i = q0 + r;
         var qk = 0.0;
         var dp = 0.0;
         for (var u = 0u; u < S; u++) {
           qk += part[(r * BC + t) * S + u];
           dp += part2[(r * BC + t) * S + u];
         }
-        let pij = exp(qk * p.scale - lse_i);
-        let ds = pij * (dp - delta_i) * p.scale;
-        for (var e = 0u; e < DQ; e++) { dq[e] += ds * tile_x[t * NP + e * S + s]; }
+        let pij = exp(qk * p.scale - lse_i[ri]);
+        ds[ri] = select(0.0, pij * (dp - delta_i[ri]) * p.scale, i < p.seq && visible(i, kt + t));
+      }
+      for (var e = 0u; e < DQ; e++) {
+        let kv = tile_x[t * NP + e * S + s];
+        for (var ri = 0u; ri < RI; ri++) { dq[ri * DQ + e] += ds[ri] * kv; }
       }
     }
     workgroupBarrier();
   }
-  if (!live) { return; }
-  for (var e = 0u; e < DQ; e++) {
-    let c = e * S + s;
-    if (c < hp) {
-      if (p.accumulate != 0u) { out[base + c] += dq[e]; } else { out[base + c] = dq[e]; }
+  for (var ri = 0u; ri < RI; ri++) {
+    let i = q0 + row0 + ri * RQL;
+    if (i < p.seq) {
+      let base = row_base(b, i, h);
+      for (var e = 0u; e < DQ; e++) {
+        let c = e * S + s;
+        if (c < hp) {
+          if (p.accumulate != 0u) { out[base + c] += dq[ri * DQ + e]; } else { out[base + c] = dq[ri * DQ + e]; }
+        }
+      }
     }
   }
 }

@@ -40,10 +40,14 @@ export interface AttentionTileParams {
   queryRows: number;
   /** Invocations per query row (each holds 1/queryInvocations of the head dimension). */
   queryInvocations: number;
+  /** Query rows per invocation, sharing each staged K/V load (default 1). */
+  queryRowsPerInvocation?: number;
   /** Key rows per workgroup (dK/dV). */
   keyRows: number;
   /** Invocations per key row. */
   keyInvocations: number;
+  /** Key rows per invocation, sharing each staged Q/dO load (default 1). */
+  keyRowsPerInvocation?: number;
   /** Rows per staged tile of K/V (forward, dQ) or Q/dO (dK/dV). */
   tileRows: number;
   /** Floats per load: 4 (vec4, needs headDim % 4 == 0) or 1. */
@@ -130,7 +134,15 @@ export function attentionCapacity(params: AttentionTileParams, headDim: number):
   return Math.max(16, Math.ceil(headDim / step) * step);
 }
 
-/** Floats in each partial-dot buffer: tile rows * the larger workgroup. */
+/** Invocations per workgroup of the query kernels and of dK/dV. */
+export function attentionWorkgroups(params: AttentionTileParams): { query: number; key: number } {
+  return {
+    query: params.queryRows / (params.queryRowsPerInvocation ?? 1) * params.queryInvocations,
+    key: params.keyRows / (params.keyRowsPerInvocation ?? 1) * params.keyInvocations,
+  };
+}
+
+/** Floats in each partial-dot buffer: tile rows * rows * invocations per row (the larger). */
 function partFloats(params: AttentionTileParams): number {
   const { queryRows, queryInvocations, keyRows, keyInvocations, tileRows } = params;
   return tileRows * Math.max(queryRows * queryInvocations, keyRows * keyInvocations);
@@ -172,6 +184,8 @@ export function attentionWgslFor(params: AttentionTileParams, capacity: number):
     ["RQ", params.queryRows],
     ["SK", params.keyInvocations],
     ["RK", params.keyRows],
+    ["RI", params.queryRowsPerInvocation ?? 1],
+    ["RIK", params.keyRowsPerInvocation ?? 1],
     ["PART", partFloats(params)],
     ["WG_DELTA", DELTA_WORKGROUP],
   ];
@@ -231,11 +245,29 @@ function foldedGrid(workgroups: number, max: number): [number, number, number] {
   return [Math.ceil(workgroups / y), y, 1];
 }
 
-/** The id of a parameter set: attn-q<rows>x<inv>-k<rows>x<inv>-t<tile>[-v4]. */
+/**
+ * The id of a parameter set: attn-q<rows>x<inv>[r<rows per inv>]-k<rows>x<inv>[r<...>]-t<tile>
+ * [-v4], e.g. attn-q64x4r2-k32x8r2-t8-v4.
+ */
 export function attentionVariantId(params: AttentionTileParams): string {
   const { queryRows, queryInvocations, keyRows, keyInvocations, tileRows, pack } = params;
-  return `attn-q${queryRows}x${queryInvocations}-k${keyRows}x${keyInvocations}-t${tileRows}` +
+  const per = (n = 1) => (n > 1 ? `r${n}` : "");
+  return `attn-q${queryRows}x${queryInvocations}${per(params.queryRowsPerInvocation)}` +
+    `-k${keyRows}x${keyInvocations}${per(params.keyRowsPerInvocation)}-t${tileRows}` +
     (pack === 4 ? "-v4" : "");
+}
+
+/** Why a parameter set cannot generate a kernel, or null. */
+function paramsProblem(params: AttentionTileParams): string | null {
+  const { queryRows, queryInvocations, keyRows, keyInvocations, tileRows } = params;
+  const ri = params.queryRowsPerInvocation ?? 1;
+  const rik = params.keyRowsPerInvocation ?? 1;
+  const positive = [queryRows, queryInvocations, keyRows, keyInvocations, tileRows, ri, rik];
+  if (!positive.every((n) => Number.isInteger(n) && n > 0)) return "parameters must be positive";
+  if (queryRows % ri !== 0 || keyRows % rik !== 0) return "rows must divide by rows/invocation";
+  const pow2 = (n: number) => (n & (n - 1)) === 0;
+  if (!pow2(queryInvocations) || !pow2(keyInvocations)) return "invocations/row: a power of 2";
+  return null;
 }
 
 /** A variant generated from `params`. */
@@ -244,6 +276,9 @@ export function generatedAttentionVariant(
   description: string,
 ): AttentionVariant {
   const id = attentionVariantId(params);
+  const problem = paramsProblem(params);
+  if (problem) throw new Error(`attention variant ${id}: ${problem}`);
+  const workgroups = attentionWorkgroups(params);
   const kernelsFor = (shape: AttentionShape) =>
     attentionKernelsFor(id, params, attentionCapacity(params, shape.headDim));
   return {
@@ -251,10 +286,7 @@ export function generatedAttentionVariant(
     description,
     params,
     supports(shape, caps) {
-      const invocations = Math.max(
-        params.queryRows * params.queryInvocations,
-        params.keyRows * params.keyInvocations,
-      );
+      const invocations = Math.max(workgroups.query, workgroups.key);
       const rows = shape.batch * shape.seq * shape.heads;
       return (params.pack === 1 || shape.headDim % params.pack === 0) &&
         invocations <= caps.maxComputeInvocationsPerWorkgroup &&
@@ -316,6 +348,9 @@ export function generatedAttentionVariant(
  * - q16x8: more workgroups for short sequences or few heads (fills wide GPUs).
  * - t4: a quarter of the default's workgroup memory, so more workgroups fit a core (Apple, and
  *   devices near the 16 KiB minimum).
+ * - r2: each invocation owns two rows, so every K/V (Q/dO) value it loads from the tile feeds two
+ *   dot products: twice the arithmetic per workgroup-memory load, the limit of the others on
+ *   GPUs whose FMA rate is several times their shared-memory load rate (NVIDIA, AMD).
  */
 export const ATTENTION_VARIANTS: readonly AttentionVariant[] = [
   generatedAttentionVariant(
@@ -345,6 +380,32 @@ export const ATTENTION_VARIANTS: readonly AttentionVariant[] = [
   generatedAttentionVariant(
     { queryRows: 32, queryInvocations: 4, keyRows: 16, keyInvocations: 8, tileRows: 4, pack: 4 },
     "4-row tiles (a quarter of the workgroup memory), vec4 loads",
+  ),
+  generatedAttentionVariant(
+    {
+      queryRows: 64,
+      queryInvocations: 4,
+      queryRowsPerInvocation: 2,
+      keyRows: 32,
+      keyInvocations: 8,
+      keyRowsPerInvocation: 2,
+      tileRows: 8,
+      pack: 4,
+    },
+    "two rows per invocation (each tile load feeds two rows), 128 invocations, vec4 loads",
+  ),
+  generatedAttentionVariant(
+    {
+      queryRows: 32,
+      queryInvocations: 8,
+      queryRowsPerInvocation: 2,
+      keyRows: 32,
+      keyInvocations: 8,
+      keyRowsPerInvocation: 2,
+      tileRows: 8,
+      pack: 4,
+    },
+    "two rows per invocation, 8 invocations per row (fewer registers), vec4 loads",
   ),
 ];
 
