@@ -28,6 +28,9 @@ import engineWebgpuBackendTs from "../engine/webgpu/backend.ts" with { type: "te
 import engineWebgpuDeviceTs from "../engine/webgpu/device.ts" with { type: "text" };
 import engineWebgpuDispatchTs from "../engine/webgpu/dispatch.ts" with { type: "text" };
 import engineWebgpuKernelsTs from "../engine/webgpu/kernels.ts" with { type: "text" };
+import engineWebgpuAttentionVariantsTs from "../engine/webgpu/attention_variants.ts" with {
+  type: "text",
+};
 import engineWebgpuMatmulVariantsTs from "../engine/webgpu/matmul_variants.ts" with {
   type: "text",
 };
@@ -83,6 +86,7 @@ export const HARNESS_SOURCES: Readonly<Record<string, string>> = {
   "src/engine/webgpu/dispatch.ts": engineWebgpuDispatchTs,
   "src/engine/webgpu/kernels.ts": engineWebgpuKernelsTs,
   "src/engine/webgpu/optim_stack.ts": engineWebgpuOptimStackTs,
+  "src/engine/webgpu/attention_variants.ts": engineWebgpuAttentionVariantsTs,
   "src/engine/webgpu/matmul_variants.ts": engineWebgpuMatmulVariantsTs,
   "src/engine/webgpu/matmul_wgsl.ts": engineWebgpuMatmulWgslTs,
   "src/engine/webgpu/pool.ts": engineWebgpuPoolTs,
@@ -120,4 +124,5 @@ export const HARNESS_HASH_EXCLUDED: readonly string[] = [
   "src/engine/cpu/gemm/probe.ts",
   "src/engine/webgpu/timing.ts",
   "src/engine/webgpu/tune.ts",
+  "src/engine/webgpu/attention_tune.ts",
 ];

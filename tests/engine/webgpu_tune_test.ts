@@ -251,3 +251,22 @@ gpuTest("autoresearch platform shows the adapter's tuned shapes from the cache",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+gpuTest(
+  "tuneMatmul: an unaligned shape is its own entry and only scalar-load variants compete",
+  async (g) => {
+    const shape: MatmulShape = { m: 64, n: 64, k: 64, batch: 1, transA: false, transB: false };
+    const unaligned = { ...shape, aligned: false };
+    assert.equal(shapeKey(unaligned), shapeKey(shape) + "u");
+    const result = await tuneMatmul(g, [shape, unaligned], { cachePath: null, log: quiet });
+    const alignedIds = result.entries[shapeKey(shape)].candidates.map((c) => c.id);
+    const scalarIds = result.entries[shapeKey(unaligned)].candidates.map((c) => c.id);
+    assert.ok(scalarIds.length > 0 && scalarIds.length < alignedIds.length);
+    for (const id of scalarIds) {
+      const variant = MATMUL_VARIANTS.find((v) => v.id === id)!;
+      assert.ok(variant.supports(unaligned, g.matmulCaps), `${id} supports unaligned launches`);
+    }
+    // The unaligned entry's variant runs unaligned launches; the aligned one's may not.
+    assert.ok(g.matmulVariantFor(unaligned).supports(unaligned, g.matmulCaps));
+  },
+);

@@ -41,8 +41,6 @@ import type {
 import { createGpuDevice, type GpuDevice, type GpuDeviceOptions } from "./device.ts";
 import { type BufferBinding, Dispatcher, type KernelSpec } from "./dispatch.ts";
 import {
-  attentionCapacity,
-  attentionKernels,
   CROSS_ENTROPY,
   ELEMENTWISE,
   EMBEDDING,
@@ -53,6 +51,13 @@ import {
   ROTARY,
 } from "./kernels.ts";
 import { BufferPool } from "./pool.ts";
+import {
+  type AttentionRecorder,
+  type AttentionShape,
+  attentionShape,
+  type AttentionVariant,
+  defaultAttentionVariant,
+} from "./attention_variants.ts";
 import {
   slotBuffers,
   stackChunks,
@@ -888,35 +893,76 @@ export class WebGpuBackend implements Backend {
 
   // ---- attention -----------------------------------------------------------------------------
 
-  #attentionSetup(p: AttentionParams | AttentionBackwardParams) {
-    if (p.batch * p.heads > this.dispatcher.maxWorkgroupsPerDimension) {
+  /** An attention variant every launch must use (tests and the tuner set it). */
+  forcedAttentionVariant: AttentionVariant | null = null;
+  /** The tuned choice per shape (set by `applyAttentionTuning`); null = untuned default. */
+  attentionChoice: ((shape: AttentionShape) => AttentionVariant | undefined) | null = null;
+  /** Called with every attention launch's shape (the tuner collects what a run uses). */
+  onAttentionShape: ((shape: AttentionShape) => void) | null = null;
+
+  /**
+   * The variant a shape runs with: the forced one when set (tests, tuner), else the tuned
+   * choice, else the catalogue's first variant that fits the adapter.
+   */
+  attentionVariantFor(shape: AttentionShape): AttentionVariant {
+    const caps = this.matmulCaps;
+    const forced = this.forcedAttentionVariant;
+    if (forced) {
+      if (!forced.supports(shape, caps)) {
+        throw new RangeError(`webgpu: attention variant ${forced.id} does not support this shape`);
+      }
+      return forced;
+    }
+    const tuned = this.attentionChoice?.(shape);
+    if (tuned && tuned.supports(shape, caps)) return tuned;
+    const fallback = defaultAttentionVariant(shape, caps);
+    if (fallback) return fallback;
+    if (shape.batch * shape.heads > caps.maxComputeWorkgroupsPerDimension) {
       throw new RangeError("webgpu: attention batch*heads exceeds the workgroup grid limit");
     }
-    const capacity = attentionCapacity(p.headDim);
-    // Two staged tiles of 8 rows and two 1024-float partial-sum buffers in workgroup memory.
-    if ((2 * 8 * capacity + 2 * 1024) * 4 > this.gpu.limits.maxComputeWorkgroupStorageSize) {
-      throw new RangeError(`webgpu: attention headDim ${p.headDim} too large for this adapter`);
-    }
-    const window = Math.max(0, Math.min(p.window, p.seq));
-    const u = new Uniforms(12).u(0, p.batch, p.seq, p.heads, p.headDim, window, 0)
-      .f(8, p.scale ?? 1 / Math.sqrt(p.headDim));
-    return { kernels: attentionKernels(capacity), u };
+    throw new RangeError(`webgpu: attention headDim ${shape.headDim} too large for this adapter`);
   }
 
-  /** Flash-style causal sliding-window attention forward. */
+  /** The shape, variant and recorder of one attention launch (scratch freed by `release`). */
+  #attentionSetup(p: AttentionParams | AttentionBackwardParams) {
+    this.#live();
+    const shape = attentionShape(p);
+    this.onAttentionShape?.(shape);
+    const variant = this.attentionVariantFor(shape);
+    const scratch: WebGpuBuffer[] = [];
+    const recorder: AttentionRecorder = {
+      caps: this.matmulCaps,
+      dispatch: (spec, uniforms, buffers, grid) =>
+        this.dispatcher.dispatch(spec, uniforms, buffers, grid),
+      scratch: (elements) => {
+        const buffer = this.#scratch(elements);
+        scratch.push(buffer);
+        return { buffer: buffer.gpu };
+      },
+    };
+    const release = () => scratch.forEach((buffer) => this.free(buffer));
+    return { shape, variant, recorder, release, scale: p.scale ?? 1 / Math.sqrt(p.headDim) };
+  }
+
+  /** Flash-style causal sliding-window attention forward (the variant of its shape). */
   attention(p: AttentionParams): void {
     const n = p.batch * p.seq * p.heads * p.headDim;
     if (n === 0) return;
-    const { kernels, u } = this.#attentionSetup(p);
-    const bufs = [
-      this.#need(p.q, n, "q"),
-      this.#need(p.k, n, "k"),
-      this.#need(p.v, n, "v"),
-      this.#need(p.lse, p.batch * p.heads * p.seq, "lse"),
-      this.#need(p.out, n, "out"),
-    ];
-    // 32 query rows per workgroup (4 invocations each)
-    this.#run(kernels.forward, u, bufs, [Math.ceil(p.seq / 32), p.batch * p.heads]);
+    const rows = p.batch * p.heads * p.seq;
+    const bind = (handle: DeviceBuffer, elements: number, name: string) => ({
+      buffer: this.#need(handle, elements, name),
+    });
+    const q = bind(p.q, n, "q");
+    const k = bind(p.k, n, "k");
+    const v = bind(p.v, n, "v");
+    const lse = bind(p.lse, rows, "lse");
+    const out = bind(p.out, n, "out");
+    const { shape, variant, recorder, release, scale } = this.#attentionSetup(p);
+    try {
+      variant.recordForward({ shape, scale, q, k, v, out, lse }, recorder);
+    } finally {
+      release();
+    }
   }
 
   /** Attention backward: delta, then dK/dV per key block, then dQ per query block. */
@@ -924,32 +970,26 @@ export class WebGpuBackend implements Backend {
     const n = p.batch * p.seq * p.heads * p.headDim;
     if (n === 0) return;
     const rows = p.batch * p.heads * p.seq;
-    const { kernels, u } = this.#attentionSetup(p);
-    u.u(5, p.accumulate ? 1 : 0);
-    const q = this.#need(p.q, n, "q");
-    const k = this.#need(p.k, n, "k");
-    const v = this.#need(p.v, n, "v");
-    const o = this.#need(p.out, n, "out");
-    const lse = this.#need(p.lse, rows, "lse");
-    const dO = this.#need(p.gradOut, n, "gradOut");
-    const dQ = this.#need(p.gradQ, n, "gradQ");
-    const dK = this.#need(p.gradK, n, "gradK");
-    const dV = this.#need(p.gradV, n, "gradV");
-    const delta = this.#scratch(rows);
+    const bind = (handle: DeviceBuffer, elements: number, name: string) => ({
+      buffer: this.#need(handle, elements, name),
+    });
+    const launch = {
+      q: bind(p.q, n, "q"),
+      k: bind(p.k, n, "k"),
+      v: bind(p.v, n, "v"),
+      out: bind(p.out, n, "out"),
+      lse: bind(p.lse, rows, "lse"),
+      gradOut: bind(p.gradOut, n, "gradOut"),
+      gradQ: bind(p.gradQ, n, "gradQ"),
+      gradK: bind(p.gradK, n, "gradK"),
+      gradV: bind(p.gradV, n, "gradV"),
+      accumulate: p.accumulate ?? false,
+    };
+    const { shape, variant, recorder, release, scale } = this.#attentionSetup(p);
     try {
-      const d = delta.gpu;
-      this.#run(kernels.delta, u, [o, dO, d], this.#grid(rows, 128));
-      // dK/dV: 16 key rows per workgroup (8 invocations each); dQ: 32 query rows (4 each)
-      this.#run(kernels.dkdv, u, [q, k, v, dO, lse, d, dK, dV], [
-        Math.ceil(p.seq / 16),
-        p.batch * p.heads,
-      ]);
-      this.#run(kernels.dq, u, [q, k, v, dO, lse, d, dQ], [
-        Math.ceil(p.seq / 32),
-        p.batch * p.heads,
-      ]);
+      variant.recordBackward({ ...launch, shape, scale }, recorder);
     } finally {
-      this.free(delta);
+      release();
     }
   }
 

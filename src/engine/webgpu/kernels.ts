@@ -13,6 +13,11 @@ import embeddingWgsl from "../../../kernels/embedding.wgsl" with { type: "text" 
 import crossEntropyWgsl from "../../../kernels/cross_entropy.wgsl" with { type: "text" };
 import optimWgsl from "../../../kernels/optim.wgsl" with { type: "text" };
 import type { BindingKind, KernelSpec } from "./dispatch.ts";
+import {
+  ATTENTION_VARIANTS,
+  type AttentionKernels,
+  attentionKernelsFor,
+} from "./attention_variants.ts";
 
 /**
  * Row and elementwise kernels read their data in packs: vec4 where a width is a multiple of 4,
@@ -136,32 +141,13 @@ export const ROTARY: Record<Pack, KernelSpec> = {
   1: spec("rotary_scalar", rotaryScalarWgsl, "rotary", [U, R, R, R, W]),
 };
 
-/** Head-dimension capacity compiled into the attention kernels for a given head dimension. */
-export function attentionCapacity(headDim: number): number {
-  let cap = 16;
-  while (cap < headDim) cap *= 2;
-  return cap;
-}
-
-/** Attention kernels for head dimensions up to `capacity` (a power of two >= 16). */
-export function attentionKernels(capacity: number): {
-  forward: KernelSpec;
-  delta: KernelSpec;
-  dkdv: KernelSpec;
-  dq: KernelSpec;
-} {
-  const code = attentionWgsl.replace(
-    "const D_MAX: u32 = 128u;",
-    `const D_MAX: u32 = ${capacity}u;`,
-  );
-  const module = `attention${capacity}`;
-  // bindings: q, k, v, o, d_o, lse, delta, out, out2
-  return {
-    forward: spec(module, code, "attention", [U, R, R, R, _, _, W, _, W]),
-    delta: spec(module, code, "attention_delta", [U, _, _, _, R, R, _, W]),
-    dkdv: spec(module, code, "attention_dkdv", [U, R, R, R, _, R, W, W, W, W]),
-    dq: spec(module, code, "attention_dq", [U, R, R, R, _, R, W, W, W]),
-  };
+/**
+ * The default attention variant's kernels at a head-dimension capacity (the variants and their
+ * generator live in attention_variants.ts; this stays for the WGSL validation test).
+ */
+export function attentionKernels(capacity: number): AttentionKernels {
+  const variant = ATTENTION_VARIANTS[0];
+  return attentionKernelsFor(variant.id, variant.params, capacity);
 }
 
 const emb = (entry: string, bindings: B[]) => spec("embedding", embeddingWgsl, entry, bindings);

@@ -20,6 +20,8 @@ import {
   type MatmulVariant,
 } from "./matmul_variants.ts";
 import { hasTimestamps, timeOnDevice } from "./timing.ts";
+import matmulWgsl from "../../../kernels/matmul.wgsl" with { type: "text" };
+import matmulWgslTs from "./matmul_wgsl.ts" with { type: "text" };
 
 /** One variant's outcome on one shape. */
 export interface TunedCandidate {
@@ -110,11 +112,14 @@ export function webgpuTuneCachePath(): string {
   return join(userCacheDir(), "webgpu-tune.json");
 }
 
-/** The cache key of a shape: m x n x k, batch, transposes. */
+/**
+ * The cache key of a shape: m x n x k, batch, transposes, and "u" when its offsets or strides
+ * are not vec4-aligned (only scalar-load variants compete for it).
+ */
 export function shapeKey(shape: MatmulShape): string {
   return `${shape.m}x${shape.n}x${shape.k}` +
     `${shape.batch > 1 ? `b${shape.batch}` : ""}${shape.transA ? "T" : "N"}` +
-    `${shape.transB ? "T" : "N"}`;
+    `${shape.transB ? "T" : "N"}${shape.aligned === false ? "u" : ""}`;
 }
 
 /** The driver version where the OS tells it (NVIDIA's kernel module on Linux), else "". */
@@ -126,6 +131,21 @@ function driverVersion(): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * A short hash of the matmul kernels' sources: a change to the generator or the hand-written
+ * kernels that keeps the variant ids still measures again.
+ */
+const KERNEL_CODE_HASH = fnv1a(matmulWgslTs + matmulWgsl);
+
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, "0");
 }
 
 /** The adapter fields a tuning key is built from (GPUAdapterInfo or platform/gpu.ts GpuInfo). */
@@ -152,7 +172,7 @@ export function adapterKeyOf(
     info.device || "-",
     `driver ${driverVersion() || "-"}`,
     `deno ${Deno.version.deno}`,
-    `variants ${variants.map((v) => v.id).join(",")}`,
+    `variants ${variants.map((v) => v.id).join(",")} code ${KERNEL_CODE_HASH}`,
   ].join(" | ");
 }
 
@@ -404,7 +424,7 @@ export async function tuneMatmul(
 
 /** Parse a shape key back (null for a key of another format). */
 function parseShapeKey(key: string): MatmulShape | null {
-  const match = key.match(/^(\d+)x(\d+)x(\d+)(?:b(\d+))?([NT])([NT])$/);
+  const match = key.match(/^(\d+)x(\d+)x(\d+)(?:b(\d+))?([NT])([NT])(u?)$/);
   if (!match) return null;
   return {
     m: Number(match[1]),
@@ -413,6 +433,7 @@ function parseShapeKey(key: string): MatmulShape | null {
     batch: Number(match[4] ?? 1),
     transA: match[5] === "T",
     transB: match[6] === "T",
+    ...(match[7] ? { aligned: false } : {}),
   };
 }
 
