@@ -41,14 +41,15 @@ import {
 import { adapterPeaks, describePeaks, printTable } from "./webgpu/table.ts";
 
 /**
- * Seconds the tuner may spend measuring: a software adapter gets 15 (CI time), a GPU 90 so the
- * whole bench fits a 200 s step of scripts/gpu_check.sh; `AUTORESEARCH_BENCH_TUNE_S` overrides.
- * Shapes left when time runs out stay untuned (the tuner says how many).
+ * Seconds the tuner may start new shapes in: a software adapter gets 15 (CI time), a GPU 75 so
+ * the whole bench fits a 200 s step of scripts/gpu_check.sh (the shape under way when time runs
+ * out still finishes, then about a minute of measuring follows); `AUTORESEARCH_BENCH_TUNE_S`
+ * overrides. Shapes left stay untuned (the tuner says how many).
  */
 export function tuneSeconds(software: boolean): number {
   const override = Number(Deno.env.get("AUTORESEARCH_BENCH_TUNE_S") ?? "");
   if (override > 0) return override;
-  return software ? 15 : 90;
+  return software ? 15 : 75;
 }
 
 /** A software adapter times the f16 variant only on products up to this many FLOPs. */
