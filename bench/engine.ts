@@ -151,11 +151,10 @@ async function webgpuOpBounds(gpu: WebGpuBackend): Promise<void> {
   const { cases, free } = opCases(gpu, dims);
   try {
     const rows = await measureOps(gpu, cases, software);
+    const heads = `${dims.width / dims.headDim}x${dims.headDim} heads`;
     console.log(
       `  ops of one GPU recipe micro-batch (${dims.rows} x ${dims.seqLen} tokens, width ` +
-        `${dims.width}, ${
-          dims.width / dims.headDim
-        }x${dims.headDim} heads, vocab ${dims.vocabSize}` +
+        `${dims.width}, ${heads}, vocab ${dims.vocabSize}` +
         `${software ? "; software adapter: 1 x 256 tokens instead of 16 x 2048" : ""}), ` +
         `bound = bytes / measured bandwidth:`,
     );

@@ -27,7 +27,13 @@ import { loadPrepared, prepare } from "../src/train/prepare.ts";
 import { runExperiment, trainingDataFrom } from "../src/train/run.ts";
 import type { WebGpuBackend } from "../src/engine/webgpu/mod.ts";
 import { BENCH_VOCAB } from "./webgpu/shapes.ts";
-import { KERNEL_HEADERS, kernelRows, measureStep, stepSummary } from "./webgpu/step.ts";
+import {
+  KERNEL_HEADERS,
+  kernelRows,
+  measureStep,
+  type StepFigures,
+  stepSummary,
+} from "./webgpu/step.ts";
 import { adapterPeaks, printTable } from "./webgpu/table.ts";
 
 /** ARCHITECTURE.md's reference CPU config (the CPU default recipe is smaller). */
@@ -178,7 +184,13 @@ export async function webgpuStep(): Promise<void> {
         `${recipe.totalBatchTokens} tokens/step as ${recipe.deviceBatchRows}-row micro-batches` +
         (software ? " (not the GPU recipe: 2^19 tokens of d8 w512 seq2048)" : " (GPU recipe)"),
     );
-    const figures = await measureStep(gpu, recipe, vocab);
+    let figures: StepFigures;
+    try {
+      figures = await measureStep(gpu, recipe, vocab);
+    } catch (error) {
+      console.log(`  failed: ${error instanceof Error ? error.message : error}`);
+      return;
+    }
     const peak = adapterPeaks(gpu.info.device, software).fp32;
     for (const line of stepSummary(figures, peak)) console.log(`  ${line}`);
     const profiled = figures.kernels.some((k) => k.ms !== null);

@@ -41,14 +41,15 @@ import {
 import { adapterPeaks, describePeaks, printTable } from "./webgpu/table.ts";
 
 /**
- * Seconds the tuner may spend measuring: a software adapter gets 15 (CI time), a GPU 90 so the
- * whole bench fits a 200 s step of scripts/gpu_check.sh; `AUTORESEARCH_BENCH_TUNE_S` overrides.
- * Shapes left when time runs out stay untuned (the tuner says how many).
+ * Seconds the tuner may start new shapes in: a software adapter gets 15 (CI time), a GPU 75 so
+ * the whole bench fits a 200 s step of scripts/gpu_check.sh (the shape under way when time runs
+ * out still finishes, then about a minute of measuring follows); `AUTORESEARCH_BENCH_TUNE_S`
+ * overrides. Shapes left stay untuned (the tuner says how many).
  */
 export function tuneSeconds(software: boolean): number {
   const override = Number(Deno.env.get("AUTORESEARCH_BENCH_TUNE_S") ?? "");
   if (override > 0) return override;
-  return software ? 15 : 90;
+  return software ? 15 : 75;
 }
 
 /** A software adapter times the f16 variant only on products up to this many FLOPs. */
@@ -92,15 +93,21 @@ async function measureProducts(
   const f16 = backend.matmulCaps.shaderF16 ? f16Choice(backend) : null;
   for (const item of items) {
     const options = { software, jax: null };
-    figures.untuned.push(
-      await withChoice(backend, null, () => measureMatmul(backend, item, options)),
-    );
-    figures.tuned.push(await measureMatmul(backend, item, { software, jax }));
-    const wanted = f16?.(item.shape) &&
-      (!software || matmulFlops(item.shape) <= SOFTWARE_F16_FLOPS);
-    figures.f16.push(
-      wanted ? await withChoice(backend, f16, () => measureMatmul(backend, item, options)) : null,
-    );
+    try {
+      const untuned = await withChoice(backend, null, () => measureMatmul(backend, item, options));
+      const tuned = await measureMatmul(backend, item, { software, jax });
+      const wanted = f16?.(item.shape) &&
+        (!software || matmulFlops(item.shape) <= SOFTWARE_F16_FLOPS);
+      const half = wanted
+        ? await withChoice(backend, f16, () => measureMatmul(backend, item, options))
+        : null;
+      figures.untuned.push(untuned);
+      figures.tuned.push(tuned);
+      figures.f16.push(half);
+    } catch (error) {
+      // One failing product must not cost a scarce GPU run the rest of the tables.
+      console.log(`  ${item.label}: failed (${error instanceof Error ? error.message : error})`);
+    }
   }
   return figures;
 }
@@ -142,6 +149,20 @@ async function tune(
   return result;
 }
 
+/** The product table, then why jax-js failed where it did. */
+function printProducts(figures: ProductFigures, peak: number | null): void {
+  printTable(PRODUCT_HEADERS, productRows(figures.untuned, figures.tuned, figures.f16, peak));
+  const failures = new Map<string, string[]>();
+  for (const row of figures.tuned) {
+    if (row.jaxError) {
+      failures.set(row.jaxError, [...failures.get(row.jaxError) ?? [], row.item.label]);
+    }
+  }
+  for (const [error, labels] of failures) {
+    console.log(`  jax-js failed on ${labels.join(", ")}: ${error}`);
+  }
+}
+
 /** Print the matmul tables on this machine's adapter. */
 export async function run(): Promise<void> {
   let backend: WebGpuBackend;
@@ -167,30 +188,29 @@ export async function run(): Promise<void> {
     const dims = benchStepDims(software);
     const squares = squareMatmuls(squareSizes(software));
     const step = trainingMatmuls(dims);
-    const all = [...squares, ...step];
 
-    const tuning = await tune(backend, all, software);
-    const { untuned, tuned, f16 } = await measureProducts(backend, all, software, jax);
-
-    const table = productRows(untuned, tuned, f16, peaks.fp32);
+    const tuning = await tune(backend, [...squares, ...step], software);
     console.log(
       `square products${software ? " (software adapter: 256-2048 instead of 1024-8192)" : ""}:`,
     );
-    printTable(PRODUCT_HEADERS, table.slice(0, squares.length));
+    const squareFigures = await measureProducts(backend, squares, software, jax);
+    printProducts(squareFigures, peaks.fp32);
     console.log(
       `one training micro-batch's products (GPU recipe d${dims.depth} w${dims.width} ` +
         `h${dims.headDim}, vocab ${dims.vocabSize}, ${dims.rows} x ${dims.seqLen} tokens` +
         `${software ? "; software adapter: 1 x 256 instead of 16 x 2048" : ""}):`,
     );
-    printTable(PRODUCT_HEADERS, table.slice(squares.length));
-    const before = microBatchMatmulTime(untuned.slice(squares.length));
-    const after = microBatchMatmulTime(tuned.slice(squares.length));
+    const stepFigures = await measureProducts(backend, step, software, jax);
+    printProducts(stepFigures, peaks.fp32);
+    const before = microBatchMatmulTime(stepFigures.untuned);
+    const after = microBatchMatmulTime(stepFigures.tuned);
     console.log(
       `  matmul device time per micro-batch at these speeds: untuned ${before.ms.toFixed(1)} ms ` +
         `(${before.gflops.toFixed(1)} GFLOP/s), tuned ${after.ms.toFixed(1)} ms ` +
         `(${after.gflops.toFixed(1)} GFLOP/s); attention's own kernel not included`,
     );
 
+    const tuned = [...squareFigures.tuned, ...stepFigures.tuned];
     const entryOf = (row: MatmulRow) => tuning?.entries[shapeKey(row.item.shape)];
     console.log("the tuner's table: variants timed per product, the three fastest:");
     printTable(TUNER_HEADERS, tunerRows(tuned, entryOf));

@@ -33,6 +33,8 @@ export interface MatmulRow {
   wallGflops: number | null;
   /** jax-js, wall time of enqueued products, GFLOP/s; null when not measured. */
   jaxGflops: number | null;
+  /** Why jax-js could not run the product, when it failed. */
+  jaxError?: string;
 }
 
 /** The three operands of a product, filled on the device (no host upload of large arrays). */
@@ -64,24 +66,28 @@ export async function measureMatmul(
     const timing = await timeDevice(backend, operands.record, options.software);
     const iters = options.software ? 1 : Math.max(1, Math.min(20, Math.ceil(50 / timing.ms)));
     const repeats = options.software ? 1 : 2;
-    let wallGflops: number | null = null;
-    let jaxGflops: number | null = null;
+    const row: MatmulRow = {
+      item,
+      variant,
+      timing,
+      gflops: flops / timing.ms / 1e6,
+      wallGflops: null,
+      jaxGflops: null,
+    };
     if (options.jax && "jax" in options.jax) {
       let wallMs = Infinity;
       for (let rep = 0; rep < repeats; rep++) {
         wallMs = Math.min(wallMs, await timeWall(backend, operands.record, iters));
       }
-      wallGflops = flops / wallMs / 1e6;
-      jaxGflops = flops / await jaxMatmulMs(options.jax.jax, shape, iters, repeats) / 1e6;
+      row.wallGflops = flops / wallMs / 1e6;
+      try {
+        row.jaxGflops = flops / await jaxMatmulMs(options.jax.jax, shape, iters, repeats) / 1e6;
+      } catch (error) {
+        // The peer's limits are its own (e.g. its default buffer size): say so, keep going.
+        row.jaxError = error instanceof Error ? error.message : String(error);
+      }
     }
-    return {
-      item,
-      variant,
-      timing,
-      gflops: flops / timing.ms / 1e6,
-      wallGflops,
-      jaxGflops,
-    };
+    return row;
   } finally {
     operands.free();
   }
