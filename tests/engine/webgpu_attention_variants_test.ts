@@ -20,7 +20,9 @@ import {
 import {
   applyAttentionTuning,
   attentionAdapterKey,
+  attentionAdapterKeyOf,
   attentionShapeKey,
+  readAttentionAdapterTuning,
   tuneAttention,
   tuneAttentionAtFirstUse,
 } from "../../src/engine/webgpu/attention_tune.ts";
@@ -234,6 +236,8 @@ gpuTest("tuneAttention: times the supporting variants, rejects a wrong one, cach
     const cache = JSON.parse(await Deno.readTextFile(cachePath));
     assert.deepEqual(Object.keys(cache.adapters), [attentionAdapterKey(g, variants)]);
     assert.ok(first.key.includes(`attention variants ${variants.map((v) => v.id).join(",")}`));
+    // Without a device (what `autoresearch platform` reads): the full catalogue's key, not ours.
+    assert.equal(readAttentionAdapterTuning(g.gpu.adapter.info, cachePath), null);
     // Cached: nothing measured again, the same choice.
     g.attentionChoice = null;
     const again = await tuneAttention(g, SHAPES, { cachePath, log: quiet, variants });
@@ -281,6 +285,22 @@ gpuTest("attention tuning applies to neighbours; first-use tuning collects shape
   const odd = { ...SHAPES[0], headDim: 6 };
   assert.equal(g.attentionVariantFor(odd).id, ATTENTION_VARIANTS[0].id);
   g.attentionChoice = null;
+
+  // What `autoresearch platform` reads without a device: this adapter's entry under the key of
+  // the full catalogue.
+  const dir0 = await Deno.makeTempDir();
+  try {
+    const path = join(dir0, "a.json");
+    const entries = { [key]: { variant: tuned.id, ms: 1, candidates: [] } };
+    const adapter = attentionAdapterKeyOf(g.gpu.adapter.info);
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ version: 1, adapters: { [adapter]: { adapter, entries } } }),
+    );
+    assert.deepEqual(readAttentionAdapterTuning(g.gpu.adapter.info, path)?.entries, entries);
+  } finally {
+    await Deno.remove(dir0, { recursive: true });
+  }
 
   const dir = await Deno.makeTempDir();
   try {

@@ -21,7 +21,7 @@ import {
   defaultAttentionVariant,
 } from "./attention_variants.ts";
 import { hasTimestamps, timeOnDevice } from "./timing.ts";
-import { adapterKeyOf, type TunedCandidate, tuningWanted } from "./tune.ts";
+import { type AdapterIdentity, adapterKeyOf, type TunedCandidate, tuningWanted } from "./tune.ts";
 
 /** The tuned choice for one attention shape. */
 export interface AttentionTuneEntry {
@@ -116,15 +116,32 @@ function fnv1a(text: string): string {
  * The key attention choices are cached under: the matmul tuner's adapter key (adapter, driver,
  * Deno) with the attention catalogue and a hash of its sources in place of the matmul ones.
  */
-export function attentionAdapterKey(
-  backend: WebGpuBackend,
+export function attentionAdapterKeyOf(
+  info: AdapterIdentity,
   variants: readonly AttentionVariant[] = ATTENTION_VARIANTS,
 ): string {
-  const full = adapterKeyOf(backend.gpu.adapter.info, []);
+  const full = adapterKeyOf(info, []);
   const cut = full.lastIndexOf(" | variants ");
   const adapter = cut >= 0 ? full.slice(0, cut) : full;
   return `${adapter} | attention variants ${variants.map((v) => v.id).join(",")} ` +
     `code ${ATTENTION_CODE_HASH}`;
+}
+
+/** `attentionAdapterKeyOf` for a backend's adapter. */
+export function attentionAdapterKey(
+  backend: WebGpuBackend,
+  variants: readonly AttentionVariant[] = ATTENTION_VARIANTS,
+): string {
+  return attentionAdapterKeyOf(backend.gpu.adapter.info, variants);
+}
+
+/** The cached attention tuning of an adapter without creating a device (`autoresearch platform`). */
+export function readAttentionAdapterTuning(
+  info: AdapterIdentity,
+  cachePath: string = attentionTuneCachePath(),
+  log: (message: string) => void = () => {},
+): AttentionAdapterTuning | null {
+  return readCache(cachePath, log)?.adapters[attentionAdapterKeyOf(info)] ?? null;
 }
 
 function readCache(path: string, log: (message: string) => void): CacheFile | null {
