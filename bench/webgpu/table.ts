@@ -3,7 +3,7 @@
  * when the table has one, memory bandwidth; src/platform/peak.ts), percent-of-peak cells that say
  * "peak unknown" rather than invent a number, and a plain-text table with aligned columns.
  */
-import { type KnownGpu, lookupGpu } from "../../src/platform/peak.ts";
+import { lookupGpu } from "../../src/platform/peak.ts";
 
 /** What the bench knows about an adapter's limits. */
 export interface AdapterPeaks {
@@ -19,12 +19,6 @@ export interface AdapterPeaks {
   bandwidth: number | null;
 }
 
-/** A table entry's bandwidth, when the table carries one (an optional field). */
-function publishedBandwidth(gpu: KnownGpu): number | null {
-  const figure = "bandwidth" in gpu ? gpu.bandwidth : null;
-  return typeof figure === "number" && figure > 0 ? figure : null;
-}
-
 /** The published figures of an adapter; a software adapter never matches the table. */
 export function adapterPeaks(device: string, software: boolean): AdapterPeaks {
   const gpu = software ? null : lookupGpu(device);
@@ -33,7 +27,7 @@ export function adapterPeaks(device: string, software: boolean): AdapterPeaks {
     software,
     known: gpu?.name ?? null,
     fp32: gpu?.fp32 ?? null,
-    bandwidth: gpu ? publishedBandwidth(gpu) : null,
+    bandwidth: gpu ? gpu.bandwidth : null,
   };
 }
 
