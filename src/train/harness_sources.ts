@@ -124,5 +124,6 @@ export const HARNESS_HASH_EXCLUDED: readonly string[] = [
   "src/engine/cpu/gemm/probe.ts",
   "src/engine/webgpu/timing.ts",
   "src/engine/webgpu/tune.ts",
+  "src/engine/webgpu/tuner.ts",
   "src/engine/webgpu/attention_tune.ts",
 ];
