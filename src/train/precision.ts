@@ -6,6 +6,7 @@
  * they apply, must stay within F16_LOSS_TOLERANCE of the same 10 steps in f32 on the same adapter.
  * CI holds the f16 variants to the same bound against PyTorch (tests/train/golden_train_test.ts).
  * The verdict is cached with the adapter's tuning, so the gate runs once per machine.
+ * `startRunTuning` sets up a run's tuning (matmul at the allowed precision, and attention).
  */
 import type { WebGpuBackend } from "../engine/webgpu/backend.ts";
 import {
@@ -15,6 +16,7 @@ import {
   type TuneOptions,
   writeF16Gate,
 } from "../engine/webgpu/tune.ts";
+import { tuneAttentionAtFirstUse } from "../engine/webgpu/attention_tune.ts";
 import { trainModel } from "./loop.ts";
 import { Rng } from "./model.ts";
 import { evaluateRecipe } from "./recipe_loader.ts";
@@ -34,6 +36,24 @@ export function matmulPrecision(): MatmulPrecision {
   throw new Error(
     `AUTORESEARCH_WEBGPU_PRECISION: must be f32 or auto, got ${JSON.stringify(value)}`,
   );
+}
+
+/**
+ * `AUTORESEARCH_WEBGPU_TUNE_S`: after how many seconds each tuner starts no new shape (default
+ * 120; the untuned rest keep their defaults until a later run tunes them).
+ */
+export function tuningSeconds(): number {
+  const value = Deno.env.get("AUTORESEARCH_WEBGPU_TUNE_S");
+  if (value === undefined || value === "") return 120;
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(seconds > 0)) {
+    throw new Error(
+      `AUTORESEARCH_WEBGPU_TUNE_S: must be a positive number of seconds, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return seconds;
 }
 
 /** The loss gate's outcome. */
@@ -128,14 +148,23 @@ export async function runF16Gate(backend: WebGpuBackend): Promise<F16GateResult>
   }
 }
 
+/** A run's tuning: the matmul and attention tuners together. */
+export interface RunTuning {
+  /** Tune the first step's matmul and attention shapes (cached ones cost nothing). */
+  finish(): Promise<void>;
+  /** The variants the run used, "webgpu-matmul:<ids> webgpu-attention:<ids>" (harness hash). */
+  kernels(): string;
+}
+
 /**
- * The tuning a WebGPU run uses: f32 variants, or with precision "auto" on an adapter with
- * `shader-f16` that passed the gate (run now when no verdict is cached), f16 variants too.
+ * The tuning a WebGPU run uses: f32 matmul variants, or with precision "auto" on an adapter
+ * with `shader-f16` that passed the gate (run now when no verdict is cached), f16 variants too;
+ * and the attention variants. `cachePath` and `attentionCachePath` default to the user cache.
  */
 export async function startRunTuning(
   backend: WebGpuBackend,
-  options: TuneOptions & { log: (line: string) => void },
-): Promise<ReturnType<typeof tuneAtFirstUse>> {
+  options: TuneOptions & { log: (line: string) => void; attentionCachePath?: string | null },
+): Promise<RunTuning> {
   let allowF16 = false;
   if (matmulPrecision() === "auto" && backend.gpu.device.features.has("shader-f16")) {
     let gate = readF16Gate(backend, options.cachePath ?? undefined);
@@ -149,5 +178,18 @@ export async function startRunTuning(
         `${gate.maxLossDiff.toExponential(1)} of f32 (tolerance ${gate.tolerance})`,
     );
   }
-  return tuneAtFirstUse(backend, { ...options, allowF16 });
+  const maxSeconds = options.maxSeconds ?? tuningSeconds();
+  const matmul = tuneAtFirstUse(backend, { ...options, allowF16, maxSeconds });
+  const attention = tuneAttentionAtFirstUse(backend, {
+    log: options.log,
+    cachePath: options.attentionCachePath,
+    maxSeconds,
+  });
+  return {
+    async finish() {
+      await matmul.finish();
+      await attention.finish();
+    },
+    kernels: () => [matmul.kernels(), attention.kernels()].filter(Boolean).join(" "),
+  };
 }

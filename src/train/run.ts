@@ -336,7 +336,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
         hardTimeoutSeconds: hardTimeout,
         maxSeqLen: evaluation.seqLen,
         onProgress: (p) => progress.update(p),
-        afterFirstStep: tuning ? async () => void await tuning.finish() : undefined,
+        afterFirstStep: tuning ? () => tuning.finish() : undefined,
       });
     } catch (error) {
       progress.stop();
@@ -349,7 +349,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
     const loadAvg = loadAverage();
     progress.stop();
     if (tuning) {
-      // The WebGPU matmul variants the run's shapes ended on sum in their own order.
+      // The WebGPU matmul and attention variants the run ended on sum in their own order.
       hHash = run.hHash = await harnessHash(opts.data.identity, evaluation, tuning.kernels());
     }
     const model = result.model;

@@ -6,9 +6,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gpuTest } from "../engine/webgpu_helpers.ts";
+import { WEBGPU_SKIP } from "../backends.ts";
 import { F16_LOSS_TOLERANCE, matmulPrecision, startRunTuning } from "../../src/train/precision.ts";
-import { readF16Gate, shapeKey, writeF16Gate } from "../../src/engine/webgpu/tune.ts";
+import { cachedTuning, readF16Gate, shapeKey, writeF16Gate } from "../../src/engine/webgpu/tune.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../../src/engine/webgpu/matmul_variants.ts";
+import { runExperiment } from "../../src/train/run.ts";
+import { REFERENCE_RECIPE_TEXT, syntheticTrainingData, TINY_RECIPE } from "./model_helpers.ts";
 
 /** Run `body` with environment variables set, restoring them afterwards. */
 async function withEnv(vars: Record<string, string>, body: () => Promise<void>): Promise<void> {
@@ -24,13 +27,21 @@ async function withEnv(vars: Record<string, string>, body: () => Promise<void>):
   }
 }
 
-Deno.test("matmulPrecision: f32 by default, auto on request, anything else named", async () => {
-  await withEnv({ AUTORESEARCH_WEBGPU_PRECISION: "" }, () => {
+Deno.test("precision and tuning-time settings: defaults, accepted values, anything else named", async () => {
+  await withEnv({ AUTORESEARCH_WEBGPU_PRECISION: "", AUTORESEARCH_WEBGPU_TUNE_S: "" }, () => {
     assert.equal(matmulPrecision(), "f32");
     Deno.env.set("AUTORESEARCH_WEBGPU_PRECISION", "auto");
     assert.equal(matmulPrecision(), "auto");
     Deno.env.set("AUTORESEARCH_WEBGPU_PRECISION", "f16");
     assert.throws(() => matmulPrecision(), /AUTORESEARCH_WEBGPU_PRECISION: must be f32 or auto/);
+    Deno.env.set("AUTORESEARCH_WEBGPU_TUNE_S", "");
+    assert.equal(tuningSeconds(), 120);
+    Deno.env.set("AUTORESEARCH_WEBGPU_TUNE_S", "2.5");
+    assert.equal(tuningSeconds(), 2.5);
+    for (const bad of ["0", "-1", "1e3", "soon"]) {
+      Deno.env.set("AUTORESEARCH_WEBGPU_TUNE_S", bad);
+      assert.throws(() => tuningSeconds(), /AUTORESEARCH_WEBGPU_TUNE_S: must be a positive number/);
+    }
     return Promise.resolve();
   });
 });
@@ -42,6 +53,7 @@ gpuTest("auto precision: the cached verdict decides whether f16 variants compete
   }
   const dir = await Deno.makeTempDir();
   const cachePath = join(dir, "tune.json");
+  const attentionCachePath = join(dir, "attention-tune.json");
   const shape: MatmulShape = { m: 64, n: 64, k: 64, batch: 1, transA: false, transB: false };
   const f16Ids = new Set(MATMUL_VARIANTS.filter((v) => v.precision === "f16").map((v) => v.id));
   const lines: string[] = [];
@@ -56,19 +68,19 @@ gpuTest("auto precision: the cached verdict decides whether f16 variants compete
           { passed: false, maxLossDiff: 1, tolerance: F16_LOSS_TOLERANCE },
           cachePath,
         );
-        const refused = await startRunTuning(g, { cachePath, log });
+        const refused = await startRunTuning(g, { cachePath, attentionCachePath, log });
         g.matmul({ ...buffers(g, shape), ...shape });
-        const first = await refused.finish();
-        const entry = first!.entries[shapeKey(shape)];
+        await refused.finish();
+        const entry = cachedTuning(g, cachePath)!.entries[shapeKey(shape)];
         assert.ok(entry.candidates.every((c) => !f16Ids.has(c.id)), "no f16 candidate");
         assert.ok(lines.some((l) => l.startsWith("f16 matmul not allowed")), lines.join("\n"));
         // No verdict: the gate runs, passes here, is cached, and f16 variants compete.
         await Deno.remove(cachePath);
-        const allowed = await startRunTuning(g, { cachePath, log });
+        const allowed = await startRunTuning(g, { cachePath, attentionCachePath, log });
         assert.equal(readF16Gate(g, cachePath)?.passed, true);
         g.matmul({ ...buffers(g, shape), ...shape });
-        const second = await allowed.finish();
-        const tuned = second!.entries[shapeKey(shape)];
+        await allowed.finish();
+        const tuned = cachedTuning(g, cachePath)!.entries[shapeKey(shape)];
         assert.equal(tuned.allowF16, true);
         assert.ok(tuned.candidates.some((c) => f16Ids.has(c.id) && c.ms !== null), "f16 timed");
       },
@@ -87,3 +99,49 @@ function buffers(g: Parameters<Parameters<typeof gpuTest>[1]>[0], shape: MatmulS
   g.fill({ out: b, value: 0.25 });
   return { a, b, c };
 }
+
+Deno.test({
+  name: "a WebGPU run tunes its matmul and attention shapes after the first step",
+  ignore: WEBGPU_SKIP !== undefined,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    // One second of tuning per family: the first shapes of each are measured, the rest wait.
+    const env = {
+      AUTORESEARCH_WEBGPU_TUNE: "1",
+      AUTORESEARCH_WEBGPU_TUNE_S: "1",
+      XDG_CACHE_HOME: join(dir, "cache"),
+    };
+    try {
+      await withEnv(env, async () => {
+        const lines: string[] = [];
+        const report = await runExperiment({
+          data: syntheticTrainingData(200, 80),
+          backend: "webgpu",
+          budgetSeconds: 0.5,
+          seed: 5,
+          evalTokens: 2048,
+          kb: join(dir, "kb"),
+          agent: "tester",
+          session: "s1",
+          hypothesis: "tuning test",
+          checkpointDir: join(dir, "ckpt"),
+          recipe: REFERENCE_RECIPE_TEXT,
+          configOverride: TINY_RECIPE,
+          onProgressLine: () => {},
+          log: (line) => lines.push(line),
+        });
+        assert.equal(report.failure ?? null, null, lines.join("\n"));
+        const read = async (file: string) =>
+          JSON.parse(await Deno.readTextFile(join(dir, "cache/autoresearch", file)));
+        const count = (cache: { adapters: Record<string, { entries: object }> }) =>
+          Object.values(cache.adapters).reduce((n, a) => n + Object.keys(a.entries).length, 0);
+        assert.ok(count(await read("webgpu-tune.json")) >= 1, "matmul shapes were tuned");
+        assert.ok(count(await read("webgpu-attention-tune.json")) >= 1, "attention shapes too");
+        assert.ok(lines.some((l) => l.startsWith("tuned matmul ")), lines.join("\n"));
+        assert.ok(lines.some((l) => l.startsWith("tuned attention ")), lines.join("\n"));
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

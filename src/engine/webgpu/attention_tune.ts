@@ -2,41 +2,42 @@
  * The attention autotuner, the same way as the matmul one (tune.ts): each attention shape a run
  * uses (batch, heads, seq, head dim, window) is timed with every variant that supports it
  * (attention_variants.ts), forward and backward together as one training step runs them, with
- * GPU timestamps (timing.ts); each candidate's five results (out, lse, dQ, dK, dV) are checked
- * against the default variant's before it may win. The choice is cached per adapter, driver,
+ * GPU timestamps; each candidate's five results (out, lse, dQ, dK, dV) are checked against the
+ * default variant's before it may win (tuner.ts measures and caches for every family). The choice is cached per adapter, driver,
  * Deno version and attention catalogue in `~/.cache/autoresearch/webgpu-attention-tune.json`.
  * A corrupt cache is reported and left alone.
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import attentionWgsl from "../../../kernels/attention.wgsl" with { type: "text" };
 import attentionVariantsTs from "./attention_variants.ts" with { type: "text" };
-import { atomicWriteSync } from "../../util/atomic.ts";
 import { userCacheDir } from "../../util/cache_dir.ts";
 import { seededRandom } from "../../util/random.ts";
-import type { WebGpuBackend, WebGpuBuffer } from "./backend.ts";
+import type { WebGpuBackend } from "./backend.ts";
 import {
   ATTENTION_VARIANTS,
   type AttentionShape,
   type AttentionVariant,
   defaultAttentionVariant,
 } from "./attention_variants.ts";
-import { hasTimestamps, timeOnDevice } from "./timing.ts";
-import { type AdapterIdentity, adapterKeyOf, type TunedCandidate, tuningWanted } from "./tune.ts";
+import {
+  adapterBaseKey,
+  type AdapterIdentity,
+  firstUse,
+  type FirstUseTuning,
+  log2Distance,
+  type Measurement,
+  measureVariants,
+  nearestChoice,
+  readTuneCache,
+  sourceHash,
+  type Trial,
+  tuneShapes,
+  tuningWanted,
+  updateTuneCache,
+} from "./tuner.ts";
 
-/** The tuned choice for one attention shape. */
-export interface AttentionTuneEntry {
-  /** The winning variant's id. */
-  variant: string;
-  /** Its ms per forward + backward. */
-  ms: number;
-  /** The untuned default's id and ms (for the speed-up). */
-  defaultVariant: string;
-  defaultMs: number | null;
-  /** "timestamp" (GPU clock) or "wall". */
-  timing: "timestamp" | "wall";
-  /** Every candidate measured. */
-  candidates: TunedCandidate[];
-}
+/** The tuned choice for one attention shape (ms per forward + backward). */
+export type AttentionTuneEntry = Measurement;
 
 /** The tuned attention entries of one adapter. */
 export interface AttentionAdapterTuning {
@@ -44,11 +45,6 @@ export interface AttentionAdapterTuning {
   adapter: string;
   /** Tuned shapes by `attentionShapeKey`. */
   entries: Record<string, AttentionTuneEntry>;
-}
-
-interface CacheFile {
-  version: 1;
-  adapters: Record<string, AttentionAdapterTuning>;
 }
 
 /** Options of `tuneAttention`. */
@@ -97,34 +93,17 @@ function parseShapeKey(key: string): AttentionShape | null {
   return { batch, heads, seq, headDim, window };
 }
 
-/**
- * The kernels' sources: a change to the template or its generator that keeps the variant ids
- * still measures again.
- */
-const ATTENTION_CODE_HASH = fnv1a(attentionVariantsTs + attentionWgsl);
+/** The kernels' sources: a change to the template or its generator that keeps ids re-measures. */
+const ATTENTION_CODE_HASH = sourceHash(attentionVariantsTs + attentionWgsl);
 
-function fnv1a(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash.toString(16).padStart(8, "0");
-}
-
-/**
- * The key attention choices are cached under: the matmul tuner's adapter key (adapter, driver,
- * Deno) with the attention catalogue and a hash of its sources in place of the matmul ones.
- */
+/** The key attention choices are cached under: the adapter's, the variant ids and the code hash. */
 export function attentionAdapterKeyOf(
   info: AdapterIdentity,
   variants: readonly AttentionVariant[] = ATTENTION_VARIANTS,
 ): string {
-  const full = adapterKeyOf(info, []);
-  const cut = full.lastIndexOf(" | variants ");
-  const adapter = cut >= 0 ? full.slice(0, cut) : full;
-  return `${adapter} | attention variants ${variants.map((v) => v.id).join(",")} ` +
-    `code ${ATTENTION_CODE_HASH}`;
+  return `${adapterBaseKey(info)} | attention variants ${
+    variants.map((v) => v.id).join(",")
+  } code ${ATTENTION_CODE_HASH}`;
 }
 
 /** `attentionAdapterKeyOf` for a backend's adapter. */
@@ -141,21 +120,9 @@ export function readAttentionAdapterTuning(
   cachePath: string = attentionTuneCachePath(),
   log: (message: string) => void = () => {},
 ): AttentionAdapterTuning | null {
-  return readCache(cachePath, log)?.adapters[attentionAdapterKeyOf(info)] ?? null;
-}
-
-function readCache(path: string, log: (message: string) => void): CacheFile | null {
-  try {
-    const parsed = JSON.parse(Deno.readTextFileSync(path));
-    if (parsed?.version !== 1 || typeof parsed.adapters !== "object" || parsed.adapters === null) {
-      throw new Error("not a version-1 webgpu attention tuning cache");
-    }
-    return parsed as CacheFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { version: 1, adapters: {} };
-    log(`warning: ${path}: ${error instanceof Error ? error.message : error}; tuning uncached`);
-    return null; // corrupt: reported and left alone, never overwritten
-  }
+  return readTuneCache<AttentionAdapterTuning>(cachePath, log)?.adapters[
+    attentionAdapterKeyOf(info)
+  ] ?? null;
 }
 
 /** The cached attention tuning of this backend's adapter, or null (none, or corrupt). */
@@ -165,75 +132,16 @@ export function cachedAttentionTuning(
   log: (message: string) => void = () => {},
   variants: readonly AttentionVariant[] = ATTENTION_VARIANTS,
 ): AttentionAdapterTuning | null {
-  return readCache(cachePath, log)?.adapters[attentionAdapterKey(backend, variants)] ?? null;
-}
-
-function writeCache(
-  path: string,
-  key: string,
-  entries: Record<string, AttentionTuneEntry>,
-  log: (message: string) => void,
-) {
-  // Re-read right before writing: another run may have added shapes meanwhile.
-  const cache = readCache(path, log);
-  if (!cache) return;
-  cache.adapters[key] = { adapter: key, entries: { ...cache.adapters[key]?.entries, ...entries } };
-  try {
-    Deno.mkdirSync(dirname(path), { recursive: true });
-    atomicWriteSync(path, JSON.stringify(cache, null, 2) + "\n");
-  } catch (error) {
-    log(`warning: ${path}: cannot write cache (${error instanceof Error ? error.message : error})`);
-  }
-}
-
-/** Elements compared per tensor: all up to 2^20, else its head and tail. */
-const CHECK_ELEMENTS = 1 << 20;
-
-async function readCheck(backend: WebGpuBackend, buffer: WebGpuBuffer): Promise<Float32Array[]> {
-  if (buffer.length <= CHECK_ELEMENTS) return [await backend.read(buffer) as Float32Array];
-  const half = CHECK_ELEMENTS / 2;
-  return [
-    await backend.read(buffer, 0, half) as Float32Array,
-    await backend.read(buffer, buffer.length - half, half) as Float32Array,
-  ];
-}
-
-/** Largest |got - want| relative to the largest |want| (0 for an all-zero reference). */
-function relativeError(got: Float32Array[], want: Float32Array[]): number {
-  let worst = 0;
-  let scale = 0;
-  want.forEach((part, p) => {
-    for (let i = 0; i < part.length; i++) {
-      scale = Math.max(scale, Math.abs(part[i]));
-      const diff = Math.abs(got[p][i] - part[i]);
-      worst = Number.isNaN(diff) ? Infinity : Math.max(worst, diff);
-    }
-  });
-  return scale === 0 ? worst : worst / scale;
+  return readTuneCache<AttentionAdapterTuning>(cachePath, log)?.adapters[
+    attentionAdapterKey(backend, variants)
+  ] ?? null;
 }
 
 /** Tolerance of the check against the default variant, relative to each tensor's max. */
 const TOLERANCE = 1e-4;
 
-/** Variants re-timed in the second round. */
-const FINALISTS = 3;
-
-/** Repetitions for a measured time near `ms`: about 20 ms of work, 1 to 20 runs. */
-function repsFor(ms: number): number {
-  return Math.max(1, Math.min(20, Math.round(20 / Math.max(ms, 1e-3))));
-}
-
-/** Time one shape with every candidate; the fastest that agrees with the default wins. */
-async function tuneShape(
-  backend: WebGpuBackend,
-  shape: AttentionShape,
-  variants: readonly AttentionVariant[],
-): Promise<AttentionTuneEntry> {
-  const caps = backend.matmulCaps;
-  const reference = defaultAttentionVariant(shape, caps, variants);
-  if (!reference) {
-    throw new Error(`webgpu: no attention variant supports ${attentionShapeKey(shape)}`);
-  }
+/** Seeded q, k, v and dO of one shape, and a forward + backward with a forced variant. */
+function attentionTrial(backend: WebGpuBackend, shape: AttentionShape): Trial<AttentionVariant> {
   const n = shape.batch * shape.seq * shape.heads * shape.headDim;
   const rows = shape.batch * shape.heads * shape.seq;
   const random = seededRandom(shape.seq * 31 + shape.headDim * 17 + shape.window);
@@ -250,77 +158,43 @@ async function tuneShape(
     gradK: backend.alloc("f32", n),
     gradV: backend.alloc("f32", n),
   };
-  const results = Object.values(outputs);
   const params = { ...inputs, ...outputs, ...shape };
-  const step = () => {
-    backend.attention(params);
-    backend.attentionBackward(params);
-  };
   const previous = backend.forcedAttentionVariant;
-  const candidates: TunedCandidate[] = [];
-  let timing: "timestamp" | "wall" = hasTimestamps(backend) ? "timestamp" : "wall";
-  try {
-    backend.forcedAttentionVariant = reference;
-    step();
-    const want = await Promise.all(results.map((buffer) => readCheck(backend, buffer)));
-    for (const variant of variants) {
-      if (!variant.supports(shape, caps)) continue;
-      backend.forcedAttentionVariant = variant;
-      try {
-        // A variant that leaves any result unwritten fails the check.
-        for (const out of results) backend.fill({ out, value: Number.NaN });
-        step(); // compiles the pipelines outside the measurement
-        let error = 0;
-        for (const [index, buffer] of results.entries()) {
-          error = Math.max(error, relativeError(await readCheck(backend, buffer), want[index]));
-        }
-        if (!(error <= TOLERANCE)) {
-          candidates.push({
-            id: variant.id,
-            ms: null,
-            error: `differs by ${error.toExponential(1)}`,
-          });
-          continue;
-        }
-        const first = await timeOnDevice(backend, step);
-        const timed = await timeOnDevice(backend, step, repsFor(first.ms));
-        if (timed.source === "wall") timing = "wall";
-        candidates.push({ id: variant.id, ms: timed.ms });
-      } catch (error) {
-        candidates.push({
-          id: variant.id,
-          ms: null,
-          error: error instanceof Error ? error.message : String(error),
-        });
-      }
-    }
-    // The leaders timed twice more, best of three (noise decides only among them).
-    const leaders = candidates.filter((x) => x.ms !== null).sort((x, y) => x.ms! - y.ms!)
-      .slice(0, FINALISTS);
-    for (const leader of leaders) {
-      backend.forcedAttentionVariant = variants.find((v) => v.id === leader.id)!;
-      const reps = repsFor(leader.ms!);
-      for (let round = 0; round < 2; round++) {
-        leader.ms = Math.min(leader.ms!, (await timeOnDevice(backend, step, reps)).ms);
-      }
-    }
-  } finally {
-    backend.forcedAttentionVariant = previous;
-    for (const buffer of [...Object.values(inputs), ...results]) backend.free(buffer);
-  }
-  const valid = candidates.filter((x) => x.ms !== null) as { id: string; ms: number }[];
-  if (valid.length === 0) {
-    throw new Error(`webgpu: no attention variant ran ${attentionShapeKey(shape)} correctly`);
-  }
-  const best = valid.reduce((x, y) => (y.ms < x.ms ? y : x));
   return {
-    variant: best.id,
-    ms: best.ms,
-    defaultVariant: reference.id,
-    defaultMs: candidates.find((x) => x.id === reference.id)?.ms ?? null,
-    timing,
-    candidates,
+    run(variant) {
+      backend.forcedAttentionVariant = variant;
+      backend.attention(params);
+      backend.attentionBackward(params);
+    },
+    outputs: Object.values(outputs),
+    dispose() {
+      backend.forcedAttentionVariant = previous;
+      for (const buffer of [...Object.values(inputs), ...Object.values(outputs)]) {
+        backend.free(buffer);
+      }
+    },
   };
+}
+
+/** Time one shape with every candidate; the fastest that agrees with the default wins. */
+function tuneShape(
+  backend: WebGpuBackend,
+  shape: AttentionShape,
+  variants: readonly AttentionVariant[],
+): Promise<AttentionTuneEntry> {
+  const caps = backend.matmulCaps;
+  const reference = defaultAttentionVariant(shape, caps, variants);
+  if (!reference) {
+    throw new Error(`webgpu: no attention variant supports ${attentionShapeKey(shape)}`);
+  }
+  return measureVariants(
+    backend,
+    attentionTrial(backend, shape),
+    reference,
+    variants.filter((variant) => variant.supports(shape, caps)),
+    () => TOLERANCE,
+    `attention ${attentionShapeKey(shape)}`,
+  );
 }
 
 /**
@@ -336,35 +210,40 @@ export async function tuneAttention(
   const variants = options.variants ?? ATTENTION_VARIANTS;
   const key = attentionAdapterKey(backend, variants);
   const path = options.cachePath === undefined ? attentionTuneCachePath() : options.cachePath;
-  const cache = path ? readCache(path, log) : null;
+  const cache = path ? readTuneCache<AttentionAdapterTuning>(path, log) : null;
   const known = cache?.adapters[key]?.entries ?? {};
-  const entries: Record<string, AttentionTuneEntry> = {};
-  const fresh: Record<string, AttentionTuneEntry> = {};
-  const started = performance.now();
-  const limitMs = (options.maxSeconds ?? 120) * 1000;
-  let cached = 0;
-  let skipped = 0;
-  const unique = new Map<string, AttentionShape>();
-  for (const shape of shapes) unique.set(attentionShapeKey(shape), shape);
-  for (const [id, shape] of unique) {
-    const hit = known[id];
-    if (hit && variants.some((v) => v.id === hit.variant) && !options.refresh) {
-      entries[id] = hit;
-      cached++;
-      continue;
-    }
-    if (performance.now() - started > limitMs) {
-      skipped++;
-      continue;
-    }
-    const entry = await tuneShape(backend, shape, variants);
-    entries[id] = fresh[id] = entry;
-    const speedup = entry.defaultMs ? ` (${(entry.defaultMs / entry.ms).toFixed(2)}x default)` : "";
-    log(`tuned attention ${id}: ${entry.variant} ${entry.ms.toFixed(3)} ms${speedup}`);
+  const tuned = await tuneShapes(shapes, {
+    key: attentionShapeKey,
+    known,
+    usable: (hit) => variants.some((v) => v.id === hit.variant),
+    refresh: options.refresh,
+    maxSeconds: options.maxSeconds,
+    tune: (shape) => tuneShape(backend, shape, variants),
+    report: (id, entry) => {
+      const speedup = entry.defaultMs
+        ? ` (${(entry.defaultMs / entry.ms).toFixed(2)}x default)`
+        : "";
+      log(`tuned attention ${id}: ${entry.variant} ${entry.ms.toFixed(3)} ms${speedup}`);
+    },
+  });
+  if (path && cache && Object.keys(tuned.fresh).length > 0) {
+    updateTuneCache<AttentionAdapterTuning>(path, key, (current) => ({
+      adapter: key,
+      entries: { ...current?.entries, ...tuned.fresh },
+    }), log);
   }
-  if (path && cache && Object.keys(fresh).length > 0) writeCache(path, key, fresh, log);
-  applyAttentionTuning(backend, { adapter: key, entries: { ...known, ...entries } }, variants);
-  return { key, entries, measured: Object.keys(fresh).length, cached, skipped };
+  applyAttentionTuning(
+    backend,
+    { adapter: key, entries: { ...known, ...tuned.entries } },
+    variants,
+  );
+  return {
+    key,
+    entries: tuned.entries,
+    measured: Object.keys(tuned.fresh).length,
+    cached: tuned.cached,
+    skipped: tuned.skipped,
+  };
 }
 
 /**
@@ -382,37 +261,21 @@ export function applyAttentionTuning(
     const variant = variants.find((v) => v.id === entry.variant);
     return shape && variant ? [{ key, shape, variant }] : [];
   });
-  const exact = new Map(tuned.map((t) => [t.key, t.variant]));
   const caps = backend.matmulCaps;
-  backend.attentionChoice = (shape) => {
-    const hit = exact.get(attentionShapeKey(shape));
-    if (hit) return hit;
-    let best: AttentionVariant | undefined;
-    let bestDistance = Infinity;
-    for (const t of tuned) {
-      if (t.shape.headDim !== shape.headDim || !t.variant.supports(shape, caps)) continue;
-      const distance =
-        Math.abs(Math.log2((t.shape.batch * t.shape.heads) / (shape.batch * shape.heads))) +
-        Math.abs(Math.log2(t.shape.seq / shape.seq)) +
-        Math.abs(Math.log2((t.shape.window + 1) / (shape.window + 1)));
-      if (distance < bestDistance) [best, bestDistance] = [t.variant, distance];
-    }
-    return bestDistance <= 2 ? best : undefined;
-  };
+  backend.attentionChoice = nearestChoice(tuned, {
+    key: attentionShapeKey,
+    compatible: (t, shape) => t.headDim === shape.headDim,
+    supports: (variant, shape) => variant.supports(shape, caps),
+    distance: (t, shape) =>
+      log2Distance(t.batch * t.heads, shape.batch * shape.heads) + log2Distance(t.seq, shape.seq) +
+      log2Distance(t.window + 1, shape.window + 1),
+  });
 }
 
 /** Options of `tuneAttentionAtFirstUse`. */
 export interface AttentionFirstUseOptions extends AttentionTuneOptions {
   /** Tune at all (default: `tuningWanted`, i.e. AUTORESEARCH_WEBGPU_TUNE, else real adapters). */
   wanted?: boolean;
-}
-
-/** The trainer's side of attention tuning (the same shape as tune.ts's `FirstUseTuning`). */
-export interface AttentionFirstUseTuning {
-  /** Tune the shapes seen so far (cached ones cost nothing) and use the result. */
-  finish(): Promise<AttentionTuneResult | null>;
-  /** The attention variants the run's shapes use now: "webgpu-attention:<ids>". */
-  kernels(): string;
 }
 
 /**
@@ -423,24 +286,18 @@ export interface AttentionFirstUseTuning {
 export function tuneAttentionAtFirstUse(
   backend: WebGpuBackend,
   options: AttentionFirstUseOptions = {},
-): AttentionFirstUseTuning {
-  const seen = new Map<string, AttentionShape>();
+): FirstUseTuning<AttentionTuneResult> {
   const wanted = options.wanted ?? tuningWanted(backend.info.isFallback ?? false);
-  backend.onAttentionShape = (shape) => seen.set(attentionShapeKey(shape), shape);
   if (wanted && options.cachePath !== null) {
     const cached = cachedAttentionTuning(backend, options.cachePath, options.log, options.variants);
     if (cached) applyAttentionTuning(backend, cached, options.variants);
   }
-  let finished = false;
-  return {
-    async finish() {
-      if (finished || !wanted) return null;
-      finished = true;
-      return await tuneAttention(backend, [...seen.values()], options);
-    },
-    kernels() {
-      const ids = new Set([...seen.values()].map((shape) => backend.attentionVariantFor(shape).id));
-      return ids.size ? `webgpu-attention:${[...ids].sort().join(",")}` : "";
-    },
-  };
+  return firstUse({
+    wanted,
+    watch: (collect) => backend.onAttentionShape = collect,
+    key: attentionShapeKey,
+    tune: (shapes) => tuneAttention(backend, shapes, options),
+    variantOf: (shape) => backend.attentionVariantFor(shape).id,
+    label: "webgpu-attention",
+  });
 }
