@@ -7,7 +7,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gpuTest } from "../engine/webgpu_helpers.ts";
 import { WEBGPU_SKIP } from "../backends.ts";
-import { F16_LOSS_TOLERANCE, matmulPrecision, startRunTuning } from "../../src/train/precision.ts";
+import {
+  F16_LOSS_TOLERANCE,
+  matmulPrecision,
+  startRunTuning,
+  tuningSeconds,
+} from "../../src/train/precision.ts";
 import { cachedTuning, readF16Gate, shapeKey, writeF16Gate } from "../../src/engine/webgpu/tune.ts";
 import { MATMUL_VARIANTS, type MatmulShape } from "../../src/engine/webgpu/matmul_variants.ts";
 import { runExperiment } from "../../src/train/run.ts";
