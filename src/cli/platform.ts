@@ -7,6 +7,7 @@ import {
   BACKEND_CHOICES,
   parseBackendChoice,
   type PlatformInfo,
+  type TunedFamilySummary,
   type WebGpuTuningSummary,
 } from "../platform/mod.ts";
 import { detectPlatformWithGemm } from "../engine/platform.ts";
@@ -22,23 +23,31 @@ function formatBytes(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
-/** The WebGPU matmul tuning lines: variants offered, then each tuned shape. */
+/** The WebGPU tuning lines: per family, the variants offered, then each tuned shape. */
 function formatTuning(tuning: WebGpuTuningSummary): string[] {
+  return [
+    ...formatFamily("webgpu matmul", tuning),
+    ...formatFamily("webgpu attention", tuning.attention),
+  ];
+}
+
+function formatFamily(name: string, family: TunedFamilySummary): string[] {
   const lines = [
-    `webgpu matmul: ${tuning.variants.length} variants (${
-      tuning.variants.map((v) => v.id + (v.precision === "f16" ? " [f16]" : "")).join(", ")
+    `${name}: ${family.variants.length} variants (${
+      family.variants.map((v) => v.id + (v.precision === "f16" ? " [f16]" : "")).join(", ")
     })`,
   ];
-  if (tuning.shapes.length === 0) {
-    lines.push(`  tuned: none yet (a WebGPU run tunes its shapes; cache ${tuning.cachePath})`);
+  if (family.shapes.length === 0) {
+    lines.push(`  tuned: none yet (a WebGPU run tunes its shapes; cache ${family.cachePath})`);
     return lines;
   }
-  lines.push(`  tuned: ${tuning.shapes.length} shapes (cache ${tuning.cachePath})`);
-  for (const shape of tuning.shapes) {
+  lines.push(`  tuned: ${family.shapes.length} shapes (cache ${family.cachePath})`);
+  for (const shape of family.shapes) {
+    const speed = shape.gflops === null
+      ? `${shape.ms.toFixed(3)} ms`
+      : `${shape.gflops.toFixed(1)} GFLOP/s`;
     const speedup = shape.speedup === null ? "" : `, ${shape.speedup.toFixed(2)}x the default`;
-    lines.push(
-      `    ${shape.shape.padEnd(22)} ${shape.variant} ${shape.gflops.toFixed(1)} GFLOP/s${speedup}`,
-    );
+    lines.push(`    ${shape.shape.padEnd(22)} ${shape.variant} ${speed}${speedup}`);
   }
   return lines;
 }

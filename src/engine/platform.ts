@@ -11,6 +11,7 @@ import {
   detectPlatform,
   type GpuInfo,
   type PlatformInfo,
+  type TunedFamilySummary,
   type WebGpuTuningSummary,
 } from "../platform/mod.ts";
 
@@ -40,23 +41,43 @@ export async function detectPlatformWithGemm(
   return info;
 }
 
-/** The adapter's cached matmul tuning, read without creating a device. */
+/** The adapter's cached matmul and attention tuning, read without creating a device. */
 async function webgpuTuning(gpu: GpuInfo): Promise<WebGpuTuningSummary> {
   const { readAdapterTuning, webgpuTuneCachePath } = await import("./webgpu/tune.ts");
   const { MATMUL_VARIANTS } = await import("./webgpu/matmul_variants.ts");
-  const cachePath = webgpuTuneCachePath();
-  const tuning = readAdapterTuning(gpu, cachePath, (m) => console.error(m));
+  const { readAttentionAdapterTuning, attentionTuneCachePath } = await import(
+    "./webgpu/attention_tune.ts"
+  );
+  const { ATTENTION_VARIANTS } = await import("./webgpu/attention_variants.ts");
+  const warn = (message: string) => console.error(message);
+  const matmulPath = webgpuTuneCachePath();
+  const attentionPath = attentionTuneCachePath();
+  return {
+    ...family(matmulPath, MATMUL_VARIANTS, readAdapterTuning(gpu, matmulPath, warn)),
+    attention: family(
+      attentionPath,
+      ATTENTION_VARIANTS.map((v) => ({ ...v, precision: "f32" })),
+      readAttentionAdapterTuning(gpu, attentionPath, warn),
+    ),
+  };
+}
+
+/** One family's summary: its variants and the tuned shapes of its cache. */
+function family(
+  cachePath: string,
+  variants: readonly { id: string; description: string; precision: string }[],
+  tuning: {
+    entries: Record<string, { variant: string; ms: number; defaultMs: number | null }>;
+  } | null,
+): TunedFamilySummary {
   return {
     cachePath,
-    variants: MATMUL_VARIANTS.map(({ id, description, precision }) => ({
-      id,
-      description,
-      precision,
-    })),
+    variants: variants.map(({ id, description, precision }) => ({ id, description, precision })),
     shapes: Object.entries(tuning?.entries ?? {}).map(([shape, entry]) => ({
       shape,
       variant: entry.variant,
-      gflops: entry.gflops,
+      ms: entry.ms,
+      gflops: "gflops" in entry && typeof entry.gflops === "number" ? entry.gflops : null,
       speedup: entry.defaultMs === null ? null : entry.defaultMs / entry.ms,
     })),
   };

@@ -91,20 +91,28 @@ export interface TunedShapeSummary {
   shape: string;
   /** The variant in use. */
   variant: string;
-  /** Its GFLOP/s when tuned. */
-  gflops: number;
+  /** Its device ms per launch when tuned (attention: forward + backward). */
+  ms: number;
+  /** Its GFLOP/s when tuned (matmul), else null. */
+  gflops: number | null;
   /** The untuned default's time over the winner's (>= 1), or null when the default failed. */
   speedup: number | null;
 }
 
-/** The WebGPU matmul tuning of this machine's adapter. */
-export interface WebGpuTuningSummary {
+/** One tuned family (matmul or attention) of this machine's adapter. */
+export interface TunedFamilySummary {
   /** The cache file. */
   cachePath: string;
   /** The variants the tuner chooses from. */
   variants: { id: string; description: string; precision: string }[];
   /** Tuned shapes (empty until a run or the bench tuned some). */
   shapes: TunedShapeSummary[];
+}
+
+/** The WebGPU matmul tuning of this machine's adapter, and its attention tuning. */
+export interface WebGpuTuningSummary extends TunedFamilySummary {
+  /** The attention variants and tuned attention shapes. */
+  attention: TunedFamilySummary;
 }
 
 /**

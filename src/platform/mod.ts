@@ -49,6 +49,7 @@ export {
   resolveBackend,
   type SgemmCandidateSummary,
   type SgemmSummary,
+  type TunedFamilySummary,
   type TunedShapeSummary,
   type WebGpuTuningSummary,
 } from "./detect.ts";

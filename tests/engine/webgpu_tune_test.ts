@@ -23,6 +23,7 @@ import {
 } from "../../src/engine/webgpu/matmul_variants.ts";
 import { ELEMENTWISE } from "../../src/engine/webgpu/kernels.ts";
 import { trainModel } from "../../src/train/loop.ts";
+import { attentionShapeKey, tuneAttention } from "../../src/engine/webgpu/attention_tune.ts";
 import { runCli } from "../cli_helpers.ts";
 import { markovBatches, referenceRecipe, TINY_RECIPE } from "../train/model_helpers.ts";
 
@@ -223,34 +224,55 @@ gpuTest("tuneAtFirstUse: the trainer tunes the shapes of its first step once", a
   }
 });
 
-gpuTest("autoresearch platform shows the adapter's tuned shapes from the cache", async (g) => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const cachePath = join(dir, "autoresearch", "webgpu-tune.json");
-    const tuned = await tuneMatmul(g, SHAPES, { cachePath, log: quiet });
-    // AUTORESEARCH_SGEMM skips timing the CPU candidates in the scratch cache.
-    const env = { XDG_CACHE_HOME: dir, AUTORESEARCH_SGEMM: "wasm" };
-    const json = await runCli(["platform", "--json"], { env });
-    assert.equal(json.code, 0, json.stderr);
-    const info = JSON.parse(json.stdout);
-    assert.equal(info.webgpuTuning.cachePath, cachePath);
-    assert.deepEqual(
-      info.webgpuTuning.variants.map((v: { id: string }) => v.id),
-      MATMUL_VARIANTS.map((v) => v.id),
-    );
-    const shapes = new Map(
-      info.webgpuTuning.shapes.map((s: { shape: string; variant: string }) => [s.shape, s.variant]),
-    );
-    for (const shape of SHAPES) {
-      assert.equal(shapes.get(shapeKey(shape)), tuned.entries[shapeKey(shape)].variant);
+gpuTest(
+  "autoresearch platform shows the tuned matmul and attention shapes from the caches",
+  async (g) => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const cachePath = join(dir, "autoresearch", "webgpu-tune.json");
+      const tuned = await tuneMatmul(g, SHAPES, { cachePath, log: quiet });
+      const attentionShape = { batch: 1, heads: 2, seq: 24, headDim: 16, window: 8 };
+      const attention = await tuneAttention(g, [attentionShape], {
+        cachePath: join(dir, "autoresearch", "webgpu-attention-tune.json"),
+        log: quiet,
+      });
+      // AUTORESEARCH_SGEMM skips timing the CPU candidates in the scratch cache.
+      const env = { XDG_CACHE_HOME: dir, AUTORESEARCH_SGEMM: "wasm" };
+      const json = await runCli(["platform", "--json"], { env });
+      assert.equal(json.code, 0, json.stderr);
+      const info = JSON.parse(json.stdout);
+      assert.equal(info.webgpuTuning.cachePath, cachePath);
+      assert.deepEqual(
+        info.webgpuTuning.variants.map((v: { id: string }) => v.id),
+        MATMUL_VARIANTS.map((v) => v.id),
+      );
+      const shapes = new Map(
+        info.webgpuTuning.shapes.map((
+          s: { shape: string; variant: string },
+        ) => [s.shape, s.variant]),
+      );
+      for (const shape of SHAPES) {
+        assert.equal(shapes.get(shapeKey(shape)), tuned.entries[shapeKey(shape)].variant);
+      }
+      const attentionKey = attentionShapeKey(attentionShape);
+      assert.deepEqual(
+        info.webgpuTuning.attention.shapes.map((s: { shape: string; variant: string }) => [
+          s.shape,
+          s.variant,
+        ]),
+        [[attentionKey, attention.entries[attentionKey].variant]],
+      );
+      const text = await runCli(["platform"], { env });
+      assert.match(text.stdout, /webgpu matmul: \d+ variants/);
+      assert.match(text.stdout, /tuned: 2 shapes/);
+      assert.ok(text.stdout.includes(shapeKey(SHAPES[1])), text.stdout);
+      assert.match(text.stdout, /webgpu attention: \d+ variants/);
+      assert.ok(text.stdout.includes(attentionKey), text.stdout);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-    const text = await runCli(["platform"], { env });
-    assert.match(text.stdout, /tuned: 2 shapes/);
-    assert.ok(text.stdout.includes(shapeKey(SHAPES[1])), text.stdout);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  },
+);
 
 gpuTest(
   "tuneMatmul: an unaligned shape is its own entry and only scalar-load variants compete",
