@@ -14,6 +14,7 @@
  *   f16 variant (f16 operands in workgroup memory, f32 sums; the precision `auto` may allow).
  * How to read the columns: docs/webgpu.md, "The bench".
  */
+import { benchAttention } from "./webgpu/attention.ts";
 import {
   createWebGpuBackend,
   hasTimestamps,
@@ -209,6 +210,8 @@ export async function run(): Promise<void> {
         `(${before.gflops.toFixed(1)} GFLOP/s), tuned ${after.ms.toFixed(1)} ms ` +
         `(${after.gflops.toFixed(1)} GFLOP/s); attention's own kernel not included`,
     );
+
+    await benchAttention(backend, dims, software, peaks.fp32, tuneSeconds(software));
 
     const tuned = [...squareFigures.tuned, ...stepFigures.tuned];
     const entryOf = (row: MatmulRow) => tuning?.entries[shapeKey(row.item.shape)];

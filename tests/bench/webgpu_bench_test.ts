@@ -4,6 +4,7 @@
  * peak, and on the adapter at hand the matmul, op and step tables get one well-formed row per
  * product, op and kernel. No timed assertions: the figures only have to be positive.
  */
+import { attentionFlops, benchAttentionShapes } from "../../bench/webgpu/attention.ts";
 import assert from "node:assert/strict";
 import { hasTimestamps, MATMUL_VARIANTS, matmulVariant } from "../../src/engine/webgpu/mod.ts";
 import { GPT, GPU_RECIPE, modelFlopsPerToken } from "../../src/train/default_recipe.ts";
@@ -21,7 +22,12 @@ import {
   tunerRows,
 } from "../../bench/webgpu/matmul_tables.ts";
 import { measureOps, OP_HEADERS, opCases, opRows } from "../../bench/webgpu/op_bounds.ts";
-import { matmulFlops, squareMatmuls, trainingMatmuls } from "../../bench/webgpu/shapes.ts";
+import {
+  benchStepDims,
+  matmulFlops,
+  squareMatmuls,
+  trainingMatmuls,
+} from "../../bench/webgpu/shapes.ts";
 import { KERNEL_HEADERS, kernelRows, measureStep, stepSummary } from "../../bench/webgpu/step.ts";
 import { adapterPeaks, formatTable, percentOfPeak } from "../../bench/webgpu/table.ts";
 
@@ -196,4 +202,24 @@ gpuTest("step table: per-kernel counts add up to the step's dispatches", async (
     table.at(-1)![1],
     String(counted - figures.kernels.slice(0, 3).reduce((n, k) => n + k.dispatches, 0)),
   );
+});
+
+Deno.test("bench attention: one shape per window of the GPU recipe, FLOPs over visible pairs", () => {
+  const dims = benchStepDims(false);
+  const shapes = benchAttentionShapes(dims);
+  const layers = shapes.reduce((n, s) => n + s.layers, 0);
+  assert.equal(layers, dims.depth, "every layer counted once");
+  for (const { shape } of shapes) {
+    assert.equal(shape.batch, dims.rows);
+    assert.equal(shape.heads * shape.headDim, dims.width);
+    assert.equal(shape.seq, dims.seqLen);
+  }
+  assert.ok(shapes.some((s) => s.shape.window === dims.seqLen), "the last layer is full");
+  // FLOPs against a direct count of the pairs j <= i, i - j <= window.
+  const shape = { batch: 2, heads: 3, seq: 9, headDim: 4, window: 3 };
+  let pairs = 0;
+  for (let i = 0; i < shape.seq; i++) {
+    for (let j = 0; j <= i; j++) if (i - j <= shape.window) pairs++;
+  }
+  assert.equal(attentionFlops(shape), 3.5 * 4 * shape.headDim * pairs * shape.batch * shape.heads);
 });
