@@ -31,6 +31,9 @@ import engineWebgpuKernelsTs from "../engine/webgpu/kernels.ts" with { type: "te
 import engineWebgpuAttentionVariantsTs from "../engine/webgpu/attention_variants.ts" with {
   type: "text",
 };
+import engineWebgpuAttentionTiledTs from "../engine/webgpu/attention_tiled.ts" with {
+  type: "text",
+};
 import engineWebgpuMatmulVariantsTs from "../engine/webgpu/matmul_variants.ts" with {
   type: "text",
 };
@@ -87,6 +90,7 @@ export const HARNESS_SOURCES: Readonly<Record<string, string>> = {
   "src/engine/webgpu/kernels.ts": engineWebgpuKernelsTs,
   "src/engine/webgpu/optim_stack.ts": engineWebgpuOptimStackTs,
   "src/engine/webgpu/attention_variants.ts": engineWebgpuAttentionVariantsTs,
+  "src/engine/webgpu/attention_tiled.ts": engineWebgpuAttentionTiledTs,
   "src/engine/webgpu/matmul_variants.ts": engineWebgpuMatmulVariantsTs,
   "src/engine/webgpu/matmul_wgsl.ts": engineWebgpuMatmulWgslTs,
   "src/engine/webgpu/pool.ts": engineWebgpuPoolTs,

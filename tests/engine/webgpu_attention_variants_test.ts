@@ -11,11 +11,10 @@ import { join } from "node:path";
 import { assertClose, gpuTest, randomArray } from "./webgpu_helpers.ts";
 import {
   ATTENTION_VARIANTS,
-  attentionCapacity,
   type AttentionShape,
-  attentionSharedBytes,
   type AttentionVariant,
-  attentionWgslFor,
+  attentionVariantSharedBytes,
+  attentionVariantWgsl,
 } from "../../src/engine/webgpu/attention_variants.ts";
 import {
   applyAttentionTuning,
@@ -106,13 +105,16 @@ function problem(g: WebGpuBackend, shape: AttentionShape, seed: number) {
   return { n, host, device };
 }
 
-// Odd lengths, windows below the length (and 0: each query sees only itself), head dims that
-// are not powers of two; 12 and 40 take vec4 loads, 6 only scalar ones.
+// Odd lengths, windows below the length (and 0: each query sees only itself) and below a tile,
+// head dims that are not powers of two; 12 and 40 take vec4 loads, 6 only scalar ones.
 const CASES: AttentionShape[] = [
   { batch: 1, heads: 2, seq: 37, headDim: 12, window: 5 },
   { batch: 2, heads: 1, seq: 70, headDim: 40, window: 69 },
   { batch: 1, heads: 3, seq: 23, headDim: 6, window: 9 },
   { batch: 1, heads: 1, seq: 19, headDim: 8, window: 0 },
+  // Several query blocks and key tiles of every variant: a window that starts mid-tile, rows
+  // whose first tiles are all masked, the running max rescaled across tiles.
+  { batch: 1, heads: 2, seq: 100, headDim: 16, window: 40 },
 ];
 
 for (const variant of ATTENTION_VARIANTS) {
@@ -160,17 +162,18 @@ gpuTest("attention variants: ids are unique, the WGSL of each compiles cleanly",
   assert.equal(new Set(ATTENTION_VARIANTS.map((v) => v.id)).size, ATTENTION_VARIANTS.length);
   assert.equal(ATTENTION_VARIANTS[0].params.pack, 1, "the default takes any head dim");
   for (const variant of ATTENTION_VARIANTS) {
-    const code = attentionWgslFor(variant.params, attentionCapacity(variant.params, 128));
-    const module = g.gpu.device.createShaderModule({ code });
-    const messages = (await module.getCompilationInfo()).messages;
-    assert.deepEqual(messages.map((m) => `${m.type} ${m.lineNum}: ${m.message}`), [], variant.id);
+    for (const code of attentionVariantWgsl(variant, 128)) {
+      const module = g.gpu.device.createShaderModule({ code });
+      const messages = (await module.getCompilationInfo()).messages;
+      assert.deepEqual(messages.map((m) => `${m.type} ${m.lineNum}: ${m.message}`), [], variant.id);
+    }
   }
 });
 
 gpuTest("attention variants: supports() is honest about workgroup memory", (g) => {
   const shape: AttentionShape = { batch: 1, heads: 1, seq: 64, headDim: 128, window: 64 };
   for (const variant of ATTENTION_VARIANTS) {
-    const bytes = attentionSharedBytes(variant.params, shape.headDim);
+    const bytes = attentionVariantSharedBytes(variant, shape.headDim);
     const caps = { ...g.matmulCaps, maxComputeWorkgroupStorageSize: bytes };
     assert.ok(variant.supports(shape, caps), variant.id);
     assert.ok(!variant.supports(shape, { ...caps, maxComputeWorkgroupStorageSize: bytes - 4 }));

@@ -9,6 +9,16 @@
  */
 import attentionWgsl from "../../../kernels/attention.wgsl" with { type: "text" };
 import type { BufferBinding, KernelSpec } from "./dispatch.ts";
+import {
+  type AttentionTiledParams,
+  attentionTiledWgsl,
+  tiledCapacity,
+  tiledInvocations,
+  tiledParamsProblem,
+  tiledSharedBytes,
+} from "./attention_tiled.ts";
+
+export type { AttentionTiledParams } from "./attention_tiled.ts";
 
 /** One attention problem, as the tuner classifies it. */
 export interface AttentionShape {
@@ -103,8 +113,10 @@ export interface AttentionVariant {
   id: string;
   /** One line for reports. */
   description: string;
-  /** The generator parameters. */
+  /** The generator parameters (of the backward only, when `tiled` is set). */
   params: AttentionTileParams;
+  /** The tiled forward's parameters (attention_tiled.ts), when the forward is tiled. */
+  tiled?: AttentionTiledParams;
   /** Whether this variant can run `shape` on a device with `caps`. */
   supports(shape: AttentionShape, caps: AttentionDeviceCaps): boolean;
   /** Record the forward (out and lse). */
@@ -336,6 +348,93 @@ export function generatedAttentionVariant(
   };
 }
 
+/** The id of a tiled variant: attn-tiled-q<BR>-k<BC>-r<TR>x<TC>[-kv]-v4 (-kv: K, V share a tile). */
+export function tiledAttentionVariantId(tiled: AttentionTiledParams): string {
+  return `attn-tiled-q${tiled.queryRows}-k${tiled.keyTile}-r${tiled.blockRows}x${tiled.blockKeys}` +
+    (tiled.sharedKv ? "-kv" : "") + "-v4";
+}
+
+const tiledForwardCache = new Map<string, KernelSpec>();
+
+/** The tiled forward's kernel spec at a capacity (generated once, then cached). */
+export function tiledForwardKernel(tiled: AttentionTiledParams, capacity: number): KernelSpec {
+  const module = `${tiledAttentionVariantId(tiled)}-fwd-d${capacity}`;
+  const hit = tiledForwardCache.get(module);
+  if (hit) return hit;
+  const U = "uniform", R = "read", W = "rw", _ = null;
+  const spec: KernelSpec = {
+    module,
+    code: attentionTiledWgsl(tiled, capacity),
+    entry: "attention",
+    bindings: [U, R, R, R, _, _, W, _, W],
+  };
+  tiledForwardCache.set(module, spec);
+  return spec;
+}
+
+/**
+ * A tiled variant: the register-tiled forward of attention_tiled.ts (vec4 loads, headDim % 4 ==
+ * 0) paired with the backward kernels (delta, dK/dV, dQ) of the template generated at `backward`.
+ */
+export function tiledAttentionVariant(
+  tiled: AttentionTiledParams,
+  backward: AttentionTileParams,
+  description: string,
+): AttentionVariant {
+  const id = tiledAttentionVariantId(tiled);
+  const problem = tiledParamsProblem(tiled);
+  if (problem) throw new Error(`attention variant ${id}: ${problem}`);
+  if (backward.pack !== 4) throw new Error(`attention variant ${id}: the backward must be vec4`);
+  const base = generatedAttentionVariant(backward, description);
+  return {
+    ...base,
+    id,
+    tiled,
+    supports(shape, caps) {
+      return base.supports(shape, caps) && shape.headDim % 4 === 0 &&
+        tiledInvocations(tiled) <= caps.maxComputeInvocationsPerWorkgroup &&
+        tiledSharedBytes(tiled, shape.headDim) <= caps.maxComputeWorkgroupStorageSize &&
+        Math.ceil(shape.seq / tiled.queryRows) <= caps.maxComputeWorkgroupsPerDimension;
+    },
+    recordForward(launch, recorder) {
+      const { shape } = launch;
+      const kernel = tiledForwardKernel(tiled, tiledCapacity(tiled, shape.headDim));
+      const u = attentionUniforms(shape, launch.scale, false);
+      const { q, k, v, lse, out } = launch;
+      recorder.dispatch(kernel, u, [q, k, v, lse, out], [
+        Math.ceil(shape.seq / tiled.queryRows),
+        shape.batch * shape.heads,
+        1,
+      ]);
+    },
+  };
+}
+
+/** Workgroup bytes the largest of a variant's kernels declares at `headDim`. */
+export function attentionVariantSharedBytes(variant: AttentionVariant, headDim: number): number {
+  const template = attentionSharedBytes(variant.params, headDim);
+  return variant.tiled ? Math.max(template, tiledSharedBytes(variant.tiled, headDim)) : template;
+}
+
+/** The WGSL modules a variant runs at `headDim` (the template's, then the tiled forward's). */
+export function attentionVariantWgsl(variant: AttentionVariant, headDim: number): string[] {
+  const codes = [attentionWgslFor(variant.params, attentionCapacity(variant.params, headDim))];
+  if (variant.tiled) {
+    codes.push(attentionTiledWgsl(variant.tiled, tiledCapacity(variant.tiled, headDim)));
+  }
+  return codes;
+}
+
+/** The backward the tiled variants pair with: the default's tiles with vec4 loads. */
+const TILED_BACKWARD: AttentionTileParams = {
+  queryRows: 32,
+  queryInvocations: 4,
+  keyRows: 16,
+  keyInvocations: 8,
+  tileRows: 8,
+  pack: 4,
+};
+
 /**
  * The catalogue, the untuned default first. What the others try, and for which GPUs:
  * - vec4: 128-bit global and workgroup loads (every GPU: a quarter of the load instructions).
@@ -406,6 +505,31 @@ export const ATTENTION_VARIANTS: readonly AttentionVariant[] = [
       pack: 4,
     },
     "two rows per invocation, 8 invocations per row (fewer registers), vec4 loads",
+  ),
+  tiledAttentionVariant(
+    { queryRows: 32, keyTile: 32, blockRows: 4, blockKeys: 4, sharedKv: true },
+    TILED_BACKWARD,
+    "tiled forward: 32 rows x 32-key tiles, 4x4 score blocks, 64 invocations, K/V share a tile",
+  ),
+  tiledAttentionVariant(
+    { queryRows: 32, keyTile: 32, blockRows: 2, blockKeys: 4, sharedKv: true },
+    TILED_BACKWARD,
+    "tiled forward: 32 rows x 32-key tiles, 2x4 score blocks, 128 invocations, K/V share a tile",
+  ),
+  tiledAttentionVariant(
+    { queryRows: 32, keyTile: 16, blockRows: 2, blockKeys: 2, sharedKv: true },
+    TILED_BACKWARD,
+    "tiled forward: 32 rows x 16-key tiles, 2x2 blocks, 128 invocations, 28 KiB at d128",
+  ),
+  tiledAttentionVariant(
+    { queryRows: 64, keyTile: 16, blockRows: 4, blockKeys: 4, sharedKv: true },
+    TILED_BACKWARD,
+    "tiled forward: 64 rows x 16-key tiles, 4x4 blocks, 64 invocations (K/V reads halved)",
+  ),
+  tiledAttentionVariant(
+    { queryRows: 32, keyTile: 16, blockRows: 4, blockKeys: 2, sharedKv: false },
+    TILED_BACKWARD,
+    "tiled forward: 32 rows x 16-key tiles, 4x2 blocks, separate K/V tiles (3 barriers/tile)",
   ),
 ];
 

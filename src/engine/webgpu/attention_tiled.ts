@@ -1,0 +1,243 @@
+/**
+ * WGSL generator of the tiled attention forward: causal sliding-window attention computed the way
+ * a register-tiled matmul is, S = Q K^T and O = P V as register blocks over workgroup-memory
+ * tiles. Generated rather than templated so every register of a block is a named variable and
+ * every loop over a block is unrolled (a dynamically indexed register array spills to local
+ * memory on most compilers), like the matmul generator (matmul_wgsl.ts).
+ *
+ * One workgroup owns BR query rows of one (batch, head); its invocations form RG = BR/TR row
+ * groups by G = BC/TC key groups. Invocation (rg, cg) holds:
+ * - a TR x TC block of the scores of one staged key tile: rows rg + t RG, keys cg + u G;
+ * - the running max and (partial) sum of its TR rows, and their outputs O over the head-dimension
+ *   packs cg, cg + G, cg + 2G, ... (TR x D/(4G) vec4 accumulators).
+ * Per key tile (only the tiles the causal window lets some row of the block see): stage K (and V)
+ * in workgroup memory; barrier; the score block from Q (staged once, pre-scaled) and K as vec4 dot
+ * products, masked, its per-row max to `rowmax`; barrier; each invocation reads its rows' G maxes,
+ * rescales, writes its probabilities P to `ps` and stages V (into the K tile when they share);
+ * barrier; O += P V from `ps` and the V tile; one more barrier only when K and V share a buffer.
+ * Row sums stay per invocation (all G invocations of a row rescale by the same max) and are summed
+ * across the G once, at the end. Outputs, layout and masking are those of kernels/attention.wgsl.
+ */
+
+/** Parameters of one tiled forward kernel. */
+export interface AttentionTiledParams {
+  /** Query rows per workgroup (BR). */
+  queryRows: number;
+  /** Keys per staged tile (BC). */
+  keyTile: number;
+  /** Rows of the score block per invocation (TR). */
+  blockRows: number;
+  /** Keys of the score block per invocation (TC). */
+  blockKeys: number;
+  /** K and V share one workgroup tile (less memory, one more barrier per tile). */
+  sharedKv: boolean;
+}
+
+/** Key groups G = BC/TC: the invocations that share a row (each holds D/G of its output). */
+export function tiledKeyGroups(t: AttentionTiledParams): number {
+  return t.keyTile / t.blockKeys;
+}
+
+/** Invocations per workgroup: (BR/TR) * (BC/TC). */
+export function tiledInvocations(t: AttentionTiledParams): number {
+  return (t.queryRows / t.blockRows) * tiledKeyGroups(t);
+}
+
+/**
+ * Head-dimension capacity compiled in for `headDim` (floats): a multiple of 4 G, so each of the G
+ * invocations of a row holds the same number of output packs. Padding is zero and never summed.
+ */
+export function tiledCapacity(t: AttentionTiledParams, headDim: number): number {
+  const step = 4 * tiledKeyGroups(t);
+  return Math.max(step, Math.ceil(headDim / step) * step);
+}
+
+/**
+ * Workgroup bytes: the Q tile and one (or two) K/V tiles of BR and BC rows of capacity + 4 floats
+ * (a pad vec4 per row spreads the rows across memory banks), P (BR x BC) and the row maxima
+ * (BR x G), 4 bytes each.
+ */
+export function tiledSharedBytes(t: AttentionTiledParams, headDim: number): number {
+  const stride = tiledCapacity(t, headDim) + 4;
+  const kvTiles = t.sharedKv ? 1 : 2;
+  return 4 * (stride * (t.queryRows + kvTiles * t.keyTile) + t.queryRows * t.keyTile +
+    t.queryRows * tiledKeyGroups(t));
+}
+
+/** Why the parameters cannot make a kernel, or null. */
+export function tiledParamsProblem(t: AttentionTiledParams): string | null {
+  const { queryRows, keyTile, blockRows, blockKeys } = t;
+  if (![queryRows, keyTile, blockRows, blockKeys].every((n) => Number.isInteger(n) && n > 0)) {
+    return "parameters must be positive integers";
+  }
+  if (queryRows % blockRows !== 0) return "query rows must divide by block rows";
+  if (keyTile % blockKeys !== 0) return "key tile must divide by block keys";
+  return null;
+}
+
+/** `n` copies of `line(i)`, joined by newlines. */
+function unroll(n: number, line: (i: number) => string): string {
+  return Array.from({ length: n }, (_, i) => line(i)).join("\n");
+}
+
+/** The WGSL of the tiled forward at a capacity (entry point `attention`, the template's bindings). */
+export function attentionTiledWgsl(t: AttentionTiledParams, capacity: number): string {
+  const problem = tiledParamsProblem(t);
+  if (problem) throw new Error(`tiled attention: ${problem}`);
+  const G = tiledKeyGroups(t);
+  const TR = t.blockRows, TC = t.blockKeys;
+  const np = capacity / 4;
+  if (!Number.isInteger(np) || np % G !== 0) throw new Error("tiled attention: bad capacity");
+  const NE = np / G; // output packs per row per invocation
+  const rows = (f: (r: number) => string) => unroll(TR, f);
+  const block = (f: (r: number, c: number) => string) =>
+    unroll(TR, (r) => unroll(TC, (c) => f(r, c)));
+  const outs = (f: (r: number, e: number) => string) =>
+    unroll(TR, (r) => unroll(NE, (e) => f(r, e)));
+  const vTile = t.sharedKv ? "kt_s" : "vt_s";
+  // Keys (or values) [kt, kt + BC) into a tile, zero past the sequence and the head dim.
+  const stage = (src: string, dst: string) =>
+    `    for (var e = lid; e < BC * NP; e += WG) {
+      let r = e / NP;
+      let c = e % NP;
+      var x = vec4<f32>(0.0);
+      if (kt + r < p.seq && c < hp) { x = ${src}[row_base(b, kt + r, h) + c]; }
+      ${dst}[r * NPS + c] = x;
+    }`;
+  return `// Tiled causal sliding-window attention forward (generated by
+// src/engine/webgpu/attention_tiled.ts): BR=${t.queryRows} query rows, BC=${t.keyTile}-key tiles,
+// ${TR}x${TC} score blocks per invocation, ${
+    t.sharedKv ? "K and V share a tile" : "K and V tiles"
+  }.
+struct Params {
+  batch: u32, seq: u32, heads: u32, head_dim: u32,
+  window: u32, accumulate: u32, _pad0: u32, _pad1: u32,
+  scale: f32, _pad2: f32, _pad3: f32, _pad4: f32,
+}
+
+const NP: u32 = ${np}u;        // vec4 packs per row (capacity)
+const NPS: u32 = ${
+    np + 1
+  }u;       // row stride in workgroup tiles (one pad vec4 against bank conflicts)
+const BR: u32 = ${t.queryRows}u;
+const BC: u32 = ${t.keyTile}u;
+const G: u32 = ${G}u;          // key groups: invocations per row
+const RG: u32 = ${t.queryRows / TR}u;        // row groups
+const WG: u32 = ${tiledInvocations(t)}u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(8) var<storage, read_write> out: array<vec4<f32>>;
+
+var<workgroup> qt_s: array<vec4<f32>, ${t.queryRows * (np + 1)}>;   // Q * scale, [row][pack]
+var<workgroup> kt_s: array<vec4<f32>, ${t.keyTile * (np + 1)}>;   // K tile${
+    t.sharedKv ? ", then V" : ""
+  }, [key][pack]
+${
+    t.sharedKv
+      ? ""
+      : `var<workgroup> vt_s: array<vec4<f32>, ${t.keyTile * (np + 1)}>;   // V tile\n`
+  }var<workgroup> ps: array<f32, ${t.queryRows * t.keyTile}>;      // probabilities [row][key]
+var<workgroup> rowmax: array<f32, ${t.queryRows * G}>;   // per-invocation row maxima, then sums
+
+fn row_base(b: u32, t: u32, h: u32) -> u32 {
+  return ((b * p.seq + t) * p.heads + h) * (p.head_dim / 4u);
+}
+
+fn visible(i: u32, j: u32) -> bool {
+  return i < p.seq && j <= i && i - j <= p.window;
+}
+
+@compute @workgroup_size(WG)
+fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.y / p.heads;
+  let h = wid.y % p.heads;
+  let hp = p.head_dim / 4u;
+  let q0 = wid.x * BR;
+  let cg = lid % G;
+  let rg = lid / G;
+  for (var e = lid; e < BR * NP; e += WG) {
+    let r = e / NP;
+    let c = e % NP;
+    var x = vec4<f32>(0.0);
+    if (q0 + r < p.seq && c < hp) { x = q[row_base(b, q0 + r, h) + c] * p.scale; }
+    qt_s[r * NPS + c] = x;
+  }
+${rows((r) => `  let row${r} = rg + ${r}u * RG;\n  let i${r} = q0 + row${r};`)}
+${rows((r) => `  var m${r} = -3.0e38;\n  var l${r} = 0.0;`)}
+${outs((r, e) => `  var o${r}_${e} = vec4<f32>(0.0);`)}
+  let k_begin = select(0u, q0 - p.window, q0 > p.window);
+  let k_end = min(q0 + BR, p.seq);
+  for (var kt = k_begin; kt < k_end; kt += BC) {
+${stage("k", "kt_s")}
+    workgroupBarrier();
+${block((r, c) => `    var s${r}_${c} = 0.0;`)}
+    for (var d = 0u; d < hp; d++) {
+${rows((r) => `      let a${r} = qt_s[row${r} * NPS + d];`)}
+${unroll(TC, (c) => `      let k${c} = kt_s[(cg + ${c}u * G) * NPS + d];`)}
+${block((r, c) => `      s${r}_${c} += dot(a${r}, k${c});`)}
+    }
+${
+    block((r, c) =>
+      `    s${r}_${c} = select(-3.0e38, s${r}_${c}, visible(i${r}, kt + cg + ${c}u * G));`
+    )
+  }
+${
+    rows((r) =>
+      `    rowmax[row${r} * G + cg] = ${
+        Array.from({ length: TC }, (_, c) => `s${r}_${c}`).reduce((a, s) => `max(${a}, ${s})`)
+      };`
+    )
+  }
+    workgroupBarrier();
+${
+    rows((r) =>
+      `    {
+      var mx = m${r};
+      for (var g = 0u; g < G; g++) { mx = max(mx, rowmax[row${r} * G + g]); }
+      let corr = exp(m${r} - mx);
+      m${r} = mx;
+      l${r} *= corr;
+${unroll(NE, (e) => `      o${r}_${e} *= corr;`)}
+${
+        unroll(TC, (c) =>
+          `      let p${c} = select(0.0, exp(s${r}_${c} - mx), s${r}_${c} > -1.0e38);
+      l${r} += p${c};
+      ps[row${r} * BC + cg + ${c}u * G] = p${c};`)
+      }
+    }`
+    )
+  }
+${stage("v", vTile)}
+    workgroupBarrier();
+    for (var c = 0u; c < BC; c++) {
+${rows((r) => `      let w${r} = ps[row${r} * BC + c];`)}
+${unroll(NE, (e) => `      let v${e} = ${vTile}[c * NPS + cg + ${e}u * G];`)}
+${outs((r, e) => `      o${r}_${e} += w${r} * v${e};`)}
+    }
+${t.sharedKv ? "    workgroupBarrier();\n" : ""}  }
+  // Row sums across the G invocations of each row (rowmax is free: its last reads were before the
+  // tile loop's last barrier).
+${rows((r) => `  rowmax[row${r} * G + cg] = l${r};`)}
+  workgroupBarrier();
+${
+    rows((r) =>
+      `  if (i${r} < p.seq) {
+    var sum = 0.0;
+    for (var g = 0u; g < G; g++) { sum += rowmax[row${r} * G + g]; }
+    let inv = 1.0 / sum;
+    let base = row_base(b, i${r}, h);
+${
+        unroll(NE, (e) =>
+          `    if (cg + ${e}u * G < hp) { out[base + cg + ${e}u * G] = o${r}_${e} * inv; }`)
+      }
+    if (cg == 0u) { lse[(b * p.heads + h) * p.seq + i${r}] = m${r} + log(sum); }
+  }`
+    )
+  }
+}
+`;
+}
