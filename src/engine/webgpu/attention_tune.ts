@@ -31,6 +31,8 @@ import {
   readTuneCache,
   sourceHash,
   type Trial,
+  type TunerOptions,
+  type TunerResult,
   tuneShapes,
   tuningWanted,
   updateTuneCache,
@@ -48,32 +50,10 @@ export interface AttentionAdapterTuning {
 }
 
 /** Options of `tuneAttention`. */
-export interface AttentionTuneOptions {
-  /** Cache file (default `attentionTuneCachePath()`); null = no cache. */
-  cachePath?: string | null;
-  /** Measure again even when cached. */
-  refresh?: boolean;
-  /** Stop measuring new shapes after this many seconds (default 120); the rest stay untuned. */
-  maxSeconds?: number;
-  /** Progress and warnings (default: stderr). */
-  log?: (message: string) => void;
-  /** Variants to choose from (default ATTENTION_VARIANTS; the first is the reference). */
-  variants?: readonly AttentionVariant[];
-}
+export type AttentionTuneOptions = TunerOptions<AttentionVariant>;
 
 /** What `tuneAttention` did. */
-export interface AttentionTuneResult {
-  /** The adapter key the entries are cached under. */
-  key: string;
-  /** Entries for the requested shapes (cached or measured). */
-  entries: Record<string, AttentionTuneEntry>;
-  /** Shapes measured now. */
-  measured: number;
-  /** Shapes found in the cache. */
-  cached: number;
-  /** Shapes left untuned (time limit). */
-  skipped: number;
-}
+export type AttentionTuneResult = TunerResult<AttentionTuneEntry>;
 
 /** `$XDG_CACHE_HOME` or `~/.cache`, then autoresearch/webgpu-attention-tune.json. */
 export function attentionTuneCachePath(): string {
@@ -273,7 +253,7 @@ export function applyAttentionTuning(
 }
 
 /** Options of `tuneAttentionAtFirstUse`. */
-export interface AttentionFirstUseOptions extends AttentionTuneOptions {
+export interface AttentionFirstUseOptions extends TunerOptions<AttentionVariant> {
   /** Tune at all (default: `tuningWanted`, i.e. AUTORESEARCH_WEBGPU_TUNE, else real adapters). */
   wanted?: boolean;
 }

@@ -30,6 +30,8 @@ import {
   readTuneCache,
   sourceHash,
   type Trial,
+  type TunerOptions,
+  type TunerResult,
   tuneShapes,
   tuningWanted,
   updateTuneCache,
@@ -73,34 +75,13 @@ export interface F16GateVerdict {
 }
 
 /** Options of `tuneMatmul`. */
-export interface TuneOptions {
+export interface TuneOptions extends TunerOptions<MatmulVariant> {
   /** Let f16-precision variants win (default false: f32 stays the default). */
   allowF16?: boolean;
-  /** Cache file (default `webgpuTuneCachePath()`); null = no cache. */
-  cachePath?: string | null;
-  /** Measure again even when cached. */
-  refresh?: boolean;
-  /** Stop measuring new shapes after this many seconds (default 120); the rest stay untuned. */
-  maxSeconds?: number;
-  /** Progress and warnings (default: stderr). */
-  log?: (message: string) => void;
-  /** Variants to choose from (default MATMUL_VARIANTS). */
-  variants?: readonly MatmulVariant[];
 }
 
 /** What `tuneMatmul` did. */
-export interface TuneResult {
-  /** The adapter key the entries are cached under. */
-  key: string;
-  /** Entries for the requested shapes (cached or measured). */
-  entries: Record<string, TuneEntry>;
-  /** Shapes measured now. */
-  measured: number;
-  /** Shapes found in the cache. */
-  cached: number;
-  /** Shapes left untuned (time limit). */
-  skipped: number;
-}
+export type TuneResult = TunerResult<TuneEntry>;
 
 /** `$XDG_CACHE_HOME` or `~/.cache`, then autoresearch/webgpu-tune.json. */
 export function webgpuTuneCachePath(): string {

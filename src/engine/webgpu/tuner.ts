@@ -201,6 +201,34 @@ export function updateTuneCache<R>(
   }
 }
 
+/** Options every tuner takes (`tuneMatmul`, `tuneAttention`). */
+export interface TunerOptions<V> {
+  /** Cache file (default: the family's file in the user cache); null = no cache. */
+  cachePath?: string | null;
+  /** Measure again even when cached. */
+  refresh?: boolean;
+  /** Stop measuring new shapes after this many seconds (default 120); the rest stay untuned. */
+  maxSeconds?: number;
+  /** Progress and warnings (default: stderr). */
+  log?: (message: string) => void;
+  /** Variants to choose from (default: the family's catalogue). */
+  variants?: readonly V[];
+}
+
+/** What a tuner did. */
+export interface TunerResult<E> {
+  /** The adapter key the entries are cached under. */
+  key: string;
+  /** Entries for the requested shapes (cached or measured). */
+  entries: Record<string, E>;
+  /** Shapes measured now. */
+  measured: number;
+  /** Shapes found in the cache. */
+  cached: number;
+  /** Shapes left untuned (time limit). */
+  skipped: number;
+}
+
 /** What `tuneShapes` found. */
 export interface ShapesTuned<E> {
   /** Entries for the requested shapes (cached or measured). */
