@@ -115,6 +115,9 @@ const CASES: AttentionShape[] = [
   // Several query blocks and key tiles of every variant: a window that starts mid-tile, rows
   // whose first tiles are all masked, the running max rescaled across tiles.
   { batch: 1, heads: 2, seq: 100, headDim: 16, window: 40 },
+  // The GPU recipe's head dim (capacity exactly 128; variants above this adapter's workgroup
+  // memory at 128 refuse it).
+  { batch: 1, heads: 1, seq: 45, headDim: 128, window: 20 },
 ];
 
 for (const variant of ATTENTION_VARIANTS) {
@@ -123,8 +126,13 @@ for (const variant of ATTENTION_VARIANTS) {
     let ran = 0;
     for (const [index, shape] of CASES.entries()) {
       if (!variant.supports(shape, g.matmulCaps)) {
-        // Only a head dim vec4 loads cannot take may be refused on lavapipe.
-        assert.ok(variant.params.pack === 4 && shape.headDim % 4 !== 0, `${variant.id} refused`);
+        // Only a head dim vec4 loads cannot take, or more workgroup memory than the adapter has.
+        const bytes = attentionVariantSharedBytes(variant, shape.headDim);
+        assert.ok(
+          (variant.params.pack === 4 && shape.headDim % 4 !== 0) ||
+            bytes > g.matmulCaps.maxComputeWorkgroupStorageSize,
+          `${variant.id} refused d=${shape.headDim}`,
+        );
         assert.throws(() => g.attention({ ...problem(g, shape, 1).device, ...shape }), /support/);
         continue;
       }
@@ -154,7 +162,7 @@ for (const variant of ATTENTION_VARIANTS) {
       }
       assert.ok(n > 0);
     }
-    assert.ok(ran >= 3, `${variant.id} ran ${ran} cases`);
+    assert.ok(ran >= 4, `${variant.id} ran ${ran} cases`);
   });
 }
 
@@ -181,6 +189,22 @@ gpuTest("attention variants: supports() is honest about workgroup memory", (g) =
   // The backend refuses clearly when nothing fits (a device with 1 KiB of workgroup memory).
   const tiny = { ...g.matmulCaps, maxComputeWorkgroupStorageSize: 1024 };
   assert.ok(ATTENTION_VARIANTS.every((v) => !v.supports(shape, tiny)));
+  return Promise.resolve();
+});
+
+gpuTest("tiled attention variants: the GPU recipe's shape fits 48 KiB, one fits 32 KiB", (g) => {
+  // Batch 16, 4 heads of 128, seq 2048, the short window (what an H100 runs through Vulkan).
+  const shape: AttentionShape = { batch: 16, heads: 4, seq: 2048, headDim: 128, window: 1024 };
+  const tiled = ATTENTION_VARIANTS.filter((v) => v.tiled);
+  assert.ok(tiled.length >= 5 && tiled.some((v) => v.tiledBackward), "the tiled family is there");
+  const caps = (kib: number) => ({ ...g.matmulCaps, maxComputeWorkgroupStorageSize: kib * 1024 });
+  for (const variant of tiled) {
+    assert.ok(variant.supports(shape, caps(48)), variant.id);
+    assert.ok(variant.id.startsWith("attn-tiled-q") && variant.id.endsWith("-v4"), variant.id);
+    // vec4 throughout: a head dim that is not a multiple of 4 is refused.
+    assert.ok(!variant.supports({ ...shape, headDim: 126 }, caps(48)), variant.id);
+  }
+  assert.ok(tiled.some((v) => v.tiledBackward && v.supports(shape, caps(32))));
   return Promise.resolve();
 });
 

@@ -241,3 +241,261 @@ ${
 }
 `;
 }
+
+/**
+ * Parameters of the tiled backward (dK/dV and dQ). Each kernel owns `ownRows` rows (keys for
+ * dK/dV, queries for dQ), stages them once, and walks `tileRows`-row tiles of the other side; an
+ * invocation holds a `blockRows` x `blockCols` block of scores (own rows x tile rows) and its own
+ * rows' gradients over the head-dimension packs cg, cg + G, ... (G = tileRows / blockCols).
+ */
+export interface AttentionTiledBackwardParams {
+  /** Rows each workgroup owns (keys in dK/dV, queries in dQ). */
+  ownRows: number;
+  /** Rows per staged tile of the other side (queries in dK/dV, keys in dQ). */
+  tileRows: number;
+  /** Own rows of the score block per invocation. */
+  blockRows: number;
+  /** Tile rows of the score block per invocation. */
+  blockCols: number;
+}
+
+/** As the forward's: (own rows / block rows) x (tile rows / block cols) and G. */
+function backwardShape(t: AttentionTiledBackwardParams): { groups: number; invocations: number } {
+  const groups = t.tileRows / t.blockCols;
+  return { groups, invocations: (t.ownRows / t.blockRows) * groups };
+}
+
+/** Invocations per workgroup of both backward kernels. */
+export function tiledBackwardInvocations(t: AttentionTiledBackwardParams): number {
+  return backwardShape(t).invocations;
+}
+
+/** Head-dimension capacity of the backward kernels: a multiple of 4 G. */
+export function tiledBackwardCapacity(t: AttentionTiledBackwardParams, headDim: number): number {
+  const step = 4 * backwardShape(t).groups;
+  return Math.max(step, Math.ceil(headDim / step) * step);
+}
+
+/**
+ * Workgroup bytes of the larger backward kernel (dK/dV): four staged tiles of capacity + 4 floats
+ * per row (K and V own rows, Q and dO tile rows; dQ: Q and dO own, K and V tile), P and dS (own x
+ * tile; dQ keeps only dS) and the tile's lse and delta (dK/dV only), 4 bytes each.
+ */
+export function tiledBackwardSharedBytes(t: AttentionTiledBackwardParams, headDim: number): number {
+  const stride = tiledBackwardCapacity(t, headDim) + 4;
+  return 4 * (stride * 2 * (t.ownRows + t.tileRows) + 2 * t.ownRows * t.tileRows + 2 * t.tileRows);
+}
+
+/** Why backward parameters cannot make kernels, or null. */
+export function tiledBackwardProblem(t: AttentionTiledBackwardParams): string | null {
+  const { ownRows, tileRows, blockRows, blockCols } = t;
+  if (![ownRows, tileRows, blockRows, blockCols].every((n) => Number.isInteger(n) && n > 0)) {
+    return "parameters must be positive integers";
+  }
+  if (ownRows % blockRows !== 0) return "own rows must divide by block rows";
+  if (tileRows % blockCols !== 0) return "tile rows must divide by block cols";
+  return null;
+}
+
+/**
+ * The WGSL of one tiled backward kernel at a capacity: `attention_dkdv` (out = dK, out2 = dV) or
+ * `attention_dq` (out = dQ), with the template's bindings. Per tile: stage; barrier; the score
+ * block S and dP = dO V^T as vec4 dot products, P = exp(scale S - lse) and dS = P (dP - delta)
+ * scale (0 where masked) to workgroup memory; barrier; the gradient blocks from P, dS and the
+ * staged tile; barrier.
+ */
+export function attentionTiledBackwardWgsl(
+  t: AttentionTiledBackwardParams,
+  capacity: number,
+  kernel: "dkdv" | "dq",
+): string {
+  const problem = tiledBackwardProblem(t);
+  if (problem) throw new Error(`tiled attention backward: ${problem}`);
+  const { groups: G, invocations } = backwardShape(t);
+  const TR = t.blockRows, TC = t.blockCols;
+  const np = capacity / 4;
+  if (!Number.isInteger(np) || np % G !== 0) throw new Error("tiled attention: bad capacity");
+  const NE = np / G;
+  const dkdv = kernel === "dkdv";
+  const rows = (f: (r: number) => string) => unroll(TR, f);
+  const cols = (f: (c: number) => string) => unroll(TC, f);
+  const block = (f: (r: number, c: number) => string) => rows((r) => cols((c) => f(r, c)));
+  const outs = (f: (r: number, e: number) => string) => rows((r) => unroll(NE, (e) => f(r, e)));
+  // Own rows: K, V (dkdv) or Q, dO (dq); tile rows: Q, dO (dkdv) or K, V (dq).
+  const [ownA, ownB, tileA, tileB] = dkdv ? ["k", "v", "q", "d_o"] : ["q", "d_o", "k", "v"];
+  const stage = (src: string, first: string, count: string, indent: string) =>
+    `${indent}for (var e = lid; e < ${count} * NP; e += WG) {
+${indent}  let r = e / NP;
+${indent}  let c = e % NP;
+${indent}  var x = vec4<f32>(0.0);
+${indent}  if (${first} + r < p.seq && c < hp) { x = ${src}[row_base(b, ${first} + r, h) + c]; }
+${indent}  ${src}_s[r * NPS + c] = x;
+${indent}}`;
+  const own = dkdv ? "j" : "i"; // own row index name
+  const visibleOf = (r: number, c: number) =>
+    dkdv ? `visible(t0 + cg + ${c}u * G, j${r})` : `visible(i${r}, t0 + cg + ${c}u * G)`;
+  const lseOf = (r: number, c: number) => dkdv ? `lse_s[cg + ${c}u * G]` : `lse${r}`;
+  const deltaOf = (r: number, c: number) => dkdv ? `delta_s[cg + ${c}u * G]` : `delta${r}`;
+  const write = (name: string, buffer: string, r: number) =>
+    unroll(NE, (e) =>
+      `    if (cg + ${e}u * G < hp) {
+      let at = base + cg + ${e}u * G;
+      if (p.accumulate != 0u) { ${buffer}[at] += ${name}${r}_${e}; } else { ${buffer}[at] = ${name}${r}_${e}; }
+    }`);
+  return `// Tiled causal sliding-window attention backward, ${kernel} (generated by
+// src/engine/webgpu/attention_tiled.ts): ${t.ownRows} own rows, ${t.tileRows}-row tiles,
+// ${TR}x${TC} score blocks per invocation.
+struct Params {
+  batch: u32, seq: u32, heads: u32, head_dim: u32,
+  window: u32, accumulate: u32, _pad0: u32, _pad1: u32,
+  scale: f32, _pad2: f32, _pad3: f32, _pad4: f32,
+}
+
+const NP: u32 = ${np}u;        // vec4 packs per row (capacity)
+const NPS: u32 = ${
+    np + 1
+  }u;       // row stride in workgroup tiles (one pad vec4 against bank conflicts)
+const BO: u32 = ${t.ownRows}u;        // own rows
+const BT: u32 = ${t.tileRows}u;        // tile rows
+const G: u32 = ${G}u;          // invocations per own row
+const RG: u32 = ${t.ownRows / TR}u;        // row groups
+const WG: u32 = ${invocations}u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> d_o: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(7) var<storage, read_write> delta: array<f32>;
+@group(0) @binding(8) var<storage, read_write> out: array<vec4<f32>>;
+${dkdv ? "@group(0) @binding(9) var<storage, read_write> out2: array<vec4<f32>>;\n" : ""}
+var<workgroup> ${ownA}_s: array<vec4<f32>, ${t.ownRows * (np + 1)}>;
+var<workgroup> ${ownB}_s: array<vec4<f32>, ${t.ownRows * (np + 1)}>;
+var<workgroup> ${tileA}_s: array<vec4<f32>, ${t.tileRows * (np + 1)}>;
+var<workgroup> ${tileB}_s: array<vec4<f32>, ${t.tileRows * (np + 1)}>;
+var<workgroup> ds_s: array<f32, ${t.ownRows * t.tileRows}>;   // dS [own][tile]
+${
+    dkdv
+      ? `var<workgroup> p_s: array<f32, ${t.ownRows * t.tileRows}>;    // P [own][tile]
+var<workgroup> lse_s: array<f32, ${t.tileRows}>;
+var<workgroup> delta_s: array<f32, ${t.tileRows}>;
+`
+      : ""
+  }
+fn row_base(b: u32, t: u32, h: u32) -> u32 {
+  return ((b * p.seq + t) * p.heads + h) * (p.head_dim / 4u);
+}
+
+fn visible(i: u32, j: u32) -> bool {
+  return i < p.seq && j <= i && i - j <= p.window;
+}
+
+@compute @workgroup_size(WG)
+fn attention_${kernel}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.y / p.heads;
+  let h = wid.y % p.heads;
+  let hp = p.head_dim / 4u;
+  let o0 = wid.x * BO;
+  let cg = lid % G;
+  let rg = lid / G;
+  let stats = (b * p.heads + h) * p.seq;
+${stage(ownA, "o0", "BO", "  ")}
+${stage(ownB, "o0", "BO", "  ")}
+${rows((r) => `  let row${r} = rg + ${r}u * RG;\n  let ${own}${r} = o0 + row${r};`)}
+${
+    dkdv ? "" : rows((r) =>
+      `  let lse${r} = lse[stats + min(i${r}, p.seq - 1u)];
+  let delta${r} = delta[stats + min(i${r}, p.seq - 1u)];`
+    )
+  }
+${
+    outs((r, e) =>
+      dkdv
+        ? `  var dk${r}_${e} = vec4<f32>(0.0);\n  var dv${r}_${e} = vec4<f32>(0.0);`
+        : `  var dq${r}_${e} = vec4<f32>(0.0);`
+    )
+  }
+${
+    dkdv
+      ? `  // Queries that can see a key of the block: j0 .. last key + window.
+  let t_begin = o0;
+  let t_end = min(p.seq, min(o0 + BO, p.seq) - 1u + p.window + 1u);`
+      : `  // Keys some query of the block can see: q0 - window .. last query.
+  let t_begin = select(0u, o0 - p.window, o0 > p.window);
+  let t_end = min(o0 + BO, p.seq);`
+  }
+  for (var t0 = t_begin; t0 < t_end; t0 += BT) {
+${stage(tileA, "t0", "BT", "    ")}
+${stage(tileB, "t0", "BT", "    ")}
+${
+    dkdv
+      ? `    for (var e = lid; e < BT; e += WG) {
+      lse_s[e] = lse[stats + min(t0 + e, p.seq - 1u)];
+      delta_s[e] = delta[stats + min(t0 + e, p.seq - 1u)];
+    }`
+      : ""
+  }
+    workgroupBarrier();
+${block((r, c) => `    var s${r}_${c} = 0.0;\n    var dp${r}_${c} = 0.0;`)}
+    for (var d = 0u; d < hp; d++) {
+${
+    rows((r) =>
+      `      let a${r} = ${ownA}_s[row${r} * NPS + d];\n      let b${r} = ${ownB}_s[row${r} * NPS + d];`
+    )
+  }
+${
+    cols((c) =>
+      `      let x${c} = ${tileA}_s[(cg + ${c}u * G) * NPS + d];\n      let y${c} = ${tileB}_s[(cg + ${c}u * G) * NPS + d];`
+    )
+  }
+${
+    block((r, c) =>
+      `      s${r}_${c} += dot(a${r}, x${c});\n      dp${r}_${c} += dot(b${r}, y${c});`
+    )
+  }
+    }
+${
+    block((r, c) =>
+      `    {
+      let pr = select(0.0, exp(s${r}_${c} * p.scale - ${lseOf(r, c)}), ${visibleOf(r, c)});
+      ds_s[row${r} * BT + cg + ${c}u * G] = pr * (dp${r}_${c} - ${deltaOf(r, c)}) * p.scale;${
+        dkdv ? `\n      p_s[row${r} * BT + cg + ${c}u * G] = pr;` : ""
+      }
+    }`
+    )
+  }
+    workgroupBarrier();
+    for (var c = 0u; c < BT; c++) {
+${
+    rows((r) =>
+      `      let w${r} = ds_s[row${r} * BT + c];` +
+      (dkdv ? `\n      let pw${r} = p_s[row${r} * BT + c];` : "")
+    )
+  }
+${
+    unroll(NE, (e) =>
+      `      let x${e} = ${tileA}_s[c * NPS + cg + ${e}u * G];` +
+      (dkdv ? `\n      let y${e} = ${tileB}_s[c * NPS + cg + ${e}u * G];` : ""))
+  }
+${
+    outs((r, e) =>
+      dkdv
+        ? `      dk${r}_${e} += w${r} * x${e};\n      dv${r}_${e} += pw${r} * y${e};`
+        : `      dq${r}_${e} += w${r} * x${e};`
+    )
+  }
+    }
+    workgroupBarrier();
+  }
+${
+    rows((r) =>
+      `  if (${own}${r} < p.seq) {
+    let base = row_base(b, ${own}${r}, h);
+${dkdv ? write("dk", "out", r) + "\n" + write("dv", "out2", r) : write("dq", "out", r)}
+  }`
+    )
+  }
+}
+`;
+}

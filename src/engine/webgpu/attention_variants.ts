@@ -10,15 +10,21 @@
 import attentionWgsl from "../../../kernels/attention.wgsl" with { type: "text" };
 import type { BufferBinding, KernelSpec } from "./dispatch.ts";
 import {
+  type AttentionTiledBackwardParams,
+  attentionTiledBackwardWgsl,
   type AttentionTiledParams,
   attentionTiledWgsl,
+  tiledBackwardCapacity,
+  tiledBackwardInvocations,
+  tiledBackwardProblem,
+  tiledBackwardSharedBytes,
   tiledCapacity,
   tiledInvocations,
   tiledParamsProblem,
   tiledSharedBytes,
 } from "./attention_tiled.ts";
 
-export type { AttentionTiledParams } from "./attention_tiled.ts";
+export type { AttentionTiledBackwardParams, AttentionTiledParams } from "./attention_tiled.ts";
 
 /** One attention problem, as the tuner classifies it. */
 export interface AttentionShape {
@@ -117,6 +123,8 @@ export interface AttentionVariant {
   params: AttentionTileParams;
   /** The tiled forward's parameters (attention_tiled.ts), when the forward is tiled. */
   tiled?: AttentionTiledParams;
+  /** The tiled dK/dV and dQ's parameters, when those are tiled too (delta stays the template's). */
+  tiledBackward?: AttentionTiledBackwardParams;
   /** Whether this variant can run `shape` on a device with `caps`. */
   supports(shape: AttentionShape, caps: AttentionDeviceCaps): boolean;
   /** Record the forward (out and lse). */
@@ -348,10 +356,20 @@ export function generatedAttentionVariant(
   };
 }
 
-/** The id of a tiled variant: attn-tiled-q<BR>-k<BC>-r<TR>x<TC>[-kv]-v4 (-kv: K, V share a tile). */
-export function tiledAttentionVariantId(tiled: AttentionTiledParams): string {
+/**
+ * The id of a tiled variant: attn-tiled-q<BR>-k<BC>-r<TR>x<TC>[-kv][-b<own>x<tile>-r<TR>x<TC>]-v4
+ * (-kv: K and V share a tile; -b...: the tiled backward's own rows, tile rows and block).
+ */
+export function tiledAttentionVariantId(
+  tiled: AttentionTiledParams,
+  backward?: AttentionTiledBackwardParams,
+): string {
   return `attn-tiled-q${tiled.queryRows}-k${tiled.keyTile}-r${tiled.blockRows}x${tiled.blockKeys}` +
-    (tiled.sharedKv ? "-kv" : "") + "-v4";
+    (tiled.sharedKv ? "-kv" : "") +
+    (backward
+      ? `-b${backward.ownRows}x${backward.tileRows}-r${backward.blockRows}x${backward.blockCols}`
+      : "") +
+    "-v4";
 }
 
 const tiledForwardCache = new Map<string, KernelSpec>();
@@ -372,6 +390,36 @@ export function tiledForwardKernel(tiled: AttentionTiledParams, capacity: number
   return spec;
 }
 
+const tiledBackwardCache = new Map<string, { dkdv: KernelSpec; dq: KernelSpec }>();
+
+/** The tiled dK/dV and dQ kernel specs at a capacity (generated once, then cached). */
+export function tiledBackwardKernels(
+  backward: AttentionTiledBackwardParams,
+  capacity: number,
+): { dkdv: KernelSpec; dq: KernelSpec } {
+  const { ownRows, tileRows, blockRows, blockCols } = backward;
+  const name = `attn-tiled-b${ownRows}x${tileRows}-r${blockRows}x${blockCols}-d${capacity}`;
+  const hit = tiledBackwardCache.get(name);
+  if (hit) return hit;
+  const U = "uniform", R = "read", W = "rw", _ = null;
+  const kernels: { dkdv: KernelSpec; dq: KernelSpec } = {
+    dkdv: {
+      module: `${name}-dkdv`,
+      code: attentionTiledBackwardWgsl(backward, capacity, "dkdv"),
+      entry: "attention_dkdv",
+      bindings: [U, R, R, R, _, R, W, W, W, W],
+    },
+    dq: {
+      module: `${name}-dq`,
+      code: attentionTiledBackwardWgsl(backward, capacity, "dq"),
+      entry: "attention_dq",
+      bindings: [U, R, R, R, _, R, W, W, W],
+    },
+  };
+  tiledBackwardCache.set(name, kernels);
+  return kernels;
+}
+
 /**
  * A tiled variant: the register-tiled forward of attention_tiled.ts (vec4 loads, headDim % 4 ==
  * 0) paired with the backward kernels (delta, dK/dV, dQ) of the template generated at `backward`.
@@ -380,21 +428,31 @@ export function tiledAttentionVariant(
   tiled: AttentionTiledParams,
   backward: AttentionTileParams,
   description: string,
+  tiledBackward?: AttentionTiledBackwardParams,
 ): AttentionVariant {
-  const id = tiledAttentionVariantId(tiled);
-  const problem = tiledParamsProblem(tiled);
+  const id = tiledAttentionVariantId(tiled, tiledBackward);
+  const problem = tiledParamsProblem(tiled) ??
+    (tiledBackward ? tiledBackwardProblem(tiledBackward) : null);
   if (problem) throw new Error(`attention variant ${id}: ${problem}`);
   if (backward.pack !== 4) throw new Error(`attention variant ${id}: the backward must be vec4`);
   const base = generatedAttentionVariant(backward, description);
+  const backwardFits = (shape: AttentionShape, caps: AttentionDeviceCaps) =>
+    !tiledBackward ||
+    (tiledBackwardInvocations(tiledBackward) <= caps.maxComputeInvocationsPerWorkgroup &&
+      tiledBackwardSharedBytes(tiledBackward, shape.headDim) <=
+        caps.maxComputeWorkgroupStorageSize &&
+      Math.ceil(shape.seq / tiledBackward.ownRows) <= caps.maxComputeWorkgroupsPerDimension);
   return {
     ...base,
     id,
     tiled,
+    ...(tiledBackward ? { tiledBackward } : {}),
     supports(shape, caps) {
       return base.supports(shape, caps) && shape.headDim % 4 === 0 &&
         tiledInvocations(tiled) <= caps.maxComputeInvocationsPerWorkgroup &&
         tiledSharedBytes(tiled, shape.headDim) <= caps.maxComputeWorkgroupStorageSize &&
-        Math.ceil(shape.seq / tiled.queryRows) <= caps.maxComputeWorkgroupsPerDimension;
+        Math.ceil(shape.seq / tiled.queryRows) <= caps.maxComputeWorkgroupsPerDimension &&
+        backwardFits(shape, caps);
     },
     recordForward(launch, recorder) {
       const { shape } = launch;
@@ -407,13 +465,50 @@ export function tiledAttentionVariant(
         1,
       ]);
     },
+    recordBackward(launch, recorder) {
+      if (!tiledBackward) return base.recordBackward(launch, recorder);
+      const { shape } = launch;
+      const template = attentionKernelsFor(
+        attentionVariantId(backward),
+        backward,
+        attentionCapacity(backward, shape.headDim),
+      );
+      const kernels = tiledBackwardKernels(
+        tiledBackward,
+        tiledBackwardCapacity(tiledBackward, shape.headDim),
+      );
+      const u = attentionUniforms(shape, launch.scale, launch.accumulate);
+      const { q, k, v, out, lse, gradOut, gradQ, gradK, gradV } = launch;
+      const rows = shape.batch * shape.heads * shape.seq;
+      const delta = recorder.scratch(rows);
+      const bh = shape.batch * shape.heads;
+      const blocks = Math.ceil(shape.seq / tiledBackward.ownRows);
+      recorder.dispatch(
+        template.delta,
+        u,
+        [out, gradOut, delta],
+        foldedGrid(
+          Math.ceil(rows / DELTA_WORKGROUP),
+          recorder.caps.maxComputeWorkgroupsPerDimension,
+        ),
+      );
+      recorder.dispatch(kernels.dkdv, u, [q, k, v, gradOut, lse, delta, gradK, gradV], [
+        blocks,
+        bh,
+        1,
+      ]);
+      recorder.dispatch(kernels.dq, u, [q, k, v, gradOut, lse, delta, gradQ], [blocks, bh, 1]);
+    },
   };
 }
 
 /** Workgroup bytes the largest of a variant's kernels declares at `headDim`. */
 export function attentionVariantSharedBytes(variant: AttentionVariant, headDim: number): number {
-  const template = attentionSharedBytes(variant.params, headDim);
-  return variant.tiled ? Math.max(template, tiledSharedBytes(variant.tiled, headDim)) : template;
+  return Math.max(
+    attentionSharedBytes(variant.params, headDim),
+    variant.tiled ? tiledSharedBytes(variant.tiled, headDim) : 0,
+    variant.tiledBackward ? tiledBackwardSharedBytes(variant.tiledBackward, headDim) : 0,
+  );
 }
 
 /** The WGSL modules a variant runs at `headDim` (the template's, then the tiled forward's). */
@@ -530,6 +625,24 @@ export const ATTENTION_VARIANTS: readonly AttentionVariant[] = [
     { queryRows: 32, keyTile: 16, blockRows: 4, blockKeys: 2, sharedKv: false },
     TILED_BACKWARD,
     "tiled forward: 32 rows x 16-key tiles, 4x2 blocks, separate K/V tiles (3 barriers/tile)",
+  ),
+  tiledAttentionVariant(
+    { queryRows: 32, keyTile: 32, blockRows: 4, blockKeys: 4, sharedKv: true },
+    TILED_BACKWARD,
+    "tiled forward (32 x 32, 4x4) and tiled dK/dV, dQ: 16 own rows x 16-row tiles, 2x2 blocks",
+    { ownRows: 16, tileRows: 16, blockRows: 2, blockCols: 2 },
+  ),
+  tiledAttentionVariant(
+    { queryRows: 32, keyTile: 16, blockRows: 2, blockKeys: 2, sharedKv: true },
+    TILED_BACKWARD,
+    "tiled forward (32 x 16, 2x2) and backward (16 own x 8-row tiles, 2x2): 28 / 26 KiB at d128",
+    { ownRows: 16, tileRows: 8, blockRows: 2, blockCols: 2 },
+  ),
+  tiledAttentionVariant(
+    { queryRows: 64, keyTile: 16, blockRows: 4, blockKeys: 4, sharedKv: true },
+    TILED_BACKWARD,
+    "tiled forward (64 x 16, 4x4) and backward (24 own x 16-row tiles, 2x2): 47 / 45 KiB at d128",
+    { ownRows: 24, tileRows: 16, blockRows: 2, blockCols: 2 },
   ),
 ];
 
