@@ -257,6 +257,12 @@ export interface AttentionTiledBackwardParams {
   blockRows: number;
   /** Tile rows of the score block per invocation. */
   blockCols: number;
+  /**
+   * Stream the head dimension through workgroup memory this many floats at a time (a multiple of
+   * 4 * tileRows / blockCols) instead of staging whole rows: memory independent of headDim, own
+   * rows re-read per tile, two barriers per chunk. Unset: whole rows, own rows staged once.
+   */
+  chunk?: number;
 }
 
 /** As the forward's: (own rows / block rows) x (tile rows / block cols) and G. */
@@ -272,17 +278,17 @@ export function tiledBackwardInvocations(t: AttentionTiledBackwardParams): numbe
 
 /** Head-dimension capacity of the backward kernels: a multiple of 4 G. */
 export function tiledBackwardCapacity(t: AttentionTiledBackwardParams, headDim: number): number {
-  const step = 4 * backwardShape(t).groups;
+  const step = t.chunk ?? 4 * backwardShape(t).groups;
   return Math.max(step, Math.ceil(headDim / step) * step);
 }
 
 /**
- * Workgroup bytes of the larger backward kernel (dK/dV): four staged tiles of capacity + 4 floats
- * per row (K and V own rows, Q and dO tile rows; dQ: Q and dO own, K and V tile), P and dS (own x
+ * Workgroup bytes of the larger backward kernel (dK/dV): four staged tiles of capacity (or chunk)
+ * + 4 floats per row (K and V own rows, Q and dO tile rows; dQ: Q and dO own, K and V tile), P and dS (own x
  * tile; dQ keeps only dS) and the tile's lse and delta (dK/dV only), 4 bytes each.
  */
 export function tiledBackwardSharedBytes(t: AttentionTiledBackwardParams, headDim: number): number {
-  const stride = tiledBackwardCapacity(t, headDim) + 4;
+  const stride = (t.chunk ?? tiledBackwardCapacity(t, headDim)) + 4;
   return 4 * (stride * 2 * (t.ownRows + t.tileRows) + 2 * t.ownRows * t.tileRows + 2 * t.tileRows);
 }
 
@@ -294,6 +300,10 @@ export function tiledBackwardProblem(t: AttentionTiledBackwardParams): string | 
   }
   if (ownRows % blockRows !== 0) return "own rows must divide by block rows";
   if (tileRows % blockCols !== 0) return "tile rows must divide by block cols";
+  const step = 4 * backwardShape(t).groups;
+  if (t.chunk !== undefined && !(Number.isInteger(t.chunk / step) && t.chunk > 0)) {
+    return `chunk must be a positive multiple of ${step}`;
+  }
   return null;
 }
 
@@ -311,6 +321,7 @@ export function attentionTiledBackwardWgsl(
 ): string {
   const problem = tiledBackwardProblem(t);
   if (problem) throw new Error(`tiled attention backward: ${problem}`);
+  if (t.chunk !== undefined) return streamedBackwardWgsl(t, capacity, kernel, t.chunk);
   const { groups: G, invocations } = backwardShape(t);
   const TR = t.blockRows, TC = t.blockCols;
   const np = capacity / 4;
@@ -487,6 +498,219 @@ ${
   }
     }
     workgroupBarrier();
+  }
+${
+    rows((r) =>
+      `  if (${own}${r} < p.seq) {
+    let base = row_base(b, ${own}${r}, h);
+${dkdv ? write("dk", "out", r) + "\n" + write("dv", "out2", r) : write("dq", "out", r)}
+  }`
+    )
+  }
+}
+`;
+}
+
+/**
+ * The streamed form of a backward kernel: per tile, S and dP accumulate over chunks of `chunk`
+ * floats of the head dimension (own and tile rows of the chunk staged, barrier, block dot
+ * products, barrier), then P and dS go to workgroup memory (barrier), then the gradients
+ * accumulate chunk by chunk from the tile rows of each chunk (staged, barrier, multiply-adds,
+ * barrier). Each invocation's gradient packs cg + e G fall chunk / (4 G) into every chunk.
+ */
+function streamedBackwardWgsl(
+  t: AttentionTiledBackwardParams,
+  capacity: number,
+  kernel: "dkdv" | "dq",
+  chunk: number,
+): string {
+  const { groups: G, invocations } = backwardShape(t);
+  const TR = t.blockRows, TC = t.blockCols;
+  const np = capacity / 4;
+  const cp = chunk / 4; // packs per chunk
+  if (!Number.isInteger(np) || np % cp !== 0) throw new Error("tiled attention: bad capacity");
+  const chunks = np / cp;
+  const NF = cp / G; // gradient packs per invocation per chunk
+  const dkdv = kernel === "dkdv";
+  const rows = (f: (r: number) => string) => unroll(TR, f);
+  const cols = (f: (c: number) => string) => unroll(TC, f);
+  const block = (f: (r: number, c: number) => string) => rows((r) => cols((c) => f(r, c)));
+  const [ownA, ownB, tileA, tileB] = dkdv ? ["k", "v", "q", "d_o"] : ["q", "d_o", "k", "v"];
+  // Rows [first, first + count) of `src`, packs [d0, d0 + CP), zero past the sequence and head dim.
+  const stage = (src: string, first: string, count: string, d0: string, indent: string) =>
+    `${indent}for (var e = lid; e < ${count} * CP; e += WG) {
+${indent}  let r = e / CP;
+${indent}  let c = ${d0} + e % CP;
+${indent}  var x = vec4<f32>(0.0);
+${indent}  if (${first} + r < p.seq && c < hp) { x = ${src}[row_base(b, ${first} + r, h) + c]; }
+${indent}  ${src}_s[r * CPS + e % CP] = x;
+${indent}}`;
+  const own = dkdv ? "j" : "i";
+  const visibleOf = (r: number, c: number) =>
+    dkdv ? `visible(t0 + cg + ${c}u * G, j${r})` : `visible(i${r}, t0 + cg + ${c}u * G)`;
+  const lseOf = (r: number, c: number) => dkdv ? `lse_s[cg + ${c}u * G]` : `lse${r}`;
+  const deltaOf = (r: number, c: number) => dkdv ? `delta_s[cg + ${c}u * G]` : `delta${r}`;
+  const grads = dkdv ? ["dk", "dv"] : ["dq"];
+  const accs = (f: (name: string, r: number, e: number) => string) =>
+    grads.map((name) => rows((r) => unroll(np / G, (e) => f(name, r, e)))).join("\n");
+  // Pack of gradient register e: chunk e / NF, slot cg + (e % NF) G within it.
+  const packOf = (e: number) => `${Math.floor(e / NF) * cp}u + cg + ${e % NF}u * G`;
+  const gradientChunk = (ci: number) =>
+    `    if (${ci * cp}u < hp) {
+${stage(tileA, "t0", "BT", `${ci * cp}u`, "      ")}
+${dkdv ? stage(tileB, "t0", "BT", `${ci * cp}u`, "      ") : ""}
+      workgroupBarrier();
+      for (var c = 0u; c < BT; c++) {
+${
+      rows((r) =>
+        `        let w${r} = ds_s[row${r} * BT + c];` +
+        (dkdv ? `\n        let pw${r} = p_s[row${r} * BT + c];` : "")
+      )
+    }
+${
+      unroll(NF, (f) =>
+        `        let x${f} = ${tileA}_s[c * CPS + cg + ${f}u * G];` +
+        (dkdv ? `\n        let y${f} = ${tileB}_s[c * CPS + cg + ${f}u * G];` : ""))
+    }
+${
+      rows((r) =>
+        unroll(NF, (f) => {
+          const e = ci * NF + f;
+          return dkdv
+            ? `        dk${r}_${e} += w${r} * x${f};\n        dv${r}_${e} += pw${r} * y${f};`
+            : `        dq${r}_${e} += w${r} * x${f};`;
+        })
+      )
+    }
+      }
+      workgroupBarrier();
+    }`;
+  const write = (name: string, buffer: string, r: number) =>
+    unroll(np / G, (e) =>
+      `    if (${packOf(e)} < hp) {
+      let at = base + ${packOf(e)};
+      if (p.accumulate != 0u) { ${buffer}[at] += ${name}${r}_${e}; } else { ${buffer}[at] = ${name}${r}_${e}; }
+    }`);
+  return `// Tiled causal sliding-window attention backward, ${kernel}, head dimension streamed ${chunk}
+// floats at a time (generated by src/engine/webgpu/attention_tiled.ts): ${t.ownRows} own rows,
+// ${t.tileRows}-row tiles, ${TR}x${TC} score blocks per invocation.
+struct Params {
+  batch: u32, seq: u32, heads: u32, head_dim: u32,
+  window: u32, accumulate: u32, _pad0: u32, _pad1: u32,
+  scale: f32, _pad2: f32, _pad3: f32, _pad4: f32,
+}
+
+const CP: u32 = ${cp}u;        // vec4 packs per chunk
+const CPS: u32 = ${
+    cp + 1
+  }u;       // row stride in workgroup tiles (one pad vec4 against bank conflicts)
+const BO: u32 = ${t.ownRows}u;        // own rows
+const BT: u32 = ${t.tileRows}u;        // tile rows
+const G: u32 = ${G}u;          // invocations per own row
+const RG: u32 = ${t.ownRows / TR}u;        // row groups
+const WG: u32 = ${invocations}u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> d_o: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(7) var<storage, read_write> delta: array<f32>;
+@group(0) @binding(8) var<storage, read_write> out: array<vec4<f32>>;
+${dkdv ? "@group(0) @binding(9) var<storage, read_write> out2: array<vec4<f32>>;\n" : ""}
+var<workgroup> ${ownA}_s: array<vec4<f32>, ${t.ownRows * (cp + 1)}>;
+var<workgroup> ${ownB}_s: array<vec4<f32>, ${t.ownRows * (cp + 1)}>;
+var<workgroup> ${tileA}_s: array<vec4<f32>, ${t.tileRows * (cp + 1)}>;
+var<workgroup> ${tileB}_s: array<vec4<f32>, ${t.tileRows * (cp + 1)}>;
+var<workgroup> ds_s: array<f32, ${t.ownRows * t.tileRows}>;   // dS [own][tile]
+${
+    dkdv
+      ? `var<workgroup> p_s: array<f32, ${t.ownRows * t.tileRows}>;    // P [own][tile]
+var<workgroup> lse_s: array<f32, ${t.tileRows}>;
+var<workgroup> delta_s: array<f32, ${t.tileRows}>;
+`
+      : ""
+  }
+fn row_base(b: u32, t: u32, h: u32) -> u32 {
+  return ((b * p.seq + t) * p.heads + h) * (p.head_dim / 4u);
+}
+
+fn visible(i: u32, j: u32) -> bool {
+  return i < p.seq && j <= i && i - j <= p.window;
+}
+
+@compute @workgroup_size(WG)
+fn attention_${kernel}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.y / p.heads;
+  let h = wid.y % p.heads;
+  let hp = p.head_dim / 4u;
+  let o0 = wid.x * BO;
+  let cg = lid % G;
+  let rg = lid / G;
+  let stats = (b * p.heads + h) * p.seq;
+${rows((r) => `  let row${r} = rg + ${r}u * RG;\n  let ${own}${r} = o0 + row${r};`)}
+${
+    dkdv ? "" : rows((r) =>
+      `  let lse${r} = lse[stats + min(i${r}, p.seq - 1u)];
+  let delta${r} = delta[stats + min(i${r}, p.seq - 1u)];`
+    )
+  }
+${accs((name, r, e) => `  var ${name}${r}_${e} = vec4<f32>(0.0);`)}
+${
+    dkdv
+      ? `  let t_begin = o0;
+  let t_end = min(p.seq, min(o0 + BO, p.seq) - 1u + p.window + 1u);`
+      : `  let t_begin = select(0u, o0 - p.window, o0 > p.window);
+  let t_end = min(o0 + BO, p.seq);`
+  }
+  for (var t0 = t_begin; t0 < t_end; t0 += BT) {
+${
+    dkdv
+      ? `    for (var e = lid; e < BT; e += WG) {
+      lse_s[e] = lse[stats + min(t0 + e, p.seq - 1u)];
+      delta_s[e] = delta[stats + min(t0 + e, p.seq - 1u)];
+    }`
+      : ""
+  }
+${block((r, c) => `    var s${r}_${c} = 0.0;\n    var dp${r}_${c} = 0.0;`)}
+    for (var d0 = 0u; d0 < hp; d0 += CP) {
+${stage(ownA, "o0", "BO", "d0", "      ")}
+${stage(ownB, "o0", "BO", "d0", "      ")}
+${stage(tileA, "t0", "BT", "d0", "      ")}
+${stage(tileB, "t0", "BT", "d0", "      ")}
+      workgroupBarrier();
+      for (var d = 0u; d < CP; d++) {
+${
+    rows((r) =>
+      `        let a${r} = ${ownA}_s[row${r} * CPS + d];\n        let b${r} = ${ownB}_s[row${r} * CPS + d];`
+    )
+  }
+${
+    cols((c) =>
+      `        let x${c} = ${tileA}_s[(cg + ${c}u * G) * CPS + d];\n        let y${c} = ${tileB}_s[(cg + ${c}u * G) * CPS + d];`
+    )
+  }
+${
+    block((r, c) =>
+      `        s${r}_${c} += dot(a${r}, x${c});\n        dp${r}_${c} += dot(b${r}, y${c});`
+    )
+  }
+      }
+      workgroupBarrier();
+    }
+${
+    block((r, c) =>
+      `    {
+      let pr = select(0.0, exp(s${r}_${c} * p.scale - ${lseOf(r, c)}), ${visibleOf(r, c)});
+      ds_s[row${r} * BT + cg + ${c}u * G] = pr * (dp${r}_${c} - ${deltaOf(r, c)}) * p.scale;${
+        dkdv ? `\n      p_s[row${r} * BT + cg + ${c}u * G] = pr;` : ""
+      }
+    }`
+    )
+  }
+    workgroupBarrier();
+${unroll(chunks, gradientChunk)}
   }
 ${
     rows((r) =>

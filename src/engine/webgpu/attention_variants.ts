@@ -359,8 +359,9 @@ export function generatedAttentionVariant(
 }
 
 /**
- * The id of a tiled variant: attn-tiled-q<BR>-k<BC>-r<TR>x<TC>[-kv][-b<own>x<tile>-r<TR>x<TC>]-v4
- * (-kv: K and V share a tile; -b...: the tiled backward's own rows, tile rows and block).
+ * The id of a tiled variant: attn-tiled-q<BR>-k<BC>-r<TR>x<TC>[-kv][-b<own>x<tile>-r<TR>x<TC>
+ * [-c<chunk>]]-v4 (-kv: K and V share a tile; -b...: the tiled backward's own rows, tile rows,
+ * block and head-dimension chunk when streamed).
  */
 export function tiledAttentionVariantId(
   tiled: AttentionTiledParams,
@@ -369,7 +370,8 @@ export function tiledAttentionVariantId(
   return `attn-tiled-q${tiled.queryRows}-k${tiled.keyTile}-r${tiled.blockRows}x${tiled.blockKeys}` +
     (tiled.sharedKv ? "-kv" : "") +
     (backward
-      ? `-b${backward.ownRows}x${backward.tileRows}-r${backward.blockRows}x${backward.blockCols}`
+      ? `-b${backward.ownRows}x${backward.tileRows}-r${backward.blockRows}x${backward.blockCols}` +
+        (backward.chunk ? `-c${backward.chunk}` : "")
       : "") +
     "-v4";
 }
@@ -400,7 +402,8 @@ export function tiledBackwardKernels(
   capacity: number,
 ): { dkdv: KernelSpec; dq: KernelSpec } {
   const { ownRows, tileRows, blockRows, blockCols } = backward;
-  const name = `attn-tiled-b${ownRows}x${tileRows}-r${blockRows}x${blockCols}-d${capacity}`;
+  const chunk = backward.chunk ? `-c${backward.chunk}` : "";
+  const name = `attn-tiled-b${ownRows}x${tileRows}-r${blockRows}x${blockCols}${chunk}-d${capacity}`;
   const hit = tiledBackwardCache.get(name);
   if (hit) return hit;
   const U = "uniform", R = "read", W = "rw", _ = null;
@@ -648,6 +651,18 @@ export const ATTENTION_VARIANTS: readonly AttentionVariant[] = [
     TILED_BACKWARD,
     "tiled forward (64 x 16, 4x4) and backward (24 own x 16-row tiles, 2x2): 47 / 45 KiB at d128",
     { ownRows: 24, tileRows: 16, blockRows: 2, blockCols: 2 },
+  ),
+  tiledAttentionVariant(
+    { queryRows: 32, keyTile: 32, blockRows: 4, blockKeys: 4, sharedKv: true },
+    TILED_BACKWARD,
+    "tiled forward (32 x 32, 4x4), backward 32 x 32, 4x4 blocks, head dim streamed 32 at a time",
+    { ownRows: 32, tileRows: 32, blockRows: 4, blockCols: 4, chunk: 32 },
+  ),
+  tiledAttentionVariant(
+    { queryRows: 32, keyTile: 32, blockRows: 2, blockKeys: 4, sharedKv: true },
+    TILED_BACKWARD,
+    "tiled forward (32 x 32, 2x4), backward 32 x 32, 2x4 blocks, 128 invocations, 32 at a time",
+    { ownRows: 32, tileRows: 32, blockRows: 2, blockCols: 4, chunk: 32 },
   ),
 ];
 
