@@ -48,7 +48,8 @@ run() { # run NAME SECONDS CMD...: one step, its log in $OUT/NAME.log
 
 run platform 60 deno run -A main.ts platform
 run bench-webgpu "${GPU_CHECK_WEBGPU_S:-200}" deno run -A bench/main.ts webgpu
-run tests "${GPU_CHECK_TESTS_S:-150}" deno test -A tests/engine/ tests/train/golden_train_test.ts
+run tests "${GPU_CHECK_TESTS_S:-150}" deno test -A tests/engine/ tests/train/golden_train_test.ts \
+  tests/train/precision_test.ts
 run bench-engine-train "${GPU_CHECK_TRAIN_S:-120}" deno run -A bench/main.ts engine train
 run platform-tuned 30 deno run -A main.ts platform
 step "done"
