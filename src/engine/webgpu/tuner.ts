@@ -8,6 +8,7 @@
  */
 import { dirname } from "node:path";
 import { atomicWriteSync } from "../../util/atomic.ts";
+import { UsageError } from "../../util/errors.ts";
 import type { WebGpuBackend, WebGpuBuffer } from "./backend.ts";
 import { hasTimestamps, timeOnDevice } from "./timing.ts";
 
@@ -369,7 +370,7 @@ export function tuningWanted(isFallback: boolean): boolean {
   const value = Deno.env.get("AUTORESEARCH_WEBGPU_TUNE");
   if (value === undefined || value === "") return !isFallback;
   if (value === "1" || value === "0") return value === "1";
-  throw new Error(`AUTORESEARCH_WEBGPU_TUNE: must be 1 or 0, got ${JSON.stringify(value)}`);
+  throw new UsageError("AUTORESEARCH_WEBGPU_TUNE", `must be 1 or 0, got ${JSON.stringify(value)}`);
 }
 
 /** The trainer's side of a tuner: tune the shapes a run used, name the kernels they run on. */
