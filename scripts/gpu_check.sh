@@ -2,8 +2,9 @@
 # The whole real-GPU check in one call (GPU time is scarce): unpack what scripts/gpu_pack.sh
 # packed (Deno, its package cache, the Vulkan loader), then on the GPU
 #   1. `autoresearch platform` (adapter, features, peak),
-#   2. the WebGPU bench, which tunes the matmul variants on the training shapes first,
-#   3. the engine tests and the golden training test with WebGPU required,
+#   2. the WebGPU bench, which tunes the matmul and attention variants on the training shapes,
+#   3. the engine tests, the golden training test (f32 and f16) and the f16 loss gate, WebGPU
+#      required,
 #   4. the engine and train benches (per-op device time, dispatches per step, tokens/s, MFU),
 #   5. `autoresearch platform` again (the tuned shapes).
 # Each step has its own time limit so one slow step cannot eat the others'; the logs go to
@@ -48,7 +49,8 @@ run() { # run NAME SECONDS CMD...: one step, its log in $OUT/NAME.log
 
 run platform 60 deno run -A main.ts platform
 run bench-webgpu "${GPU_CHECK_WEBGPU_S:-200}" deno run -A bench/main.ts webgpu
-run tests "${GPU_CHECK_TESTS_S:-150}" deno test -A tests/engine/ tests/train/golden_train_test.ts
+run tests "${GPU_CHECK_TESTS_S:-150}" deno test -A tests/engine/ tests/train/golden_train_test.ts \
+  tests/train/precision_test.ts
 run bench-engine-train "${GPU_CHECK_TRAIN_S:-120}" deno run -A bench/main.ts engine train
 run platform-tuned 30 deno run -A main.ts platform
 step "done"

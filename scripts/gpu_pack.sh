@@ -12,7 +12,7 @@ deno_bin=$(npx --yes "deno@$DENO_VERSION" eval 'console.log(Deno.execPath())')
 xz -T0 -6 -c "$deno_bin" >.gpu/deno.xz
 cache=$(mktemp -d)
 DENO_DIR="$cache/denodir" npx --yes "deno@$DENO_VERSION" cache main.ts bench/*.ts \
-  tests/engine/*_test.ts tests/train/golden_train_test.ts >/dev/null 2>&1
+  tests/engine/*_test.ts tests/train/golden_train_test.ts tests/train/precision_test.ts >/dev/null 2>&1
 tar -cf - -C "$cache" denodir | xz -T0 -6 >.gpu/denodir.tar.xz
 rm -rf "$cache"
 # Vulkan loader (the GPU machine has the NVIDIA driver's ICD but may lack libvulkan.so.1).

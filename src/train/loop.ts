@@ -46,10 +46,11 @@ export interface TrainLoopOptions {
   /** Longest row the model will be fed later (the evaluation context); default seqLen. */
   maxSeqLen?: number;
   /**
-   * Awaited once after the first step, outside the counted time: the backend's kernels can be
-   * tuned on the shapes that step used (WebGPU matmul autotuning).
+   * Awaited after the first micro-batch and again after the first step, never in the counted
+   * time: the backend's kernels are tuned on the shapes used so far (WebGPU autotuning), so the
+   * rest of the first step already runs on tuned kernels and the optimizer's shapes follow.
    */
-  afterFirstStep?: () => Promise<void>;
+  tune?: () => Promise<void>;
 }
 
 /** What the loop produced. */
@@ -125,6 +126,7 @@ export async function trainModel(opts: TrainLoopOptions): Promise<TrainLoopResul
   try {
     while (true) {
       const t0 = performance.now();
+      let tuningMs = 0;
       const progress = Math.min(trainingMs / (opts.budgetSeconds * 1000), 1);
       model.zeroGrads();
       // The recipe's forward and optimizer run in here; what they throw names the recipe.
@@ -134,11 +136,16 @@ export async function trainModel(opts: TrainLoopOptions): Promise<TrainLoopResul
         callRecipe(label, "forward", () => model.forward(batch.inputs, batch.targets, rows));
         model.accumulateLoss(lossBuf, 1 / micro);
         model.backward(1 / micro);
+        if (step === 0 && m === 0 && opts.tune) {
+          const tuneStart = performance.now();
+          await opts.tune();
+          tuningMs += performance.now() - tuneStart;
+        }
       }
       const current = step;
       callRecipe(label, "optimizer step", () => optimizer.step(current, progress));
       const loss = (await backend.read(lossBuf))[0];
-      const dt = performance.now() - t0;
+      const dt = performance.now() - t0 - tuningMs;
       const warmup = step < recipe.warmupSteps;
       if (!warmup) {
         trainingMs += dt;
@@ -146,7 +153,7 @@ export async function trainModel(opts: TrainLoopOptions): Promise<TrainLoopResul
       }
       losses.push(loss);
       step++;
-      if (step === 1 && opts.afterFirstStep) await opts.afterFirstStep();
+      if (step === 1 && opts.tune) await opts.tune(); // the optimizer's shapes (after dt)
       if (!Number.isFinite(loss) || loss > MAX_LOSS) {
         failure = `loss ${loss} at step ${step - 1} (NaN or above ${MAX_LOSS})`;
         break;

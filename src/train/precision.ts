@@ -17,6 +17,7 @@ import {
   writeF16Gate,
 } from "../engine/webgpu/tune.ts";
 import { tuneAttentionAtFirstUse } from "../engine/webgpu/attention_tune.ts";
+import { UsageError } from "../util/errors.ts";
 import { trainModel } from "./loop.ts";
 import { Rng } from "./model.ts";
 import { evaluateRecipe } from "./recipe_loader.ts";
@@ -33,8 +34,9 @@ export function matmulPrecision(): MatmulPrecision {
   const value = Deno.env.get("AUTORESEARCH_WEBGPU_PRECISION");
   if (value === undefined || value === "" || value === "f32") return "f32";
   if (value === "auto") return "auto";
-  throw new Error(
-    `AUTORESEARCH_WEBGPU_PRECISION: must be f32 or auto, got ${JSON.stringify(value)}`,
+  throw new UsageError(
+    "AUTORESEARCH_WEBGPU_PRECISION",
+    `must be f32 or auto, got ${JSON.stringify(value)}`,
   );
 }
 
@@ -47,10 +49,9 @@ export function tuningSeconds(): number {
   if (value === undefined || value === "") return 120;
   const seconds = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value) || !(seconds > 0)) {
-    throw new Error(
-      `AUTORESEARCH_WEBGPU_TUNE_S: must be a positive number of seconds, got ${
-        JSON.stringify(value)
-      }`,
+    throw new UsageError(
+      "AUTORESEARCH_WEBGPU_TUNE_S",
+      `must be a positive number of seconds, got ${JSON.stringify(value)}`,
     );
   }
   return seconds;

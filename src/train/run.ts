@@ -336,7 +336,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunReport> {
         hardTimeoutSeconds: hardTimeout,
         maxSeqLen: evaluation.seqLen,
         onProgress: (p) => progress.update(p),
-        afterFirstStep: tuning ? () => tuning.finish() : undefined,
+        tune: tuning ? () => tuning.finish() : undefined,
       });
     } catch (error) {
       progress.stop();

@@ -173,56 +173,67 @@ gpuTest(
   },
 );
 
-gpuTest("tuneAtFirstUse: the trainer tunes the shapes of its first step once", async (g) => {
-  const dir = await Deno.makeTempDir();
-  const cachePath = join(dir, "tune.json");
-  const previous = Deno.env.get("AUTORESEARCH_WEBGPU_TUNE");
-  Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", "1");
-  try {
-    // Three variants keep this quick on a software adapter (every pipeline compiles there).
-    const variants = [TILE64, TILE128, MATMUL_VARIANTS[2]];
-    const tuning = tuneAtFirstUse(g, { cachePath, log: quiet, variants });
-    let calls = 0;
-    const result = await trainModel({
-      backend: g,
-      recipe: referenceRecipe(TINY_RECIPE),
-      vocabSize: 64,
-      budgetSeconds: 30,
-      seed: 1,
-      nextBatch: markovBatches(64, TINY_RECIPE.deviceBatchRows, TINY_RECIPE.model.seqLen, 7),
-      peakFlops: null,
-      maxSteps: 2,
-      afterFirstStep: async () => {
-        calls++;
-        const done = await tuning.finish();
-        assert.ok(done && done.measured > 0, "the first step's shapes were tuned");
-      },
-    });
-    result.model.dispose();
-    assert.equal(calls, 1);
-    assert.equal(result.failure, null);
-    const cache = JSON.parse(await Deno.readTextFile(cachePath));
-    const entries = cache.adapters[adapterKey(g, variants)].entries;
-    assert.ok(Object.keys(entries).length >= 3, "forward, backward and optimizer shapes");
-    assert.match(tuning.kernels(), /^webgpu-matmul:/);
-    for (const id of tuning.kernels().slice("webgpu-matmul:".length).split(",")) {
-      assert.ok(MATMUL_VARIANTS.some((v) => v.id === id), id);
+gpuTest(
+  "tuneAtFirstUse: the trainer tunes after its first micro-batch and its first step",
+  async (g) => {
+    const dir = await Deno.makeTempDir();
+    const cachePath = join(dir, "tune.json");
+    const previous = Deno.env.get("AUTORESEARCH_WEBGPU_TUNE");
+    Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", "1");
+    try {
+      // Three variants keep this quick on a software adapter (every pipeline compiles there).
+      const variants = [TILE64, TILE128, MATMUL_VARIANTS[2]];
+      const tuning = tuneAtFirstUse(g, { cachePath, log: quiet, variants });
+      const rounds: string[][] = [];
+      const result = await trainModel({
+        backend: g,
+        recipe: referenceRecipe(TINY_RECIPE),
+        vocabSize: 64,
+        budgetSeconds: 30,
+        seed: 1,
+        nextBatch: markovBatches(64, TINY_RECIPE.deviceBatchRows, TINY_RECIPE.model.seqLen, 7),
+        peakFlops: null,
+        maxSteps: 2,
+        tune: async () => {
+          const done = await tuning.finish();
+          assert.ok(done && done.measured > 0, "new shapes were tuned");
+          rounds.push(Object.keys(done.entries));
+        },
+      });
+      result.model.dispose();
+      // After the first micro-batch (forward and backward), then after the first step (the
+      // optimizer's shapes, none of the first round's again).
+      assert.equal(rounds.length, 2);
+      assert.ok(rounds[1].every((key) => !rounds[0].includes(key)), `${rounds}`);
+      assert.equal(result.failure, null);
+      const cache = JSON.parse(await Deno.readTextFile(cachePath));
+      const entries = cache.adapters[adapterKey(g, variants)].entries;
+      assert.ok(Object.keys(entries).length >= 3, "forward, backward and optimizer shapes");
+      assert.match(tuning.kernels(), /^webgpu-matmul:/);
+      for (const id of tuning.kernels().slice("webgpu-matmul:".length).split(",")) {
+        assert.ok(MATMUL_VARIANTS.some((v) => v.id === id), id);
+      }
+      assert.equal(await tuning.finish(), null, "nothing new to tune");
+      // Every choice of both rounds is in use.
+      const applied = g.matmulChoice!;
+      for (const key of [...rounds[0], ...rounds[1]]) {
+        assert.equal(applied(parseKey(key))?.id, entries[key].variant, key);
+      }
+      Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", "0");
+      assert.equal(await tuneAtFirstUse(g, { cachePath, log: quiet }).finish(), null);
+      Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", "yes");
+      assert.throws(
+        () => tuneAtFirstUse(g, { cachePath }),
+        /AUTORESEARCH_WEBGPU_TUNE: must be 1 or 0/,
+      );
+    } finally {
+      if (previous === undefined) Deno.env.delete("AUTORESEARCH_WEBGPU_TUNE");
+      else Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", previous);
+      g.onMatmulShape = null;
+      await Deno.remove(dir, { recursive: true });
     }
-    assert.equal(await tuning.finish(), null, "tunes once");
-    Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", "0");
-    assert.equal(await tuneAtFirstUse(g, { cachePath, log: quiet }).finish(), null);
-    Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", "yes");
-    assert.throws(
-      () => tuneAtFirstUse(g, { cachePath }),
-      /AUTORESEARCH_WEBGPU_TUNE: must be 1 or 0/,
-    );
-  } finally {
-    if (previous === undefined) Deno.env.delete("AUTORESEARCH_WEBGPU_TUNE");
-    else Deno.env.set("AUTORESEARCH_WEBGPU_TUNE", previous);
-    g.onMatmulShape = null;
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  },
+);
 
 gpuTest(
   "autoresearch platform shows the tuned matmul and attention shapes from the caches",
@@ -292,3 +303,17 @@ gpuTest(
     assert.ok(g.matmulVariantFor(unaligned).supports(unaligned, g.matmulCaps));
   },
 );
+
+/** A shape from its cache key (the tests' inverse of shapeKey). */
+function parseKey(key: string): MatmulShape {
+  const match = key.match(/^(\d+)x(\d+)x(\d+)(?:b(\d+))?([NT])([NT])(u?)$/)!;
+  return {
+    m: Number(match[1]),
+    n: Number(match[2]),
+    k: Number(match[3]),
+    batch: Number(match[4] ?? 1),
+    transA: match[5] === "T",
+    transB: match[6] === "T",
+    ...(match[7] ? { aligned: false } : {}),
+  };
+}

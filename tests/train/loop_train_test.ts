@@ -94,3 +94,43 @@ Deno.test("loop: device memory stays flat over steps", async () => {
     backend.destroy();
   }
 });
+
+Deno.test("loop: the tune hook runs after the first micro-batch and the first step, uncounted", async () => {
+  const { createCpuBackend } = await import("../../src/engine/cpu/backend.ts");
+  const backend = await createCpuBackend();
+  // Two micro-batches per step and no warm-up steps: step 0 is counted, its tuning must not be.
+  const recipe: Recipe = {
+    ...TINY_RECIPE,
+    totalBatchTokens: 2 * TINY_RECIPE.deviceBatchRows * TINY_RECIPE.model.seqLen,
+    warmupSteps: 0,
+  };
+  const calls: number[] = [];
+  let micro = 0;
+  try {
+    const result = await trainModel({
+      backend,
+      recipe: referenceRecipe(recipe),
+      vocabSize: 64,
+      budgetSeconds: 30,
+      seed: 1,
+      nextBatch: (() => {
+        const next = markovBatches(64, recipe.deviceBatchRows, recipe.model.seqLen, 7);
+        return () => (micro++, next());
+      })(),
+      peakFlops: null,
+      maxSteps: 2,
+      tune: async () => {
+        calls.push(micro);
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+      },
+    });
+    result.model.dispose();
+    assert.deepEqual(calls, [1, 2], "after micro-batch 1 of step 0, then after step 0");
+    assert.ok(
+      result.trainingSeconds < 3,
+      `3 s of tuning left out, got ${result.trainingSeconds} s`,
+    );
+  } finally {
+    backend.destroy();
+  }
+});

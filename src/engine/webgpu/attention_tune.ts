@@ -259,24 +259,31 @@ export interface AttentionFirstUseOptions extends TunerOptions<AttentionVariant>
 }
 
 /**
- * Start attention tuning at first use: cached choices apply at once; the shapes of the first
- * step are collected, and `finish()` (called after that step, outside the counted time) tunes
- * the ones not cached. Without tuning only `kernels()` works.
+ * Start attention tuning at first use: cached choices apply at once; the shapes launched are
+ * collected, and each `finish()` (outside the counted time) tunes the new ones not cached; every
+ * choice so far stays applied. Without tuning only `kernels()` works.
  */
 export function tuneAttentionAtFirstUse(
   backend: WebGpuBackend,
   options: AttentionFirstUseOptions = {},
 ): FirstUseTuning<AttentionTuneResult> {
   const wanted = options.wanted ?? tuningWanted(backend.info.isFallback ?? false);
+  const applied: Record<string, AttentionTuneEntry> = {};
   if (wanted && options.cachePath !== null) {
     const cached = cachedAttentionTuning(backend, options.cachePath, options.log, options.variants);
+    Object.assign(applied, cached?.entries);
     if (cached) applyAttentionTuning(backend, cached, options.variants);
   }
   return firstUse({
     wanted,
     watch: (collect) => backend.onAttentionShape = collect,
     key: attentionShapeKey,
-    tune: (shapes) => tuneAttention(backend, shapes, options),
+    tune: async (shapes) => {
+      const result = await tuneAttention(backend, shapes, options);
+      Object.assign(applied, result.entries);
+      applyAttentionTuning(backend, { adapter: result.key, entries: applied }, options.variants);
+      return result;
+    },
     variantOf: (shape) => backend.attentionVariantFor(shape).id,
     label: "webgpu-attention",
   });

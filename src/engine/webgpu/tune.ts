@@ -306,24 +306,38 @@ export function applyMatmulTuning(
 }
 
 /**
- * Start tuning at first use: cached choices apply at once; the shapes of the first step are
- * collected, and `finish()` (called by the trainer after that step, outside the counted time)
- * tunes the ones not cached. Without tuning (`tuningWanted` false) only `kernels()` works.
+ * Start tuning at first use: cached choices apply at once; the shapes launched are collected,
+ * and each `finish()` (the trainer calls it after the first micro-batch and after the first step,
+ * outside the counted time) tunes the new ones not cached; every choice so far stays applied.
+ * Without tuning (`tuningWanted` false) only `kernels()` works.
  */
 export function tuneAtFirstUse(
   backend: WebGpuBackend,
   options: TuneOptions = {},
 ): FirstUseTuning<TuneResult> {
   const wanted = tuningWanted(backend.info.isFallback ?? false);
+  const allowF16 = options.allowF16 ?? false;
+  const applied: Record<string, TuneEntry> = {};
   if (wanted && options.cachePath !== null) {
     const cached = cachedTuning(backend, options.cachePath, options.log, options.variants);
-    if (cached) applyMatmulTuning(backend, cached, options.variants, options.allowF16 ?? false);
+    Object.assign(applied, cached?.entries);
+    if (cached) applyMatmulTuning(backend, cached, options.variants, allowF16);
   }
   return firstUse({
     wanted,
     watch: (collect) => backend.onMatmulShape = collect,
     key: shapeKey,
-    tune: (shapes) => tuneMatmul(backend, shapes, options),
+    tune: async (shapes) => {
+      const result = await tuneMatmul(backend, shapes, options);
+      Object.assign(applied, result.entries);
+      applyMatmulTuning(
+        backend,
+        { adapter: result.key, entries: applied },
+        options.variants,
+        allowF16,
+      );
+      return result;
+    },
     variantOf: (shape) => backend.matmulVariantFor(shape).id,
     label: "webgpu-matmul",
   });

@@ -8,6 +8,7 @@
  */
 import { dirname } from "node:path";
 import { atomicWriteSync } from "../../util/atomic.ts";
+import { UsageError } from "../../util/errors.ts";
 import type { WebGpuBackend, WebGpuBuffer } from "./backend.ts";
 import { hasTimestamps, timeOnDevice } from "./timing.ts";
 
@@ -369,12 +370,12 @@ export function tuningWanted(isFallback: boolean): boolean {
   const value = Deno.env.get("AUTORESEARCH_WEBGPU_TUNE");
   if (value === undefined || value === "") return !isFallback;
   if (value === "1" || value === "0") return value === "1";
-  throw new Error(`AUTORESEARCH_WEBGPU_TUNE: must be 1 or 0, got ${JSON.stringify(value)}`);
+  throw new UsageError("AUTORESEARCH_WEBGPU_TUNE", `must be 1 or 0, got ${JSON.stringify(value)}`);
 }
 
 /** The trainer's side of a tuner: tune the shapes a run used, name the kernels they run on. */
 export interface FirstUseTuning<R> {
-  /** Tune the shapes seen so far (cached ones cost nothing) and use the result. */
+  /** Tune the shapes seen since the last call (cached ones cost nothing); null when none. */
   finish(): Promise<R | null>;
   /** The variants the run's shapes use now, "<label>:<ids>" (part of the harness hash). */
   kernels(): string;
@@ -382,7 +383,8 @@ export interface FirstUseTuning<R> {
 
 /**
  * Tuning at first use: `watch` installs the collector of launched shapes (cached choices are
- * already applied by the caller); `finish()` tunes what was seen once, when `wanted`.
+ * already applied by the caller); each `finish()` tunes the shapes seen since the last one, when
+ * `wanted` (the trainer calls it after the first micro-batch and after the first step).
  */
 export function firstUse<S, R>(options: {
   wanted: boolean;
@@ -393,13 +395,14 @@ export function firstUse<S, R>(options: {
   label: string;
 }): FirstUseTuning<R> {
   const seen = new Map<string, S>();
+  const tuned = new Set<string>();
   options.watch((shape) => seen.set(options.key(shape), shape));
-  let finished = false;
   return {
     async finish() {
-      if (finished || !options.wanted) return null;
-      finished = true;
-      return await options.tune([...seen.values()]);
+      const fresh = [...seen].filter(([key]) => !tuned.has(key));
+      if (!options.wanted || fresh.length === 0) return null;
+      for (const [key] of fresh) tuned.add(key);
+      return await options.tune(fresh.map(([, shape]) => shape));
     },
     kernels() {
       const ids = new Set([...seen.values()].map(options.variantOf));
