@@ -15,6 +15,7 @@ import {
   type AttentionVariant,
   attentionVariantSharedBytes,
   attentionVariantWgsl,
+  tiledAttentionVariant,
 } from "../../src/engine/webgpu/attention_variants.ts";
 import {
   applyAttentionTuning,
@@ -206,6 +207,27 @@ gpuTest("tiled attention variants: the GPU recipe's shape fits 48 KiB, one fits 
   }
   assert.ok(tiled.some((v) => v.tiledBackward && v.supports(shape, caps(32))));
   return Promise.resolve();
+});
+
+Deno.test("tiled attention variants: malformed parameters are refused when the catalogue is built", () => {
+  const forward = { queryRows: 32, keyTile: 32, blockRows: 4, blockKeys: 4, sharedKv: true };
+  const backward = ATTENTION_VARIANTS[1].params;
+  const block = { ownRows: 32, tileRows: 32, blockRows: 4, blockCols: 4 };
+  const make = (f = forward, b?: typeof block & { chunk?: number }) =>
+    tiledAttentionVariant(f, backward, "test", b);
+  assert.equal(
+    make(forward, { ...block, chunk: 32 }).id,
+    "attn-tiled-q32-k32-r4x4-kv-b32x32-r4x4-c32-v4",
+  );
+  assert.throws(() => make({ ...forward, blockRows: 3 }), /divide/);
+  assert.throws(() => make({ ...forward, keyTile: 0 }), /positive/);
+  assert.throws(() => make(forward, { ...block, blockCols: 5 }), /divide/);
+  // G = 32 / 4 = 8 invocations per row: a chunk must hold a multiple of 4 * 8 floats.
+  assert.throws(() => make(forward, { ...block, chunk: 16 }), /chunk/);
+  assert.throws(
+    () => tiledAttentionVariant(forward, ATTENTION_VARIANTS[0].params, "scalar"),
+    /vec4/,
+  );
 });
 
 /** Fast and wrong: writes zeros to the output and gradients. */

@@ -1,5 +1,5 @@
 /**
- * WGSL generator of the tiled attention forward: causal sliding-window attention computed the way
+ * WGSL generator of the tiled attention kernels: causal sliding-window attention computed the way
  * a register-tiled matmul is, S = Q K^T and O = P V as register blocks over workgroup-memory
  * tiles. Generated rather than templated so every register of a block is a named variable and
  * every loop over a block is unrolled (a dynamically indexed register array spills to local
@@ -10,13 +10,19 @@
  * - a TR x TC block of the scores of one staged key tile: rows rg + t RG, keys cg + u G;
  * - the running max and (partial) sum of its TR rows, and their outputs O over the head-dimension
  *   packs cg, cg + G, cg + 2G, ... (TR x D/(4G) vec4 accumulators).
- * Per key tile (only the tiles the causal window lets some row of the block see): stage K (and V)
+ * Forward, per key tile (only the tiles the causal window lets some row of the block see): stage K
  * in workgroup memory; barrier; the score block from Q (staged once, pre-scaled) and K as vec4 dot
  * products, masked, its per-row max to `rowmax`; barrier; each invocation reads its rows' G maxes,
  * rescales, writes its probabilities P to `ps` and stages V (into the K tile when they share);
  * barrier; O += P V from `ps` and the V tile; one more barrier only when K and V share a buffer.
  * Row sums stay per invocation (all G invocations of a row rescale by the same max) and are summed
  * across the G once, at the end. Outputs, layout and masking are those of kernels/attention.wgsl.
+ *
+ * The backward's dK/dV and dQ (`attentionTiledBackwardWgsl`) have the same shape: own rows (keys,
+ * or queries) against staged tiles of the other side, score and dP blocks in registers, P and dS
+ * through workgroup memory, gradient blocks in registers; whole rows staged, or the head dimension
+ * streamed a chunk at a time (memory independent of the head dimension). The template
+ * (kernels/attention.wgsl) still supplies delta = rowsum(dO * O).
  */
 
 /** Parameters of one tiled forward kernel. */
