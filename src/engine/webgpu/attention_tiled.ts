@@ -20,9 +20,10 @@
  *
  * The backward's dK/dV and dQ (`attentionTiledBackwardWgsl`) have the same shape: own rows (keys,
  * or queries) against staged tiles of the other side, score and dP blocks in registers, P and dS
- * through workgroup memory, gradient blocks in registers; whole rows staged, or the head dimension
- * streamed a chunk at a time (memory independent of the head dimension). The template
- * (kernels/attention.wgsl) still supplies delta = rowsum(dO * O).
+ * through workgroup memory, gradient blocks in registers. Forward and backward each come whole-row
+ * (rows staged once per tile or per workgroup) or streamed (`chunk`: the head dimension through
+ * workgroup memory a chunk at a time, memory independent of the head dimension, more barriers).
+ * The template (kernels/attention.wgsl) still supplies delta = rowsum(dO * O).
  */
 
 /** Parameters of one tiled forward kernel. */
@@ -37,6 +38,11 @@ export interface AttentionTiledParams {
   blockKeys: number;
   /** K and V share one workgroup tile (less memory, one more barrier per tile). */
   sharedKv: boolean;
+  /**
+   * Stream the head dimension this many floats at a time (a multiple of 4 G; needs `sharedKv`):
+   * Q re-read per key tile, memory independent of headDim. Unset: whole rows, Q staged once.
+   */
+  chunk?: number;
 }
 
 /** Key groups G = BC/TC: the invocations that share a row (each holds D/G of its output). */
@@ -54,17 +60,17 @@ export function tiledInvocations(t: AttentionTiledParams): number {
  * invocations of a row holds the same number of output packs. Padding is zero and never summed.
  */
 export function tiledCapacity(t: AttentionTiledParams, headDim: number): number {
-  const step = 4 * tiledKeyGroups(t);
+  const step = t.chunk ?? 4 * tiledKeyGroups(t);
   return Math.max(step, Math.ceil(headDim / step) * step);
 }
 
 /**
- * Workgroup bytes: the Q tile and one (or two) K/V tiles of BR and BC rows of capacity + 4 floats
+ * Workgroup bytes: the Q tile and one (or two) K/V tiles of BR and BC rows of capacity (or chunk) + 4 floats
  * (a pad vec4 per row spreads the rows across memory banks), P (BR x BC) and the row maxima
  * (BR x G), 4 bytes each.
  */
 export function tiledSharedBytes(t: AttentionTiledParams, headDim: number): number {
-  const stride = tiledCapacity(t, headDim) + 4;
+  const stride = (t.chunk ?? tiledCapacity(t, headDim)) + 4;
   const kvTiles = t.sharedKv ? 1 : 2;
   return 4 * (stride * (t.queryRows + kvTiles * t.keyTile) + t.queryRows * t.keyTile +
     t.queryRows * tiledKeyGroups(t));
@@ -78,6 +84,13 @@ export function tiledParamsProblem(t: AttentionTiledParams): string | null {
   }
   if (queryRows % blockRows !== 0) return "query rows must divide by block rows";
   if (keyTile % blockKeys !== 0) return "key tile must divide by block keys";
+  if (t.chunk !== undefined) {
+    const step = 4 * tiledKeyGroups(t);
+    if (!(Number.isInteger(t.chunk / step) && t.chunk > 0)) {
+      return `chunk must be a positive multiple of ${step}`;
+    }
+    if (!t.sharedKv) return "a streamed forward shares its K/V chunk (sharedKv)";
+  }
   return null;
 }
 
@@ -90,6 +103,7 @@ function unroll(n: number, line: (i: number) => string): string {
 export function attentionTiledWgsl(t: AttentionTiledParams, capacity: number): string {
   const problem = tiledParamsProblem(t);
   if (problem) throw new Error(`tiled attention: ${problem}`);
+  if (t.chunk !== undefined) return streamedForwardWgsl(t, capacity, t.chunk);
   const G = tiledKeyGroups(t);
   const TR = t.blockRows, TC = t.blockKeys;
   const np = capacity / 4;
@@ -723,6 +737,169 @@ ${
       `  if (${own}${r} < p.seq) {
     let base = row_base(b, ${own}${r}, h);
 ${dkdv ? write("dk", "out", r) + "\n" + write("dv", "out2", r) : write("dq", "out", r)}
+  }`
+    )
+  }
+}
+`;
+}
+
+/**
+ * The streamed form of the forward: per key tile, S accumulates over chunks of `chunk` floats of
+ * the head dimension (the Q and K chunk staged, barrier, block dot products, barrier); the
+ * softmax as in the whole-row form (barrier after the maxima, barrier after P); then O
+ * accumulates chunk by chunk from the V chunk (staged into the K chunk's buffer, barrier,
+ * multiply-adds, barrier). Each invocation's output packs cg + e G fall chunk / (4 G) into every
+ * chunk.
+ */
+function streamedForwardWgsl(t: AttentionTiledParams, capacity: number, chunk: number): string {
+  const G = tiledKeyGroups(t);
+  const TR = t.blockRows, TC = t.blockKeys;
+  const np = capacity / 4;
+  const cp = chunk / 4;
+  if (!Number.isInteger(np) || np % cp !== 0) throw new Error("tiled attention: bad capacity");
+  const chunks = np / cp;
+  const NF = cp / G; // output packs per invocation per chunk
+  const NE = np / G;
+  const rows = (f: (r: number) => string) => unroll(TR, f);
+  const block = (f: (r: number, c: number) => string) =>
+    unroll(TR, (r) => unroll(TC, (c) => f(r, c)));
+  const outs = (f: (r: number, e: number) => string) =>
+    unroll(TR, (r) => unroll(NE, (e) => f(r, e)));
+  const packOf = (e: number) => `${Math.floor(e / NF) * cp}u + cg + ${e % NF}u * G`;
+  // Rows [first, first + count) of `src`, packs [d0, d0 + CP), zero past the sequence/head dim.
+  const stage = (src: string, dst: string, first: string, count: string, d0: string, ind: string) =>
+    `${ind}for (var e = lid; e < ${count} * CP; e += WG) {
+${ind}  let r = e / CP;
+${ind}  let c = ${d0} + e % CP;
+${ind}  var x = vec4<f32>(0.0);
+${ind}  if (${first} + r < p.seq && c < hp) { x = ${src}[row_base(b, ${first} + r, h) + c]; }
+${ind}  ${dst}[r * CPS + e % CP] = x;
+${ind}}`;
+  const valueChunk = (ci: number) =>
+    `    if (${ci * cp}u < hp) {
+${stage("v", "kc_s", "kt", "BC", `${ci * cp}u`, "      ")}
+      workgroupBarrier();
+      for (var c = 0u; c < BC; c++) {
+${rows((r) => `        let w${r} = ps[row${r} * BC + c];`)}
+${unroll(NF, (f) => `        let v${f} = kc_s[c * CPS + cg + ${f}u * G];`)}
+${rows((r) => unroll(NF, (f) => `        o${r}_${ci * NF + f} += w${r} * v${f};`))}
+      }
+      workgroupBarrier();
+    }`;
+  return `// Tiled causal sliding-window attention forward, head dimension streamed ${chunk} floats at a
+// time (generated by src/engine/webgpu/attention_tiled.ts): BR=${t.queryRows} query rows,
+// BC=${t.keyTile}-key tiles, ${TR}x${TC} score blocks per invocation.
+struct Params {
+  batch: u32, seq: u32, heads: u32, head_dim: u32,
+  window: u32, accumulate: u32, _pad0: u32, _pad1: u32,
+  scale: f32, _pad2: f32, _pad3: f32, _pad4: f32,
+}
+
+const CP: u32 = ${cp}u;        // vec4 packs per chunk
+const CPS: u32 = ${
+    cp + 1
+  }u;       // row stride in workgroup tiles (one pad vec4 against bank conflicts)
+const BR: u32 = ${t.queryRows}u;
+const BC: u32 = ${t.keyTile}u;
+const G: u32 = ${G}u;          // key groups: invocations per row
+const RG: u32 = ${t.queryRows / TR}u;        // row groups
+const WG: u32 = ${tiledInvocations(t)}u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(8) var<storage, read_write> out: array<vec4<f32>>;
+
+var<workgroup> qc_s: array<vec4<f32>, ${t.queryRows * (cp + 1)}>;   // a chunk of Q [row][pack]
+var<workgroup> kc_s: array<vec4<f32>, ${
+    t.keyTile * (cp + 1)
+  }>;   // a chunk of K, then of V [key][pack]
+var<workgroup> ps: array<f32, ${t.queryRows * t.keyTile}>;      // probabilities [row][key]
+var<workgroup> rowmax: array<f32, ${t.queryRows * G}>;   // per-invocation row maxima, then sums
+
+fn row_base(b: u32, t: u32, h: u32) -> u32 {
+  return ((b * p.seq + t) * p.heads + h) * (p.head_dim / 4u);
+}
+
+fn visible(i: u32, j: u32) -> bool {
+  return i < p.seq && j <= i && i - j <= p.window;
+}
+
+@compute @workgroup_size(WG)
+fn attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let b = wid.y / p.heads;
+  let h = wid.y % p.heads;
+  let hp = p.head_dim / 4u;
+  let q0 = wid.x * BR;
+  let cg = lid % G;
+  let rg = lid / G;
+${rows((r) => `  let row${r} = rg + ${r}u * RG;\n  let i${r} = q0 + row${r};`)}
+${rows((r) => `  var m${r} = -3.0e38;\n  var l${r} = 0.0;`)}
+${outs((r, e) => `  var o${r}_${e} = vec4<f32>(0.0);`)}
+  let k_begin = select(0u, q0 - p.window, q0 > p.window);
+  let k_end = min(q0 + BR, p.seq);
+  for (var kt = k_begin; kt < k_end; kt += BC) {
+${block((r, c) => `    var s${r}_${c} = 0.0;`)}
+    for (var d0 = 0u; d0 < hp; d0 += CP) {
+${stage("q", "qc_s", "q0", "BR", "d0", "      ")}
+${stage("k", "kc_s", "kt", "BC", "d0", "      ")}
+      workgroupBarrier();
+      for (var d = 0u; d < CP; d++) {
+${rows((r) => `        let a${r} = qc_s[row${r} * CPS + d];`)}
+${unroll(TC, (c) => `        let k${c} = kc_s[(cg + ${c}u * G) * CPS + d];`)}
+${block((r, c) => `        s${r}_${c} += dot(a${r}, k${c});`)}
+      }
+      workgroupBarrier();
+    }
+${
+    block((r, c) =>
+      `    s${r}_${c} = select(-3.0e38, s${r}_${c} * p.scale, visible(i${r}, kt + cg + ${c}u * G));`
+    )
+  }
+${
+    rows((r) =>
+      `    rowmax[row${r} * G + cg] = ${
+        Array.from({ length: TC }, (_, c) => `s${r}_${c}`).reduce((a, s) => `max(${a}, ${s})`)
+      };`
+    )
+  }
+    workgroupBarrier();
+${
+    rows((r) =>
+      `    {
+      var mx = m${r};
+      for (var g = 0u; g < G; g++) { mx = max(mx, rowmax[row${r} * G + g]); }
+      let corr = exp(m${r} - mx);
+      m${r} = mx;
+      l${r} *= corr;
+${unroll(NE, (e) => `      o${r}_${e} *= corr;`)}
+${
+        unroll(TC, (c) =>
+          `      let p${c} = select(0.0, exp(s${r}_${c} - mx), s${r}_${c} > -1.0e38);
+      l${r} += p${c};
+      ps[row${r} * BC + cg + ${c}u * G] = p${c};`)
+      }
+    }`
+    )
+  }
+    workgroupBarrier();
+${unroll(chunks, valueChunk)}
+  }
+  // Row sums across the G invocations of each row (rowmax's last reads were before a barrier).
+${rows((r) => `  rowmax[row${r} * G + cg] = l${r};`)}
+  workgroupBarrier();
+${
+    rows((r) =>
+      `  if (i${r} < p.seq) {
+    var sum = 0.0;
+    for (var g = 0u; g < G; g++) { sum += rowmax[row${r} * G + g]; }
+    let inv = 1.0 / sum;
+    let base = row_base(b, i${r}, h);
+${unroll(NE, (e) => `    if (${packOf(e)} < hp) { out[base + ${packOf(e)}] = o${r}_${e} * inv; }`)}
+    if (cg == 0u) { lse[(b * p.heads + h) * p.seq + i${r}] = m${r} + log(sum); }
   }`
     )
   }

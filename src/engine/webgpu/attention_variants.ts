@@ -359,16 +359,16 @@ export function generatedAttentionVariant(
 }
 
 /**
- * The id of a tiled variant: attn-tiled-q<BR>-k<BC>-r<TR>x<TC>[-kv][-b<own>x<tile>-r<TR>x<TC>
- * [-c<chunk>]]-v4 (-kv: K and V share a tile; -b...: the tiled backward's own rows, tile rows,
- * block and head-dimension chunk when streamed).
+ * The id of a tiled variant: attn-tiled-q<BR>-k<BC>-r<TR>x<TC>[-kv][-c<chunk>][-b<own>x<tile>
+ * -r<TR>x<TC>[-c<chunk>]]-v4 (-kv: K and V share a tile; -c: the head dimension streamed this
+ * many floats at a time; -b...: the tiled backward's own rows, tile rows, block and chunk).
  */
 export function tiledAttentionVariantId(
   tiled: AttentionTiledParams,
   backward?: AttentionTiledBackwardParams,
 ): string {
   return `attn-tiled-q${tiled.queryRows}-k${tiled.keyTile}-r${tiled.blockRows}x${tiled.blockKeys}` +
-    (tiled.sharedKv ? "-kv" : "") +
+    (tiled.sharedKv ? "-kv" : "") + (tiled.chunk ? `-c${tiled.chunk}` : "") +
     (backward
       ? `-b${backward.ownRows}x${backward.tileRows}-r${backward.blockRows}x${backward.blockCols}` +
         (backward.chunk ? `-c${backward.chunk}` : "")
@@ -663,6 +663,12 @@ export const ATTENTION_VARIANTS: readonly AttentionVariant[] = [
     TILED_BACKWARD,
     "tiled forward (32 x 32, 2x4), backward 32 x 32, 2x4 blocks, 128 invocations, 32 at a time",
     { ownRows: 32, tileRows: 32, blockRows: 2, blockCols: 4, chunk: 32 },
+  ),
+  tiledAttentionVariant(
+    { queryRows: 64, keyTile: 32, blockRows: 4, blockKeys: 4, sharedKv: true, chunk: 32 },
+    TILED_BACKWARD,
+    "streamed forward (64 x 32, 4x4, 128 invocations) and backward (32 x 32, 4x4): 24 / 26 KiB",
+    { ownRows: 32, tileRows: 32, blockRows: 4, blockCols: 4, chunk: 32 },
   ),
 ];
 
