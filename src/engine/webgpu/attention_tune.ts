@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import attentionWgsl from "../../../kernels/attention.wgsl" with { type: "text" };
 import attentionVariantsTs from "./attention_variants.ts" with { type: "text" };
+import attentionTiledTs from "./attention_tiled.ts" with { type: "text" };
 import { userCacheDir } from "../../util/cache_dir.ts";
 import { seededRandom } from "../../util/random.ts";
 import type { WebGpuBackend } from "./backend.ts";
@@ -74,7 +75,7 @@ function parseShapeKey(key: string): AttentionShape | null {
 }
 
 /** The kernels' sources: a change to the template or its generator that keeps ids re-measures. */
-const ATTENTION_CODE_HASH = sourceHash(attentionVariantsTs + attentionWgsl);
+const ATTENTION_CODE_HASH = sourceHash(attentionVariantsTs + attentionTiledTs + attentionWgsl);
 
 /** The key attention choices are cached under: the adapter's, the variant ids and the code hash. */
 export function attentionAdapterKeyOf(
