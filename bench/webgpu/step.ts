@@ -6,6 +6,7 @@
  * device time from `DispatchProfiler`, which runs every dispatch in its own timed pass (an upper
  * bound: kernels cannot overlap there).
  */
+import { startRunTuning } from "../../src/train/precision.ts";
 import {
   DispatchProfiler,
   hasTimestamps,
@@ -51,6 +52,8 @@ export interface StepFigures {
   recipe: Recipe;
   /** Vocabulary size. */
   vocab: number;
+  /** The matmul and attention variants the step ran on ("webgpu-matmul:<ids> ..."). */
+  variants?: string;
   /** Micro-batches per optimizer step. */
   microSteps: number;
   /** One micro-batch. */
@@ -161,11 +164,16 @@ export async function measureStep(
   };
   let step = 0;
   const update = () => optimizer.step(step++, 0);
+  // A run tunes at first use (real adapters, or AUTORESEARCH_WEBGPU_TUNE=1): the step is timed
+  // on the kernels a run would use, from the cache the webgpu bench filled.
+  const tuning = await startRunTuning(backend, { log: (line) => console.log(`  tuner: ${line}`) });
   try {
     model.zeroGrads();
     backend.fill({ out: loss, value: 0 });
     microBatch();
+    await tuning.finish();
     update();
+    await tuning.finish();
     await backend.read(loss);
     const microCounts = await phase(backend, microBatch);
     const updateCounts = await phase(backend, update);
@@ -174,6 +182,7 @@ export async function measureStep(
     return {
       recipe,
       vocab,
+      variants: tuning.kernels(),
       microSteps: micro,
       micro: microCounts,
       update: updateCounts,
@@ -198,6 +207,7 @@ export function stepSummary(f: StepFigures, peak: number | null): string[] {
     `dispatches per step ${perStep("dispatches")} (${f.micro.dispatches} per micro-batch, ` +
     `${f.update.dispatches} per update); submits per step ${perStep("submits")} ` +
     `(${f.micro.submits} per micro-batch, ${f.update.submits} per update)`,
+    ...(f.variants ? [`variants: ${f.variants}`] : []),
   ];
 }
 
