@@ -59,7 +59,8 @@ gpuTest("auto precision: the cached verdict decides whether f16 variants compete
   const dir = await Deno.makeTempDir();
   const cachePath = join(dir, "tune.json");
   const attentionCachePath = join(dir, "attention-tune.json");
-  const shape: MatmulShape = { m: 64, n: 64, k: 64, batch: 1, transA: false, transB: false };
+  // Large enough to be tuned at first use (2^22 FLOPs and up).
+  const shape: MatmulShape = { m: 128, n: 128, k: 128, batch: 1, transA: false, transB: false };
   const f16Ids = new Set(MATMUL_VARIANTS.filter((v) => v.precision === "f16").map((v) => v.id));
   const lines: string[] = [];
   const log = (line: string) => lines.push(line);

@@ -305,6 +305,9 @@ export function applyMatmulTuning(
   });
 }
 
+/** Products below this many FLOPs keep the default at first use: any kernel runs them in µs. */
+const MIN_TUNED_FLOPS = 2 ** 22;
+
 /**
  * Start tuning at first use: cached choices apply at once; the shapes launched are collected,
  * and each `finish()` (the trainer calls it after the first micro-batch and after the first step,
@@ -328,7 +331,8 @@ export function tuneAtFirstUse(
     watch: (collect) => backend.onMatmulShape = collect,
     key: shapeKey,
     tune: async (shapes) => {
-      const result = await tuneMatmul(backend, shapes, options);
+      const worth = shapes.filter((s) => 2 * s.m * s.n * s.k * s.batch >= MIN_TUNED_FLOPS);
+      const result = await tuneMatmul(backend, worth, options);
       Object.assign(applied, result.entries);
       applyMatmulTuning(
         backend,
