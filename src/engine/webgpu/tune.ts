@@ -39,13 +39,6 @@ import {
 import matmulWgsl from "../../../kernels/matmul.wgsl" with { type: "text" };
 import matmulWgslTs from "./matmul_wgsl.ts" with { type: "text" };
 
-export {
-  type AdapterIdentity,
-  type FirstUseTuning,
-  type TunedCandidate,
-  tuningWanted,
-} from "./tuner.ts";
-
 /** The tuned choice for one shape. */
 export interface TuneEntry extends Measurement {
   /** GFLOP/s of the winner. */
