@@ -275,6 +275,9 @@ const KNOBS: Knob[] = [
   { key: "model.seqLen", kind: "mul", step: 2, integer: true, min: 16, prior: 0.006 },
 ];
 
+/** Most exploration drafts per plan (the planner stops at its limit long before, as a rule). */
+const MAX_DRAFTS = 2000;
+
 /** How far the explorer reaches from the anchor (steps of 1..SCALES knob steps). */
 const SCALES = 4;
 
@@ -476,12 +479,14 @@ function explore(
   const where = anchor.id ? `the anchor ${anchor.id}` : "the workspace recipe";
   const record = new Map(synthesis.coverage.map((row) => [row.category, row]));
   const singles: Draft[] = [];
+  const lastResort: Draft[] = [];
   for (const knob of KNOBS) {
     const now = anchorConfig[knob.key];
     if (typeof now !== "number") continue;
     const category = categoryOfKey(knob.key);
-    // A saturated category (many ideas, several dead ends, none confirmed) gets no new ones.
-    if (record.get(category as never)?.state === "saturated") continue;
+    // A saturated category (many ideas, several dead ends, none confirmed) gets new ones only
+    // when every other idea has been tried (the last resort, below).
+    const saturated = record.get(category as never)?.state === "saturated";
     const row = record.get(category as never);
     // The category's track record: keeps over experiments (Laplace), vs an even prior.
     const rate = row ? (row.keep + 1) / (row.experiments + 2) : 0.5;
@@ -494,7 +499,7 @@ function explore(
         // Farther steps are worth less (a bowl around a tuned value), and so is each further
         // step of one knob (the first one's result says much about the next): knobs interleave.
         const value = knob.prior * rate * 2 / k / (1 + 0.5 * stepsOfKnob++);
-        singles.push({
+        (saturated ? lastResort : singles).push({
           hypothesis: `${verb(now, next)} ${knob.key} from ${fmt(now)} to ${fmt(next)} on ` +
             `${anchor.label}${anchor.stepsText}`,
           category,
@@ -516,27 +521,51 @@ function explore(
   singles.sort((a, b) => b.value! - a.value!);
   singles.forEach((draft, i) => draft.priority = i < 4 ? 3 : 4);
   list.push(...singles);
-  // Last resort when single steps run out: two one-step changes together (interactions).
+  // When single steps run out: two one-step changes together (interactions), first among the
+  // better steps, then, so that an all-night queue does not drain around a converged anchor,
+  // among all of them; last, steps in saturated categories and their pairs. All at priority 5,
+  // the lowest: the list's order ranks them.
+  const pair = (a: Draft, b: Draft, priority: number): Draft | null => {
+    const keyA = Object.keys(a.config!)[0], keyB = Object.keys(b.config!)[0];
+    if (keyA === keyB) return null;
+    const delta = { ...a.config!, ...b.config! } as FlatConfig;
+    if (!feasible(delta)) return null;
+    return {
+      ...a,
+      hypothesis: `${a.hypothesis.split(" on card_")[0]} and ${
+        b.hypothesis.split(" on card_")[0]
+          .replace(/^\w/, (c) => c.toLowerCase())
+      } together on ${anchor.label}${anchor.stepsText}`,
+      priority,
+      config: delta,
+      rationale: `two one-step changes from ${where} at once (their interaction)`,
+      value: (a.value! * b.value!) / (a.value! + b.value!),
+      target: { ...anchorConfig, ...delta },
+    };
+  };
   const better = singles.filter((draft) => draft.value! >= singles[0]?.value! / 4);
   for (let i = 0; i < better.length && list.length < 400; i++) {
     for (let j = i + 1; j < better.length; j++) {
-      const a = better[i], b = better[j];
-      const keyA = Object.keys(a.config!)[0], keyB = Object.keys(b.config!)[0];
-      if (keyA === keyB) continue;
-      const delta = { ...a.config!, ...b.config! } as FlatConfig;
-      if (!feasible(delta)) continue;
-      list.push({
-        ...a,
-        hypothesis: `${a.hypothesis.split(" on card_")[0]} and ${
-          b.hypothesis.split(" on card_")[0]
-            .replace(/^\w/, (c) => c.toLowerCase())
-        } together on ${anchor.label}${anchor.stepsText}`,
-        priority: 5,
-        config: delta,
-        rationale: `two one-step changes from ${where} at once (their interaction)`,
-        value: (a.value! * b.value!) / (a.value! + b.value!),
-        target: { ...anchorConfig, ...delta },
-      });
+      const draft = pair(better[i], better[j], 5);
+      if (draft) list.push(draft);
+    }
+  }
+  const isBetter = new Set(better);
+  for (let i = 0; i < singles.length && list.length < MAX_DRAFTS; i++) {
+    for (let j = i + 1; j < singles.length && list.length < MAX_DRAFTS; j++) {
+      if (isBetter.has(singles[i]) && isBetter.has(singles[j])) continue; // paired above
+      const draft = pair(singles[i], singles[j], 5);
+      if (draft) list.push(draft);
+    }
+  }
+  lastResort.sort((a, b) => b.value! - a.value!);
+  for (const draft of lastResort) list.push({ ...draft, priority: 5 });
+  // And their pairs, with each other and with the other steps.
+  const all = [...singles, ...lastResort];
+  for (let i = 0; i < all.length && list.length < MAX_DRAFTS; i++) {
+    for (let j = Math.max(i + 1, singles.length); j < all.length && list.length < MAX_DRAFTS; j++) {
+      const draft = pair(all[i], all[j], 5);
+      if (draft) list.push(draft);
     }
   }
   return list;

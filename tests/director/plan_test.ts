@@ -123,3 +123,49 @@ Deno.test("plan --enqueue adds each suggestion once; --keep-full tops the queue 
   assert.match(text.stdout, /^1\. p\d \[/);
   assert.match(text.stdout, /\n {3}why: /);
 });
+
+Deno.test("around a converged anchor the planner keeps proposing, never the same change twice", async () => {
+  // Run everything the planner proposes, every change worse than the baseline: single steps run
+  // out and every category saturates; pairs of steps (saturated categories last) must keep an
+  // all-night queue fed, and nothing tried may come back.
+  const kb = await tempKb();
+  const baseline = await writeCard(kb, {
+    hypothesis: "baseline",
+    tags: ["baseline"],
+    valBpb: 2.2,
+    recipeHash: "base",
+  });
+  const tried = new Set<string>();
+  let lastResort = false;
+  for (let round = 0; round < 5; round++) {
+    const suggestions = await plan(kb, 60);
+    assert.ok(suggestions.length > 0, `round ${round}: nothing proposed`);
+    for (const s of suggestions) {
+      lastResort ||= / and .* together on /.test(s.hypothesis) && round >= 2;
+      if (s.config) {
+        const key = JSON.stringify(Object.entries(s.config).sort());
+        assert.ok(!tried.has(key), `round ${round} proposes ${key} again`);
+        tried.add(key);
+        await writeCard(kb, {
+          hypothesis: s.hypothesis,
+          tags: [s.category],
+          status: "discard",
+          valBpb: 2.25,
+          config: recipeConfig(s.config as Record<string, unknown>),
+          priorCards: [baseline.id],
+        });
+      } else {
+        for (const seed of s.seeds ?? [0]) {
+          await writeCard(kb, {
+            hypothesis: s.hypothesis,
+            tags: ["baseline"],
+            valBpb: 2.2 + 0.002 * seed,
+            recipeHash: "base",
+            seed,
+          });
+        }
+      }
+    }
+  }
+  assert.ok(lastResort, "pairs of steps kept the queue fed once single steps ran out");
+});
