@@ -186,10 +186,22 @@ export async function startRunTuning(
     cachePath: options.attentionCachePath,
     maxSeconds,
   });
+  // A tuning failure (a driver error, memory) must not fail the run: the defaults stay.
+  const guarded = async (name: string, tune: () => Promise<unknown>) => {
+    try {
+      await tune();
+    } catch (error) {
+      options.log(
+        `${name} tuning failed, keeping its defaults: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+  };
   return {
     async finish() {
-      await matmul.finish();
-      await attention.finish();
+      await guarded("matmul", () => matmul.finish());
+      await guarded("attention", () => attention.finish());
     },
     kernels: () => [matmul.kernels(), attention.kernels()].filter(Boolean).join(" "),
   };

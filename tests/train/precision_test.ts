@@ -151,3 +151,28 @@ Deno.test({
     }
   },
 });
+
+gpuTest("a tuning failure keeps the defaults and does not fail the run", async (g) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await withEnv({ AUTORESEARCH_WEBGPU_TUNE: "1" }, async () => {
+      const lines: string[] = [];
+      const tuning = await startRunTuning(g, {
+        cachePath: join(dir, "tune.json"),
+        attentionCachePath: join(dir, "attention.json"),
+        log: (line) => lines.push(line),
+      });
+      // A shape whose operands no adapter can hold: the tuner's allocation throws.
+      g.onMatmulShape!({ m: 1 << 20, n: 1 << 20, k: 64, batch: 1, transA: false, transB: false });
+      await tuning.finish();
+      assert.ok(
+        lines.some((l) => l.startsWith("matmul tuning failed, keeping its defaults: ")),
+        lines.join("\n"),
+      );
+      assert.equal(g.matmulChoice, null, "nothing was applied");
+    });
+  } finally {
+    g.onMatmulShape = null;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
