@@ -99,6 +99,41 @@ function unroll(n: number, line: (i: number) => string): string {
   return Array.from({ length: n }, (_, i) => line(i)).join("\n");
 }
 
+/**
+ * One key tile's online-softmax step of a tiled forward (each row's scores s<r>_<c> in
+ * registers): the row maximum through `rowmax` across the G invocations of a row (one barrier),
+ * then the running max, sum and output rescaled, and the tile's probabilities into `ps`.
+ */
+function onlineSoftmaxStep(TR: number, TC: number, NE: number): string {
+  const rows = (f: (r: number) => string) => unroll(TR, f);
+  return `${
+    rows((r) =>
+      `    rowmax[row${r} * G + cg] = ${
+        Array.from({ length: TC }, (_, c) => `s${r}_${c}`).reduce((a, s) => `max(${a}, ${s})`)
+      };`
+    )
+  }
+    workgroupBarrier();
+${
+    rows((r) =>
+      `    {
+      var mx = m${r};
+      for (var g = 0u; g < G; g++) { mx = max(mx, rowmax[row${r} * G + g]); }
+      let corr = exp(m${r} - mx);
+      m${r} = mx;
+      l${r} *= corr;
+${unroll(NE, (e) => `      o${r}_${e} *= corr;`)}
+${
+        unroll(TC, (c) =>
+          `      let p${c} = select(0.0, exp(s${r}_${c} - mx), s${r}_${c} > -1.0e38);
+      l${r} += p${c};
+      ps[row${r} * BC + cg + ${c}u * G] = p${c};`)
+      }
+    }`
+    )
+  }`;
+}
+
 /** The WGSL of the tiled forward at a capacity (entry point `attention`, the template's bindings). */
 export function attentionTiledWgsl(t: AttentionTiledParams, capacity: number): string {
   const problem = tiledParamsProblem(t);
@@ -205,32 +240,7 @@ ${
       `    s${r}_${c} = select(-3.0e38, s${r}_${c}, visible(i${r}, kt + cg + ${c}u * G));`
     )
   }
-${
-    rows((r) =>
-      `    rowmax[row${r} * G + cg] = ${
-        Array.from({ length: TC }, (_, c) => `s${r}_${c}`).reduce((a, s) => `max(${a}, ${s})`)
-      };`
-    )
-  }
-    workgroupBarrier();
-${
-    rows((r) =>
-      `    {
-      var mx = m${r};
-      for (var g = 0u; g < G; g++) { mx = max(mx, rowmax[row${r} * G + g]); }
-      let corr = exp(m${r} - mx);
-      m${r} = mx;
-      l${r} *= corr;
-${unroll(NE, (e) => `      o${r}_${e} *= corr;`)}
-${
-        unroll(TC, (c) =>
-          `      let p${c} = select(0.0, exp(s${r}_${c} - mx), s${r}_${c} > -1.0e38);
-      l${r} += p${c};
-      ps[row${r} * BC + cg + ${c}u * G] = p${c};`)
-      }
-    }`
-    )
-  }
+${onlineSoftmaxStep(TR, TC, NE)}
 ${stage("v", vTile)}
     workgroupBarrier();
     for (var c = 0u; c < BC; c++) {
@@ -839,32 +849,7 @@ ${
       `    s${r}_${c} = select(-3.0e38, s${r}_${c} * p.scale, visible(i${r}, kt + cg + ${c}u * G));`
     )
   }
-${
-    rows((r) =>
-      `    rowmax[row${r} * G + cg] = ${
-        Array.from({ length: TC }, (_, c) => `s${r}_${c}`).reduce((a, s) => `max(${a}, ${s})`)
-      };`
-    )
-  }
-    workgroupBarrier();
-${
-    rows((r) =>
-      `    {
-      var mx = m${r};
-      for (var g = 0u; g < G; g++) { mx = max(mx, rowmax[row${r} * G + g]); }
-      let corr = exp(m${r} - mx);
-      m${r} = mx;
-      l${r} *= corr;
-${unroll(NE, (e) => `      o${r}_${e} *= corr;`)}
-${
-        unroll(TC, (c) =>
-          `      let p${c} = select(0.0, exp(s${r}_${c} - mx), s${r}_${c} > -1.0e38);
-      l${r} += p${c};
-      ps[row${r} * BC + cg + ${c}u * G] = p${c};`)
-      }
-    }`
-    )
-  }
+${onlineSoftmaxStep(TR, TC, NE)}
     workgroupBarrier();
 ${unroll(chunks, valueChunk)}
   }
