@@ -165,6 +165,27 @@ function rowLanesLog2(packs: number): number {
   return log2;
 }
 
+/**
+ * A launch's variant when one is forced (it must support the shape: tests and tuners force
+ * variants) or tuned (used when it supports the shape); undefined leaves it to the default.
+ */
+function forcedOrTuned<S, C, V extends { id: string; supports(shape: S, caps: C): boolean }>(
+  what: string,
+  shape: S,
+  caps: C,
+  forced: V | null,
+  choice: ((shape: S) => V | undefined) | null,
+): V | undefined {
+  if (forced) {
+    if (!forced.supports(shape, caps)) {
+      throw new RangeError(`webgpu: ${what} variant ${forced.id} does not support this shape`);
+    }
+    return forced;
+  }
+  const tuned = choice?.(shape);
+  return tuned && tuned.supports(shape, caps) ? tuned : undefined;
+}
+
 /** Options for `createWebGpuBackend`. */
 export interface WebGpuBackendOptions extends GpuDeviceOptions {
   /** Use this device (the caller keeps ownership of the adapter; destroy() still destroys it). */
@@ -657,17 +678,14 @@ export class WebGpuBackend implements Backend {
    * table's choice, else the untuned default.
    */
   matmulVariantFor(shape: MatmulShape): MatmulVariant {
-    const caps = this.matmulCaps;
-    const forced = this.forcedMatmulVariant;
-    if (forced) {
-      if (!forced.supports(shape, caps)) {
-        throw new RangeError(`webgpu: matmul variant ${forced.id} does not support this shape`);
-      }
-      return forced;
-    }
-    const tuned = this.matmulChoice?.(shape);
-    if (tuned && tuned.supports(shape, caps)) return tuned;
-    return defaultMatmulVariant(shape, this.largeTileMinTiles);
+    return forcedOrTuned(
+      "matmul",
+      shape,
+      this.matmulCaps,
+      this.forcedMatmulVariant,
+      this.matmulChoice,
+    ) ??
+      defaultMatmulVariant(shape, this.largeTileMinTiles);
   }
 
   #recordMatmul(launch: MatmulLaunch): void {
@@ -676,22 +694,32 @@ export class WebGpuBackend implements Backend {
     launch = { ...launch, shape: { ...launch.shape, aligned: matmulLaunchAligned(launch) } };
     this.onMatmulShape?.(launch.shape);
     const variant = this.matmulVariantFor(launch.shape);
-    const scratch: WebGpuBuffer[] = [];
-    const recorder: MatmulRecorder = {
-      caps: this.matmulCaps,
-      dispatch: (spec, uniforms, buffers, grid) =>
-        this.dispatcher.dispatch(spec, uniforms, buffers, grid),
-      scratch: (elements) => {
-        const buffer = this.#scratch(elements);
-        scratch.push(buffer);
-        return { buffer: buffer.gpu };
-      },
-    };
+    const { recorder, release } = this.#launchRecorder();
     try {
       variant.record(launch, recorder);
     } finally {
-      for (const buffer of scratch) this.free(buffer);
+      release();
     }
+  }
+
+  /** A recorder of one variant launch's dispatches; `release` frees the scratch it handed out. */
+  #launchRecorder(): { recorder: MatmulRecorder & AttentionRecorder; release: () => void } {
+    const scratch: WebGpuBuffer[] = [];
+    return {
+      recorder: {
+        caps: this.matmulCaps,
+        dispatch: (spec, uniforms, buffers, grid) =>
+          this.dispatcher.dispatch(spec, uniforms, buffers, grid),
+        scratch: (elements) => {
+          const buffer = this.#scratch(elements);
+          scratch.push(buffer);
+          return { buffer: buffer.gpu };
+        },
+      },
+      release: () => {
+        for (const buffer of scratch.splice(0)) this.free(buffer);
+      },
+    };
   }
 
   /**
@@ -906,15 +934,14 @@ export class WebGpuBackend implements Backend {
    */
   attentionVariantFor(shape: AttentionShape): AttentionVariant {
     const caps = this.matmulCaps;
-    const forced = this.forcedAttentionVariant;
-    if (forced) {
-      if (!forced.supports(shape, caps)) {
-        throw new RangeError(`webgpu: attention variant ${forced.id} does not support this shape`);
-      }
-      return forced;
-    }
-    const tuned = this.attentionChoice?.(shape);
-    if (tuned && tuned.supports(shape, caps)) return tuned;
+    const chosen = forcedOrTuned(
+      "attention",
+      shape,
+      caps,
+      this.forcedAttentionVariant,
+      this.attentionChoice,
+    );
+    if (chosen) return chosen;
     const fallback = defaultAttentionVariant(shape, caps);
     if (fallback) return fallback;
     if (shape.batch * shape.heads > caps.maxComputeWorkgroupsPerDimension) {
@@ -929,18 +956,7 @@ export class WebGpuBackend implements Backend {
     const shape = attentionShape(p);
     this.onAttentionShape?.(shape);
     const variant = this.attentionVariantFor(shape);
-    const scratch: WebGpuBuffer[] = [];
-    const recorder: AttentionRecorder = {
-      caps: this.matmulCaps,
-      dispatch: (spec, uniforms, buffers, grid) =>
-        this.dispatcher.dispatch(spec, uniforms, buffers, grid),
-      scratch: (elements) => {
-        const buffer = this.#scratch(elements);
-        scratch.push(buffer);
-        return { buffer: buffer.gpu };
-      },
-    };
-    const release = () => scratch.forEach((buffer) => this.free(buffer));
+    const { recorder, release } = this.#launchRecorder();
     return { shape, variant, recorder, release, scale: p.scale ?? 1 / Math.sqrt(p.headDim) };
   }
 
